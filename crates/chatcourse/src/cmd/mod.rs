@@ -1,0 +1,8 @@
+//! One file per subcommand. Each exposes `Args` (clap) and `run`.
+
+pub mod keys;
+pub mod migrate;
+pub mod play;
+pub mod serve;
+pub mod test;
+pub mod validate;

@@ -1,0 +1,11 @@
+//! `chatcourse test` (not yet implemented).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> ExitCode {
+    eprintln!("chatcourse test: not implemented yet");
+    ExitCode::FAILURE
+}

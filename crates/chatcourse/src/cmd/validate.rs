@@ -1,0 +1,11 @@
+//! `chatcourse validate` (not yet implemented).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> ExitCode {
+    eprintln!("chatcourse validate: not implemented yet");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,44 @@
+//! The `chatcourse` command. Each subcommand lives in its own file under
+//! `cmd/`; this file only parses arguments and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "chatcourse", version, about = "A conversational course engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check module files for mistakes (files or folders; default: modules/).
+    Validate(cmd::validate::Args),
+    /// Play a module in the terminal: type the learner's replies.
+    Play(cmd::play::Args),
+    /// Run the conversation tests (*.test.yaml) and report step coverage.
+    Test(cmd::test::Args),
+    /// Apply database migrations.
+    Migrate(cmd::migrate::Args),
+    /// Manage organisations' API keys.
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
+    /// Run the HTTP/WebSocket server.
+    Serve(cmd::serve::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate(args) => cmd::validate::run(args),
+        Command::Play(args) => cmd::play::run(args),
+        Command::Test(args) => cmd::test::run(args),
+        Command::Migrate(args) => cmd::migrate::run(args),
+        Command::Keys(command) => cmd::keys::run(command),
+        Command::Serve(args) => cmd::serve::run(args),
+    }
+}

@@ -1,0 +1,20 @@
+//! chatcourse-engine: course modules and the pure state machine that runs them.
+//!
+//! Boundary: this crate does no I/O (no files, no network, no database), reads
+//! no clock and uses no randomness. Callers pass source text in and get a
+//! compiled [`Module`] plus diagnostics out (`load`), and pass a module, a
+//! learner's [`State`] and an [`Input`] in and get the next state plus
+//! [`Effect`]s out (`runtime`). Everything that touches the world lives in
+//! the storage, api and chatcourse crates.
+
+pub mod diagnostics;
+pub mod load;
+pub mod matching;
+pub mod module;
+pub mod runtime;
+pub mod syntax;
+
+pub use diagnostics::{Diagnostic, Severity};
+pub use load::{LoadResult, load_module};
+pub use module::{Lang, Module, QuizKind};
+pub use runtime::{Effect, Input, State, Status, Turn};

@@ -1,0 +1,311 @@
+//! The compiled module: what the loader produces and the runtime executes.
+//!
+//! A [`Module`] can only be built by the loader (`crate::load`), and the
+//! loader only builds one when there is no error diagnostic. So every value
+//! of this type is valid by construction: step references are resolved to
+//! [`StepIdx`], regular expressions are compiled, templates are parsed and
+//! name only known variables, every non-final step has a way on.
+//!
+//! The runtime never re-checks any of that; it may index `steps` with a
+//! `StepIdx` without bounds worries.
+
+use std::fmt;
+
+/// A language tag as the author wrote it (`en`, `sw`, `fr`...), lower-cased.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Lang(pub String);
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Index of a step in [`Module::steps`]. Only the loader creates these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepIdx(pub(crate) u32);
+
+impl StepIdx {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Which quiz a question scores into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuizKind {
+    Pre,
+    Post,
+}
+
+impl QuizKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuizKind::Pre => "pre",
+            QuizKind::Post => "post",
+        }
+    }
+}
+
+/// A compiled, valid course module.
+#[derive(Debug, Clone)]
+pub struct Module {
+    /// The author's stable identifier (`module:` in the YAML). Stays the same
+    /// across versions of the module; the API derives `module_uuid` from it.
+    pub id: String,
+    pub name: String,
+    pub goal: String,
+    /// The author's version label (`version:`), free text.
+    pub version: String,
+    /// Hex SHA-256 of the YAML source bytes: identifies this exact version.
+    pub content_hash: String,
+    pub base_language: Lang,
+    /// Every language the module offers, base language first.
+    pub languages: Vec<Lang>,
+    /// Module-wide keywords, already normalised (see `crate::matching`).
+    pub keywords: Keywords,
+    /// Texts the runtime sends on its own (help, opt-out confirmation, ...).
+    pub messages: SystemMessages,
+    /// Default retry policy for `ask` steps that do not set their own.
+    /// (`on_exhausted` is resolved per step, so it is not here.)
+    pub default_max_attempts: u32,
+    /// Module-wide silence handling, used by waiting steps that set none.
+    pub timeouts: Option<Timeouts>,
+    /// Number of questions in each quiz (`total` in `score/total`).
+    pub pre_quiz_total: u32,
+    pub post_quiz_total: u32,
+    /// All steps; `steps[0]` is where a session starts.
+    pub steps: Vec<Step>,
+}
+
+impl Module {
+    pub fn step(&self, idx: StepIdx) -> &Step {
+        &self.steps[idx.index()]
+    }
+
+    pub fn step_by_id(&self, id: &str) -> Option<StepIdx> {
+        self.steps
+            .iter()
+            .position(|s| s.id == id)
+            .map(|i| StepIdx(i as u32))
+    }
+
+    pub fn quiz_total(&self, quiz: QuizKind) -> u32 {
+        match quiz {
+            QuizKind::Pre => self.pre_quiz_total,
+            QuizKind::Post => self.post_quiz_total,
+        }
+    }
+
+    /// The language a learner gets: `wanted` if the module has it, else base.
+    pub fn resolve_language(&self, wanted: Option<&str>) -> Lang {
+        wanted
+            .map(|w| w.trim().to_lowercase())
+            .and_then(|w| self.languages.iter().find(|l| l.0 == w).cloned())
+            .unwrap_or_else(|| self.base_language.clone())
+    }
+}
+
+/// Module-wide keywords. Precedence, highest first: stop, restart, help,
+/// then the current step's own choices and answers.
+#[derive(Debug, Clone, Default)]
+pub struct Keywords {
+    pub stop: Vec<String>,
+    pub restart: Vec<String>,
+    pub help: Vec<String>,
+}
+
+/// Texts the runtime sends by itself.
+#[derive(Debug, Clone)]
+pub struct SystemMessages {
+    /// Sent on HELP; the current prompt is sent again after it.
+    pub help: Text,
+    /// Sent once on STOP; the session then ends as opted out.
+    pub stopped: Text,
+    /// Sent when input matches nothing and the step has no `reprompt`.
+    pub invalid: Text,
+    /// Sent when a learner writes to a session that has ended.
+    pub finished: Text,
+    /// Sent when the session expires for silence (may be empty: not sent).
+    pub expired: Option<Text>,
+}
+
+/// Silence handling for a step that waits for the learner.
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    /// Send `reminder` after this long without input...
+    pub remind_after: Option<chrono::Duration>,
+    pub reminder: Option<Text>,
+    /// ...at most this many times while waiting on one step.
+    pub max_reminders: u32,
+    /// End the session as expired after this long without input.
+    pub expire_after: Option<chrono::Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    /// 1-based line of the step in the source (for coverage reports).
+    pub line: u32,
+    pub kind: StepKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    /// Send a message and go on without waiting.
+    Say { text: Text, next: StepIdx },
+    /// Send a prompt and wait for the learner.
+    Ask(Box<Ask>),
+    /// Send an optional closing message; the session is completed.
+    End { text: Option<Text> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Ask {
+    pub text: Text,
+    /// Numbered choices (choice `i` is answered by `i + 1`).
+    pub choices: Vec<Choice>,
+    /// Append the numbered list and "Reply 1, 2 or 3" to the prompt.
+    pub list_choices: bool,
+    /// Free-text rules, tried in order after the choices.
+    pub answers: Vec<AnswerRule>,
+    /// Set when this question scores into a quiz.
+    pub quiz: Option<QuizQuestion>,
+    /// Feedback for a quiz answer (after the choice's own `reply`, if any).
+    pub right: Option<Text>,
+    pub wrong: Option<Text>,
+    /// Where to go after an accepted answer whose rule names no `next`.
+    pub next: StepIdx,
+    pub retry: Retry,
+    pub timeouts: Option<Timeouts>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QuizQuestion {
+    pub quiz: QuizKind,
+    /// Indices into `choices` (0-based) that are correct; never empty when
+    /// the question has choices. For free-text questions, correctness is
+    /// `AnswerRule::correct`.
+    pub correct: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub text: Text,
+    /// Extra words that select this choice (normalised), besides its
+    /// number, number word and text.
+    pub aliases: Vec<String>,
+    pub reply: Option<Text>,
+    pub next: Option<StepIdx>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AnswerRule {
+    pub matcher: Matcher,
+    pub reply: Option<Text>,
+    pub next: Option<StepIdx>,
+    /// For quiz questions answered in free text.
+    pub correct: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// Any of these words or phrases (normalised; typo-tolerant for words of
+    /// four letters or more).
+    Keywords(Vec<String>),
+    Regex(regex::Regex),
+    /// A number (digits in any script, or a number word) in the range, ends
+    /// included.
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+    /// Anything not empty.
+    Any,
+}
+
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// Attempts allowed for input that matches nothing (>= 1).
+    pub max_attempts: u32,
+    pub reprompt: Option<Text>,
+    /// Where to go when attempts run out.
+    pub on_exhausted: StepIdx,
+}
+
+/// A translatable text: one template per language; `get` falls back to the
+/// module's base language, which the loader guarantees is present.
+#[derive(Debug, Clone)]
+pub struct Text {
+    pub(crate) by_lang: Vec<(Lang, Template)>,
+}
+
+impl Text {
+    pub fn new(by_lang: Vec<(Lang, Template)>) -> Text {
+        assert!(!by_lang.is_empty(), "a Text has at least its base language");
+        Text { by_lang }
+    }
+
+    /// The template for `lang`, or for the base language (stored first).
+    pub fn get(&self, lang: &Lang) -> &Template {
+        self.by_lang
+            .iter()
+            .find(|(l, _)| l == lang)
+            .map(|(_, t)| t)
+            .unwrap_or(&self.by_lang[0].1)
+    }
+
+    pub fn languages(&self) -> impl Iterator<Item = &Lang> {
+        self.by_lang.iter().map(|(l, _)| l)
+    }
+}
+
+/// A parsed template: literal text and variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Lit(String),
+    Var(Var),
+}
+
+/// Template variables. `{score}`/`{total}` are resolved by the loader to the
+/// quiz of the step (or of the nearest quiz question before it in the file;
+/// the post-quiz if there is none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    ModuleName,
+    ModuleGoal,
+    LearnerName,
+    Score(QuizKind),
+    Total(QuizKind),
+    /// The learner's last accepted answer, as typed.
+    Answer,
+    /// Attempts left on the current step.
+    AttemptsLeft,
+}
+
+impl Var {
+    /// Every name an author may write, with its variable (for `{score}` and
+    /// `{total}` the quiz is a placeholder the loader replaces).
+    pub const NAMES: &'static [&'static str] = &[
+        "module_name",
+        "module_goal",
+        "learner_name",
+        "score",
+        "total",
+        "pre_score",
+        "pre_total",
+        "post_score",
+        "post_total",
+        "answer",
+        "attempts_left",
+    ];
+}

@@ -1,0 +1,1 @@
+//! A YAML tree in which every node knows its source span.
