@@ -1,1 +1,311 @@
-//! placeholder
+//! Storage for chatcourse: the only crate that speaks SQL.
+//!
+//! One [`Store`] trait, implemented once per backend ([`SqliteStore`],
+//! [`PostgresStore`]), each with its own migrations (`migrations/sqlite`,
+//! `migrations/postgres`, embedded and applied on [`connect`]). The engine
+//! state is an opaque string here: this crate does not know the engine.
+//!
+//! The heart is [`Store::apply_turn`]: a whole turn (inbound message, new
+//! state, replies, quiz answers) is stored in one transaction, holding the
+//! session's lock while the caller's engine decides, so turns of one session
+//! never interleave, ids follow commit order and an inbound external id is
+//! applied at most once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+mod model;
+mod postgres;
+mod sqlite;
+
+pub use model::*;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no supported backend or cannot be parsed.
+    #[error(
+        "unsupported database URL {0:?}: expected sqlite://PATH, sqlite::memory: or postgres://..."
+    )]
+    BadUrl(String),
+    /// A referenced row does not exist (or belongs to another organisation).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The decision closure declined the turn; nothing was stored.
+    #[error(transparent)]
+    Rejected(#[from] TurnRejected),
+    /// A stored value could not be read back (corrupt or foreign data).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which backend a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The store. Every read of organisation data takes the organisation: rows of
+/// other organisations are invisible (not found / empty). Module versions are
+/// a global catalogue.
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Apply pending migrations; returns the versions applied now (empty when
+    /// up to date). [`connect`] already does this.
+    async fn migrate(&self) -> Result<Vec<AppliedMigration>>;
+
+    // --- organisations and API keys -------------------------------------
+
+    /// The organisation with this name, created if missing.
+    async fn create_org_if_missing(&self, name: &str, at: DateTime<Utc>) -> Result<Organisation>;
+    /// Store a key by its hash ([`hash_api_key`]).
+    async fn add_api_key(
+        &self,
+        org: OrgId,
+        key_hash: &str,
+        label: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ApiKey>;
+    /// The organisation owning this key hash, unless the key is revoked.
+    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>>;
+    async fn list_keys(&self, org: OrgId) -> Result<Vec<ApiKey>>;
+    /// Revoke a key; false when no such unrevoked key of `org` exists.
+    async fn revoke_key(&self, org: OrgId, key: ApiKeyId, at: DateTime<Utc>) -> Result<bool>;
+
+    // --- programmes, modules, customers ---------------------------------
+
+    /// The programme `identifier` of `org`, created on first use (named
+    /// "Programme <identifier>" until renamed).
+    async fn ensure_programme(
+        &self,
+        org: OrgId,
+        identifier: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Programme>;
+    async fn get_programme(&self, org: OrgId, identifier: i64) -> Result<Option<Programme>>;
+    /// Rename a programme; false when it does not exist.
+    async fn rename_programme(&self, org: OrgId, identifier: i64, name: &str) -> Result<bool>;
+
+    /// Register a module version; idempotent on (module_id, content_hash)
+    /// (the stored row is returned unchanged).
+    async fn register_module_version(&self, module: &NewModuleVersion) -> Result<ModuleVersion>;
+    async fn get_module_version(&self, id: ModuleVersionId) -> Result<Option<ModuleVersion>>;
+    /// The latest registered version of the module with this uuid.
+    async fn find_module(&self, module_uuid: Uuid) -> Result<Option<ModuleVersion>>;
+    /// The latest version of every module, by name.
+    async fn list_modules(&self) -> Result<Vec<ModuleVersion>>;
+
+    async fn register_customer(&self, org: OrgId, customer: &NewCustomer) -> Result<Customer>;
+    async fn get_customer(&self, org: OrgId, uuid: Uuid) -> Result<Option<Customer>>;
+
+    // --- sessions and turns ----------------------------------------------
+
+    /// Create a session and store its enrolment messages in one transaction.
+    /// If the customer already has a live session of the same programme and
+    /// module, that session is returned (`existing`) and nothing is stored;
+    /// race-free across processes. Fails with NotFound if the customer or
+    /// programme is not `org`'s.
+    async fn create_session(&self, org: OrgId, session: &NewSession) -> Result<CreatedSession>;
+    async fn get_session(&self, org: OrgId, uuid: Uuid) -> Result<Option<Session>>;
+
+    /// Apply one turn atomically. Under the session's lock: if the inbound
+    /// external id is already stored for the session, return the original
+    /// turn (`replayed`, nothing changes); otherwise call `decide` with the
+    /// session as stored and store the inbound message, the replies, the
+    /// answers and the new state, then commit. A rejection or any error
+    /// stores nothing. Turns of one session are serialized across
+    /// connections and processes.
+    async fn apply_turn(
+        &self,
+        session: SessionId,
+        inbound: Inbound,
+        decide: &mut Decide<'_>,
+    ) -> Result<TurnOutcome>;
+
+    /// Hand out up to `limit` live sessions whose wake-up time has passed and
+    /// that nobody else holds, each leased to the caller for `lease`. A turn
+    /// on the session ends the lease; when it runs out the session can be
+    /// claimed again. Two concurrent callers never get the same session.
+    async fn claim_due_wakeups(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Session>>;
+
+    // --- reads --------------------------------------------------------------
+
+    /// Messages of a session by id, those after `after` (exclusive), at most `limit`.
+    async fn messages(
+        &self,
+        org: OrgId,
+        session: SessionId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    /// A customer's sessions, newest first, with scores.
+    async fn customer_sessions(
+        &self,
+        org: OrgId,
+        customer: CustomerId,
+    ) -> Result<Vec<SessionSummary>>;
+    async fn session_detail(&self, org: OrgId, session: Uuid) -> Result<Option<SessionDetail>>;
+    async fn programme_summary(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> Result<Option<ProgrammeSummary>>;
+    /// Transcripts of `org`, ordered by session then message id, streamed
+    /// from the database (bounded memory). Dropping the stream cancels it.
+    fn export_transcripts(
+        &self,
+        org: OrgId,
+        filter: ExportFilter,
+    ) -> BoxStream<'static, Result<ExportRow>>;
+
+    /// Live message events: every commit of messages by any process (on
+    /// PostgreSQL) or by this process (SQLite), after it commits.
+    async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>>;
+}
+
+/// A migration applied by [`Store::migrate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub description: String,
+}
+
+/// How to open a store. [`connect`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub url: String,
+    /// PostgreSQL only: use (and create) this schema instead of `public`.
+    /// Separate schemas are separate stores (tests use one each).
+    pub postgres_schema: Option<String>,
+    /// Connections of the pool (PostgreSQL; SQLite readers). Default 10.
+    pub max_connections: u32,
+    /// Apply migrations on connect (default true).
+    pub migrate: bool,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreOptions {
+            url: url.into(),
+            postgres_schema: None,
+            max_connections: 10,
+            migrate: true,
+        }
+    }
+}
+
+/// Open the store named by `url` (`sqlite://PATH`, `sqlite::memory:`,
+/// `postgres://...`) and apply its migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    connect_with(StoreOptions::new(url)).await
+}
+
+/// [`connect`] with options.
+pub async fn connect_with(options: StoreOptions) -> Result<Arc<dyn Store>> {
+    Ok(match backend_of(&options.url)? {
+        Backend::Sqlite => Arc::new(SqliteStore::connect(&options).await?),
+        Backend::Postgres => Arc::new(PostgresStore::connect(&options).await?),
+    })
+}
+
+/// The backend a URL names.
+pub fn backend_of(url: &str) -> Result<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::BadUrl(url.to_owned()))
+    }
+}
+
+/// The hash stored for an API key: lowercase hex SHA-256 of the secret.
+pub fn hash_api_key(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
+    }
+    out
+}
+
+/// Score of one quiz from stored counts.
+pub(crate) fn score(correct: i64, answered: i64, total: i32) -> Score {
+    Score {
+        correct: i32::try_from(correct).unwrap_or(i32::MAX),
+        answered: i32::try_from(answered).unwrap_or(i32::MAX),
+        total,
+    }
+}
+
+pub(crate) fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
+    s.parse().map_err(StoreError::Corrupt)
+}
+
+pub(crate) fn migrations_applied(
+    before: &std::collections::HashSet<i64>,
+    migrator: &sqlx::migrate::Migrator,
+) -> Vec<AppliedMigration> {
+    migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !before.contains(&m.version))
+        .map(|m| AppliedMigration {
+            version: m.version,
+            description: m.description.to_string(),
+        })
+        .collect()
+}
+
+/// A 'static stream fed by a task that owns what the query borrows; the
+/// bounded channel keeps memory bounded, and dropping the stream ends the
+/// task at its next send.
+pub(crate) fn channel_stream<T, F, Fut>(produce: F) -> BoxStream<'static, T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(produce(tx));
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+/// The events of a broadcast channel; a lagging receiver yields
+/// [`MessageEvent::Lagged`] and goes on.
+pub(crate) fn broadcast_stream(
+    rx: tokio::sync::broadcast::Receiver<MessageEvent>,
+) -> BoxStream<'static, MessageEvent> {
+    use tokio::sync::broadcast::error::RecvError;
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(event) => Some((event, rx)),
+            Err(RecvError::Lagged(_)) => Some((MessageEvent::Lagged, rx)),
+            Err(RecvError::Closed) => None,
+        }
+    }))
+}

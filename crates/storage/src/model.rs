@@ -1,0 +1,524 @@
+//! The records the store keeps and the values its methods take and return.
+//! Plain data: no SQL here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An organisation (a client of the API; owns everything else).
+    OrgId
+);
+id_type!(
+    /// An API key row (not the key itself).
+    ApiKeyId
+);
+id_type!(
+    /// A programme row (not the API's `program_identifier`).
+    ProgrammeId
+);
+id_type!(
+    /// One registered version of a module.
+    ModuleVersionId
+);
+id_type!(
+    /// A customer; also the `id` the API returns on registration.
+    CustomerId
+);
+id_type!(
+    /// A session (internal key; the API uses [`Session::uuid`]).
+    SessionId
+);
+id_type!(
+    /// A message. Within a session, ids strictly increase in commit order.
+    MessageId
+);
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: OrgId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API key as stored: only the SHA-256 hash of the secret (see [`crate::hash_api_key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub org: OrgId,
+    pub label: String,
+    pub key_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A programme of an organisation, named by the API's integer `program_identifier`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Programme {
+    pub id: ProgrammeId,
+    pub org: OrgId,
+    pub identifier: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A module version to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewModuleVersion {
+    /// The module's `id` in its YAML (stable across versions).
+    pub module_id: String,
+    /// The uuid the API uses for the module (stable across versions).
+    pub module_uuid: Uuid,
+    pub name: String,
+    pub goal: String,
+    /// Hash of the YAML source; (module_id, content_hash) identifies a version.
+    pub content_hash: String,
+    pub source: String,
+    /// Language codes the module is written in.
+    pub languages: Vec<String>,
+    /// Number of questions of the pre-quiz and of the post-quiz (score totals).
+    pub pre_quiz_total: i32,
+    pub post_quiz_total: i32,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// A registered module version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleVersion {
+    pub id: ModuleVersionId,
+    pub module_id: String,
+    pub module_uuid: Uuid,
+    pub name: String,
+    pub goal: String,
+    pub content_hash: String,
+    pub source: String,
+    pub languages: Vec<String>,
+    pub pre_quiz_total: i32,
+    pub post_quiz_total: i32,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// A customer to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCustomer {
+    pub full_name: String,
+    pub national_id: String,
+    pub phone: String,
+    pub location: String,
+    pub gender: String,
+    pub email: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// A registered customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub uuid: Uuid,
+    pub org: OrgId,
+    pub full_name: String,
+    pub national_id: String,
+    pub phone: String,
+    pub location: String,
+    pub gender: String,
+    pub email: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// Where a session stands. Stored as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionStatus {
+    Pending,
+    InProgress,
+    Completed,
+    OptedOut,
+    Expired,
+}
+
+impl SessionStatus {
+    pub const ALL: [SessionStatus; 5] = [
+        Self::Pending,
+        Self::InProgress,
+        Self::Completed,
+        Self::OptedOut,
+        Self::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::InProgress => "InProgress",
+            Self::Completed => "Completed",
+            Self::OptedOut => "OptedOut",
+            Self::Expired => "Expired",
+        }
+    }
+
+    /// Pending and InProgress sessions are live: turns and wake-ups apply to
+    /// them, and a customer has at most one live session per programme and module.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Pending | Self::InProgress)
+    }
+}
+
+impl fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SessionStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown session status {s:?}"))
+    }
+}
+
+/// A session: one customer taking one module version in one programme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub uuid: Uuid,
+    pub org: OrgId,
+    pub customer: CustomerId,
+    pub customer_uuid: Uuid,
+    pub programme: ProgrammeId,
+    pub module_version: ModuleVersionId,
+    pub module_uuid: Uuid,
+    pub status: SessionStatus,
+    /// The engine state, serialized by the engine; opaque to the store.
+    pub state: String,
+    /// Layout version of `state`, as given by the engine.
+    pub state_format: i32,
+    /// Number of turns applied (0 after creation); every turn increments it.
+    pub turns: i64,
+    pub created_at: DateTime<Utc>,
+    pub last_activity: Option<DateTime<Utc>>,
+    pub wake_at: Option<DateTime<Utc>>,
+}
+
+/// Direction of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the course to the learner.
+    Sent,
+    /// From the learner to the course.
+    Received,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "SENT",
+            Self::Received => "RECEIVED",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Direction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "SENT" => Ok(Self::Sent),
+            "RECEIVED" => Ok(Self::Received),
+            _ => Err(format!("unknown message direction {s:?}")),
+        }
+    }
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: MessageId,
+    pub session: SessionId,
+    pub session_uuid: Uuid,
+    pub customer: CustomerId,
+    pub direction: Direction,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub external_id: Option<String>,
+    /// The session's turn that stored it (0: the enrolment).
+    pub turn: i64,
+}
+
+/// Which quiz an answer scores into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuizKind {
+    Pre,
+    Post,
+}
+
+impl QuizKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pre => "pre",
+            Self::Post => "post",
+        }
+    }
+}
+
+impl FromStr for QuizKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "pre" => Ok(Self::Pre),
+            "post" => Ok(Self::Post),
+            _ => Err(format!("unknown quiz {s:?}")),
+        }
+    }
+}
+
+/// A quiz answer produced by a turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQuizAnswer {
+    pub quiz: QuizKind,
+    pub question_id: String,
+    pub question: String,
+    pub answer: String,
+    pub correct: bool,
+    pub attempt: i32,
+    /// Which rule of the question matched (engine's wording, e.g. `choice 2`).
+    pub matched_by: String,
+}
+
+/// A stored quiz answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuizAnswer {
+    pub quiz: QuizKind,
+    pub question_id: String,
+    pub question: String,
+    pub answer: String,
+    pub correct: bool,
+    pub attempt: i32,
+    pub matched_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A session to create together with its enrolment messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub customer: CustomerId,
+    pub programme: ProgrammeId,
+    pub module_version: ModuleVersionId,
+    pub status: SessionStatus,
+    pub state: String,
+    pub state_format: i32,
+    /// The SENT messages of the enrolment, in order (turn 0).
+    pub messages: Vec<String>,
+    pub wake_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
+/// Result of [`crate::Store::create_session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedSession {
+    pub session: Session,
+    /// The enrolment messages (those of the existing session when `existing`).
+    pub messages: Vec<Message>,
+    /// True when the customer already had a live session of this programme
+    /// and module: that session is returned and nothing was stored.
+    pub existing: bool,
+}
+
+/// What arrives for a turn: a learner's message, or nothing (a wake-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub message: Option<InboundMessage>,
+    pub at: DateTime<Utc>,
+}
+
+impl Inbound {
+    /// A learner's message; `external_id` is the channel's id for it, if any.
+    pub fn message(
+        text: impl Into<String>,
+        external_id: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Inbound {
+            message: Some(InboundMessage {
+                text: text.into(),
+                external_id,
+            }),
+            at,
+        }
+    }
+
+    /// A wake-up turn: no inbound message.
+    pub fn wake_up(at: DateTime<Utc>) -> Self {
+        Inbound { message: None, at }
+    }
+}
+
+/// A learner's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    pub text: String,
+    /// Idempotency key: a message whose external id is already stored for the
+    /// session is not applied again.
+    pub external_id: Option<String>,
+}
+
+/// What the caller's engine decided for a turn (see [`crate::Store::apply_turn`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnPlan {
+    pub state: String,
+    pub state_format: i32,
+    pub status: SessionStatus,
+    /// SENT replies, in order.
+    pub replies: Vec<String>,
+    pub answers: Vec<NewQuizAnswer>,
+    /// The next wake-up (replaces the current one; `None` clears it).
+    pub wake_at: Option<DateTime<Utc>>,
+    /// Set last activity to this time; `None` keeps it.
+    pub last_activity: Option<DateTime<Utc>>,
+}
+
+/// The engine declined the turn; nothing is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("turn rejected: {reason}")]
+pub struct TurnRejected {
+    pub reason: String,
+}
+
+impl TurnRejected {
+    pub fn new(reason: impl Into<String>) -> Self {
+        TurnRejected {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The decision closure of [`crate::Store::apply_turn`]: given the session as
+/// stored (under its lock), plan the turn. Pure, synchronous and fast: it runs
+/// inside the transaction. It may run more than once if the store retries.
+pub type Decide<'a> = dyn FnMut(&Session) -> Result<TurnPlan, TurnRejected> + Send + 'a;
+
+/// Result of [`crate::Store::apply_turn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnOutcome {
+    /// The session after the turn.
+    pub session: Session,
+    /// The stored inbound message (`None` for a wake-up).
+    pub received: Option<Message>,
+    /// The stored SENT replies, in order.
+    pub sent: Vec<Message>,
+    /// True when the inbound external id was already stored: nothing changed
+    /// and `received`/`sent` are those of the original turn.
+    pub replayed: bool,
+}
+
+/// Pre and post quiz scores of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scores {
+    pub pre: Score,
+    pub post: Score,
+}
+
+/// A quiz score: questions answered correctly (latest answer of each
+/// question), questions answered, and questions in the quiz.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Score {
+    pub correct: i32,
+    pub answered: i32,
+    pub total: i32,
+}
+
+/// One session in a customer's list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSummary {
+    pub session: Session,
+    pub programme_identifier: i64,
+    pub programme_name: String,
+    pub module_name: String,
+    pub scores: Scores,
+}
+
+/// One session in detail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionDetail {
+    pub summary: SessionSummary,
+    pub answers: Vec<QuizAnswer>,
+    pub message_count: i64,
+    pub first_message_at: Option<DateTime<Utc>>,
+    pub last_message_at: Option<DateTime<Utc>>,
+}
+
+/// A programme's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgrammeSummary {
+    pub programme: Programme,
+    pub enrolled: i64,
+    pub pending: i64,
+    pub in_progress: i64,
+    pub completed: i64,
+    pub opted_out: i64,
+    pub expired: i64,
+    /// Mean of correct/total over sessions with at least one pre-quiz answer
+    /// (0.0..=1.0); `None` when there is none.
+    pub average_pre_score: Option<f64>,
+    /// The same for the post-quiz.
+    pub average_post_score: Option<f64>,
+}
+
+/// Which messages a transcript export covers (all given conditions apply).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExportFilter {
+    /// A programme (`program_identifier`).
+    pub programme: Option<i64>,
+    /// Messages at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Messages strictly before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One line of a transcript export, ordered by session then message id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRow {
+    pub message: Message,
+    pub customer_uuid: Uuid,
+    pub programme_identifier: i64,
+    pub module_uuid: Uuid,
+}
+
+/// New messages were committed. Delivered by [`crate::Store::subscribe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageEvent {
+    /// Messages `ids` of `session` were committed.
+    Committed {
+        org: OrgId,
+        session: SessionId,
+        session_uuid: Uuid,
+        ids: Vec<MessageId>,
+    },
+    /// Some events may have been missed (slow subscriber, lost connection):
+    /// re-read the sessions you follow from the last id you delivered.
+    Lagged,
+}
