@@ -16,5 +16,8 @@ pub mod syntax;
 
 pub use diagnostics::{Diagnostic, Severity};
 pub use load::{LoadResult, load_module};
+pub use matching::{MatchedBy, normalize};
 pub use module::{Lang, Module, QuizKind};
-pub use runtime::{Effect, Input, State, Status, Turn};
+pub use runtime::{
+    Effect, Input, StartOptions, State, StateError, Status, StepError, Turn, start, step,
+};

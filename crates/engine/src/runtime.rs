@@ -1,15 +1,42 @@
 //! The pure state machine: (module, state, input) -> (state, effects).
+//!
+//! [`start`] opens a session, [`step`] applies one learner message or one
+//! wake-up. Both are pure: time comes only from the input, there is no
+//! randomness and no I/O, and no input makes them panic. The semantics are
+//! documented for authors in docs/module-format.md; in short:
+//!
+//! - Reply precedence: STOP, RESTART, HELP (exact), then the step's choices
+//!   and `answers` in order, then STOP, RESTART, HELP with one typo forgiven
+//!   (so `stpo` opts out, but a reply the step accepts is never taken for a
+//!   misspelt keyword).
+//! - A reply that matches nothing uses an attempt: `reprompt` (or
+//!   `messages.invalid`) and the prompt again. The last allowed attempt
+//!   sends `messages.invalid` and goes to `on_exhausted`; a quiz question
+//!   then records an [`Effect::Answer`] with `correct: Some(false)` and
+//!   `matched_by: Exhausted`.
+//! - A quiz question counts once per run through the module: the first
+//!   answer scores, later ones (after a loop back) are recorded but do not
+//!   change the score; RESTART resets both quizzes.
+//! - Every learner message restarts the silence clock. A wake-up at or
+//!   after `wake_at` sends the reminder (up to `max_reminders`) or expires
+//!   the session; an early wake-up changes nothing.
+//! - A finished session (completed or expired) answers every message with
+//!   `messages.finished`; an opted-out one stays silent. RESTART reopens
+//!   both from the first step with scores reset; STOP opts out of either.
+
+use std::fmt::{self, Write as _};
 
 use chrono::{DateTime, Utc};
 
-use crate::module::QuizKind;
+use crate::matching::{self, Fit, MatchedBy};
+use crate::module::{Ask, Lang, Module, Part, QuizKind, StepIdx, StepKind, Template, Text, Var};
 
 /// Version of the serialized [`State`] layout. Bump when it changes, and keep
 /// reading older versions.
 pub const STATE_FORMAT: u32 = 1;
 
 /// Where a learner's session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Active,
@@ -18,14 +45,217 @@ pub enum Status {
     Expired,
 }
 
-/// A learner's position in a module. Serializes with serde; storage keeps it
-/// opaque. `module_hash` pins the module version the session started on.
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Completed => "completed",
+            Status::OptedOut => "opted_out",
+            Status::Expired => "expired",
+        }
+    }
+}
+
+/// Progress in one quiz during the current run through the module.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuizProgress {
+    /// Questions answered correctly (each question counts once).
+    pub correct: u32,
+    /// Ids of the questions answered (or exhausted), in order.
+    pub answered: IdSet,
+}
+
+/// A small set of step ids, kept in insertion order in one allocation (so
+/// cloning a [`State`] stays cheap). Serializes as a list of strings.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct IdSet {
+    /// Ids separated by `\n` (step ids are single-line).
+    joined: String,
+}
+
+impl IdSet {
+    pub fn contains(&self, id: &str) -> bool {
+        self.iter().any(|x| x == id)
+    }
+
+    /// Adds `id`; false if it was already there.
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.contains(id) {
+            return false;
+        }
+        if !self.joined.is_empty() {
+            self.joined.push('\n');
+        }
+        self.joined.push_str(id);
+        true
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.joined.split('\n').filter(|s| !s.is_empty())
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.joined.is_empty()
+    }
+}
+
+impl fmt::Debug for IdSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl serde::Serialize for IdSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for IdSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ids = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+        let mut set = IdSet::default();
+        for id in &ids {
+            set.insert(id);
+        }
+        Ok(set)
+    }
+}
+
+/// A learner's position in a module. Serializes with serde (see
+/// [`State::to_json`] / [`State::from_json`]); storage keeps it opaque.
+/// `module_hash` pins the module version the session started on.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct State {
     pub format: u32,
     pub module_hash: String,
     pub status: Status,
+    /// The step the session is at: the waiting `ask` step while active, the
+    /// last step reached otherwise. An id, not an index, so it reads the
+    /// same after the pinned module is loaded again.
+    pub step: String,
+    /// Replies on the current step that matched nothing.
+    pub attempts: u32,
+    /// Reminders sent since the learner last wrote.
+    pub reminders: u32,
+    pub language: Lang,
+    pub learner_name: Option<String>,
+    pub pre: QuizProgress,
+    pub post: QuizProgress,
+    /// The learner's last accepted answer, as typed (`{answer}`).
+    pub last_answer: Option<String>,
+    /// When the session started waiting for the learner (the last prompt or
+    /// the learner's last message); silence is measured from here.
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// When the last reminder was sent.
+    pub last_reminder_at: Option<DateTime<Utc>>,
+    /// When the caller should send [`Input::Wake`]; `None`: never.
+    pub wake_at: Option<DateTime<Utc>>,
 }
+
+impl State {
+    pub fn quiz(&self, quiz: QuizKind) -> &QuizProgress {
+        match quiz {
+            QuizKind::Pre => &self.pre,
+            QuizKind::Post => &self.post,
+        }
+    }
+
+    fn quiz_mut(&mut self, quiz: QuizKind) -> &mut QuizProgress {
+        match quiz {
+            QuizKind::Pre => &mut self.pre,
+            QuizKind::Post => &mut self.post,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // A State holds only strings, numbers, dates and sequences.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a stored state. A state written by a newer engine (higher
+    /// `format`) is an error, never a guess.
+    pub fn from_json(json: &str) -> Result<State, StateError> {
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            format: u32,
+        }
+        let probe: Probe = serde_json::from_str(json).map_err(StateError::Json)?;
+        if probe.format == 0 || probe.format > STATE_FORMAT {
+            return Err(StateError::UnsupportedFormat {
+                found: probe.format,
+            });
+        }
+        serde_json::from_str(json).map_err(StateError::Json)
+    }
+}
+
+/// Why a stored state could not be read.
+#[derive(Debug)]
+pub enum StateError {
+    Json(serde_json::Error),
+    UnsupportedFormat { found: u32 },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Json(e) => write!(f, "invalid session state: {e}"),
+            StateError::UnsupportedFormat { found } => write!(
+                f,
+                "session state format {found} is not supported (this engine reads format {STATE_FORMAT})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StateError::Json(e) => Some(e),
+            StateError::UnsupportedFormat { .. } => None,
+        }
+    }
+}
+
+/// Why [`step`] refused a state: it does not fit the module it was given.
+/// Never caused by what the learner typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepError {
+    /// The state's `format` is not [`STATE_FORMAT`].
+    UnsupportedFormat { found: u32 },
+    /// The state was started on another version of the module.
+    ModuleMismatch { state: String, module: String },
+    /// An active state names a step the module does not have.
+    UnknownStep { id: String },
+    /// An active state names a step that does not wait for a reply.
+    NotWaiting { id: String },
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepError::UnsupportedFormat { found } => write!(
+                f,
+                "session state format {found} is not supported (expected {STATE_FORMAT})"
+            ),
+            StepError::ModuleMismatch { state, module } => write!(
+                f,
+                "session was started on module version {state}, not {module}"
+            ),
+            StepError::UnknownStep { id } => write!(f, "the module has no step `{id}`"),
+            StepError::NotWaiting { id } => {
+                write!(f, "step `{id}` does not wait for a reply")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StepError {}
 
 /// What happens to a session.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,18 +266,72 @@ pub enum Input {
     Wake { at: DateTime<Utc> },
 }
 
-/// Something the caller must do or record.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+impl Input {
+    pub fn text(text: impl Into<String>, at: DateTime<Utc>) -> Input {
+        Input::Text {
+            text: text.into(),
+            at,
+        }
+    }
+
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Input::Text { at, .. } | Input::Wake { at } => *at,
+        }
+    }
+}
+
+/// Something the caller must do or record, in order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
+    /// Send this message to the learner.
     Send {
         text: String,
     },
+    /// The learner answered the question at `step_id` (or ran out of
+    /// attempts on a quiz question: `matched_by` is `exhausted`).
+    Answer {
+        step_id: String,
+        quiz: Option<QuizKind>,
+        /// The question's text (without the list of choices).
+        question: String,
+        /// What the learner typed (trimmed).
+        answer: String,
+        /// 1-based number of the choice picked, if a choice was picked.
+        choice: Option<u32>,
+        /// For quiz questions (and free-text rules marked `correct:`).
+        correct: Option<bool>,
+        /// 1 for the first reply on this step, 2 after one unmatched reply...
+        attempt: u32,
+        matched_by: MatchedBy,
+        /// A typo was forgiven to match.
+        typo: bool,
+    },
+    /// The quiz's score after a quiz answer.
+    Score {
+        quiz: QuizKind,
+        score: u32,
+        total: u32,
+    },
+    /// A reply matched nothing on `step_id` (an attempt was used).
+    Unmatched {
+        step_id: String,
+        answer: String,
+        attempt: u32,
+        attempts_left: u32,
+    },
+    /// A reminder was sent for `step_id` (the `count`th since the learner
+    /// last wrote).
+    Reminded {
+        step_id: String,
+        count: u32,
+    },
+    /// The learner sent RESTART: scores were reset.
+    Restarted,
     Completed,
     OptedOut,
     Expired,
-    #[serde(skip)]
-    _Quiz(QuizKind),
 }
 
 /// The result of one input.
@@ -56,3 +340,586 @@ pub struct Turn {
     pub state: State,
     pub effects: Vec<Effect>,
 }
+
+impl Turn {
+    /// When the caller should wake the session next.
+    pub fn wake_at(&self) -> Option<DateTime<Utc>> {
+        self.state.wake_at
+    }
+
+    /// The messages to send, in order.
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.effects.iter().filter_map(|e| match e {
+            Effect::Send { text } => Some(text.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// How a new session starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    /// Wanted language; the module's base language if absent or not offered.
+    pub language: Option<String>,
+    pub learner_name: Option<String>,
+}
+
+/// Opens a session at `at`: runs from the first step, sending messages,
+/// until a step waits for the learner (or the module ends).
+pub fn start(module: &Module, opts: StartOptions, at: DateTime<Utc>) -> Turn {
+    let state = State {
+        format: STATE_FORMAT,
+        module_hash: module.content_hash.clone(),
+        status: Status::Active,
+        step: String::new(),
+        attempts: 0,
+        reminders: 0,
+        language: module.resolve_language(opts.language.as_deref()),
+        learner_name: opts
+            .learner_name
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty()),
+        pre: QuizProgress::default(),
+        post: QuizProgress::default(),
+        last_answer: None,
+        waiting_since: None,
+        last_reminder_at: None,
+        wake_at: None,
+    };
+    let mut m = Machine::new(module, state, at);
+    m.run_from(StepIdx(0));
+    m.finish()
+}
+
+/// Applies one input to a session. Errors only when `state` does not fit
+/// `module` (another module version, an unknown step, a newer state
+/// format); any text the learner sends is handled.
+pub fn step(module: &Module, state: &State, input: &Input) -> Result<Turn, StepError> {
+    if state.format != STATE_FORMAT {
+        return Err(StepError::UnsupportedFormat {
+            found: state.format,
+        });
+    }
+    if state.module_hash != module.content_hash {
+        return Err(StepError::ModuleMismatch {
+            state: state.module_hash.clone(),
+            module: module.content_hash.clone(),
+        });
+    }
+    let current = if state.status == Status::Active {
+        let idx = module
+            .step_by_id(&state.step)
+            .ok_or_else(|| StepError::UnknownStep {
+                id: state.step.clone(),
+            })?;
+        match &module.step(idx).kind {
+            StepKind::Ask(_) => Some(idx),
+            _ => {
+                return Err(StepError::NotWaiting {
+                    id: state.step.clone(),
+                });
+            }
+        }
+    } else {
+        None
+    };
+    let mut m = Machine::new(module, state.clone(), input.at());
+    match (input, current) {
+        (Input::Text { text, .. }, Some(idx)) => m.reply(idx, text),
+        (Input::Text { text, .. }, None) => m.reply_when_finished(text),
+        (Input::Wake { .. }, Some(idx)) => m.wake(idx),
+        (Input::Wake { .. }, None) => {}
+    }
+    Ok(m.finish())
+}
+
+/// Module-wide keywords, in precedence order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Stop,
+    Restart,
+    Help,
+}
+
+/// One turn in progress.
+struct Machine<'m> {
+    module: &'m Module,
+    state: State,
+    effects: Vec<Effect>,
+    at: DateTime<Utc>,
+    /// Value of `{attempts_left}` while rendering.
+    attempts_left: u32,
+}
+
+impl<'m> Machine<'m> {
+    fn new(module: &'m Module, state: State, at: DateTime<Utc>) -> Machine<'m> {
+        Machine {
+            module,
+            state,
+            effects: Vec::with_capacity(6),
+            at,
+            attempts_left: module.default_max_attempts,
+        }
+    }
+
+    fn finish(self) -> Turn {
+        Turn {
+            state: self.state,
+            effects: self.effects,
+        }
+    }
+
+    fn command(&self, norm: &str, typos: bool) -> Option<Command> {
+        let k = &self.module.keywords;
+        [
+            (Command::Stop, &k.stop),
+            (Command::Restart, &k.restart),
+            (Command::Help, &k.help),
+        ]
+        .into_iter()
+        .find(|(_, words)| match matching::whole_keyword(norm, words) {
+            Some(Fit::Exact) => true,
+            Some(Fit::Typo) => typos,
+            None => false,
+        })
+        .map(|(c, _)| c)
+    }
+
+    /// A learner message while the session waits on the `ask` step `idx`.
+    fn reply(&mut self, idx: StepIdx, text: &str) {
+        let module = self.module;
+        let StepKind::Ask(ask) = &module.step(idx).kind else {
+            return;
+        };
+        let ask: &Ask = ask;
+        self.attempts_left = ask.retry.max_attempts.saturating_sub(self.state.attempts);
+        let norm = matching::normalize(text);
+        if let Some(c) = self.command(&norm, false) {
+            return self.obey(c, idx, ask);
+        }
+        let mut buf = String::new();
+        let chosen = matching::match_choice(&norm, &ask.choices, |i, f| {
+            let choice_text = &ask.choices[i].text;
+            for (_, tpl) in &choice_text.by_lang {
+                buf.clear();
+                render_into(module, &self.state, self.attempts_left, tpl, &mut buf);
+                f(&matching::normalize(&buf));
+            }
+        });
+        if let Some((i, m)) = chosen {
+            let choice = &ask.choices[i];
+            let correct = ask.quiz.as_ref().map(|q| q.correct.contains(&i));
+            let next = choice.next.unwrap_or(ask.next);
+            let accepted = Accepted {
+                choice: Some(i as u32 + 1),
+                correct,
+                matched_by: m.by,
+                typo: m.typo,
+                reply: choice.reply.as_ref(),
+                next,
+            };
+            return self.accept(idx, ask, text, accepted);
+        }
+        for rule in &ask.answers {
+            if let Some(m) = matching::match_rule(&norm, text, &rule.matcher) {
+                let correct = match &ask.quiz {
+                    Some(_) => Some(rule.correct.unwrap_or(false)),
+                    None => rule.correct,
+                };
+                let accepted = Accepted {
+                    choice: None,
+                    correct,
+                    matched_by: m.by,
+                    typo: m.typo,
+                    reply: rule.reply.as_ref(),
+                    next: rule.next.unwrap_or(ask.next),
+                };
+                return self.accept(idx, ask, text, accepted);
+            }
+        }
+        if let Some(c) = self.command(&norm, true) {
+            return self.obey(c, idx, ask);
+        }
+        self.unmatched(idx, ask, text);
+    }
+
+    fn obey(&mut self, command: Command, idx: StepIdx, ask: &Ask) {
+        match command {
+            Command::Stop => self.opt_out(),
+            Command::Restart => self.restart(),
+            Command::Help => {
+                self.send(&self.module.messages.help);
+                self.prompt(ask);
+                self.restart_silence_clock(idx);
+            }
+        }
+    }
+
+    fn accept(&mut self, idx: StepIdx, ask: &Ask, text: &str, a: Accepted<'_>) {
+        let module = self.module;
+        let typed = text.trim();
+        self.state.last_answer = Some(typed.to_owned());
+        let quiz = ask.quiz.as_ref().map(|q| q.quiz);
+        let question = self.render(ask.text.get(&self.state.language));
+        self.effects.push(Effect::Answer {
+            step_id: module.step(idx).id.clone(),
+            quiz,
+            question,
+            answer: typed.to_owned(),
+            choice: a.choice,
+            correct: a.correct,
+            attempt: self.state.attempts + 1,
+            matched_by: a.matched_by,
+            typo: a.typo,
+        });
+        if let Some(quiz) = quiz {
+            self.score(idx, quiz, a.correct == Some(true));
+        }
+        if let Some(reply) = a.reply {
+            self.send(reply);
+        }
+        let feedback = match a.correct {
+            Some(true) => ask.right.as_ref(),
+            Some(false) => ask.wrong.as_ref(),
+            None => None,
+        };
+        if let Some(feedback) = feedback {
+            self.send(feedback);
+        }
+        self.run_from(a.next);
+    }
+
+    /// Records a quiz answer (the first one per question counts) and emits
+    /// the quiz's score.
+    fn score(&mut self, idx: StepIdx, quiz: QuizKind, correct: bool) {
+        let id = &self.module.step(idx).id;
+        let progress = self.state.quiz_mut(quiz);
+        if progress.answered.insert(id) && correct {
+            progress.correct += 1;
+        }
+        let score = progress.correct;
+        self.effects.push(Effect::Score {
+            quiz,
+            score,
+            total: self.module.quiz_total(quiz),
+        });
+    }
+
+    fn unmatched(&mut self, idx: StepIdx, ask: &Ask, text: &str) {
+        let module = self.module;
+        self.state.attempts = self.state.attempts.saturating_add(1);
+        let max = ask.retry.max_attempts.max(1);
+        self.attempts_left = max.saturating_sub(self.state.attempts);
+        let step_id = &module.step(idx).id;
+        self.effects.push(Effect::Unmatched {
+            step_id: step_id.clone(),
+            answer: text.trim().to_owned(),
+            attempt: self.state.attempts,
+            attempts_left: self.attempts_left,
+        });
+        if self.state.attempts >= max {
+            if let Some(q) = &ask.quiz {
+                let question = self.render(ask.text.get(&self.state.language));
+                self.effects.push(Effect::Answer {
+                    step_id: step_id.clone(),
+                    quiz: Some(q.quiz),
+                    question,
+                    answer: text.trim().to_owned(),
+                    choice: None,
+                    correct: Some(false),
+                    attempt: self.state.attempts,
+                    matched_by: MatchedBy::Exhausted,
+                    typo: false,
+                });
+                self.score(idx, q.quiz, false);
+            }
+            self.send(&module.messages.invalid);
+            self.run_from(ask.retry.on_exhausted);
+            return;
+        }
+        self.send(
+            ask.retry
+                .reprompt
+                .as_ref()
+                .unwrap_or(&module.messages.invalid),
+        );
+        self.prompt(ask);
+        self.restart_silence_clock(idx);
+    }
+
+    /// A learner message to a completed, expired or opted-out session.
+    fn reply_when_finished(&mut self, text: &str) {
+        let norm = matching::normalize(text);
+        match self.command(&norm, true) {
+            Some(Command::Restart) => self.restart(),
+            Some(Command::Stop) if self.state.status != Status::OptedOut => self.opt_out(),
+            _ if self.state.status == Status::OptedOut => {}
+            _ => self.send(&self.module.messages.finished),
+        }
+    }
+
+    fn opt_out(&mut self) {
+        self.state.status = Status::OptedOut;
+        self.stop_waiting();
+        self.send(&self.module.messages.stopped);
+        self.effects.push(Effect::OptedOut);
+    }
+
+    fn restart(&mut self) {
+        let s = &mut self.state;
+        s.status = Status::Active;
+        s.pre = QuizProgress::default();
+        s.post = QuizProgress::default();
+        s.last_answer = None;
+        self.effects.push(Effect::Restarted);
+        self.run_from(StepIdx(0));
+    }
+
+    fn wake(&mut self, idx: StepIdx) {
+        let module = self.module;
+        let Some(due) = self.state.wake_at else {
+            return;
+        };
+        if self.at < due {
+            return;
+        }
+        let StepKind::Ask(ask) = &module.step(idx).kind else {
+            return;
+        };
+        let Some(t) = ask.timeouts.as_ref().or(module.timeouts.as_ref()) else {
+            self.state.wake_at = None;
+            return;
+        };
+        let since = self.state.waiting_since.unwrap_or(self.at);
+        let expires = t.expire_after.and_then(|d| since.checked_add_signed(d));
+        if expires.is_some_and(|e| e <= self.at) {
+            self.state.status = Status::Expired;
+            self.stop_waiting();
+            if let Some(text) = &module.messages.expired {
+                self.send(text);
+            }
+            self.effects.push(Effect::Expired);
+            return;
+        }
+        if self.reminder_due(t).is_some_and(|r| r <= self.at) {
+            self.state.reminders += 1;
+            self.state.last_reminder_at = Some(self.at);
+            self.attempts_left = ask.retry.max_attempts.saturating_sub(self.state.attempts);
+            match &t.reminder {
+                Some(text) => self.send(text),
+                None => self.prompt(ask),
+            }
+            self.effects.push(Effect::Reminded {
+                step_id: module.step(idx).id.clone(),
+                count: self.state.reminders,
+            });
+        }
+        self.schedule(ask);
+    }
+
+    fn reminder_due(&self, t: &crate::module::Timeouts) -> Option<DateTime<Utc>> {
+        if self.state.reminders >= t.max_reminders {
+            return None;
+        }
+        let from = self.state.last_reminder_at.or(self.state.waiting_since)?;
+        from.checked_add_signed(t.remind_after?)
+    }
+
+    /// Runs steps from `idx`: sends `say`s, stops at the first `ask` (which
+    /// then waits) or `end` (which completes the session).
+    fn run_from(&mut self, mut idx: StepIdx) {
+        let module = self.module;
+        // A chain of `say`s longer than the module is a loop; the loader
+        // rejects those, so this bound only guards hand-built modules.
+        for _ in 0..=module.steps.len() {
+            let Some(step) = module.steps.get(idx.index()) else {
+                break;
+            };
+            match &step.kind {
+                StepKind::Say { text, next } => {
+                    self.send(text);
+                    idx = *next;
+                }
+                StepKind::Ask(ask) => {
+                    self.state.step.clone_from(&step.id);
+                    self.state.attempts = 0;
+                    self.attempts_left = ask.retry.max_attempts;
+                    self.prompt(ask);
+                    self.restart_silence_clock(idx);
+                    return;
+                }
+                StepKind::End { text } => {
+                    self.state.step.clone_from(&step.id);
+                    if let Some(text) = text {
+                        self.send(text);
+                    }
+                    self.complete();
+                    return;
+                }
+            }
+        }
+        self.complete();
+    }
+
+    fn complete(&mut self) {
+        self.state.status = Status::Completed;
+        self.state.attempts = 0;
+        self.stop_waiting();
+        self.effects.push(Effect::Completed);
+    }
+
+    fn stop_waiting(&mut self) {
+        let s = &mut self.state;
+        s.waiting_since = None;
+        s.last_reminder_at = None;
+        s.reminders = 0;
+        s.wake_at = None;
+    }
+
+    /// The learner is (again) being waited for on `idx`, from now.
+    fn restart_silence_clock(&mut self, idx: StepIdx) {
+        self.state.waiting_since = Some(self.at);
+        self.state.last_reminder_at = None;
+        self.state.reminders = 0;
+        if let StepKind::Ask(ask) = &self.module.step(idx).kind {
+            self.schedule(ask);
+        }
+    }
+
+    /// Sets `wake_at` to the next reminder or the expiry, whichever is first.
+    fn schedule(&mut self, ask: &Ask) {
+        let Some(t) = ask.timeouts.as_ref().or(self.module.timeouts.as_ref()) else {
+            self.state.wake_at = None;
+            return;
+        };
+        let expires = self
+            .state
+            .waiting_since
+            .zip(t.expire_after)
+            .and_then(|(since, d)| since.checked_add_signed(d));
+        let remind = self.reminder_due(t);
+        self.state.wake_at = match (remind, expires) {
+            (Some(r), Some(e)) => Some(r.min(e)),
+            (r, e) => r.or(e),
+        };
+    }
+
+    /// Sends the prompt of `ask`, with its numbered choices when listed.
+    fn prompt(&mut self, ask: &Ask) {
+        let lang = &self.state.language;
+        let mut out = self.render(ask.text.get(lang));
+        if ask.list_choices && !ask.choices.is_empty() {
+            for (i, choice) in ask.choices.iter().enumerate() {
+                let _ = write!(out, "\n{}. ", i + 1);
+                render_into(
+                    self.module,
+                    &self.state,
+                    self.attempts_left,
+                    choice.text.get(lang),
+                    &mut out,
+                );
+            }
+            out.push('\n');
+            reply_hint(lang, ask.choices.len(), &mut out);
+        }
+        self.push_send(out);
+    }
+
+    fn send(&mut self, text: &Text) {
+        let out = self.render(text.get(&self.state.language));
+        self.push_send(out);
+    }
+
+    fn push_send(&mut self, text: String) {
+        if !text.trim().is_empty() {
+            self.effects.push(Effect::Send { text });
+        }
+    }
+
+    fn render(&self, tpl: &Template) -> String {
+        let mut out = String::new();
+        render_into(self.module, &self.state, self.attempts_left, tpl, &mut out);
+        out
+    }
+}
+
+/// What an accepted reply leads to.
+struct Accepted<'a> {
+    choice: Option<u32>,
+    correct: Option<bool>,
+    matched_by: MatchedBy,
+    typo: bool,
+    reply: Option<&'a Text>,
+    next: StepIdx,
+}
+
+/// Renders a template for the learner in `state`.
+fn render_into(
+    module: &Module,
+    state: &State,
+    attempts_left: u32,
+    tpl: &Template,
+    out: &mut String,
+) {
+    for part in &tpl.parts {
+        match part {
+            Part::Lit(s) => out.push_str(s),
+            Part::Var(v) => match v {
+                Var::ModuleName => literal(module.name_text.get(&state.language), out),
+                Var::ModuleGoal => literal(module.goal_text.get(&state.language), out),
+                Var::LearnerName => out.push_str(state.learner_name.as_deref().unwrap_or("")),
+                Var::Score(q) => {
+                    let _ = write!(out, "{}", state.quiz(*q).correct);
+                }
+                Var::Total(q) => {
+                    let _ = write!(out, "{}", module.quiz_total(*q));
+                }
+                Var::Answer => out.push_str(state.last_answer.as_deref().unwrap_or("")),
+                Var::AttemptsLeft => {
+                    let _ = write!(out, "{attempts_left}");
+                }
+            },
+        }
+    }
+}
+
+/// Appends a template's literal parts (module names and goals have no
+/// variables).
+fn literal(tpl: &Template, out: &mut String) {
+    for part in &tpl.parts {
+        if let Part::Lit(s) = part {
+            out.push_str(s);
+        }
+    }
+}
+
+/// "Reply 1, 2 or 3." in the learner's language (English unless a
+/// translation is known).
+fn reply_hint(lang: &Lang, n: usize, out: &mut String) {
+    let (reply, or) = match lang.0.as_str() {
+        "sw" => ("Jibu", "au"),
+        "fr" => ("Répondez", "ou"),
+        _ => ("Reply", "or"),
+    };
+    out.push_str(reply);
+    for i in 1..=n {
+        let sep = match i {
+            1 => " ",
+            _ if i == n => " ",
+            _ => ", ",
+        };
+        out.push_str(sep);
+        if i == n && n > 1 {
+            out.push_str(or);
+            out.push(' ');
+        }
+        let _ = write!(out, "{i}");
+    }
+    out.push('.');
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+#[cfg(test)]
+mod tests;
