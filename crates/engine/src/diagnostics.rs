@@ -1,4 +1,10 @@
-//! Author-facing diagnostics: severity, stable code, position, hint.
+//! Author-facing diagnostics: severity, stable code, position, hint; and
+//! their two renderings, rustc-style text ([`render`]) and JSON
+//! ([`to_json`]).
+
+use std::fmt::Write as _;
+
+use crate::syntax::LineIndex;
 
 /// Error stops a module from loading; a warning does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -6,6 +12,15 @@
 pub enum Severity {
     Warning,
     Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
 }
 
 /// One finding about a module source. Positions are 1-based; `column`
@@ -22,4 +37,220 @@ pub struct Diagnostic {
     #[serde(skip)]
     pub span: std::ops::Range<usize>,
     pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Renders a diagnostic the way rustc does:
+///
+/// ```text
+/// error[unknown-step]: `next` names a step that does not exist: `lesson_3`
+///   --> modules/budget.yaml:42:11
+///    |
+/// 42 |     next: lesson_3
+///    |           ^^^^^^^^
+///    = hint: did you mean `lesson_2`?
+/// ```
+///
+/// A span over several lines is underlined to the end of its first line.
+/// Tabs in the source line are shown as four spaces. The result ends with a
+/// newline.
+pub fn render(path: &str, source: &str, d: &Diagnostic) -> String {
+    let index = LineIndex::new(source);
+    render_with(&index, path, d)
+}
+
+/// [`render`] for many diagnostics of one source, building the line index
+/// once. Diagnostics are separated by a blank line.
+pub fn render_all(path: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    let index = LineIndex::new(source);
+    let mut out = String::new();
+    for (i, d) in diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&render_with(&index, path, d));
+    }
+    out
+}
+
+fn render_with(index: &LineIndex<'_>, path: &str, d: &Diagnostic) -> String {
+    let mut out = String::new();
+    let line_no = d.line.max(1);
+    let gutter = line_no.to_string().len();
+    let pad = " ".repeat(gutter);
+    let _ = writeln!(out, "{}[{}]: {}", d.severity.as_str(), d.code, d.message);
+    let _ = writeln!(out, "{pad}--> {path}:{}:{}", line_no, d.column.max(1));
+    let _ = writeln!(out, "{pad} |");
+
+    let text = index.line_text(line_no);
+    let line_start = index.line_start(line_no);
+    // Byte range of the marker within this line.
+    let from = d.span.start.saturating_sub(line_start).min(text.len());
+    let to = d
+        .span
+        .end
+        .saturating_sub(line_start)
+        .clamp(from, text.len());
+    let (shown, caret_at, caret_len) = expand_line(text, from, to);
+    let _ = writeln!(out, "{line_no} | {}", shown.trim_end());
+    let _ = writeln!(
+        out,
+        "{pad} | {}{}",
+        " ".repeat(caret_at),
+        "^".repeat(caret_len.max(1))
+    );
+    if let Some(hint) = &d.hint {
+        let _ = writeln!(out, "{pad} = hint: {hint}");
+    }
+    out
+}
+
+/// The line with tabs expanded, and the marker's start and width in
+/// characters of that expanded line.
+fn expand_line(text: &str, from: usize, to: usize) -> (String, usize, usize) {
+    let mut shown = String::with_capacity(text.len());
+    let (mut caret_at, mut caret_end) = (None, None);
+    let mut width = 0;
+    for (b, c) in text.char_indices() {
+        if b == from {
+            caret_at = Some(width);
+        }
+        if b == to {
+            caret_end = Some(width);
+        }
+        if c == '\t' {
+            shown.push_str("    ");
+            width += 4;
+        } else {
+            shown.push(c);
+            width += 1;
+        }
+    }
+    let caret_at = caret_at.unwrap_or(width);
+    let caret_end = caret_end.unwrap_or(width);
+    (shown, caret_at, caret_end.saturating_sub(caret_at))
+}
+
+/// The machine-readable form: `{file, line, column, severity, code,
+/// message, hint}` (`hint` is `null` when absent).
+pub fn to_json(path: &str, d: &Diagnostic) -> serde_json::Value {
+    serde_json::json!({
+        "file": path,
+        "line": d.line,
+        "column": d.column,
+        "severity": d.severity,
+        "code": d.code,
+        "message": d.message,
+        "hint": d.hint,
+    })
+}
+
+/// The candidate closest to `word` by edit distance (adjacent swaps count
+/// as one edit), if it is close enough to be a likely typo: at most one edit
+/// for words up to four characters, two up to eight, three beyond. Ties go
+/// to the earliest candidate. Case is ignored.
+pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let word = word.to_lowercase();
+    let len = word.chars().count();
+    let limit = match len {
+        0 => return None,
+        1..=4 => 1,
+        5..=8 => 2,
+        _ => 3,
+    };
+    let mut best: Option<(usize, &'a str)> = None;
+    for candidate in candidates {
+        let clen = candidate.chars().count();
+        if clen.abs_diff(len) > limit {
+            continue;
+        }
+        let d = edit_distance(&word, &candidate.to_lowercase());
+        if d <= limit && d > 0 && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Optimal-string-alignment distance: insertions, deletions, substitutions
+/// and swaps of two adjacent characters each cost one.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let width = b.len() + 1;
+    // Three rows: two back, previous, current.
+    let mut rows = vec![0usize; 3 * width];
+    for (j, cell) in rows[width..2 * width].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        let (before, rest) = rows.split_at_mut(2 * width);
+        let (prev2, prev) = before.split_at_mut(width);
+        let cur = &mut rest[..width];
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(prev2[j - 2] + 1);
+            }
+            cur[j] = v;
+        }
+        rows.copy_within(width..3 * width, 0);
+    }
+    rows[width + b.len()]
+}
+
+/// `hint` text for a did-you-mean suggestion.
+pub fn suggest<'a, I>(word: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    did_you_mean(word, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_swaps_once() {
+        assert_eq!(edit_distance("next", "nxet"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn did_you_mean_picks_the_closest_close_word() {
+        let c = ["next", "quiz", "choices", "correct"];
+        assert_eq!(did_you_mean("nxt", c), Some("next"));
+        assert_eq!(did_you_mean("corect", c), Some("correct"));
+        assert_eq!(did_you_mean("banana", c), None);
+        assert_eq!(did_you_mean("next", c), None);
+    }
+
+    #[test]
+    fn render_underlines_the_span() {
+        let src = "a: 1\nnext: lesson_3\n";
+        let d = Diagnostic {
+            severity: Severity::Error,
+            code: "unknown-step",
+            message: "no such step".into(),
+            line: 2,
+            column: 7,
+            span: 11..19,
+            hint: Some("did you mean `lesson_2`?".into()),
+        };
+        let expected = "error[unknown-step]: no such step\n --> m.yaml:2:7\n  |\n2 | next: lesson_3\n  |       ^^^^^^^^\n  = hint: did you mean `lesson_2`?\n";
+        assert_eq!(render("m.yaml", src, &d), expected);
+    }
 }

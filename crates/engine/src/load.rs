@@ -1,20 +1,507 @@
 //! Loading: YAML source -> compiled [`Module`] plus *all* diagnostics.
+//!
+//! Three passes, none of which stops at the first problem:
+//!
+//! 1. `syntax::parse` builds a spanned YAML tree (YAML syntax errors end
+//!    loading here: the parser cannot recover from them).
+//! 2. Lowering (this file, `values`, `steps`) reads the tree field by field
+//!    into draft steps, reporting unknown fields, wrong types, bad texts,
+//!    templates, regular expressions, durations and per-step rules.
+//! 3. `graph` resolves step references and checks the course as a whole:
+//!    duplicate ids, unknown steps, steps with no way on, unreachable steps,
+//!    endless `say` loops and empty quizzes. A [`Module`] is assembled only
+//!    when no diagnostic is an error.
 
-use crate::diagnostics::Diagnostic;
-use crate::module::Module;
+mod graph;
+mod steps;
+mod values;
+
+use sha2::{Digest, Sha256};
+
+use crate::diagnostics::{Diagnostic, Severity};
+use crate::module::{Keywords, Lang, Module, Part, QuizKind, SystemMessages, Template, Text};
+use crate::syntax::{self, LineIndex, Node, Span};
 
 /// The outcome of loading one module source. `module` is `Some` exactly when
 /// no diagnostic is an error.
 #[derive(Debug)]
 pub struct LoadResult {
     pub module: Option<Module>,
+    /// Every finding, sorted by position in the source.
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl LoadResult {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
 /// Parses and checks `source`. Never panics, whatever the input.
-pub fn load_module(_source: &str) -> LoadResult {
+pub fn load_module(source: &str) -> LoadResult {
+    let index = LineIndex::new(source);
+    let parsed = syntax::parse_with(&index);
+    let mut cx = Ctx::new(&index);
+    cx.diags = parsed.diagnostics;
+    let module = match &parsed.root {
+        Some(root) if !cx.has_errors() => lower_module(&mut cx, root, source),
+        Some(_) => None,
+        None => {
+            if !cx.has_errors() {
+                cx.error(
+                    "empty-module",
+                    index.span(0, 0),
+                    "the file holds no module".into(),
+                    Some(
+                        "a module starts with `module:`, `name:`, `goal:`, ... and `steps:`".into(),
+                    ),
+                );
+            }
+            None
+        }
+    };
+    let mut diagnostics = cx.diags;
+    diagnostics.sort_by_key(|d| d.span.start);
+    let module = module.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
     LoadResult {
-        module: None,
-        diagnostics: Vec::new(),
+        module,
+        diagnostics,
+    }
+}
+
+/// Lowering state shared by every pass.
+struct Ctx<'s> {
+    index: &'s LineIndex<'s>,
+    diags: Vec<Diagnostic>,
+    base: Lang,
+    /// Every language offered, base first.
+    languages: Vec<Lang>,
+    /// The quiz `{score}` and `{total}` mean in the text being read.
+    quiz_context: QuizKind,
+    /// First use of each quiz's variables: (variable name, span); pre, post.
+    quiz_uses: [Option<(String, Span)>; 2],
+    keywords: Keywords,
+    /// Module-wide defaults that steps start from.
+    default_max_attempts: u32,
+    module_timeouts: Option<crate::module::Timeouts>,
+}
+
+impl<'s> Ctx<'s> {
+    fn new(index: &'s LineIndex<'s>) -> Ctx<'s> {
+        Ctx {
+            index,
+            diags: Vec::new(),
+            base: Lang("en".into()),
+            languages: vec![Lang("en".into())],
+            quiz_context: QuizKind::Post,
+            quiz_uses: [None, None],
+            keywords: Keywords::default(),
+            default_max_attempts: DEFAULT_MAX_ATTEMPTS,
+            module_timeouts: None,
+        }
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        span: Span,
+        message: String,
+        hint: Option<String>,
+    ) {
+        self.diags.push(Diagnostic {
+            severity,
+            code,
+            message,
+            line: span.line,
+            column: span.column,
+            span: span.range(),
+            hint,
+        });
+    }
+
+    pub fn error(&mut self, code: &'static str, span: Span, message: String, hint: Option<String>) {
+        self.push(Severity::Error, code, span, message, hint);
+    }
+
+    pub fn warning(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        message: String,
+        hint: Option<String>,
+    ) {
+        self.push(Severity::Warning, code, span, message, hint);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diagnostic::is_error)
+    }
+
+    fn error_count(&self) -> usize {
+        self.diags.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// Which module keyword list (`stop`, `restart`, `help`) holds a
+    /// normalised word, if any.
+    fn keyword_list(&self, word: &str) -> Option<&'static str> {
+        let k = &self.keywords;
+        [
+            ("stop", &k.stop),
+            ("restart", &k.restart),
+            ("help", &k.help),
+        ]
+        .into_iter()
+        .find(|(_, list)| list.iter().any(|w| w == word))
+        .map(|(name, _)| name)
+    }
+
+    fn note_quiz_use(&mut self, quiz: QuizKind, name: &str, span: Span) {
+        let slot = &mut self.quiz_uses[quiz as usize];
+        if slot.is_none() {
+            *slot = Some((name.to_owned(), span));
+        }
+    }
+}
+
+const TOP_FIELDS: &[&str] = &[
+    "module",
+    "name",
+    "goal",
+    "version",
+    "language",
+    "languages",
+    "keywords",
+    "messages",
+    "retry",
+    "timeouts",
+    "steps",
+];
+const KEYWORD_FIELDS: &[&str] = &["stop", "help", "restart"];
+const MESSAGE_FIELDS: &[&str] = &["help", "stopped", "invalid", "finished", "expired"];
+const MODULE_RETRY_FIELDS: &[&str] = &["max_attempts", "reprompt", "on_exhausted"];
+
+/// Default attempts for `ask` steps when the module sets none.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+fn lower_module(cx: &mut Ctx<'_>, root: &Node, source: &str) -> Option<Module> {
+    let fields = cx.fields(root, "the module", TOP_FIELDS)?;
+    let what = "the module";
+
+    // Languages first: every text depends on them.
+    let language = cx
+        .require(&fields, "language", what)
+        .and_then(|n| language_tag(cx, n));
+    if let Some((base, _)) = &language {
+        cx.base = base.clone();
+    }
+    let mut languages = vec![cx.base.clone()];
+    if let Some(node) = fields.get("languages") {
+        let mut listed = Vec::new();
+        for (tag, item) in cx.strings(node, "languages") {
+            let Some(lang) = check_language_tag(cx, &tag, item) else {
+                continue;
+            };
+            if listed.contains(&lang) {
+                cx.warning(
+                    "duplicate-language",
+                    item.span,
+                    format!("`{lang}` is listed twice"),
+                    None,
+                );
+                continue;
+            }
+            listed.push(lang);
+        }
+        if let Some((base, _)) = &language {
+            if !listed.contains(base) {
+                cx.error(
+                    "base-language-not-listed",
+                    node.span,
+                    format!("`languages` does not include the base language `{base}`"),
+                    Some(format!("add `{base}` to `languages`")),
+                );
+            }
+        }
+        languages.extend(listed.into_iter().filter(|l| *l != cx.base));
+    }
+    cx.languages = languages.clone();
+
+    let id = cx.require(&fields, "module", what).and_then(|n| {
+        let id = cx.string(n, "module")?;
+        let valid = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            cx.error(
+                "invalid-module-id",
+                n.span,
+                format!("`{id}` is not a valid module id"),
+                Some("use letters, digits, `-` and `_` only, e.g. `saving-basics`".into()),
+            );
+        }
+        Some(id)
+    });
+    let name = cx
+        .require(&fields, "name", what)
+        .map(|n| cx.text(n, "name", false));
+    let goal = cx
+        .require(&fields, "goal", what)
+        .map(|n| cx.text(n, "goal", false));
+    let version = cx
+        .require(&fields, "version", what)
+        .and_then(|n| cx.string(n, "version"));
+
+    let keywords = fields.get("keywords").map(|n| lower_keywords(cx, n));
+    let keywords = keywords.unwrap_or_else(|| Keywords {
+        stop: vec![crate::matching::normalize("STOP")],
+        restart: vec![crate::matching::normalize("RESTART")],
+        help: vec![crate::matching::normalize("HELP")],
+    });
+    cx.keywords = keywords.clone();
+
+    cx.quiz_context = QuizKind::Post;
+    let messages = lower_messages(cx, fields.get("messages"), language.as_ref().map(|l| l.1));
+
+    let mut default_max_attempts = DEFAULT_MAX_ATTEMPTS;
+    if let Some(node) = fields.get("retry") {
+        let retry_fields = module_retry_fields(cx, node);
+        if let Some(n) = retry_fields.and_then(|f| f.get("max_attempts")) {
+            if let Some(n) = cx.count(n, "max_attempts", 1, 1000) {
+                default_max_attempts = n;
+            }
+        }
+    }
+    cx.default_max_attempts = default_max_attempts;
+    let timeouts = fields
+        .get("timeouts")
+        .and_then(|n| steps::lower_timeouts(cx, n, None));
+    cx.module_timeouts = timeouts.clone();
+
+    let steps_node = cx.require(&fields, "steps", what);
+    let drafts = steps_node
+        .map(|n| steps::lower_steps(cx, n))
+        .unwrap_or_default();
+    let lowering_errors = cx.error_count();
+    let (steps, totals) = graph::resolve(cx, drafts, lowering_errors)?;
+
+    if cx.has_errors() {
+        return None;
+    }
+    let name = name?;
+    let goal = goal?;
+    Some(Module {
+        id: id?,
+        name: literal(&name),
+        goal: literal(&goal),
+        name_text: name,
+        goal_text: goal,
+        version: version?,
+        content_hash: content_hash(source),
+        base_language: cx.base.clone(),
+        languages,
+        keywords,
+        messages,
+        default_max_attempts,
+        timeouts,
+        pre_quiz_total: totals[0],
+        post_quiz_total: totals[1],
+        steps,
+    })
+}
+
+/// Hex SHA-256 of the source bytes.
+pub fn content_hash(source: &str) -> String {
+    let digest = Sha256::digest(source.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// The base-language text of a literal (non-template) text.
+fn literal(text: &Text) -> String {
+    text.by_lang[0]
+        .1
+        .parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) => s.as_str(),
+            Part::Var(_) => "",
+        })
+        .collect()
+}
+
+fn module_retry_fields<'n>(cx: &mut Ctx<'_>, node: &'n Node) -> Option<values::Fields<'n>> {
+    let fields = cx.fields(node, "`retry`", MODULE_RETRY_FIELDS)?;
+    for (name, hint) in [
+        (
+            "reprompt",
+            "use `messages.invalid` for a module-wide reprompt, or set `reprompt` on the step",
+        ),
+        (
+            "on_exhausted",
+            "set `on_exhausted` on each `ask` step; it defaults to the step's `next`",
+        ),
+    ] {
+        if let Some(key) = fields.key(name) {
+            cx.error(
+                "field-not-allowed",
+                key.span,
+                format!("the module-wide `retry` sets only `max_attempts`, not `{name}`"),
+                Some(hint.into()),
+            );
+        }
+    }
+    Some(fields)
+}
+
+fn language_tag(cx: &mut Ctx<'_>, node: &Node) -> Option<(Lang, Span)> {
+    let tag = cx.string(node, "language")?;
+    check_language_tag(cx, &tag, node).map(|l| (l, node.span))
+}
+
+fn check_language_tag(cx: &mut Ctx<'_>, tag: &str, node: &Node) -> Option<Lang> {
+    let valid = !tag.is_empty()
+        && tag.len() <= 35
+        && tag
+            .split('-')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !valid {
+        cx.error(
+            "invalid-language",
+            node.span,
+            format!("`{tag}` is not a language tag"),
+            Some("write a tag such as `en`, `sw` or `pt-br`".into()),
+        );
+        return None;
+    }
+    Some(Lang(tag.to_ascii_lowercase()))
+}
+
+fn lower_keywords(cx: &mut Ctx<'_>, node: &Node) -> Keywords {
+    let mut keywords = Keywords {
+        stop: vec![crate::matching::normalize("STOP")],
+        restart: vec![crate::matching::normalize("RESTART")],
+        help: vec![crate::matching::normalize("HELP")],
+    };
+    let Some(fields) = cx.fields(node, "`keywords`", KEYWORD_FIELDS) else {
+        return keywords;
+    };
+    // (normalised word, list, span) of every keyword, to find words in two lists.
+    let mut seen: Vec<(String, &'static str, Span)> = Vec::new();
+    for list in ["stop", "restart", "help"] {
+        let Some(value) = fields.get(list) else {
+            continue;
+        };
+        let mut words = Vec::new();
+        for (word, item) in cx.strings(value, list) {
+            let norm = crate::matching::normalize(&word);
+            if norm.is_empty() {
+                cx.error(
+                    "empty-keyword",
+                    item.span,
+                    format!("`{word}` has no letters or digits, so no reply can match it"),
+                    None,
+                );
+                continue;
+            }
+            if let Some((_, other, first)) = seen.iter().find(|(w, _, _)| *w == norm) {
+                let (other, line) = (*other, first.line);
+                if other == list {
+                    cx.warning(
+                        "duplicate-keyword",
+                        item.span,
+                        format!("`{word}` is already a `{list}` keyword (line {line})"),
+                        None,
+                    );
+                } else {
+                    cx.error(
+                        "duplicate-keyword",
+                        item.span,
+                        format!("`{word}` is both a `{other}` and a `{list}` keyword"),
+                        Some(format!("`{other}` wins (line {line}); remove one of them")),
+                    );
+                }
+                continue;
+            }
+            seen.push((norm.clone(), list, item.span));
+            words.push(norm);
+        }
+        if list == "stop" && words.is_empty() {
+            cx.warning(
+                "no-stop-keyword",
+                value.span,
+                "learners have no way to opt out of the course".into(),
+                Some("keep at least one `stop` keyword, such as STOP".into()),
+            );
+        }
+        match list {
+            "stop" => keywords.stop = words,
+            "restart" => keywords.restart = words,
+            _ => keywords.help = words,
+        }
+    }
+    keywords
+}
+
+/// English defaults for the texts the engine sends by itself.
+pub const DEFAULT_HELP: &str = "Reply with the number or the words of your answer. Send STOP to leave the course or RESTART to begin again.";
+pub const DEFAULT_STOPPED: &str = "You have left the course. Send RESTART to join again.";
+pub const DEFAULT_INVALID: &str = "Sorry, I did not understand that.";
+pub const DEFAULT_FINISHED: &str = "This course has ended. Send RESTART to take it again.";
+pub const DEFAULT_EXPIRED: &str = "This course session has expired. Send RESTART to begin again.";
+
+fn lower_messages(
+    cx: &mut Ctx<'_>,
+    node: Option<&Node>,
+    language_span: Option<Span>,
+) -> SystemMessages {
+    let fields = node.and_then(|n| cx.fields(n, "`messages`", MESSAGE_FIELDS));
+    let mut defaulted = Vec::new();
+    let mut text = |cx: &mut Ctx<'_>, name: &'static str, default: &str| -> Option<Text> {
+        match fields.as_ref().and_then(|f| f.get(name)) {
+            Some(n) if name == "expired" && (n.is_null() || n.as_scalar() == Some("")) => None,
+            Some(n) => Some(cx.text(n, name, true)),
+            None => {
+                defaulted.push(name);
+                Some(Text::new(vec![(
+                    cx.base.clone(),
+                    Template {
+                        parts: vec![Part::Lit(default.to_owned())],
+                    },
+                )]))
+            }
+        }
+    };
+    let help = text(cx, "help", DEFAULT_HELP);
+    let stopped = text(cx, "stopped", DEFAULT_STOPPED);
+    let invalid = text(cx, "invalid", DEFAULT_INVALID);
+    let finished = text(cx, "finished", DEFAULT_FINISHED);
+    let expired = text(cx, "expired", DEFAULT_EXPIRED);
+    if !defaulted.is_empty() && cx.base.0 != "en" {
+        if let Some(span) = language_span {
+            cx.warning(
+                "default-message",
+                span,
+                format!(
+                    "the base language is `{}`, but these messages are not set and will be sent in English: {}",
+                    cx.base,
+                    defaulted.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
+                Some("set them under `messages:`".into()),
+            );
+        }
+    }
+    let empty = |cx: &Ctx<'_>| cx.placeholder_text();
+    SystemMessages {
+        help: help.unwrap_or_else(|| empty(cx)),
+        stopped: stopped.unwrap_or_else(|| empty(cx)),
+        invalid: invalid.unwrap_or_else(|| empty(cx)),
+        finished: finished.unwrap_or_else(|| empty(cx)),
+        expired,
     }
 }

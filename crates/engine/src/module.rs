@@ -59,6 +59,12 @@ pub struct Module {
     pub id: String,
     pub name: String,
     pub goal: String,
+    /// `name` and `goal` in every language they are written in (base
+    /// first): what `{module_name}` and `{module_goal}` show a learner.
+    /// Literal text, never templates. (`name`/`goal` above are the base
+    /// language versions.)
+    pub name_text: Text,
+    pub goal_text: Text,
     /// The author's version label (`version:`), free text.
     pub version: String,
     /// Hex SHA-256 of the YAML source bytes: identifies this exact version.

@@ -1,1 +1,2 @@
 //! Engine integration tests (one binary).
+mod loader;

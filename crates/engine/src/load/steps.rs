@@ -1,0 +1,832 @@
+//! Lowering `steps:` into draft steps: everything about a step that can be
+//! checked without looking at the other steps. References to other steps
+//! stay names ([`Ref`]) until `graph` resolves them.
+
+use std::collections::HashMap;
+
+use super::Ctx;
+use super::values::Fields;
+use crate::diagnostics::suggest;
+use crate::matching::normalize;
+use crate::module::{Matcher, QuizKind, QuizQuestion, Text, Timeouts};
+use crate::syntax::{Node, NodeKind, Span};
+
+/// A named reference to a step, resolved later.
+#[derive(Debug)]
+pub(super) struct Ref {
+    pub id: String,
+    pub span: Span,
+    /// The field it was written in (`next`, `on_exhausted`), for messages.
+    pub field: &'static str,
+}
+
+#[derive(Debug)]
+pub(super) struct DraftStep {
+    /// `None` when missing or malformed (already reported).
+    pub id: Option<(String, Span)>,
+    pub line: u32,
+    /// The kind key (`say:`...), or the step's map when it has none.
+    pub kind_span: Span,
+    pub kind: DraftKind,
+    pub next: Option<Ref>,
+}
+
+#[derive(Debug)]
+pub(super) enum DraftKind {
+    Say(Text),
+    Ask(Box<DraftAsk>),
+    End(Option<Text>),
+    /// No (or several) kind keys: reported, kept so ids still resolve.
+    Broken,
+}
+
+#[derive(Debug)]
+pub(super) struct DraftAsk {
+    pub text: Text,
+    pub choices: Vec<DraftChoice>,
+    pub list_choices: bool,
+    pub answers: Vec<DraftRule>,
+    pub quiz: Option<QuizQuestion>,
+    pub right: Option<Text>,
+    pub wrong: Option<Text>,
+    pub max_attempts: u32,
+    pub reprompt: Option<Text>,
+    pub on_exhausted: Option<Ref>,
+    pub timeouts: Option<Timeouts>,
+}
+
+#[derive(Debug)]
+pub(super) struct DraftChoice {
+    pub text: Text,
+    pub aliases: Vec<String>,
+    pub reply: Option<Text>,
+    pub next: Option<Ref>,
+}
+
+#[derive(Debug)]
+pub(super) struct DraftRule {
+    pub matcher: Matcher,
+    pub reply: Option<Text>,
+    pub next: Option<Ref>,
+    pub correct: Option<bool>,
+}
+
+const STEP_FIELDS: &[&str] = &[
+    "id",
+    "say",
+    "ask",
+    "end",
+    "next",
+    "quiz",
+    "choices",
+    "correct",
+    "right",
+    "wrong",
+    "list_choices",
+    "answers",
+    "retry",
+    "timeouts",
+];
+const KINDS: &[&str] = &["say", "ask", "end"];
+/// Fields only an `ask` step may have.
+const ASK_FIELDS: &[&str] = &[
+    "quiz",
+    "choices",
+    "correct",
+    "right",
+    "wrong",
+    "list_choices",
+    "answers",
+    "retry",
+    "timeouts",
+];
+const CHOICE_FIELDS: &[&str] = &["text", "aliases", "reply", "next"];
+const RULE_FIELDS: &[&str] = &[
+    "keywords", "regex", "number", "any", "reply", "next", "correct",
+];
+const MATCHERS: &[&str] = &["keywords", "regex", "number", "any"];
+const RETRY_FIELDS: &[&str] = &["max_attempts", "reprompt", "on_exhausted"];
+const TIMEOUT_FIELDS: &[&str] = &["remind_after", "reminder", "max_reminders", "expire_after"];
+const RANGE_FIELDS: &[&str] = &["min", "max"];
+
+/// Largest regex program accepted (bytes of compiled automaton).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+pub(super) fn lower_steps(cx: &mut Ctx<'_>, node: &Node) -> Vec<DraftStep> {
+    let NodeKind::Seq(items) = &node.kind else {
+        cx.wrong_type(
+            node,
+            "`steps` should be a list of steps",
+            Some("write each step as `- id: ...`".into()),
+        );
+        return Vec::new();
+    };
+    if items.is_empty() {
+        cx.error(
+            "no-steps",
+            node.span,
+            "the module has no steps".into(),
+            Some("add at least an `end:` step".into()),
+        );
+    }
+    // The nearest quiz question above, for `{score}` and `{total}`.
+    let mut last_quiz: Option<QuizKind> = None;
+    items
+        .iter()
+        .map(|item| {
+            let step = lower_step(cx, item, last_quiz);
+            if let DraftKind::Ask(ask) = &step.kind {
+                if let Some(q) = &ask.quiz {
+                    last_quiz = Some(q.quiz);
+                }
+            }
+            step
+        })
+        .collect()
+}
+
+fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> DraftStep {
+    let mut step = DraftStep {
+        id: None,
+        line: node.span.line,
+        kind_span: node.span,
+        kind: DraftKind::Broken,
+        next: None,
+    };
+    let Some(fields) = cx.fields(node, "a step", STEP_FIELDS) else {
+        return step;
+    };
+    let id_node = cx.require(&fields, "id", "this step");
+    step.id = id_node.and_then(|n| step_id(cx, n));
+    let name = step
+        .id
+        .as_ref()
+        .map_or_else(|| "this step".to_owned(), |(id, _)| format!("step `{id}`"));
+
+    let kinds: Vec<&str> = KINDS.iter().copied().filter(|k| fields.has(k)).collect();
+    let kind = match kinds.as_slice() {
+        [] => {
+            cx.error(
+                "missing-step-kind",
+                node.span,
+                format!("{name} has no kind"),
+                Some("add `say:`, `ask:` or `end:`".into()),
+            );
+            None
+        }
+        [kind] => Some(*kind),
+        [first, second, ..] => {
+            let span = fields.key(second).map_or(node.span, |k| k.span);
+            cx.error(
+                "conflicting-step-kinds",
+                span,
+                format!("{name} has both `{first}` and `{second}`; a step has exactly one kind"),
+                Some("split it into two steps".into()),
+            );
+            None
+        }
+    };
+    if let Some(key) = kind.and_then(|k| fields.key(k)) {
+        step.kind_span = key.span;
+    }
+    if let Some(kind) = kind.filter(|k| *k != "ask") {
+        for field in ASK_FIELDS {
+            if let Some(key) = fields.key(field) {
+                cx.error(
+                    "field-not-allowed",
+                    key.span,
+                    format!(
+                        "`{field}` is only allowed on `ask` steps, and {name} is a `{kind}` step"
+                    ),
+                    None,
+                );
+            }
+        }
+        if kind == "end" {
+            if let Some(key) = fields.key("next") {
+                cx.error(
+                    "field-not-allowed",
+                    key.span,
+                    "an `end` step finishes the course; it has no `next`".into(),
+                    Some("remove `next`, or make this a `say` step".into()),
+                );
+            }
+        }
+    }
+    if kind != Some("end") {
+        step.next = fields.get("next").and_then(|n| step_ref(cx, n, "next"));
+    }
+
+    // `{score}`/`{total}`: this step's quiz, else the nearest above, else post.
+    let own_quiz = if kind == Some("ask") {
+        fields.get("quiz").and_then(|n| quiz_kind(cx, n))
+    } else {
+        None
+    };
+    cx.quiz_context = own_quiz.or(last_quiz).unwrap_or(QuizKind::Post);
+
+    step.kind = match kind {
+        Some("say") => {
+            let text = match fields.get("say") {
+                Some(n) => cx.text(n, "say", true),
+                None => cx.placeholder_text(),
+            };
+            DraftKind::Say(text)
+        }
+        Some("end") => {
+            let text = fields.get("end").and_then(|n| {
+                if n.is_null() || n.as_scalar() == Some("") {
+                    None
+                } else {
+                    Some(cx.text(n, "end", true))
+                }
+            });
+            DraftKind::End(text)
+        }
+        Some(_) => DraftKind::Ask(Box::new(lower_ask(cx, &fields, own_quiz, &name))),
+        None => DraftKind::Broken,
+    };
+    step
+}
+
+fn step_id(cx: &mut Ctx<'_>, node: &Node) -> Option<(String, Span)> {
+    let id = cx.string(node, "id")?;
+    let valid = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        cx.error(
+            "invalid-step-id",
+            node.span,
+            format!("`{id}` is not a valid step id"),
+            Some("use letters, digits, `-`, `_` and `.`, e.g. `lesson_1`".into()),
+        );
+        return None;
+    }
+    Some((id, node.span))
+}
+
+fn step_ref(cx: &mut Ctx<'_>, node: &Node, field: &'static str) -> Option<Ref> {
+    let id = cx.string(node, field)?;
+    Some(Ref {
+        id,
+        span: node.span,
+        field,
+    })
+}
+
+fn quiz_kind(cx: &mut Ctx<'_>, node: &Node) -> Option<QuizKind> {
+    let value = cx.string(node, "quiz")?;
+    match value.as_str() {
+        "pre" => Some(QuizKind::Pre),
+        "post" => Some(QuizKind::Post),
+        other => {
+            let hint =
+                suggest(other, ["pre", "post"]).or_else(|| Some("write `pre` or `post`".into()));
+            cx.error(
+                "invalid-value",
+                node.span,
+                format!("`quiz` must be `pre` or `post`, not `{other}`"),
+                hint,
+            );
+            None
+        }
+    }
+}
+
+fn lower_ask(
+    cx: &mut Ctx<'_>,
+    fields: &Fields<'_>,
+    quiz: Option<QuizKind>,
+    name: &str,
+) -> DraftAsk {
+    let ask_node = fields.get("ask");
+    let text = match ask_node {
+        Some(n) => cx.text(n, "ask", true),
+        None => cx.placeholder_text(),
+    };
+    let ask_span = fields.key("ask").map_or(fields.span, |k| k.span);
+
+    let choice_nodes: &[Node] = match fields.get("choices") {
+        Some(Node {
+            kind: NodeKind::Seq(items),
+            ..
+        }) => items,
+        Some(other) => {
+            cx.wrong_type(other, "`choices` should be a list", None);
+            &[]
+        }
+        None => &[],
+    };
+    let choices: Vec<DraftChoice> = choice_nodes.iter().map(|n| lower_choice(cx, n)).collect();
+    check_ambiguous_choices(cx, &choices, choice_nodes);
+
+    let answers: Vec<DraftRule> = match fields.get("answers") {
+        Some(Node {
+            kind: NodeKind::Seq(items),
+            ..
+        }) => items
+            .iter()
+            .filter_map(|n| lower_rule(cx, n, quiz.is_some()))
+            .collect(),
+        Some(other) => {
+            cx.wrong_type(other, "`answers` should be a list of rules", None);
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let has_answers = fields
+        .get("answers")
+        .is_some_and(|n| matches!(&n.kind, NodeKind::Seq(v) if !v.is_empty()));
+    if choice_nodes.is_empty() && !has_answers {
+        cx.error(
+            "no-answers",
+            ask_span,
+            format!("{name} asks a question but accepts no answer"),
+            Some("add `choices:` or `answers:`".into()),
+        );
+    }
+
+    let list_choices = fields
+        .get("list_choices")
+        .and_then(|n| cx.bool(n, "list_choices"))
+        .unwrap_or(true);
+
+    // Quiz scoring.
+    let mut correct = Vec::new();
+    match (fields.get("correct"), quiz) {
+        (Some(node), None) => {
+            let key = fields.key("correct").map_or(node.span, |k| k.span);
+            cx.error(
+                "correct-without-quiz",
+                key,
+                format!("{name} has `correct` but is in no quiz"),
+                Some("add `quiz: pre` or `quiz: post`, or remove `correct`".into()),
+            );
+        }
+        (Some(node), Some(_)) if choice_nodes.is_empty() => {
+            cx.error(
+                "correct-without-choices",
+                node.span,
+                format!("{name} has `correct` but no choices"),
+                Some(
+                    "mark free-text answers with `correct: true` on the rule under `answers`"
+                        .into(),
+                ),
+            );
+        }
+        (Some(node), Some(_)) => correct = correct_choices(cx, node, &choices),
+        (None, Some(q)) if !choice_nodes.is_empty() => {
+            let span = fields.get("quiz").map_or(ask_span, |n| n.span);
+            cx.error(
+                "missing-correct",
+                span,
+                format!(
+                    "{name} is in the {}-quiz but says no `correct` choice",
+                    q.as_str()
+                ),
+                Some("add `correct: N` (the number of the right choice) or a list `[1, 3]`".into()),
+            );
+        }
+        (None, Some(q)) if has_answers && !answers.iter().any(|r| r.correct == Some(true)) => {
+            let span = fields.get("quiz").map_or(ask_span, |n| n.span);
+            cx.error(
+                "missing-correct",
+                span,
+                format!(
+                    "{name} is in the {}-quiz but no answer rule is `correct: true`",
+                    q.as_str()
+                ),
+                Some("add `correct: true` to the rule that matches a right answer".into()),
+            );
+        }
+        _ => {}
+    }
+
+    let right = fields.get("right").map(|n| cx.text(n, "right", true));
+    let wrong = fields.get("wrong").map(|n| cx.text(n, "wrong", true));
+    if quiz.is_none() {
+        for field in ["right", "wrong"] {
+            if let Some(key) = fields.key(field) {
+                cx.warning(
+                    "feedback-without-quiz",
+                    key.span,
+                    format!("`{field}` is never sent: {name} is in no quiz"),
+                    Some("add `quiz: pre` or `quiz: post`, or use a choice's `reply`".into()),
+                );
+            }
+        }
+    }
+
+    let mut max_attempts = cx.default_max_attempts;
+    let mut reprompt = None;
+    let mut on_exhausted = None;
+    if let Some(node) = fields.get("retry") {
+        if let Some(retry) = cx.fields(node, "`retry`", RETRY_FIELDS) {
+            if let Some(n) = retry
+                .get("max_attempts")
+                .and_then(|n| cx.count(n, "max_attempts", 1, 1000))
+            {
+                max_attempts = n;
+            }
+            reprompt = retry.get("reprompt").map(|n| cx.text(n, "reprompt", true));
+            on_exhausted = retry
+                .get("on_exhausted")
+                .and_then(|n| step_ref(cx, n, "on_exhausted"));
+        }
+    }
+    let timeouts = fields.get("timeouts").and_then(|n| {
+        let module = cx.module_timeouts.take();
+        let merged = lower_timeouts(cx, n, module.as_ref());
+        cx.module_timeouts = module;
+        merged
+    });
+
+    DraftAsk {
+        text,
+        choices,
+        list_choices,
+        answers,
+        quiz: quiz.map(|quiz| QuizQuestion { quiz, correct }),
+        right,
+        wrong,
+        max_attempts,
+        reprompt,
+        on_exhausted,
+        timeouts,
+    }
+}
+
+fn lower_choice(cx: &mut Ctx<'_>, node: &Node) -> DraftChoice {
+    let mut choice = DraftChoice {
+        text: cx.placeholder_text(),
+        aliases: Vec::new(),
+        reply: None,
+        next: None,
+    };
+    if let NodeKind::Map(entries) = &node.kind {
+        // A map is either a choice with fields, or a translated text.
+        let is_fields = entries.iter().any(|e| {
+            e.key.as_scalar().is_some_and(|k| {
+                CHOICE_FIELDS.contains(&k)
+                    || (!cx.languages.iter().any(|l| l.0 == k.to_lowercase())
+                        && suggest(k, CHOICE_FIELDS.iter().copied()).is_some())
+            })
+        });
+        if is_fields {
+            let Some(fields) = cx.fields(node, "a choice", CHOICE_FIELDS) else {
+                return choice;
+            };
+            match cx.require(&fields, "text", "this choice") {
+                Some(n) => choice.text = cx.text(n, "text", true),
+                None => return choice,
+            }
+            if let Some(n) = fields.get("aliases") {
+                choice.aliases = cx
+                    .strings(n, "aliases")
+                    .into_iter()
+                    .map(|(a, _)| normalize(&a))
+                    .filter(|a| !a.is_empty())
+                    .collect();
+            }
+            choice.reply = fields.get("reply").map(|n| cx.text(n, "reply", true));
+            choice.next = fields.get("next").and_then(|n| step_ref(cx, n, "next"));
+            return choice;
+        }
+    }
+    choice.text = cx.text(node, "choice", true);
+    choice
+}
+
+/// English and Swahili number words for choices 1 to 10.
+// TODO(matching): use the runtime's number-word table once `crate::matching` exports one.
+const NUMBER_WORDS: &[[&str; 2]] = &[
+    ["one", "moja"],
+    ["two", "mbili"],
+    ["three", "tatu"],
+    ["four", "nne"],
+    ["five", "tano"],
+    ["six", "sita"],
+    ["seven", "saba"],
+    ["eight", "nane"],
+    ["nine", "tisa"],
+    ["ten", "kumi"],
+];
+
+/// Reports two choices of one question that accept the same reply: the same
+/// normalised text or alias, or one choice's text that is another's number
+/// or number word. Also warns when a module keyword hides a choice's text.
+fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[Node]) {
+    if choices.is_empty() {
+        return;
+    }
+    // Reply -> (choice index, explicit span if written by the author).
+    let mut owner: HashMap<String, (usize, Option<Span>)> = HashMap::new();
+    for i in 0..choices.len() {
+        owner.insert((i + 1).to_string(), (i, None));
+        if let Some(words) = NUMBER_WORDS.get(i) {
+            for w in words {
+                owner.insert((*w).to_owned(), (i, None));
+            }
+        }
+    }
+    for (i, (choice, node)) in choices.iter().zip(nodes).enumerate() {
+        let texts = choice.text.by_lang.iter().map(|(_, t)| {
+            t.parts
+                .iter()
+                .map(|p| match p {
+                    crate::module::Part::Lit(s) => s.as_str(),
+                    crate::module::Part::Var(_) => "",
+                })
+                .collect::<String>()
+        });
+        let replies: Vec<String> = texts
+            .map(|t| normalize(&t))
+            .chain(choice.aliases.iter().cloned())
+            .filter(|r| !r.is_empty())
+            .collect();
+        for reply in replies {
+            if let Some(list) = cx.keyword_list(&reply) {
+                cx.warning(
+                    "choice-shadowed-by-keyword",
+                    node.span,
+                    format!("choice {} accepts `{reply}`, which is the module's `{list}` keyword", i + 1),
+                    Some(format!("`{reply}` will always mean `{list}`; the choice can still be picked by its number")),
+                );
+            }
+            match owner.get(&reply) {
+                Some(&(j, first)) if j != i => {
+                    let why = match first {
+                        Some(first) => {
+                            format!("choice {} (line {}) already accepts it", j + 1, first.line)
+                        }
+                        None => format!("it already picks choice {}", j + 1),
+                    };
+                    cx.error(
+                        "ambiguous-choice",
+                        node.span,
+                        format!("choice {} accepts `{reply}`, but {why}", i + 1),
+                        Some("give each choice its own text and aliases".into()),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    owner.insert(reply, (i, Some(node.span)));
+                }
+            }
+        }
+    }
+}
+
+/// `correct:` as choice numbers (`2`, `[1, 3]`) or choice texts.
+fn correct_choices(cx: &mut Ctx<'_>, node: &Node, choices: &[DraftChoice]) -> Vec<usize> {
+    let items: Vec<&Node> = match &node.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    if items.is_empty() {
+        cx.error(
+            "missing-correct",
+            node.span,
+            "`correct` lists no choice".into(),
+            Some("write the number of the right choice".into()),
+        );
+    }
+    let texts: Vec<String> = choices
+        .iter()
+        .map(|c| normalize(&super::literal(&c.text)))
+        .collect();
+    let mut correct = Vec::new();
+    for item in items {
+        let Some(value) = item.as_scalar().filter(|_| !item.is_null()) else {
+            cx.wrong_type(item, "`correct` should be a choice number", None);
+            continue;
+        };
+        let index = match value.trim().parse::<i64>() {
+            Ok(n) if item.is_plain() => {
+                if n >= 1 && (n as usize) <= choices.len() {
+                    Some(n as usize - 1)
+                } else {
+                    cx.error(
+                        "correct-not-a-choice",
+                        item.span,
+                        format!("`correct: {n}` is not one of the {} choices", choices.len()),
+                        Some(format!("choices are numbered 1 to {}", choices.len())),
+                    );
+                    continue;
+                }
+            }
+            _ => texts.iter().position(|t| *t == normalize(value)),
+        };
+        match index {
+            Some(i) if !correct.contains(&i) => correct.push(i),
+            Some(_) => {}
+            None => {
+                let hint = suggest(&normalize(value), texts.iter().map(String::as_str))
+                    .or_else(|| Some(format!("write the choice's number, 1 to {}", choices.len())));
+                cx.error(
+                    "correct-not-a-choice",
+                    item.span,
+                    format!("`correct: {value}` is not one of the choices"),
+                    hint,
+                );
+            }
+        }
+    }
+    correct.sort_unstable();
+    correct
+}
+
+fn lower_rule(cx: &mut Ctx<'_>, node: &Node, in_quiz: bool) -> Option<DraftRule> {
+    let fields = cx.fields(node, "an answer rule", RULE_FIELDS)?;
+    let present: Vec<&str> = MATCHERS.iter().copied().filter(|m| fields.has(m)).collect();
+    let matcher_name = match present.as_slice() {
+        [] => {
+            cx.error(
+                "missing-matcher",
+                node.span,
+                "this answer rule says nothing about what it matches".into(),
+                Some("add one of `keywords:`, `regex:`, `number:` or `any: true`".into()),
+            );
+            None
+        }
+        [one] => Some(*one),
+        [first, second, ..] => {
+            let span = fields.key(second).map_or(node.span, |k| k.span);
+            cx.error(
+                "conflicting-matchers",
+                span,
+                format!(
+                    "this answer rule has both `{first}` and `{second}`; a rule matches one way"
+                ),
+                Some("split it into two rules".into()),
+            );
+            None
+        }
+    };
+    let matcher = matcher_name.and_then(|m| {
+        let value = fields.get(m)?;
+        match m {
+            "keywords" => {
+                let words: Vec<String> = cx
+                    .strings(value, "keywords")
+                    .into_iter()
+                    .filter_map(|(w, item)| {
+                        let norm = normalize(&w);
+                        if norm.is_empty() {
+                            cx.error(
+                                "empty-keyword",
+                                item.span,
+                                format!("`{w}` has no letters or digits, so no reply can match it"),
+                                None,
+                            );
+                            return None;
+                        }
+                        Some(norm)
+                    })
+                    .collect();
+                if words.is_empty() {
+                    cx.error("missing-matcher", value.span, "`keywords` lists no word".into(), None);
+                    return None;
+                }
+                Some(Matcher::Keywords(words))
+            }
+            "regex" => {
+                let pattern = cx.string(value, "regex")?;
+                match regex::RegexBuilder::new(&pattern).size_limit(REGEX_SIZE_LIMIT).build() {
+                    Ok(re) => Some(Matcher::Regex(re)),
+                    Err(e) => {
+                        let why = match &e {
+                            regex::Error::Syntax(s) => s
+                                .lines()
+                                .rev()
+                                .find(|l| !l.trim().is_empty())
+                                .unwrap_or("")
+                                .trim_start_matches("error: ")
+                                .to_owned(),
+                            regex::Error::CompiledTooBig(_) => "the expression is too large".to_owned(),
+                            other => other.to_string(),
+                        };
+                        cx.error(
+                            "invalid-regex",
+                            value.span,
+                            format!("invalid regular expression: {why}"),
+                            Some("the syntax is that of the Rust `regex` crate; quote the pattern with '...'".into()),
+                        );
+                        None
+                    }
+                }
+            }
+            "number" => number_range(cx, value),
+            _ => match cx.bool(value, "any") {
+                Some(true) => Some(Matcher::Any),
+                Some(false) => {
+                    cx.error(
+                        "invalid-value",
+                        value.span,
+                        "`any: false` matches nothing".into(),
+                        Some("write `any: true`, or remove the rule".into()),
+                    );
+                    None
+                }
+                None => None,
+            },
+        }
+    });
+    let correct = fields.get("correct").and_then(|n| cx.bool(n, "correct"));
+    if correct.is_some() && !in_quiz {
+        let span = fields.key("correct").map_or(node.span, |k| k.span);
+        cx.error(
+            "correct-without-quiz",
+            span,
+            "this rule has `correct` but its question is in no quiz".into(),
+            Some("add `quiz: pre` or `quiz: post` to the step, or remove `correct`".into()),
+        );
+    }
+    Some(DraftRule {
+        matcher: matcher.unwrap_or(Matcher::Any),
+        reply: fields.get("reply").map(|n| cx.text(n, "reply", true)),
+        next: fields.get("next").and_then(|n| step_ref(cx, n, "next")),
+        correct,
+    })
+}
+
+/// `number: { min, max }` (either optional) or `number: true`.
+fn number_range(cx: &mut Ctx<'_>, node: &Node) -> Option<Matcher> {
+    if node.is_plain() && node.as_scalar() == Some("true") {
+        return Some(Matcher::Number {
+            min: None,
+            max: None,
+        });
+    }
+    let fields = cx.fields(node, "`number`", RANGE_FIELDS)?;
+    let min = fields.get("min").and_then(|n| cx.number(n, "min"));
+    let max = fields.get("max").and_then(|n| cx.number(n, "max"));
+    if let (Some(lo), Some(hi)) = (min, max) {
+        if lo > hi {
+            cx.error(
+                "invalid-range",
+                node.span,
+                format!("`min` ({lo}) is greater than `max` ({hi}): no number can match"),
+                Some("swap them".into()),
+            );
+            return None;
+        }
+    }
+    Some(Matcher::Number { min, max })
+}
+
+/// Reads `timeouts:`; fields not set come from `base` (the module's).
+pub(super) fn lower_timeouts(
+    cx: &mut Ctx<'_>,
+    node: &Node,
+    base: Option<&Timeouts>,
+) -> Option<Timeouts> {
+    let fields = cx.fields(node, "`timeouts`", TIMEOUT_FIELDS)?;
+    let mut t = base.cloned().unwrap_or(Timeouts {
+        remind_after: None,
+        reminder: None,
+        max_reminders: 1,
+        expire_after: None,
+    });
+    if let Some(n) = fields.get("remind_after") {
+        t.remind_after = cx.duration(n, "remind_after");
+    }
+    if let Some(n) = fields.get("reminder") {
+        t.reminder = Some(cx.text(n, "reminder", true));
+    }
+    if let Some(n) = fields.get("max_reminders") {
+        if let Some(m) = cx.count(n, "max_reminders", 0, 100) {
+            t.max_reminders = m;
+        }
+    }
+    if let Some(n) = fields.get("expire_after") {
+        t.expire_after = cx.duration(n, "expire_after");
+    }
+    if t.remind_after.is_none() {
+        if let Some(key) = fields.key("reminder").or(fields.key("max_reminders")) {
+            cx.warning(
+                "unused-reminder",
+                key.span,
+                "no reminder is ever sent: `remind_after` is not set".into(),
+                Some("add `remind_after:`, e.g. `remind_after: 1d`".into()),
+            );
+        }
+    }
+    if let (Some(remind), Some(expire)) = (t.remind_after, t.expire_after) {
+        if expire <= remind {
+            let span = fields
+                .get("expire_after")
+                .or(fields.get("remind_after"))
+                .map_or(node.span, |n| n.span);
+            cx.warning(
+                "reminder-after-expiry",
+                span,
+                "the session expires before the first reminder is due".into(),
+                Some("make `expire_after` longer than `remind_after`".into()),
+            );
+        }
+    }
+    Some(t)
+}

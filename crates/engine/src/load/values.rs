@@ -1,0 +1,529 @@
+//! Reading typed values out of the spanned YAML tree: maps with known
+//! fields, scalars, numbers, lists, translatable texts, templates and
+//! durations. Every reader reports what is wrong and returns a placeholder
+//! (or `None`), so lowering always goes on.
+
+use chrono::Duration;
+
+use super::Ctx;
+use crate::diagnostics::suggest;
+use crate::module::{Lang, Part, QuizKind, Template, Text, Var};
+use crate::syntax::{Entry, Node, NodeKind, Span, Style};
+
+/// The fields of one YAML map, looked up by name. Unknown and malformed keys
+/// are reported when the map is read.
+pub(super) struct Fields<'n> {
+    names: &'static [&'static str],
+    entries: Vec<Option<&'n Entry>>,
+    /// The map itself (for "missing field" diagnostics).
+    pub span: Span,
+}
+
+impl<'n> Fields<'n> {
+    /// The value of field `name` (which must be one of the known names).
+    pub fn get(&self, name: &str) -> Option<&'n Node> {
+        self.entry(name).map(|e| &e.value)
+    }
+
+    /// The key node of field `name`, for diagnostics about the field itself.
+    pub fn key(&self, name: &str) -> Option<&'n Node> {
+        self.entry(name).map(|e| &e.key)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.entry(name).is_some()
+    }
+
+    fn entry(&self, name: &str) -> Option<&'n Entry> {
+        let i = self.names.iter().position(|n| *n == name)?;
+        self.entries[i]
+    }
+}
+
+impl Ctx<'_> {
+    /// Reads `node` as a map whose keys must be among `names`. `what` names
+    /// the map in messages ("a step", "`retry`").
+    pub fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        names: &'static [&'static str],
+    ) -> Option<Fields<'n>> {
+        let NodeKind::Map(entries) = &node.kind else {
+            self.wrong_type(node, &format!("{what} should be a map"), None);
+            return None;
+        };
+        let mut fields = Fields {
+            names,
+            entries: vec![None; names.len()],
+            span: node.span,
+        };
+        for entry in entries {
+            let Some(key) = entry.key.as_scalar() else {
+                self.error(
+                    "invalid-key",
+                    entry.key.span,
+                    "a field name must be a plain word, not a list or a map".into(),
+                    None,
+                );
+                continue;
+            };
+            match names.iter().position(|n| *n == key) {
+                // Duplicates were reported by the parser; the first one wins.
+                Some(i) if fields.entries[i].is_none() => fields.entries[i] = Some(entry),
+                Some(_) => {}
+                None => {
+                    let hint = suggest(key, names.iter().copied()).or_else(|| {
+                        Some(format!(
+                            "{what} accepts: {}",
+                            names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    });
+                    self.error(
+                        "unknown-field",
+                        entry.key.span,
+                        format!("unknown field `{key}` in {what}"),
+                        hint,
+                    );
+                }
+            }
+        }
+        Some(fields)
+    }
+
+    pub fn wrong_type(&mut self, node: &Node, expected: &str, hint: Option<String>) {
+        self.error(
+            "wrong-type",
+            node.span,
+            format!("{expected}, but this is {}", node.describe()),
+            hint,
+        );
+    }
+
+    /// A required field: reports `missing-field` at the map when absent.
+    pub fn require<'n>(&mut self, fields: &Fields<'n>, name: &str, what: &str) -> Option<&'n Node> {
+        let node = fields.get(name);
+        if node.is_none() {
+            self.error(
+                "missing-field",
+                fields.span,
+                format!("{what} has no `{name}`"),
+                Some(format!("add `{name}:`")),
+            );
+        }
+        node
+    }
+
+    /// A scalar as text. Numbers and booleans are accepted as their text
+    /// (`version: 1`); null is not.
+    pub fn string(&mut self, node: &Node, field: &str) -> Option<String> {
+        match &node.kind {
+            NodeKind::Scalar { value, .. } if !node.is_null() => Some(value.clone()),
+            _ => {
+                self.wrong_type(node, &format!("`{field}` should be a text"), None);
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, node: &Node, field: &str) -> Option<bool> {
+        match (&node.kind, node.is_plain()) {
+            (NodeKind::Scalar { value, .. }, true) => match value.as_str() {
+                "true" | "True" | "TRUE" => return Some(true),
+                "false" | "False" | "FALSE" => return Some(false),
+                _ => {}
+            },
+            (NodeKind::Scalar { value, .. }, false)
+                if matches!(value.as_str(), "true" | "false") =>
+            {
+                self.wrong_type(
+                    node,
+                    &format!("`{field}` should be true or false"),
+                    Some("remove the quotes".into()),
+                );
+                return None;
+            }
+            _ => {}
+        }
+        self.wrong_type(node, &format!("`{field}` should be true or false"), None);
+        None
+    }
+
+    /// A whole number, written without quotes.
+    pub fn integer(&mut self, node: &Node, field: &str) -> Option<i64> {
+        if let NodeKind::Scalar { value, .. } = &node.kind {
+            if let Ok(n) = value.trim().parse::<i64>() {
+                if node.is_plain() {
+                    return Some(n);
+                }
+                self.wrong_type(
+                    node,
+                    &format!("`{field}` should be a whole number"),
+                    Some("remove the quotes".into()),
+                );
+                return None;
+            }
+        }
+        self.wrong_type(node, &format!("`{field}` should be a whole number"), None);
+        None
+    }
+
+    /// A whole number in `min..=max`; `out-of-range` otherwise.
+    pub fn count(&mut self, node: &Node, field: &str, min: u32, max: u32) -> Option<u32> {
+        let n = self.integer(node, field)?;
+        if n < i64::from(min) || n > i64::from(max) {
+            self.error(
+                "out-of-range",
+                node.span,
+                format!("`{field}` must be between {min} and {max}, not {n}"),
+                None,
+            );
+            return None;
+        }
+        u32::try_from(n).ok()
+    }
+
+    pub fn number(&mut self, node: &Node, field: &str) -> Option<f64> {
+        if let NodeKind::Scalar { value, .. } = &node.kind {
+            if let Ok(n) = value.trim().parse::<f64>() {
+                if n.is_finite() {
+                    return Some(n);
+                }
+            }
+        }
+        self.wrong_type(node, &format!("`{field}` should be a number"), None);
+        None
+    }
+
+    /// A list of texts; a single text is a list of one.
+    pub fn strings<'n>(&mut self, node: &'n Node, field: &str) -> Vec<(String, &'n Node)> {
+        match &node.kind {
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(|item| self.string(item, field).map(|s| (s, item)))
+                .collect(),
+            NodeKind::Scalar { .. } if !node.is_null() => self
+                .string(node, field)
+                .map(|s| (s, node))
+                .into_iter()
+                .collect(),
+            _ => {
+                self.wrong_type(node, &format!("`{field}` should be a list of texts"), None);
+                Vec::new()
+            }
+        }
+    }
+
+    /// A translatable text: a string in the base language, or a map from
+    /// language to string. Templates are parsed when `templated`. Returns a
+    /// placeholder after reporting an error.
+    pub fn text(&mut self, node: &Node, field: &str, templated: bool) -> Text {
+        match &node.kind {
+            NodeKind::Scalar { value, .. } if !node.is_null() => {
+                let template = self.template_or_literal(value, node, templated);
+                self.missing_translations(node, field, &[self.base.clone()]);
+                Text::new(vec![(self.base.clone(), template)])
+            }
+            NodeKind::Map(entries) => {
+                let mut by_lang: Vec<(Lang, Template)> = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    let Some(lang) = entry.key.as_scalar() else {
+                        self.error(
+                            "invalid-key",
+                            entry.key.span,
+                            "a language must be a tag like `en`".into(),
+                            None,
+                        );
+                        continue;
+                    };
+                    let lang = Lang(lang.to_lowercase());
+                    if !self.languages.contains(&lang) {
+                        let hint = suggest(&lang.0, self.languages.iter().map(|l| l.0.as_str()))
+                            .or_else(|| Some(format!("add `{lang}` to `languages`")));
+                        self.error(
+                            "unknown-language",
+                            entry.key.span,
+                            format!("`{lang}` is not one of the module's languages"),
+                            hint,
+                        );
+                        continue;
+                    }
+                    if by_lang.iter().any(|(l, _)| *l == lang) {
+                        continue; // duplicate key, already reported
+                    }
+                    let Some(value) = self.string(&entry.value, field) else {
+                        continue;
+                    };
+                    let template = self.template_or_literal(&value, &entry.value, templated);
+                    by_lang.push((lang, template));
+                }
+                let Some(base_at) = by_lang.iter().position(|(l, _)| *l == self.base) else {
+                    self.error(
+                        "missing-base-language",
+                        node.span,
+                        format!(
+                            "this text has no `{}` version, the module's base language",
+                            self.base
+                        ),
+                        Some(format!(
+                            "add `{}: ...`; every text must exist in the base language",
+                            self.base
+                        )),
+                    );
+                    return self.placeholder_text();
+                };
+                by_lang.swap(0, base_at);
+                let present: Vec<Lang> = by_lang.iter().map(|(l, _)| l.clone()).collect();
+                self.missing_translations(node, field, &present);
+                Text::new(by_lang)
+            }
+            _ => {
+                self.wrong_type(
+                    node,
+                    &format!("`{field}` should be a text, or a map from language to text"),
+                    None,
+                );
+                self.placeholder_text()
+            }
+        }
+    }
+
+    pub fn placeholder_text(&self) -> Text {
+        Text::new(vec![(self.base.clone(), Template { parts: Vec::new() })])
+    }
+
+    fn missing_translations(&mut self, node: &Node, field: &str, present: &[Lang]) {
+        if self.languages.len() <= present.len() {
+            return;
+        }
+        let languages = std::mem::take(&mut self.languages);
+        for lang in languages.iter().filter(|l| !present.contains(l)) {
+            self.warning(
+                "missing-translation",
+                node.span,
+                format!("`{field}` has no `{lang}` translation"),
+                Some(format!(
+                    "learners using `{lang}` get the `{}` text",
+                    self.base
+                )),
+            );
+        }
+        self.languages = languages;
+    }
+
+    fn template_or_literal(&mut self, value: &str, node: &Node, templated: bool) -> Template {
+        if templated {
+            self.template(value, node)
+        } else {
+            Template {
+                parts: vec![Part::Lit(value.to_owned())],
+            }
+        }
+    }
+
+    /// Parses `{var}` templates; `{{` and `}}` are literal braces.
+    pub fn template(&mut self, value: &str, node: &Node) -> Template {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let bytes = value.as_bytes();
+        let mut i = 0;
+        let mut lit_start = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                    lit.push_str(&value[lit_start..i + 1]);
+                    i += 2;
+                    lit_start = i;
+                }
+                b'{' => {
+                    let close = value[i + 1..].find(['{', '}']).map(|p| i + 1 + p);
+                    let Some(close) = close.filter(|&c| bytes[c] == b'}') else {
+                        let span = self.inner_span(node, value, i..i + 1);
+                        self.error(
+                            "unbalanced-brace",
+                            span,
+                            "this `{` is never closed".into(),
+                            Some("write `{{` for a literal brace".into()),
+                        );
+                        i += 1;
+                        continue;
+                    };
+                    lit.push_str(&value[lit_start..i]);
+                    let name = &value[i + 1..close];
+                    if let Some(var) = self.variable(name, node, value, i..close + 1) {
+                        if !lit.is_empty() {
+                            parts.push(Part::Lit(std::mem::take(&mut lit)));
+                        }
+                        parts.push(Part::Var(var));
+                    }
+                    i = close + 1;
+                    lit_start = i;
+                }
+                b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                    lit.push_str(&value[lit_start..i + 1]);
+                    i += 2;
+                    lit_start = i;
+                }
+                b'}' => {
+                    let span = self.inner_span(node, value, i..i + 1);
+                    self.error(
+                        "unbalanced-brace",
+                        span,
+                        "this `}` closes nothing".into(),
+                        Some("write `}}` for a literal brace".into()),
+                    );
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        lit.push_str(&value[lit_start..]);
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Template { parts }
+    }
+
+    fn variable(
+        &mut self,
+        name: &str,
+        node: &Node,
+        value: &str,
+        at: std::ops::Range<usize>,
+    ) -> Option<Var> {
+        let span = self.inner_span(node, value, at);
+        let quiz = self.quiz_context;
+        let (var, used) = match name {
+            "module_name" => (Var::ModuleName, None),
+            "module_goal" => (Var::ModuleGoal, None),
+            "learner_name" => (Var::LearnerName, None),
+            "score" => (Var::Score(quiz), Some(quiz)),
+            "total" => (Var::Total(quiz), Some(quiz)),
+            "pre_score" => (Var::Score(QuizKind::Pre), Some(QuizKind::Pre)),
+            "pre_total" => (Var::Total(QuizKind::Pre), Some(QuizKind::Pre)),
+            "post_score" => (Var::Score(QuizKind::Post), Some(QuizKind::Post)),
+            "post_total" => (Var::Total(QuizKind::Post), Some(QuizKind::Post)),
+            "answer" => (Var::Answer, None),
+            "attempts_left" => (Var::AttemptsLeft, None),
+            _ => {
+                let hint = suggest(name.trim(), Var::NAMES.iter().copied())
+                    .or_else(|| Some("write `{{` and `}}` for literal braces".into()));
+                self.error(
+                    "unknown-template-variable",
+                    span,
+                    format!("unknown template variable `{{{name}}}`"),
+                    hint,
+                );
+                return None;
+            }
+        };
+        if let Some(quiz) = used {
+            self.note_quiz_use(quiz, name, span);
+        }
+        Some(var)
+    }
+
+    /// The span of `at` (a byte range of `value`, the scalar's parsed text)
+    /// in the source. Exact when the source spells the value as is (plain
+    /// or quoted without escapes); otherwise the same occurrence of the text
+    /// is looked up in the source; failing that, the whole scalar.
+    pub fn inner_span(&self, node: &Node, value: &str, at: std::ops::Range<usize>) -> Span {
+        let source = self.index.source();
+        let raw = source.get(node.span.range()).unwrap_or("");
+        let quoted = matches!(
+            node.kind,
+            NodeKind::Scalar {
+                style: Style::SingleQuoted | Style::DoubleQuoted,
+                ..
+            }
+        );
+        let (offset, raw) = if quoted && raw.len() >= 2 {
+            (1, &raw[1..raw.len() - 1])
+        } else {
+            (0, raw)
+        };
+        let base = node.span.start + offset;
+        if raw == value {
+            return self.index.span(base + at.start, base + at.end);
+        }
+        let needle = &value[at.clone()];
+        if !needle.is_empty() {
+            let nth = value[..at.start].matches(needle).count();
+            if value.matches(needle).count() == raw.matches(needle).count() {
+                if let Some((pos, _)) = raw.match_indices(needle).nth(nth) {
+                    return self.index.span(base + pos, base + pos + needle.len());
+                }
+            }
+        }
+        node.span
+    }
+
+    /// A duration such as `30s`, `15m`, `2h`, `1d`, `1w` or `1h30m`.
+    pub fn duration(&mut self, node: &Node, field: &str) -> Option<Duration> {
+        let hint = || Some("write a number and a unit: `30s`, `15m`, `2h`, `1d` or `1w`".into());
+        let Some(text) = node.as_scalar().filter(|_| !node.is_null()) else {
+            self.wrong_type(node, &format!("`{field}` should be a duration"), hint());
+            return None;
+        };
+        match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.error(
+                    "invalid-duration",
+                    node.span,
+                    format!("`{field}`: `{text}` is not a valid duration ({why})"),
+                    hint(),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Longest accepted duration: ten years.
+const MAX_DURATION_SECS: i64 = 10 * 366 * 24 * 3600;
+
+/// Parses `30s`, `15m`, `2h`, `1d`, `1w` and sums like `1h30m`.
+pub(super) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("it is empty");
+    }
+    let mut total: i64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err("a number must come first");
+        }
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| "the number is too large")?;
+        rest = rest[digits..].trim_start();
+        let unit = rest.chars().next().ok_or("the unit is missing")?;
+        let secs = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err("the unit must be s, m, h, d or w"),
+        };
+        rest = rest[unit.len_utf8()..].trim_start();
+        total = n
+            .checked_mul(secs)
+            .and_then(|s| total.checked_add(s))
+            .filter(|&t| t <= MAX_DURATION_SECS)
+            .ok_or("it is longer than ten years")?;
+    }
+    if total == 0 {
+        return Err("it must be longer than zero");
+    }
+    Ok(Duration::seconds(total))
+}

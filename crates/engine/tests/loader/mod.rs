@@ -1,0 +1,4 @@
+//! Loader tests: broken-module snapshots, syntax spans, compiled IR,
+//! and never-panic properties.
+
+mod snapshots;
