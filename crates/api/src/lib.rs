@@ -1,1 +1,34 @@
-//! placeholder
+//! chatcourse-api: the HTTP and WebSocket server of the financial-education
+//! API family.
+//!
+//! Boundary: this is the only crate that knows the JSON wire types and
+//! HTTP. It loads modules through the engine (`chatcourse_engine`), stores
+//! and reads everything through the store (`chatcourse_storage::Store`),
+//! and maps between their types and the wire shapes of the reference
+//! (`{status, message, data}` envelopes, `dd/MM/yyyy HH:mm` times, `"k/n"`
+//! scores). It contains no SQL and no course logic.
+//!
+//! Entry points: [`serve`] (or [`App`] for finer control), [`Config`], and
+//! [`keys::generate`] for `chatcourse keys`.
+
+pub mod catalogue;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod metrics;
+mod openapi;
+mod routes;
+mod server;
+mod state;
+pub mod time;
+mod turns;
+mod wakeup;
+pub mod wire;
+
+pub use catalogue::{LoadError, module_uuid};
+pub use config::{Config, MAX_MESSAGE_CHARS};
+pub use error::ApiError;
+pub use openapi::document as openapi_document;
+pub use server::{App, StartError, serve};

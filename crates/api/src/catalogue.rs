@@ -1,0 +1,260 @@
+//! The modules this server teaches: loaded and validated from the modules
+//! folder at start, registered as versions in the store, and compiled on
+//! demand for sessions pinned to older versions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use chatcourse_engine::{Module, Severity};
+use chatcourse_storage::{ModuleVersion, ModuleVersionId, NewModuleVersion, Store};
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Namespace of module uuids: `module_uuid = UUIDv5(NAMESPACE, module id)`.
+/// Never change it: integrators store module uuids.
+pub const MODULE_NAMESPACE: Uuid = Uuid::from_u128(0x1f6c09ab_7b3d_459d_8c34_a0021f5a27dd);
+
+/// The API's uuid of a module: stable across versions of the module.
+pub fn module_uuid(module_id: &str) -> Uuid {
+    Uuid::new_v5(&MODULE_NAMESPACE, module_id.as_bytes())
+}
+
+/// A module file as found in the folder, compiled.
+#[derive(Debug, Clone)]
+pub struct LoadedModule {
+    pub path: PathBuf,
+    pub source: String,
+    pub module: Arc<Module>,
+}
+
+/// Why the modules folder cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read modules folder {path}: {error}")]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// Rendered diagnostics of every invalid file, ready to print.
+    #[error("{report}")]
+    Invalid { report: String },
+    #[error("no module files (*.yaml) in {0}")]
+    Empty(PathBuf),
+}
+
+/// The module files of `dir`: `*.yaml` and `*.yml`, except conversation
+/// tests (`*.test.yaml`), sorted by path.
+pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let io = |error| LoadError::Io {
+        path: dir.to_owned(),
+        error,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+        let is_test = name.ends_with(".test.yaml") || name.ends_with(".test.yml");
+        if is_yaml && !is_test && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Loads and validates every module of `dir`. Any error diagnostic in any
+/// file (or two files with the same `module:` id) fails the whole load,
+/// with every problem rendered in the report.
+pub fn load_dir(dir: &Path) -> Result<Vec<LoadedModule>, LoadError> {
+    let files = module_files(dir)?;
+    if files.is_empty() {
+        return Err(LoadError::Empty(dir.to_owned()));
+    }
+    let mut report = String::new();
+    let mut loaded = Vec::new();
+    for path in files {
+        let source = std::fs::read_to_string(&path).map_err(|error| LoadError::Io {
+            path: path.clone(),
+            error,
+        })?;
+        let result = chatcourse_engine::load_module(&source);
+        let shown = path.display().to_string();
+        for d in &result.diagnostics {
+            if d.severity == Severity::Error {
+                report.push_str(&chatcourse_engine::diagnostics::render(&shown, &source, d));
+                report.push('\n');
+            }
+        }
+        if let Some(module) = result.module {
+            loaded.push(LoadedModule {
+                path,
+                source,
+                module: Arc::new(module),
+            });
+        }
+    }
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    for m in &loaded {
+        if let Some(first) = seen.insert(&m.module.id, &m.path) {
+            report.push_str(&format!(
+                "error: module id `{}` is used by both {} and {}\n",
+                m.module.id,
+                first.display(),
+                m.path.display()
+            ));
+        }
+    }
+    if report.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(LoadError::Invalid { report })
+    }
+}
+
+/// One module as the server offers it: its current (file) version.
+#[derive(Debug, Clone)]
+pub struct CatalogueEntry {
+    pub uuid: Uuid,
+    pub version: ModuleVersion,
+    pub module: Arc<Module>,
+}
+
+/// The modules served, and a cache of compiled versions by version id.
+pub struct Catalogue {
+    /// Current versions, in module-name order for listing.
+    current: Vec<CatalogueEntry>,
+    by_uuid: HashMap<Uuid, usize>,
+    by_id: HashMap<String, usize>,
+    compiled: RwLock<HashMap<ModuleVersionId, Arc<Module>>>,
+}
+
+impl Catalogue {
+    /// Registers every loaded module's version in the store (idempotent).
+    pub async fn register(
+        store: &dyn Store,
+        modules: Vec<LoadedModule>,
+    ) -> Result<Catalogue, chatcourse_storage::StoreError> {
+        let mut current = Vec::with_capacity(modules.len());
+        let now = Utc::now();
+        for loaded in modules {
+            let m = &loaded.module;
+            let uuid = module_uuid(&m.id);
+            let version = store
+                .register_module_version(&NewModuleVersion {
+                    module_id: m.id.clone(),
+                    module_uuid: uuid,
+                    name: m.name.clone(),
+                    goal: m.goal.clone(),
+                    content_hash: m.content_hash.clone(),
+                    source: loaded.source.clone(),
+                    languages: m.languages.iter().map(|l| l.0.clone()).collect(),
+                    pre_quiz_total: i32::try_from(m.pre_quiz_total).unwrap_or(i32::MAX),
+                    post_quiz_total: i32::try_from(m.post_quiz_total).unwrap_or(i32::MAX),
+                    registered_at: now,
+                })
+                .await?;
+            tracing::info!(
+                module = %m.id,
+                %uuid,
+                hash = %m.content_hash,
+                path = %loaded.path.display(),
+                "module registered"
+            );
+            current.push(CatalogueEntry {
+                uuid,
+                version,
+                module: Arc::clone(&loaded.module),
+            });
+        }
+        current.sort_by(|a, b| a.module.name.cmp(&b.module.name));
+        let by_uuid = current
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.uuid, i))
+            .collect();
+        let by_id = current
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.module.id.clone(), i))
+            .collect();
+        let compiled = current
+            .iter()
+            .map(|e| (e.version.id, Arc::clone(&e.module)))
+            .collect();
+        Ok(Catalogue {
+            current,
+            by_uuid,
+            by_id,
+            compiled: RwLock::new(compiled),
+        })
+    }
+
+    pub fn entries(&self) -> &[CatalogueEntry] {
+        &self.current
+    }
+
+    /// The current version of a module, named by its uuid or (a
+    /// convenience for people typing curl commands) its `module:` id.
+    pub fn find(&self, name: &str) -> Option<&CatalogueEntry> {
+        let name = name.trim();
+        let index = match Uuid::try_parse(name) {
+            Ok(uuid) => self.by_uuid.get(&uuid),
+            Err(_) => self.by_id.get(name),
+        }?;
+        self.current.get(*index)
+    }
+
+    /// The compiled module of a stored version (a session's pinned version),
+    /// compiled from its stored source on first use.
+    pub async fn version(
+        &self,
+        store: &dyn Store,
+        id: ModuleVersionId,
+    ) -> Result<Arc<Module>, ApiError> {
+        if let Some(m) = self.read_cache().get(&id) {
+            return Ok(Arc::clone(m));
+        }
+        let version = store
+            .get_module_version(id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal(format!("module version {id} is not stored")))?;
+        let module = chatcourse_engine::load_module(&version.source)
+            .module
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "stored module version {id} ({}) no longer compiles",
+                    version.module_id
+                ))
+            })?;
+        let module = Arc::new(module);
+        self.compiled
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::clone(&module));
+        Ok(module)
+    }
+
+    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ModuleVersionId, Arc<Module>>> {
+        self.compiled.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_uuid_is_stable() {
+        assert_eq!(
+            module_uuid("test-module-updated"),
+            module_uuid("test-module-updated")
+        );
+        assert_ne!(module_uuid("a"), module_uuid("b"));
+        assert_eq!(module_uuid("a").get_version_num(), 5);
+    }
+}

@@ -1,0 +1,37 @@
+//! Server configuration. The binary fills it from flags and environment
+//! variables; the defaults need nothing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono_tz::Tz;
+
+/// Longest learner message accepted, in characters (Unicode scalar values).
+/// Longer ones get `400 message_too_long`. Generous for chat, and above the
+/// 1,600 characters of a long concatenated SMS.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://path` (created if missing) or `postgres://...`.
+    pub database_url: String,
+    /// Folder of module YAML files; every `*.yaml` except `*.test.yaml`.
+    pub modules_dir: PathBuf,
+    pub bind: SocketAddr,
+    /// Zone of the `dd/MM/yyyy HH:mm` display times.
+    pub timezone: Tz,
+    /// How often the wake-up loop looks for sessions whose timer is due.
+    pub wakeup_interval: std::time::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            database_url: "sqlite://chatcourse.db".to_owned(),
+            modules_dir: PathBuf::from("modules"),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            timezone: chrono_tz::UTC,
+            wakeup_interval: std::time::Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Register and fetch customers.
+
+use axum::extract::State;
+use chatcourse_storage::NewCustomer;
+use chrono::{NaiveDate, Utc};
+
+use crate::envelope::{Envelope, ok};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{JsonBody, QueryParams, check};
+use crate::state::{AppState, Org};
+use crate::wire::{CustomerData, RegisterCustomer};
+
+/// Longest accepted text field of a customer, in characters.
+const MAX_FIELD_CHARS: usize = 200;
+
+/// Register customer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/customer/mfi/register",
+    tag = "customers",
+    request_body = RegisterCustomer,
+    responses(
+        (status = 200, description = "Customer successfully registered", body = Envelope<CustomerData>),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    Org(org): Org,
+    JsonBody(body): JsonBody<RegisterCustomer>,
+) -> Result<Envelope<CustomerData>, ApiError> {
+    let customer = validate(body)?;
+    let stored = state
+        .store
+        .register_customer(org, &customer)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(ok(
+        "Customer successfully registered",
+        CustomerData::new(&stored, state.timezone),
+    ))
+}
+
+/// Fetch customer.
+#[utoipa::path(
+    get,
+    path = "/api/v1/customer/mfi",
+    tag = "customers",
+    params(("customerUuid" = String, Query, description = "The customer's uuid")),
+    responses(
+        (status = 200, description = "Customer successfully fetched", body = Envelope<CustomerData>),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such customer in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn fetch(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Envelope<CustomerData>, ApiError> {
+    let mut errors = Vec::new();
+    let uuid = query.uuid("customerUuid", &mut errors);
+    check(errors)?;
+    let uuid = uuid.ok_or(ApiError::CustomerNotFound)?;
+    let customer = state
+        .store
+        .get_customer(org, uuid)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::CustomerNotFound)?;
+    Ok(ok(
+        "Customer successfully fetched",
+        CustomerData::new(&customer, state.timezone),
+    ))
+}
+
+fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
+    let mut errors = Vec::new();
+    let mut text = |name: &str, value: &str, required: bool| -> String {
+        let value = value.trim();
+        if required && value.is_empty() {
+            errors.push(format!("{name}: must not be empty"));
+        } else if value.chars().count() > MAX_FIELD_CHARS {
+            errors.push(format!(
+                "{name}: must be at most {MAX_FIELD_CHARS} characters"
+            ));
+        }
+        value.to_owned()
+    };
+    let full_name = text("full_name", &body.full_name, true);
+    let national_id = text("national_id", &body.national_id, true);
+    let phone = text("phone", &body.phone, true);
+    let location = text("location", &body.location, false);
+    let gender = text("gender", &body.gender, false);
+    let email = text("email", body.email.as_deref().unwrap_or(""), false);
+    if !phone.is_empty() && !valid_phone(&phone) {
+        errors.push("phone: must be 7 to 15 digits, optionally after a +".to_owned());
+    }
+    if !email.is_empty() && !email.contains('@') {
+        errors.push("email: must be an email address".to_owned());
+    }
+    let date_of_birth = match body.date_of_birth.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => {
+            let parsed = NaiveDate::parse_from_str(raw, "%d/%m/%Y")
+                .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d"));
+            match parsed {
+                Ok(date) => Some(date),
+                Err(_) => {
+                    errors.push("date_of_birth: must be dd/MM/yyyy or yyyy-MM-dd".to_owned());
+                    None
+                }
+            }
+        }
+    };
+    check(errors)?;
+    Ok(NewCustomer {
+        full_name,
+        national_id,
+        phone,
+        location,
+        gender,
+        email: (!email.is_empty()).then_some(email),
+        date_of_birth,
+        registered_at: Utc::now(),
+    })
+}
+
+fn valid_phone(phone: &str) -> bool {
+    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> RegisterCustomer {
+        RegisterCustomer {
+            full_name: " Jane Wanjiku ".to_owned(),
+            national_id: "12345678".to_owned(),
+            phone: "254712345678".to_owned(),
+            location: "Nairobi".to_owned(),
+            gender: "Female".to_owned(),
+            email: None,
+            date_of_birth: Some("01/02/1990".to_owned()),
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_customer() {
+        let c = validate(body()).unwrap();
+        assert_eq!(c.full_name, "Jane Wanjiku");
+        assert_eq!(c.date_of_birth, NaiveDate::from_ymd_opt(1990, 2, 1));
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let mut b = body();
+        b.full_name = "  ".to_owned();
+        b.phone = "07-12".to_owned();
+        b.date_of_birth = Some("1990/02/01".to_owned());
+        let e = validate(b).unwrap_err();
+        assert_eq!(e.code(), "validation_failed");
+        assert_eq!(
+            e.details(),
+            [
+                "full_name: must not be empty",
+                "phone: must be 7 to 15 digits, optionally after a +",
+                "date_of_birth: must be dd/MM/yyyy or yyyy-MM-dd",
+            ]
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! Customer subscription: enrol a customer in a module within a programme.
+
+use axum::extract::State;
+use chrono::Utc;
+
+use crate::envelope::{Envelope, ok};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{JsonBody, check, parse_uuid};
+use crate::state::{AppState, Org};
+use crate::turns;
+use crate::wire::{Enrol, EnrolData};
+
+/// Enrol a customer: creates the programme on first use of its identifier
+/// (within the organisation), creates the session on the module's current
+/// version and stores its enrolment message(s) as SENT. Enrolling again
+/// while the session is live returns the same session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/fe/program/customer/add",
+    tag = "enrolment",
+    request_body = Enrol,
+    responses(
+        (status = 200, description = "Session created successfully", body = Envelope<EnrolData>),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "Unknown customer (customer_not_found) or module (module_not_found)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn add(
+    State(state): State<AppState>,
+    Org(org): Org,
+    JsonBody(body): JsonBody<Enrol>,
+) -> Result<Envelope<EnrolData>, ApiError> {
+    let mut errors = Vec::new();
+    let customer_uuid = parse_uuid("customer_uuid", &body.customer_uuid, &mut errors);
+    if body.program_identifier < 0 {
+        errors.push("program_identifier: must not be negative".to_owned());
+    }
+    if body.module.trim().is_empty() {
+        errors.push("module: must not be empty".to_owned());
+    }
+    check(errors)?;
+    let customer_uuid = customer_uuid.ok_or(ApiError::CustomerNotFound)?;
+    let entry = state
+        .catalogue
+        .find(&body.module)
+        .ok_or(ApiError::ModuleNotFound)?;
+    let customer = state
+        .store
+        .get_customer(org, customer_uuid)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::CustomerNotFound)?;
+    let programme = state
+        .store
+        .ensure_programme(org, body.program_identifier, Utc::now())
+        .await
+        .map_err(ApiError::internal)?;
+    let session = turns::enrol(
+        &state,
+        &customer,
+        &programme,
+        entry,
+        body.language.as_deref(),
+    )
+    .await?;
+    Ok(ok(
+        "Session created successfully",
+        EnrolData {
+            customer_uuid: customer.uuid.to_string(),
+            session_uuid: session.uuid.to_string(),
+        },
+    ))
+}

@@ -1,0 +1,9 @@
+//! HTTP handlers, one module per group of endpoints.
+
+pub mod customers;
+pub mod enrolment;
+pub mod messages;
+pub mod modules;
+pub mod ops;
+pub mod summaries;
+pub mod ws;

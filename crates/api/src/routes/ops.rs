@@ -1,0 +1,51 @@
+//! Operations: health, readiness, metrics, the OpenAPI document, and the
+//! envelopes for unknown routes and methods.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Liveness: the process is up.
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": 200, "message": "OK", "data": {}}))
+}
+
+/// Readiness: the database answers and the server is not shutting down.
+pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::ShuttingDown);
+    }
+    match state.store.list_modules().await {
+        Ok(_) => Ok(Json(json!({"status": 200, "message": "Ready", "data": {}}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::NotReady)
+        }
+    }
+}
+
+/// Prometheus metrics (text exposition format).
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}
+
+/// The OpenAPI document, generated from the handlers and wire types.
+pub async fn openapi() -> impl IntoResponse {
+    Json(crate::openapi::document())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::RouteNotFound
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,192 @@
+//! Summaries: a customer's sessions, one session in detail, a programme.
+
+use axum::extract::State;
+use chatcourse_storage::SessionSummary;
+use chrono_tz::Tz;
+
+use crate::envelope::{Envelope, ok};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{QueryParams, check};
+use crate::state::{AppState, Org};
+use crate::time::{display, display_opt};
+use crate::wire::{
+    AnswerItem, CustomerSessionItem, ProgramSummaryData, SessionSummaryData, percent, score,
+};
+
+fn session_item(s: &SessionSummary, tz: Tz) -> CustomerSessionItem {
+    CustomerSessionItem {
+        session_uuid: s.session.uuid.to_string(),
+        status: s.session.status.as_str(),
+        program_name: s.programme_name.clone(),
+        program_identifier: s.programme_identifier,
+        last_active_date: display_opt(s.session.last_activity, tz),
+        module_name: s.module_name.clone(),
+        module_uuid: s.session.module_uuid.to_string(),
+        pre_quiz_score: score(s.scores.pre),
+        post_quiz_score: score(s.scores.post),
+        date_enrolled: display(s.session.created_at, tz),
+    }
+}
+
+/// Fetch customer summary: one item per session of the customer, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/customer/summary",
+    tag = "summaries",
+    params(("customerUuid" = String, Query, description = "The customer's uuid")),
+    responses(
+        (status = 200, description = "Summary successfully fetched", body = Envelope<Vec<CustomerSessionItem>>),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such customer in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn customer(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Envelope<Vec<CustomerSessionItem>>, ApiError> {
+    let mut errors = Vec::new();
+    let uuid = query.uuid("customerUuid", &mut errors);
+    check(errors)?;
+    let uuid = uuid.ok_or(ApiError::CustomerNotFound)?;
+    let customer = state
+        .store
+        .get_customer(org, uuid)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::CustomerNotFound)?;
+    let sessions = state
+        .store
+        .customer_sessions(org, customer.id)
+        .await
+        .map_err(ApiError::internal)?;
+    let items = sessions
+        .iter()
+        .map(|s| session_item(s, state.timezone))
+        .collect();
+    Ok(ok("Summary successfully fetched", items))
+}
+
+/// Fetch customer session summary: one session in detail.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/customer/session/summary",
+    tag = "summaries",
+    params(
+        ("customerUuid" = String, Query, description = "The customer's uuid"),
+        ("sessionUuid" = String, Query, description = "The session's uuid"),
+    ),
+    responses(
+        (status = 200, description = "Summary successfully fetched", body = Envelope<SessionSummaryData>),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such session of this customer in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn session(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Envelope<SessionSummaryData>, ApiError> {
+    let mut errors = Vec::new();
+    let customer_uuid = query.uuid("customerUuid", &mut errors);
+    let session_uuid = query.uuid("sessionUuid", &mut errors);
+    check(errors)?;
+    let (Some(customer_uuid), Some(session_uuid)) = (customer_uuid, session_uuid) else {
+        return Err(ApiError::SessionNotFound);
+    };
+    let detail = state
+        .store
+        .session_detail(org, session_uuid)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|d| d.summary.session.customer_uuid == customer_uuid)
+        .ok_or(ApiError::SessionNotFound)?;
+    let tz = state.timezone;
+    let version_hash = state
+        .store
+        .get_module_version(detail.summary.session.module_version)
+        .await
+        .map_err(ApiError::internal)?
+        .map(|v| v.content_hash)
+        .unwrap_or_default();
+    let data = SessionSummaryData {
+        session: session_item(&detail.summary, tz),
+        customer_uuid: customer_uuid.to_string(),
+        module_version_hash: version_hash,
+        message_count: detail.message_count,
+        first_message_date: display_opt(detail.first_message_at, tz),
+        last_message_date: display_opt(detail.last_message_at, tz),
+        answers: detail
+            .answers
+            .iter()
+            .map(|a| AnswerItem {
+                quiz: a.quiz.as_str(),
+                question_id: a.question_id.clone(),
+                question: a.question.clone(),
+                answer: a.answer.clone(),
+                correct: a.correct,
+                attempt: a.attempt,
+                date_time: display(a.created_at, tz),
+            })
+            .collect(),
+    };
+    Ok(ok("Summary successfully fetched", data))
+}
+
+/// Fetch program summary.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/program/summary",
+    tag = "summaries",
+    params(("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)")),
+    responses(
+        (status = 200, description = "Summary successfully fetched", body = Envelope<ProgramSummaryData>),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn program(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Envelope<ProgramSummaryData>, ApiError> {
+    let identifier = match query.get("programIdentifier").map(str::trim) {
+        None | Some("") => Err(vec!["programIdentifier: is required".to_owned()]),
+        Some(raw) => raw
+            .parse::<i64>()
+            .map_err(|_| vec!["programIdentifier: must be an integer".to_owned()]),
+    }
+    .map_err(ApiError::Validation)?;
+    let summary = state
+        .store
+        .programme_summary(org, identifier)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::ProgramNotFound)?;
+    let pre = summary.average_pre_score.map(percent);
+    let post = summary.average_post_score.map(percent);
+    let data = ProgramSummaryData {
+        program_identifier: summary.programme.identifier,
+        program_name: summary.programme.name.clone(),
+        date_created: display(summary.programme.created_at, state.timezone),
+        enrolled: summary.enrolled,
+        active: summary.pending + summary.in_progress,
+        pending: summary.pending,
+        in_progress: summary.in_progress,
+        completed: summary.completed,
+        opted_out: summary.opted_out,
+        expired: summary.expired,
+        average_pre_score: pre,
+        average_post_score: post,
+        knowledge_gain: pre
+            .zip(post)
+            .map(|(pre, post)| percent((post - pre) / 100.0)),
+    };
+    Ok(ok("Summary successfully fetched", data))
+}

@@ -1,0 +1,213 @@
+//! Subscribe to WebSocket: the live chat of one session.
+//!
+//! `GET /api/v1/ws?customerUuid=&sessionUuid=[&afterId=]` with the API key
+//! header. Problems before the upgrade are ordinary error envelopes. Then:
+//! - the server sends every message of the session as a JSON text frame,
+//!   shaped exactly like an item of `/api/v1/message/all`: first the history
+//!   (after `afterId` when given), then every new message as it is committed,
+//!   whoever committed it (this connection, `POST /api/v1/message`, a
+//!   wake-up, another server process on PostgreSQL);
+//! - the client sends `{"message": "...", "external_id": "..."?}` text
+//!   frames; each runs one learner turn. Its RECEIVED message and the
+//!   replies come back as message frames;
+//! - a bad frame gets an error-envelope frame (`{"status", "message",
+//!   "errors", "code"}`) and the connection stays open;
+//! - at server shutdown the server finishes the turn in progress, then
+//!   closes with code 1001 (going away).
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use chatcourse_storage::{MessageEvent, MessageId, Session};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{MAX_BODY_BYTES, QueryParams, check, parse_json};
+use crate::routes::messages::{find_session, read_messages};
+use crate::state::{AppState, Org};
+use crate::turns::{self, TurnKind};
+use crate::wire::MessageItem;
+
+/// A learner's frame.
+#[derive(Debug, Deserialize)]
+struct Inbound {
+    message: String,
+    #[serde(default)]
+    external_id: Option<String>,
+}
+
+/// Open the live chat of a session (WebSocket upgrade).
+#[utoipa::path(
+    get,
+    path = "/api/v1/ws",
+    tag = "messages",
+    params(
+        ("customerUuid" = String, Query, description = "The customer's uuid"),
+        ("sessionUuid" = String, Query, description = "The session's uuid"),
+        ("afterId" = Option<i64>, Query, description = "Send only history after this message id"),
+    ),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol (see docs/api.md)"),
+        (status = 400, description = "Missing or invalid parameter, or not a WebSocket request", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such session of this customer in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn connect(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    let customer_uuid = query.uuid("customerUuid", &mut errors);
+    let session_uuid = query.uuid("sessionUuid", &mut errors);
+    let after = query.opt_u64("afterId", 0..=i64::MAX as u64, &mut errors);
+    check(errors)?;
+    let upgrade =
+        upgrade.map_err(|e| ApiError::Validation(vec![format!("Upgrade: {}", e.body_text())]))?;
+    let (Some(customer_uuid), Some(session_uuid)) = (customer_uuid, session_uuid) else {
+        return Err(ApiError::SessionNotFound);
+    };
+    let session = find_session(&state, org, customer_uuid, session_uuid)
+        .await?
+        .ok_or(ApiError::SessionNotFound)?;
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let after = after.map(|a| MessageId(a as i64));
+    let tracker = state.tasks.clone();
+    Ok(upgrade
+        .max_message_size(MAX_BODY_BYTES)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                state.metrics.websocket_opened();
+                let session_uuid = session.uuid;
+                if let Err(e) = Connection::new(state.clone(), session, after)
+                    .run(socket)
+                    .await
+                {
+                    tracing::warn!(%session_uuid, error = %e, "websocket closed with an error");
+                }
+                state.metrics.websocket_closed();
+            })
+        }))
+}
+
+struct Connection {
+    state: AppState,
+    session: Session,
+    /// The last message id sent to the client.
+    last: Option<MessageId>,
+}
+
+/// Why a connection ended early (logged).
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("socket: {0}")]
+    Socket(#[from] axum::Error),
+    #[error("store: {0}")]
+    Api(#[from] ApiError),
+}
+
+impl Connection {
+    fn new(state: AppState, session: Session, after: Option<MessageId>) -> Connection {
+        Connection {
+            state,
+            session,
+            last: after,
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) -> Result<(), ConnError> {
+        // Subscribe before the first read, so nothing committed in between
+        // is missed (a message read twice is skipped by `last`).
+        let mut events = self.state.events.subscribe();
+        self.deliver(&mut socket).await?;
+        let shutdown = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    let _ = socket
+                        .send(Frame::Close(Some(CloseFrame {
+                            code: close_code::AWAY,
+                            reason: "server shutting down".into(),
+                        })))
+                        .await;
+                    return Ok(());
+                }
+                event = events.recv() => match event {
+                    Ok(MessageEvent::Committed { session, .. }) if session == self.session.id => {
+                        self.deliver(&mut socket).await?;
+                    }
+                    Ok(MessageEvent::Lagged) | Err(RecvError::Lagged(_)) => {
+                        self.deliver(&mut socket).await?;
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                frame = socket.recv() => match frame {
+                    None | Some(Ok(Frame::Close(_))) => return Ok(()),
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(Frame::Text(text))) => {
+                        self.on_text(&mut socket, text.as_bytes()).await?;
+                    }
+                    Some(Ok(Frame::Binary(bytes))) => {
+                        self.on_text(&mut socket, &bytes).await?;
+                    }
+                    Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
+                },
+            }
+        }
+    }
+
+    /// One learner frame: a turn, then delivery of what it committed.
+    async fn on_text(&mut self, socket: &mut WebSocket, bytes: &[u8]) -> Result<(), ConnError> {
+        let result = async {
+            let inbound: Inbound = parse_json(bytes)?;
+            let mut errors = Vec::new();
+            let external_id = turns::validate_external_id(inbound.external_id, &mut errors);
+            check(errors)?;
+            turns::validate_text(&inbound.message)?;
+            turns::learner_turn(
+                &self.state,
+                &self.session,
+                inbound.message,
+                external_id,
+                TurnKind::WebSocket,
+            )
+            .await
+        }
+        .await;
+        match result {
+            Ok(_) => self.deliver(socket).await,
+            Err(e) => {
+                if let ApiError::Internal(cause) = &e {
+                    tracing::error!(%cause, "websocket turn failed");
+                }
+                send_json(socket, &e.body()).await
+            }
+        }
+    }
+
+    /// Sends every message after the last one sent.
+    async fn deliver(&mut self, socket: &mut WebSocket) -> Result<(), ConnError> {
+        let messages = read_messages(&self.state, &self.session, self.last, None).await?;
+        for m in &messages {
+            send_json(socket, &MessageItem::new(m, self.state.timezone)).await?;
+            self.last = Some(m.id);
+        }
+        Ok(())
+    }
+}
+
+async fn send_json<T: serde::Serialize>(
+    socket: &mut WebSocket,
+    value: &T,
+) -> Result<(), ConnError> {
+    let text = serde_json::to_string(value).map_err(ApiError::internal)?;
+    socket.send(Frame::Text(text.into())).await?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! What every handler shares, and the API-key extractor.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use chatcourse_storage::{MessageEvent, OrgId, Store};
+use chrono_tz::Tz;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalogue::Catalogue;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Shared server state (cheap to clone).
+#[derive(Clone)]
+pub(crate) struct AppState(pub(crate) Arc<Shared>);
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub catalogue: Catalogue,
+    pub timezone: Tz,
+    pub metrics: Metrics,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+    /// WebSocket connections and background loops, awaited at shutdown.
+    pub tasks: TaskTracker,
+    /// Committed-message events, fanned out to WebSocket connections.
+    pub events: broadcast::Sender<MessageEvent>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The organisation of the request's API key. Extracting it authenticates
+/// the request: a missing key is `401 missing_api_key`, a wrong or revoked
+/// one `401 invalid_api_key`.
+#[derive(Debug, Clone, Copy)]
+pub struct Org(pub OrgId);
+
+impl FromRequestParts<AppState> for Org {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Org, ApiError> {
+        let key = api_key(&parts.headers)?;
+        let hash = chatcourse_storage::hash_api_key(key);
+        match state.store.find_org_by_key_hash(&hash).await {
+            Ok(Some(org)) => Ok(Org(org.id)),
+            Ok(None) => Err(ApiError::InvalidApiKey),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+}
+
+/// The key of `Authorization: Bearer <key>`, `Authentication: <key>` or
+/// `Authentication: Bearer <key>` (the reference names both headers).
+/// `Authorization` wins when both are sent.
+pub fn api_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let (value, bearer_required) = if let Some(v) = headers.get("authorization") {
+        (v, true)
+    } else if let Some(v) = headers.get("authentication") {
+        (v, false)
+    } else {
+        return Err(ApiError::MissingApiKey);
+    };
+    let value = value.to_str().map_err(|_| ApiError::InvalidApiKey)?.trim();
+    if value.is_empty() || value.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::MissingApiKey);
+    }
+    let key = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ if bearer_required => return Err(ApiError::InvalidApiKey),
+        _ => value,
+    };
+    if key.is_empty() {
+        return Err(ApiError::MissingApiKey);
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, value.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn accepts_both_header_names() {
+        for (name, value) in [
+            ("authorization", "Bearer k1"),
+            ("authorization", "bearer   k1 "),
+            ("authentication", "k1"),
+            ("authentication", "Bearer k1"),
+        ] {
+            assert_eq!(
+                api_key(&headers(&[(name, value)])).unwrap(),
+                "k1",
+                "{name}: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn authorization_needs_the_bearer_scheme() {
+        let e = api_key(&headers(&[("authorization", "Basic abc")])).unwrap_err();
+        assert_eq!(e.code(), "invalid_api_key");
+        let e = api_key(&headers(&[("authorization", "k1")])).unwrap_err();
+        assert_eq!(e.code(), "invalid_api_key");
+    }
+
+    #[test]
+    fn missing_or_empty_keys() {
+        assert_eq!(
+            api_key(&HeaderMap::new()).unwrap_err().code(),
+            "missing_api_key"
+        );
+        let e = api_key(&headers(&[("authorization", "Bearer ")])).unwrap_err();
+        assert_eq!(e.code(), "missing_api_key");
+        let e = api_key(&headers(&[("authentication", "  ")])).unwrap_err();
+        assert_eq!(e.code(), "missing_api_key");
+    }
+}

@@ -1,0 +1,210 @@
+//! Running turns: the engine decides, the store commits. This is the only
+//! module that maps engine values (state, effects) to store values.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chatcourse_engine::Module;
+use chatcourse_storage::{
+    Customer, Inbound, NewSession, Programme, Session, StoreError, TurnOutcome, TurnPlan,
+    TurnRejected,
+};
+use chrono::{DateTime, Utc};
+
+use crate::catalogue::CatalogueEntry;
+use crate::config::MAX_MESSAGE_CHARS;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Longest accepted `external_id`, in characters.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 200;
+
+/// What caused a turn (a metrics label).
+#[derive(Debug, Clone, Copy)]
+pub enum TurnKind {
+    Enrol,
+    Message,
+    WebSocket,
+    Wake,
+}
+
+impl TurnKind {
+    fn label(self) -> &'static str {
+        match self {
+            TurnKind::Enrol => "enrol",
+            TurnKind::Message => "message",
+            TurnKind::WebSocket => "websocket",
+            TurnKind::Wake => "wake",
+        }
+    }
+}
+
+/// A learner's message must have text and be at most
+/// [`MAX_MESSAGE_CHARS`] characters.
+pub fn validate_text(text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::Validation(vec![
+            "message: must not be empty".to_owned(),
+        ]));
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::MessageTooLong {
+            limit_chars: MAX_MESSAGE_CHARS,
+        });
+    }
+    Ok(())
+}
+
+/// An empty external id counts as none.
+pub fn validate_external_id(id: Option<String>, errors: &mut Vec<String>) -> Option<String> {
+    let id = id?.trim().to_owned();
+    if id.is_empty() {
+        return None;
+    }
+    if id.chars().count() > MAX_EXTERNAL_ID_CHARS {
+        errors.push(format!(
+            "external_id: must be at most {MAX_EXTERNAL_ID_CHARS} characters"
+        ));
+    }
+    Some(id)
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(_) => ApiError::SessionNotFound,
+        other => ApiError::internal(other),
+    }
+}
+
+/// Creates the session of `customer` in `programme` on the current version
+/// of `entry`, with the enrolment messages; or returns the customer's live
+/// session of that programme and module.
+pub async fn enrol(
+    state: &AppState,
+    customer: &Customer,
+    programme: &Programme,
+    entry: &CatalogueEntry,
+    language: Option<&str>,
+) -> Result<Session, ApiError> {
+    let started = Instant::now();
+    let now = Utc::now();
+    let plan = engine::start(&entry.module, customer, language, now)?;
+    let created = state
+        .store
+        .create_session(
+            customer.org,
+            &NewSession {
+                customer: customer.id,
+                programme: programme.id,
+                module_version: entry.version.id,
+                status: plan.status,
+                state: plan.state,
+                state_format: plan.state_format,
+                messages: plan.replies,
+                wake_at: plan.wake_at,
+                at: now,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::CustomerNotFound,
+            other => ApiError::internal(other),
+        });
+    let outcome = match &created {
+        Ok(c) if c.existing => "existing",
+        Ok(_) => "applied",
+        Err(_) => "error",
+    };
+    state
+        .metrics
+        .turn(TurnKind::Enrol.label(), outcome, started.elapsed());
+    Ok(created?.session)
+}
+
+/// Applies a learner's message to `session` (pinned module version).
+pub async fn learner_turn(
+    state: &AppState,
+    session: &Session,
+    text: String,
+    external_id: Option<String>,
+    kind: TurnKind,
+) -> Result<TurnOutcome, ApiError> {
+    let at = Utc::now();
+    let inbound = Inbound::message(text.clone(), external_id, at);
+    run(state, session, inbound, kind, move |module, s| {
+        engine::step(module, s, Some(&text), at)
+    })
+    .await
+}
+
+/// Wakes `session` (its timer is due).
+pub async fn wake_turn(state: &AppState, session: &Session) -> Result<TurnOutcome, ApiError> {
+    let at = Utc::now();
+    run(
+        state,
+        session,
+        Inbound::wake_up(at),
+        TurnKind::Wake,
+        move |module, s| engine::step(module, s, None, at),
+    )
+    .await
+}
+
+async fn run(
+    state: &AppState,
+    session: &Session,
+    inbound: Inbound,
+    kind: TurnKind,
+    decide: impl Fn(&Module, &Session) -> Result<TurnPlan, TurnRejected> + Send + Sync,
+) -> Result<TurnOutcome, ApiError> {
+    let started = Instant::now();
+    let module: Arc<Module> = state
+        .catalogue
+        .version(state.store.as_ref(), session.module_version)
+        .await?;
+    let mut decide = |s: &Session| decide(&module, s);
+    let result = state
+        .store
+        .apply_turn(session.id, inbound, &mut decide)
+        .await
+        .map_err(store_error);
+    let outcome = match &result {
+        Ok(o) if o.replayed => "duplicate",
+        Ok(_) => "applied",
+        Err(_) => "error",
+    };
+    state.metrics.turn(kind.label(), outcome, started.elapsed());
+    result
+}
+
+/// The engine's side of a turn, in store terms.
+mod engine {
+    use super::*;
+
+    /// What `start` decided: the first state and the enrolment messages.
+    pub struct Start {
+        pub state: String,
+        pub state_format: i32,
+        pub status: chatcourse_storage::SessionStatus,
+        pub replies: Vec<String>,
+        pub wake_at: Option<DateTime<Utc>>,
+    }
+
+    pub fn start(
+        _module: &Module,
+        _customer: &Customer,
+        _language: Option<&str>,
+        _at: DateTime<Utc>,
+    ) -> Result<Start, ApiError> {
+        Err(ApiError::internal("engine runtime not available yet"))
+    }
+
+    pub fn step(
+        _module: &Module,
+        _session: &Session,
+        _text: Option<&str>,
+        _at: DateTime<Utc>,
+    ) -> Result<TurnPlan, TurnRejected> {
+        Err(TurnRejected::new("engine runtime not available yet"))
+    }
+}

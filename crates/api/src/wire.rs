@@ -1,0 +1,254 @@
+//! JSON wire types: the shapes of the financial-education API family.
+//! Field names and types are fixed by the reference (snake_case JSON,
+//! `dd/MM/yyyy HH:mm` time strings, `""` for a missing string or time,
+//! `"k/n"` scores); fields added by chatcourse are additive.
+
+use chatcourse_storage::{Customer, Message, Score};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::time::display;
+
+/// One message of a conversation, as in `GET /api/v1/message/all` and in
+/// WebSocket frames.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageItem {
+    #[schema(example = 888)]
+    pub id: i64,
+    #[schema(
+        example = "Congratulations! You have successfully been enrolled to the Test Module Updated ..."
+    )]
+    pub message: String,
+    #[schema(example = "ea922437-0364-456d-a454-1ed530419292")]
+    pub session_uuid: String,
+    /// `SENT` (course to learner) or `RECEIVED` (learner to course).
+    #[schema(example = "SENT")]
+    pub message_type: &'static str,
+    #[schema(example = "15/04/2020 16:52")]
+    pub date_time: String,
+}
+
+impl MessageItem {
+    pub fn new(m: &Message, tz: Tz) -> MessageItem {
+        MessageItem {
+            id: m.id.0,
+            message: m.text.clone(),
+            session_uuid: m.session_uuid.to_string(),
+            message_type: m.direction.as_str(),
+            date_time: display(m.created_at, tz),
+        }
+    }
+}
+
+/// Body of `POST /api/v1/customer/mfi/register`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterCustomer {
+    #[schema(example = "Jane Wanjiku")]
+    pub full_name: String,
+    #[schema(example = "12345678")]
+    pub national_id: String,
+    /// Digits, optionally with a leading `+` (e.g. `254712345678`).
+    #[schema(example = "254712345678")]
+    pub phone: String,
+    /// County, e.g. Nairobi.
+    #[schema(example = "Nairobi")]
+    pub location: String,
+    #[schema(example = "Female")]
+    pub gender: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `dd/MM/yyyy` or `yyyy-MM-dd`; may be empty.
+    #[serde(default)]
+    pub date_of_birth: Option<String>,
+}
+
+/// A registered customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerData {
+    pub id: i64,
+    pub full_name: String,
+    pub national_id: String,
+    pub gender: String,
+    pub phone: String,
+    /// `dd/MM/yyyy`, or `""` if unknown.
+    pub date_of_birth: String,
+    /// `dd/MM/yyyy HH:mm`.
+    pub date_registered: String,
+    pub name: String,
+    pub location: String,
+    pub uuid: String,
+    /// `""` if unknown.
+    pub email: String,
+}
+
+impl CustomerData {
+    pub fn new(c: &Customer, tz: Tz) -> CustomerData {
+        CustomerData {
+            id: c.id.0,
+            full_name: c.full_name.clone(),
+            national_id: c.national_id.clone(),
+            gender: c.gender.clone(),
+            phone: c.phone.clone(),
+            date_of_birth: c
+                .date_of_birth
+                .map(|d| d.format("%d/%m/%Y").to_string())
+                .unwrap_or_default(),
+            date_registered: display(c.registered_at, tz),
+            name: c.full_name.clone(),
+            location: c.location.clone(),
+            uuid: c.uuid.to_string(),
+            email: c.email.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Body of `POST /api/v1/fe/program/customer/add`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Enrol {
+    /// The programme; created on first use within the organisation.
+    #[schema(example = 49)]
+    pub program_identifier: i64,
+    pub customer_uuid: String,
+    /// The module's `module_uuid` (from Fetch Modules), or its `module:` id.
+    pub module: String,
+    /// Optional language tag (`en`, `sw`); the module's base language when
+    /// absent or not offered.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+/// Result of an enrolment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolData {
+    pub customer_uuid: String,
+    pub session_uuid: String,
+}
+
+/// Body of `POST /api/v1/message`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PostMessage {
+    pub customer_uuid: String,
+    pub session_uuid: String,
+    #[schema(example = "1")]
+    pub message: String,
+    /// The channel's id for this message (idempotency key).
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// Result of one learner turn.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnData {
+    pub session_uuid: String,
+    /// The session's status after the turn.
+    #[schema(example = "InProgress")]
+    pub status: &'static str,
+    /// The learner's message as stored.
+    pub received: Option<MessageItem>,
+    /// The course's replies, in order.
+    pub replies: Vec<MessageItem>,
+    /// True when `external_id` had already been applied: nothing changed,
+    /// and `received` and `replies` are those of the original turn.
+    pub duplicate: bool,
+}
+
+/// One module of the catalogue (Fetch Modules).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModuleItem {
+    /// Stable across versions; what `module` in an enrolment names.
+    pub module_uuid: String,
+    /// The author's `module:` id.
+    pub module_id: String,
+    pub module_name: String,
+    pub goal: String,
+    /// The author's version label.
+    pub version: String,
+    /// SHA-256 of the module file: identifies the exact version.
+    pub version_hash: String,
+    pub languages: Vec<String>,
+    pub pre_quiz_questions: u32,
+    pub post_quiz_questions: u32,
+    /// When this version was first registered.
+    pub date_registered: String,
+}
+
+/// One session in a customer's summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerSessionItem {
+    pub session_uuid: String,
+    /// Pending, InProgress, Completed, OptedOut or Expired.
+    #[schema(example = "Pending")]
+    pub status: &'static str,
+    pub program_name: String,
+    pub program_identifier: i64,
+    /// `""` when the learner has never replied.
+    pub last_active_date: String,
+    pub module_name: String,
+    pub module_uuid: String,
+    #[schema(example = "0/2")]
+    pub pre_quiz_score: String,
+    #[schema(example = "0/2")]
+    pub post_quiz_score: String,
+    pub date_enrolled: String,
+}
+
+/// One quiz answer in a session summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnswerItem {
+    /// `pre` or `post`.
+    pub quiz: &'static str,
+    pub question_id: String,
+    pub question: String,
+    pub answer: String,
+    pub correct: bool,
+    pub attempt: i32,
+    pub date_time: String,
+}
+
+/// One session in detail (Fetch Customer Session Summary).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionSummaryData {
+    #[serde(flatten)]
+    pub session: CustomerSessionItem,
+    pub customer_uuid: String,
+    /// Hash of the module version the session is pinned to.
+    pub module_version_hash: String,
+    pub message_count: i64,
+    pub first_message_date: String,
+    pub last_message_date: String,
+    pub answers: Vec<AnswerItem>,
+}
+
+/// One programme's figures (Fetch Program Summary).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgramSummaryData {
+    pub program_identifier: i64,
+    pub program_name: String,
+    pub date_created: String,
+    /// Every session ever created in the programme.
+    pub enrolled: i64,
+    /// Pending + InProgress.
+    pub active: i64,
+    pub pending: i64,
+    pub in_progress: i64,
+    pub completed: i64,
+    pub opted_out: i64,
+    pub expired: i64,
+    /// Mean pre-quiz score in percent (one decimal) over sessions with a
+    /// pre-quiz answer; `null` when there is none.
+    pub average_pre_score: Option<f64>,
+    pub average_post_score: Option<f64>,
+    /// average_post_score - average_pre_score, in percentage points.
+    pub knowledge_gain: Option<f64>,
+}
+
+/// `"correct/total"`.
+pub fn score(s: Score) -> String {
+    format!("{}/{}", s.correct, s.total)
+}
+
+/// A fraction in 0..=1 as a percentage with one decimal.
+pub fn percent(fraction: f64) -> f64 {
+    (fraction * 1000.0).round() / 10.0
+}
