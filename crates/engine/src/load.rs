@@ -44,8 +44,7 @@ pub fn load_module(source: &str) -> LoadResult {
     let mut cx = Ctx::new(&index);
     cx.diags = parsed.diagnostics;
     let module = match &parsed.root {
-        Some(root) if !cx.has_errors() => lower_module(&mut cx, root, source),
-        Some(_) => None,
+        Some(root) => lower_module(&mut cx, root, source),
         None => {
             if !cx.has_errors() {
                 cx.error(
@@ -62,6 +61,9 @@ pub fn load_module(source: &str) -> LoadResult {
     };
     let mut diagnostics = cx.diags;
     diagnostics.sort_by_key(|d| d.span.start);
+    // A value reused through a YAML alias is checked once per use; report
+    // each finding once.
+    diagnostics.dedup_by(|a, b| a.span == b.span && a.code == b.code && a.message == b.message);
     let module = module.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
     LoadResult {
         module,

@@ -306,6 +306,9 @@ pub fn parse_with(index: &LineIndex<'_>) -> Parsed {
                     span,
                     format!("YAML syntax error: {}", e.info()),
                 );
+                if let Some(d) = diagnostics.last_mut() {
+                    d.hint = syntax_hint(e.info());
+                }
                 return Parsed {
                     root: None,
                     diagnostics,
@@ -470,6 +473,22 @@ pub fn parse_with(index: &LineIndex<'_>) -> Parsed {
         }
     }
     Parsed { root, diagnostics }
+}
+
+/// A hint for the YAML mistakes authors make most.
+fn syntax_hint(info: &str) -> Option<String> {
+    let hint = if info.contains("tab") {
+        "indent with spaces: YAML does not allow tabs for indentation"
+    } else if info.contains("quoted scalar") {
+        "is a quote left open? A quoted text must end with the quote it starts with"
+    } else if info.contains("mapping values are not allowed") {
+        "is a `: ` inside a text? Put the text in quotes, or check the indentation"
+    } else if info.contains("did not find expected") {
+        "check the indentation and the brackets of the lines above"
+    } else {
+        return None;
+    };
+    Some(hint.to_owned())
 }
 
 /// Skips `&anchor` and `!tag` before a scalar's text.

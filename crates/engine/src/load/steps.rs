@@ -356,6 +356,8 @@ fn lower_ask(
     // Quiz scoring.
     let mut correct = Vec::new();
     match (fields.get("correct"), quiz) {
+        // An invalid `quiz:` was reported already.
+        (Some(_), None) if fields.has("quiz") => {}
         (Some(node), None) => {
             let key = fields.key("correct").map_or(node.span, |k| k.span);
             cx.error(
@@ -406,7 +408,7 @@ fn lower_ask(
 
     let right = fields.get("right").map(|n| cx.text(n, "right", true));
     let wrong = fields.get("wrong").map(|n| cx.text(n, "wrong", true));
-    if quiz.is_none() {
+    if quiz.is_none() && !fields.has("quiz") {
         for field in ["right", "wrong"] {
             if let Some(key) = fields.key(field) {
                 cx.warning(

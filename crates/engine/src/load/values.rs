@@ -352,8 +352,26 @@ impl Ctx<'_> {
                         i += 1;
                         continue;
                     };
-                    lit.push_str(&value[lit_start..i]);
                     let name = &value[i + 1..close];
+                    let word = name.trim();
+                    if word.is_empty() || !word.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        // Not a variable: most likely a brace meant literally.
+                        let span = self.inner_span(node, value, i..i + 1);
+                        let message = if word.is_empty() {
+                            "`{}` names no variable".to_owned()
+                        } else {
+                            "this `{` does not start a variable".to_owned()
+                        };
+                        self.error(
+                            "unbalanced-brace",
+                            span,
+                            message,
+                            Some("write `{{` for a literal brace, or a variable such as `{learner_name}`".into()),
+                        );
+                        i = if word.is_empty() { close + 1 } else { i + 1 };
+                        continue;
+                    }
+                    lit.push_str(&value[lit_start..i]);
                     if let Some(var) = self.variable(name, node, value, i..close + 1) {
                         if !lit.is_empty() {
                             parts.push(Part::Lit(std::mem::take(&mut lit)));
@@ -410,8 +428,20 @@ impl Ctx<'_> {
             "answer" => (Var::Answer, None),
             "attempts_left" => (Var::AttemptsLeft, None),
             _ => {
-                let hint = suggest(name.trim(), Var::NAMES.iter().copied())
-                    .or_else(|| Some("write `{{` and `}}` for literal braces".into()));
+                let hint = if name.trim() != name && Var::NAMES.contains(&name.trim()) {
+                    Some(format!("write `{{{}}}` without spaces", name.trim()))
+                } else {
+                    suggest(name.trim(), Var::NAMES.iter().copied()).or_else(|| {
+                        Some(format!(
+                            "the variables are {}",
+                            Var::NAMES
+                                .iter()
+                                .map(|n| format!("`{{{n}}}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })
+                };
                 self.error(
                     "unknown-template-variable",
                     span,
