@@ -1,1 +1,59 @@
 //! Storage contract tests (one binary).
+//!
+//! Every test in `contract/` is written once against `Arc<dyn Store>` and run
+//! against SQLite (a fresh temp file, WAL) always, and against PostgreSQL when
+//! `TEST_DATABASE_URL` is set (e.g. `postgres://postgres@127.0.0.1:5432/test`),
+//! each test in its own freshly created schema, dropped afterwards. With
+//! `CHATCOURSE_REQUIRE_POSTGRES=1` a missing `TEST_DATABASE_URL` fails the
+//! PostgreSQL tests instead of skipping them (CI sets it).
+
+mod contract;
+mod fixture;
+mod misc;
+
+/// Generates, for each contract test, one `#[tokio::test]` per backend.
+macro_rules! contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let fixture = crate::fixture::Fixture::sqlite().await;
+                    crate::contract::$name(fixture.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(fixture) = crate::fixture::Fixture::postgres().await {
+                        crate::contract::$name(fixture.store.clone()).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract_tests!(
+    organisations_and_keys,
+    programmes_modules_customers,
+    enrolment_is_atomic_and_single,
+    concurrent_enrolment_creates_one_session,
+    turn_stores_everything,
+    wake_up_turn_has_no_inbound,
+    rejected_turn_leaves_no_trace,
+    dropped_turn_leaves_no_trace,
+    concurrent_turns_one_session,
+    concurrent_turns_many_sessions,
+    idempotent_external_id,
+    organisations_are_isolated,
+    message_paging,
+    summaries,
+    export_streams,
+    wakeups_are_claimed_once,
+    concurrent_wakeup_claimers,
+    subscribe_sees_commits,
+    migrate_is_idempotent,
+);

@@ -1,0 +1,312 @@
+//! The turn: atomic, serialized per session, ids in commit order, idempotent.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chatcourse_storage::*;
+
+use super::*;
+
+fn answer(quiz: QuizKind, question: &str, correct: bool) -> NewQuizAnswer {
+    NewQuizAnswer {
+        quiz,
+        question_id: question.to_owned(),
+        question: format!("What is {question}?"),
+        answer: "2".to_owned(),
+        correct,
+        attempt: 1,
+        matched_by: "choice 2".to_owned(),
+    }
+}
+
+pub async fn turn_stores_everything(store: Arc<dyn Store>) {
+    let w = world(&store, "acme").await;
+    let s = session(&store, &w).await;
+    let mut decide = |current: &Session| {
+        assert_eq!((current.id, current.turns, current.state.as_str()), (s.id, 0, "0"));
+        Ok(TurnPlan {
+            state: "{\"step\":\"q2\"}".to_owned(),
+            state_format: 3,
+            status: SessionStatus::InProgress,
+            replies: vec!["Correct!".to_owned(), "Question 2?".to_owned()],
+            answers: vec![answer(QuizKind::Pre, "q1", true)],
+            wake_at: Some(at(3600)),
+            last_activity: Some(at(5)),
+        })
+    };
+    let out = store
+        .apply_turn(s.id, Inbound::message("2", Some("wamid.1".to_owned()), at(5)), &mut decide)
+        .await
+        .unwrap();
+    assert!(!out.replayed);
+    let received = out.received.clone().unwrap();
+    assert_eq!(
+        (received.direction, received.text.as_str(), received.external_id.as_deref(), received.turn),
+        (Direction::Received, "2", Some("wamid.1"), 1)
+    );
+    assert_eq!(received.created_at, at(5));
+    assert_eq!(out.sent.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["Correct!", "Question 2?"]);
+    assert!(received.id < out.sent[0].id && out.sent[0].id < out.sent[1].id);
+    let expected = Session {
+        status: SessionStatus::InProgress,
+        state: "{\"step\":\"q2\"}".to_owned(),
+        state_format: 3,
+        turns: 1,
+        wake_at: Some(at(3600)),
+        last_activity: Some(at(5)),
+        ..s.clone()
+    };
+    assert_eq!(out.session, expected);
+    assert_eq!(store.get_session(w.org, s.uuid).await.unwrap(), Some(expected));
+
+    let messages = all_messages(&store, w.org, s.id).await;
+    assert_eq!(messages.len(), 4);
+    assert_eq!(messages[1..], [vec![received], out.sent.clone()].concat()[..]);
+    let detail = store.session_detail(w.org, s.uuid).await.unwrap().unwrap();
+    assert_eq!(detail.answers.len(), 1);
+    assert_eq!(detail.summary.scores.pre, Score { correct: 1, answered: 1, total: 2 });
+
+    // A later turn without last_activity keeps it.
+    let out = store
+        .apply_turn(s.id, Inbound::message("hi", None, at(9)), &mut |_: &Session| {
+            Ok(TurnPlan {
+                state: "x".to_owned(),
+                state_format: 3,
+                status: SessionStatus::InProgress,
+                replies: vec![],
+                answers: vec![],
+                wake_at: None,
+                last_activity: None,
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!((out.session.last_activity, out.session.wake_at, out.sent.len()), (Some(at(5)), None, 0));
+}
+
+pub async fn wake_up_turn_has_no_inbound(store: Arc<dyn Store>) {
+    let w = world(&store, "acme").await;
+    let s = session(&store, &w).await;
+    let out = store
+        .apply_turn(s.id, Inbound::wake_up(at(100)), &mut counter)
+        .await
+        .unwrap();
+    assert_eq!(out.received, None);
+    assert_eq!(out.sent.len(), 1);
+    assert_eq!((out.session.turns, out.session.state.as_str()), (1, "1"));
+    let messages = all_messages(&store, w.org, s.id).await;
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|m| m.direction == Direction::Sent));
+}
+
+pub async fn rejected_turn_leaves_no_trace(store: Arc<dyn Store>) {
+    let w = world(&store, "acme").await;
+    let s = session(&store, &w).await;
+    let before = all_messages(&store, w.org, s.id).await;
+    let err = store
+        .apply_turn(
+            s.id,
+            Inbound::message("hello", Some("e1".to_owned()), at(1)),
+            &mut |_: &Session| Err(TurnRejected::new("session is over")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, StoreError::Rejected(r) if r.reason == "session is over"), "{err}");
+    assert_eq!(all_messages(&store, w.org, s.id).await, before);
+    assert_eq!(store.get_session(w.org, s.uuid).await.unwrap(), Some(s.clone()));
+    // The external id was not consumed: the same message applies now.
+    let out = store
+        .apply_turn(s.id, Inbound::message("hello", Some("e1".to_owned()), at(2)), &mut counter)
+        .await
+        .unwrap();
+    assert!(!out.replayed);
+    assert_eq!(out.session.turns, 1);
+
+    let missing = store
+        .apply_turn(SessionId(i64::MAX), Inbound::wake_up(at(3)), &mut counter)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)), "{missing}");
+}
+
+pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
+    let w = world(&store, "acme").await;
+    let s = session(&store, &w).await;
+    let before = all_messages(&store, w.org, s.id).await;
+    // The decision blocks (as a slow engine would) past the timeout, so the
+    // turn's future is dropped in the middle of its transaction.
+    let mut slow = |current: &Session| {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        counter(current)
+    };
+    let turn = store.apply_turn(s.id, Inbound::message("lost", Some("x1".to_owned()), at(1)), &mut slow);
+    let result = tokio::time::timeout(std::time::Duration::from_millis(20), turn).await;
+    assert!(result.is_err(), "the turn should have been cut off");
+
+    assert_eq!(all_messages(&store, w.org, s.id).await, before);
+    assert_eq!(store.get_session(w.org, s.uuid).await.unwrap(), Some(s.clone()));
+    // The session is not left locked, and the external id is still free.
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.apply_turn(s.id, Inbound::message("again", Some("x1".to_owned()), at(2)), &mut counter),
+    )
+    .await
+    .expect("session still locked")
+    .unwrap();
+    assert!(!out.replayed);
+    assert_eq!((out.session.turns, out.session.state.as_str()), (1, "1"));
+}
+
+/// Checks a session's transcript after concurrent counter turns: every turn
+/// once, in order, each reply the serial result.
+async fn check_counter_transcript(store: &Arc<dyn Store>, org: OrgId, session: &Session, turns: usize) {
+    let s = store.get_session(org, session.uuid).await.unwrap().unwrap();
+    assert_eq!(s.turns, turns as i64);
+    assert_eq!(s.state, turns.to_string(), "state equals serial application");
+    let messages = all_messages(store, org, session.id).await;
+    let messages = &messages[1..]; // the enrolment message
+    assert_eq!(messages.len(), 2 * turns, "no lost or duplicated message");
+    assert!(messages.windows(2).all(|p| p[0].id < p[1].id));
+    let mut seen = HashSet::new();
+    for (i, pair) in messages.chunks(2).enumerate() {
+        let turn = i as i64 + 1;
+        // Ids follow the order turns were applied under the lock (= commit order).
+        assert_eq!((pair[0].turn, pair[1].turn), (turn, turn), "turns interleaved");
+        assert_eq!(pair[0].direction, Direction::Received);
+        assert_eq!(pair[1].direction, Direction::Sent);
+        assert_eq!(pair[1].text, format!("reply {turn}"));
+        assert!(seen.insert(pair[0].text.clone()), "duplicate inbound {}", pair[0].text);
+    }
+    // Each sender's turns were stored in the order it sent them.
+    let mut last_by_sender: BTreeMap<String, (usize, MessageId)> = BTreeMap::new();
+    for m in messages.iter().filter(|m| m.direction == Direction::Received) {
+        let (sender, seq) = m.text.rsplit_once('-').unwrap();
+        let seq: usize = seq.parse().unwrap();
+        if let Some((prev, prev_id)) = last_by_sender.insert(sender.to_owned(), (seq, m.id)) {
+            assert!(prev < seq && prev_id < m.id, "sender {sender} reordered");
+        }
+    }
+}
+
+pub async fn concurrent_turns_one_session(store: Arc<dyn Store>) {
+    const TASKS: usize = 50;
+    const TURNS: usize = 20;
+    let w = world(&store, "acme").await;
+    let s = session(&store, &w).await;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut last = None;
+                for turn in 0..TURNS {
+                    let text = format!("t{task}-{turn}");
+                    let out = store
+                        .apply_turn(s.id, Inbound::message(text, Some(format!("e{task}-{turn}")), at(1)), &mut counter)
+                        .await
+                        .unwrap();
+                    assert!(!out.replayed);
+                    let id = out.received.unwrap().id;
+                    assert!(last < Some(id), "a sender's later turn got a smaller id");
+                    last = Some(id);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    check_counter_transcript(&store, w.org, &s, TASKS * TURNS).await;
+}
+
+pub async fn concurrent_turns_many_sessions(store: Arc<dyn Store>) {
+    const SESSIONS: usize = 200;
+    const SENDERS: usize = 3;
+    const TURNS: usize = 2;
+    let w = world(&store, "acme").await;
+    let mut sessions = Vec::new();
+    for i in 0..SESSIONS {
+        let customer = store.register_customer(w.org, &new_customer(&format!("c{i}"))).await.unwrap();
+        let created = store.create_session(w.org, &new_session(&w, &customer, &["Welcome!"])).await.unwrap();
+        sessions.push(created.session);
+    }
+    let mut tasks = Vec::new();
+    for s in &sessions {
+        for sender in 0..SENDERS {
+            let (store, id) = (store.clone(), s.id);
+            tasks.push(tokio::spawn(async move {
+                for turn in 0..TURNS {
+                    let text = format!("s{sender}-{turn}");
+                    store
+                        .apply_turn(id, Inbound::message(text, None, at(1)), &mut counter)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for s in &sessions {
+        check_counter_transcript(&store, w.org, s, SENDERS * TURNS).await;
+    }
+}
+
+pub async fn idempotent_external_id(store: Arc<dyn Store>) {
+    let w = world(&store, "acme").await;
+    let s = session(&store, &w).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .apply_turn(s.id, Inbound::message("2", Some("sms-77".to_owned()), at(1)), &mut counter)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| !o.replayed).count(), 1, "applied exactly once");
+    let first = outcomes.iter().find(|o| !o.replayed).unwrap();
+    for o in &outcomes {
+        assert_eq!(o.sent, first.sent, "every caller gets the original replies");
+        assert_eq!(o.received, first.received);
+        assert_eq!(o.session.turns, 1);
+    }
+    assert_eq!(first.sent.len(), 1);
+    let current = store.get_session(w.org, s.uuid).await.unwrap().unwrap();
+    assert_eq!((current.turns, current.state.as_str()), (1, "1"));
+    assert_eq!(all_messages(&store, w.org, s.id).await.len(), 3);
+
+    // A later turn, then the old id again: still the original turn's replies.
+    store
+        .apply_turn(s.id, Inbound::message("3", Some("sms-78".to_owned()), at(2)), &mut counter)
+        .await
+        .unwrap();
+    let late = store
+        .apply_turn(s.id, Inbound::message("2", Some("sms-77".to_owned()), at(3)), &mut |_: &Session| {
+            panic!("a replay must not run the engine")
+        })
+        .await
+        .unwrap();
+    assert!(late.replayed);
+    assert_eq!(late.sent, first.sent);
+    assert_eq!(late.session.turns, 2);
+
+    // External ids are per session.
+    let other_customer = store.register_customer(w.org, &new_customer("other")).await.unwrap();
+    let other = store
+        .create_session(w.org, &new_session(&w, &other_customer, &["Hi"]))
+        .await
+        .unwrap()
+        .session;
+    let out = store
+        .apply_turn(other.id, Inbound::message("2", Some("sms-77".to_owned()), at(4)), &mut counter)
+        .await
+        .unwrap();
+    assert!(!out.replayed);
+}
