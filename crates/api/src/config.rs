@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 
 /// Longest learner message accepted, in characters (Unicode scalar values).
 /// Longer ones get `400 message_too_long`. Generous for chat, and above the
@@ -34,4 +34,11 @@ impl Default for Config {
             wakeup_interval: std::time::Duration::from_secs(5),
         }
     }
+}
+
+/// Parses an IANA time zone name (`UTC`, `Africa/Nairobi`).
+pub fn parse_timezone(name: &str) -> Result<Tz, String> {
+    name.trim().parse::<Tz>().map_err(|_| {
+        format!("unknown time zone {name:?} (expected an IANA name such as Africa/Nairobi)")
+    })
 }

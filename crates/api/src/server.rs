@@ -190,7 +190,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         %method,
         %route,
         status,
-        ms = took.as_secs_f64() * 1000.0,
+        micros = took.as_micros() as u64,
         "request"
     );
     response

@@ -179,32 +179,121 @@ async fn run(
 
 /// The engine's side of a turn, in store terms.
 mod engine {
+    use chatcourse_engine::runtime::STATE_FORMAT;
+    use chatcourse_engine::{Effect, Input, StartOptions, State, Status};
+    use chatcourse_storage::{NewQuizAnswer, QuizKind, SessionStatus};
+
     use super::*;
 
     /// What `start` decided: the first state and the enrolment messages.
     pub struct Start {
         pub state: String,
         pub state_format: i32,
-        pub status: chatcourse_storage::SessionStatus,
+        pub status: SessionStatus,
         pub replies: Vec<String>,
         pub wake_at: Option<DateTime<Utc>>,
     }
 
-    pub fn start(
-        _module: &Module,
-        _customer: &Customer,
-        _language: Option<&str>,
-        _at: DateTime<Utc>,
-    ) -> Result<Start, ApiError> {
-        Err(ApiError::internal("engine runtime not available yet"))
+    fn state_format() -> i32 {
+        i32::try_from(STATE_FORMAT).unwrap_or(i32::MAX)
     }
 
+    /// The learner's name in messages: the first word of the full name.
+    fn learner_name(customer: &Customer) -> Option<String> {
+        customer
+            .full_name
+            .split_whitespace()
+            .next()
+            .map(str::to_owned)
+    }
+
+    fn status(engine: Status, live: SessionStatus) -> SessionStatus {
+        match engine {
+            Status::Active => live,
+            Status::Completed => SessionStatus::Completed,
+            Status::OptedOut => SessionStatus::OptedOut,
+            Status::Expired => SessionStatus::Expired,
+        }
+    }
+
+    pub fn start(
+        module: &Module,
+        customer: &Customer,
+        language: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Start, ApiError> {
+        let options = StartOptions {
+            language: language.map(str::to_owned),
+            learner_name: learner_name(customer),
+        };
+        let turn = chatcourse_engine::start(module, options, at);
+        Ok(Start {
+            state: turn.state.to_json(),
+            state_format: state_format(),
+            status: status(turn.state.status, SessionStatus::Pending),
+            replies: turn.messages().map(str::to_owned).collect(),
+            wake_at: turn.wake_at(),
+        })
+    }
+
+    /// Plans a turn: a learner's `text`, or a wake-up when `None`.
+    /// A learner's message makes a live session InProgress; a wake-up
+    /// keeps Pending sessions Pending.
     pub fn step(
-        _module: &Module,
-        _session: &Session,
-        _text: Option<&str>,
-        _at: DateTime<Utc>,
+        module: &Module,
+        session: &Session,
+        text: Option<&str>,
+        at: DateTime<Utc>,
     ) -> Result<TurnPlan, TurnRejected> {
-        Err(TurnRejected::new("engine runtime not available yet"))
+        let state = State::from_json(&session.state)
+            .map_err(|e| TurnRejected::new(format!("session {}: {e}", session.uuid)))?;
+        let input = match text {
+            Some(text) => Input::text(text, at),
+            None => Input::Wake { at },
+        };
+        let turn = chatcourse_engine::step(module, &state, &input)
+            .map_err(|e| TurnRejected::new(format!("session {}: {e}", session.uuid)))?;
+        let live = if text.is_none() && session.status == SessionStatus::Pending {
+            SessionStatus::Pending
+        } else {
+            SessionStatus::InProgress
+        };
+        let answers = turn
+            .effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Answer {
+                    step_id,
+                    quiz: Some(quiz),
+                    question,
+                    answer,
+                    correct,
+                    attempt,
+                    matched_by,
+                    ..
+                } => Some(NewQuizAnswer {
+                    quiz: match quiz {
+                        chatcourse_engine::QuizKind::Pre => QuizKind::Pre,
+                        chatcourse_engine::QuizKind::Post => QuizKind::Post,
+                    },
+                    question_id: step_id.clone(),
+                    question: question.clone(),
+                    answer: answer.clone(),
+                    correct: correct.unwrap_or(false),
+                    attempt: i32::try_from(*attempt).unwrap_or(i32::MAX),
+                    matched_by: matched_by.as_str().to_owned(),
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok(TurnPlan {
+            state: turn.state.to_json(),
+            state_format: state_format(),
+            status: status(turn.state.status, live),
+            replies: turn.messages().map(str::to_owned).collect(),
+            answers,
+            wake_at: turn.wake_at(),
+            last_activity: text.map(|_| at),
+        })
     }
 }

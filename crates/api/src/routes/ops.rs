@@ -7,21 +7,24 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde_json::json;
 
+use crate::envelope::{Envelope, ok};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Liveness: the process is up.
-pub async fn healthz() -> impl IntoResponse {
-    Json(json!({"status": 200, "message": "OK", "data": {}}))
+pub async fn healthz() -> Envelope<serde_json::Value> {
+    ok("OK", json!({}))
 }
 
 /// Readiness: the database answers and the server is not shutting down.
-pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn readyz(
+    State(state): State<AppState>,
+) -> Result<Envelope<serde_json::Value>, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }
     match state.store.list_modules().await {
-        Ok(_) => Ok(Json(json!({"status": 200, "message": "Ready", "data": {}}))),
+        Ok(_) => Ok(ok("Ready", json!({}))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             Err(ApiError::NotReady)

@@ -1,14 +1,141 @@
-//! `chatcourse keys` (not yet implemented).
+//! `chatcourse keys`: create, list and revoke organisations' API keys.
+//! A key is printed once, on the last line of stdout, when it is created;
+//! only its SHA-256 hash is stored.
 
 use std::process::ExitCode;
 
-#[derive(clap::Subcommand)]
-pub enum Command {
-    /// Create an API key for an organisation (printed once).
-    Create,
+use chatcourse_storage::{ApiKeyId, Store};
+use chrono::Utc;
+
+#[derive(clap::Args)]
+pub struct Database {
+    /// Database URL: sqlite://PATH (created if missing) or postgres://...
+    #[arg(
+        long,
+        env = "CHATCOURSE_DATABASE",
+        default_value = "sqlite://chatcourse.db"
+    )]
+    pub database: String,
 }
 
-pub fn run(_command: Command) -> ExitCode {
-    eprintln!("chatcourse keys: not implemented yet");
-    ExitCode::FAILURE
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create an API key for an organisation (created if needed); the key is
+    /// printed once, on the last line.
+    Create {
+        /// The organisation's name.
+        #[arg(long)]
+        org: String,
+        /// A note to tell keys apart (default: the key's first characters).
+        #[arg(long)]
+        label: Option<String>,
+        #[command(flatten)]
+        db: Database,
+    },
+    /// List an organisation's keys (ids, labels, dates; never the keys).
+    List {
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        db: Database,
+    },
+    /// Revoke a key by its id (from `keys list`).
+    Revoke {
+        #[arg(long)]
+        org: String,
+        /// The key's id.
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        db: Database,
+    },
+}
+
+pub fn run(command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(db: &Database) -> Result<std::sync::Arc<dyn Store>, chatcourse_storage::StoreError> {
+    chatcourse_storage::connect(&db.database).await
+}
+
+fn check_org(name: &str) -> Result<&str, chatcourse_storage::StoreError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(chatcourse_storage::StoreError::Corrupt(
+            "--org must not be empty".to_owned(),
+        ));
+    }
+    Ok(name)
+}
+
+async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::StoreError> {
+    let now = Utc::now();
+    match command {
+        Command::Create { org, label, db } => {
+            let org_name = check_org(&org)?;
+            let store = open(&db).await?;
+            let org = store.create_org_if_missing(org_name, now).await?;
+            let key = chatcourse_api::keys::generate();
+            let label = label.unwrap_or_else(|| chatcourse_api::keys::label(&key));
+            let hash = chatcourse_storage::hash_api_key(&key);
+            let stored = store.add_api_key(org.id, &hash, &label, now).await?;
+            println!("organisation: {} (id {})", org.name, org.id);
+            println!("key id: {}  label: {}", stored.id, stored.label);
+            println!("This key is shown only now; store it safely:");
+            println!("{key}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { org, db } => {
+            let org_name = check_org(&org)?;
+            let store = open(&db).await?;
+            let org = store.create_org_if_missing(org_name, now).await?;
+            let keys = store.list_keys(org.id).await?;
+            if keys.is_empty() {
+                println!("organisation {} has no keys", org.name);
+            }
+            for key in keys {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{}\t{}\tcreated {}\t{}",
+                    key.id,
+                    key.label,
+                    key.created_at.format("%Y-%m-%d %H:%M UTC"),
+                    state
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Revoke { org, id, db } => {
+            let org_name = check_org(&org)?;
+            let store = open(&db).await?;
+            let org = store.create_org_if_missing(org_name, now).await?;
+            if store.revoke_key(org.id, ApiKeyId(id), now).await? {
+                println!("revoked key {id} of {}", org.name);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: {} has no active key with id {id}", org.name);
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
 }

@@ -1,11 +1,117 @@
-//! `chatcourse serve` (not yet implemented).
+//! `chatcourse serve`: the HTTP/WebSocket API server.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use chatcourse_api::{App, Config, StartError, Tz};
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("chatcourse serve: not implemented yet");
-    ExitCode::FAILURE
+#[derive(clap::Args)]
+pub struct Args {
+    /// Database URL: sqlite://PATH (created if missing) or postgres://...
+    #[arg(
+        long,
+        env = "CHATCOURSE_DATABASE",
+        default_value = "sqlite://chatcourse.db"
+    )]
+    pub database: String,
+    /// Folder of module files (*.yaml); every one must be valid.
+    #[arg(long, env = "CHATCOURSE_MODULES", default_value = "modules")]
+    pub modules: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "CHATCOURSE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// IANA time zone of the dd/MM/yyyy HH:mm times in responses.
+    #[arg(long, env = "CHATCOURSE_TIMEZONE", default_value = "UTC", value_parser = chatcourse_api::parse_timezone)]
+    pub timezone: Tz,
+    /// Log format on stderr.
+    #[arg(
+        long,
+        env = "CHATCOURSE_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    init_logging(args.log_format);
+    let config = Config {
+        database_url: args.database,
+        modules_dir: args.modules,
+        bind: args.bind,
+        timezone: args.timezone,
+        ..Config::default()
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(StartError::Modules(e)) => {
+            eprintln!("{e}");
+            eprintln!(
+                "error: not starting: fix the modules above (check them with `chatcourse validate`)"
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), StartError> {
+    let app = App::new(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    app.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
