@@ -7,6 +7,7 @@
 //! [`Effect`]s out (`runtime`). Everything that touches the world lives in
 //! the storage, api and chatcourse crates.
 
+pub mod convtest;
 pub mod diagnostics;
 pub mod load;
 pub mod matching;
@@ -19,5 +20,6 @@ pub use load::{LoadResult, load_module};
 pub use matching::{MatchedBy, normalize};
 pub use module::{Lang, Module, QuizKind};
 pub use runtime::{
-    Effect, Input, StartOptions, State, StateError, Status, StepError, Turn, start, step,
+    Effect, Input, StartOptions, State, StateError, Status, StepError, Turn, start, start_traced,
+    step, step_traced,
 };

@@ -367,6 +367,26 @@ pub struct StartOptions {
 /// Opens a session at `at`: runs from the first step, sending messages,
 /// until a step waits for the learner (or the module ends).
 pub fn start(module: &Module, opts: StartOptions, at: DateTime<Utc>) -> Turn {
+    start_inner(module, opts, at, None)
+}
+
+/// [`start`], also appending every step run (sent, prompted or ended) to
+/// `trace`, for coverage reports.
+pub fn start_traced(
+    module: &Module,
+    opts: StartOptions,
+    at: DateTime<Utc>,
+    trace: &mut Vec<StepIdx>,
+) -> Turn {
+    start_inner(module, opts, at, Some(trace))
+}
+
+fn start_inner(
+    module: &Module,
+    opts: StartOptions,
+    at: DateTime<Utc>,
+    trace: Option<&mut Vec<StepIdx>>,
+) -> Turn {
     let state = State {
         format: STATE_FORMAT,
         module_hash: module.content_hash.clone(),
@@ -386,7 +406,7 @@ pub fn start(module: &Module, opts: StartOptions, at: DateTime<Utc>) -> Turn {
         last_reminder_at: None,
         wake_at: None,
     };
-    let mut m = Machine::new(module, state, at);
+    let mut m = Machine::new(module, state, at, trace);
     m.run_from(StepIdx(0));
     m.finish()
 }
@@ -395,6 +415,26 @@ pub fn start(module: &Module, opts: StartOptions, at: DateTime<Utc>) -> Turn {
 /// `module` (another module version, an unknown step, a newer state
 /// format); any text the learner sends is handled.
 pub fn step(module: &Module, state: &State, input: &Input) -> Result<Turn, StepError> {
+    step_inner(module, state, input, None)
+}
+
+/// [`step`], also appending every step run to `trace` (see
+/// [`start_traced`]).
+pub fn step_traced(
+    module: &Module,
+    state: &State,
+    input: &Input,
+    trace: &mut Vec<StepIdx>,
+) -> Result<Turn, StepError> {
+    step_inner(module, state, input, Some(trace))
+}
+
+fn step_inner(
+    module: &Module,
+    state: &State,
+    input: &Input,
+    trace: Option<&mut Vec<StepIdx>>,
+) -> Result<Turn, StepError> {
     if state.format != STATE_FORMAT {
         return Err(StepError::UnsupportedFormat {
             found: state.format,
@@ -423,7 +463,7 @@ pub fn step(module: &Module, state: &State, input: &Input) -> Result<Turn, StepE
     } else {
         None
     };
-    let mut m = Machine::new(module, state.clone(), input.at());
+    let mut m = Machine::new(module, state.clone(), input.at(), trace);
     match (input, current) {
         (Input::Text { text, .. }, Some(idx)) => m.reply(idx, text),
         (Input::Text { text, .. }, None) => m.reply_when_finished(text),
@@ -442,8 +482,10 @@ enum Command {
 }
 
 /// One turn in progress.
-struct Machine<'m> {
+struct Machine<'m, 't> {
     module: &'m Module,
+    /// Steps run during this turn, when the caller asked for a trace.
+    trace: Option<&'t mut Vec<StepIdx>>,
     state: State,
     effects: Vec<Effect>,
     at: DateTime<Utc>,
@@ -451,10 +493,16 @@ struct Machine<'m> {
     attempts_left: u32,
 }
 
-impl<'m> Machine<'m> {
-    fn new(module: &'m Module, state: State, at: DateTime<Utc>) -> Machine<'m> {
+impl<'m, 't> Machine<'m, 't> {
+    fn new(
+        module: &'m Module,
+        state: State,
+        at: DateTime<Utc>,
+        trace: Option<&'t mut Vec<StepIdx>>,
+    ) -> Machine<'m, 't> {
         Machine {
             module,
+            trace,
             state,
             effects: Vec::with_capacity(6),
             at,
@@ -735,6 +783,9 @@ impl<'m> Machine<'m> {
             let Some(step) = module.steps.get(idx.index()) else {
                 break;
             };
+            if let Some(trace) = self.trace.as_deref_mut() {
+                trace.push(idx);
+            }
             match &step.kind {
                 StepKind::Say { text, next } => {
                     self.send(text);

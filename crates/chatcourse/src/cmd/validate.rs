@@ -1,11 +1,177 @@
-//! `chatcourse validate` (not yet implemented).
+//! `chatcourse validate [PATH...]`: check module files and report every
+//! problem, rustc-style or as JSON lines. Also the module-file helpers that
+//! `play` and `test` share.
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use chatcourse_engine::diagnostics::{self, Diagnostic};
+use chatcourse_engine::{Module, load_module};
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("chatcourse validate: not implemented yet");
-    ExitCode::FAILURE
+#[derive(clap::Args)]
+pub struct Args {
+    /// Module files or folders (every `*.yaml` but `*.test.yaml` in them).
+    #[arg(default_value = "modules")]
+    paths: Vec<PathBuf>,
+    /// Output format: rustc-style text, or one JSON object per line per
+    /// diagnostic (file, line, column, severity, code, message, hint).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let mut files = Vec::new();
+    let mut errors = 0;
+    for path in &args.paths {
+        if let Err(e) = collect(path, &|p| is_module_file(p), &mut files) {
+            errors += 1;
+            report_io(args.format, path, &e);
+        }
+    }
+    let mut warnings = 0;
+    for file in &files {
+        let source = match fs::read_to_string(file) {
+            Ok(s) => s,
+            Err(e) => {
+                errors += 1;
+                report_io(args.format, file, &e);
+                continue;
+            }
+        };
+        let shown = file.display().to_string();
+        let result = load_module(&source);
+        errors += result.diagnostics.iter().filter(|d| d.is_error()).count();
+        warnings += result.diagnostics.iter().filter(|d| !d.is_error()).count();
+        match args.format {
+            Format::Text => {
+                if !result.diagnostics.is_empty() {
+                    println!(
+                        "{}",
+                        diagnostics::render_all(&shown, &source, &result.diagnostics)
+                    );
+                }
+            }
+            Format::Json => {
+                for d in &result.diagnostics {
+                    println!("{}", diagnostics::to_json(&shown, d));
+                }
+            }
+        }
+    }
+    if args.format == Format::Text {
+        println!(
+            "checked {} module{}: {} error{}, {} warning{}",
+            files.len(),
+            plural(files.len()),
+            errors,
+            plural(errors),
+            warnings,
+            plural(warnings),
+        );
+    }
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn report_io(format: Format, path: &Path, e: &std::io::Error) {
+    let shown = path.display().to_string();
+    match format {
+        Format::Text => println!("error[io]: cannot read {shown}: {e}\n"),
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({
+                "file": shown,
+                "line": 0,
+                "column": 0,
+                "severity": "error",
+                "code": "io",
+                "message": format!("cannot read: {e}"),
+                "hint": null,
+            })
+        ),
+    }
+}
+
+/// `NAME.yaml` (or `.yml`) that is not a conversation test.
+pub(crate) fn is_module_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(path)
+}
+
+/// `NAME.test.yaml` (or `.test.yml`).
+pub(crate) fn is_test_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
+}
+
+/// Adds `path` (a file, taken as is) or the files under it (a folder,
+/// searched recursively, in name order) that pass `wanted`.
+pub(crate) fn collect(
+    path: &Path,
+    wanted: &dyn Fn(&Path) -> bool,
+    out: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    if !path.is_dir() {
+        fs::metadata(path)?;
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect(&entry, wanted, out)?;
+        } else if wanted(&entry) {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Reads and loads a module file. On failure, prints the reason (and the
+/// rendered diagnostics) to stderr and returns `None`; warnings are printed
+/// too when `show_warnings`.
+pub(crate) fn load_file(path: &Path, show_warnings: bool) -> Option<(String, Module)> {
+    let shown = path.display().to_string();
+    let source = match fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error[io]: cannot read {shown}: {e}");
+            return None;
+        }
+    };
+    let result = load_module(&source);
+    let shown_diags: Vec<Diagnostic> = result
+        .diagnostics
+        .iter()
+        .filter(|d| show_warnings || d.is_error())
+        .cloned()
+        .collect();
+    if !shown_diags.is_empty() {
+        eprintln!("{}", diagnostics::render_all(&shown, &source, &shown_diags));
+    }
+    match result.module {
+        Some(m) => Some((source, m)),
+        None => {
+            let n = result.diagnostics.iter().filter(|d| d.is_error()).count();
+            eprintln!("error: {shown} does not load ({n} error{})", plural(n));
+            None
+        }
+    }
 }
