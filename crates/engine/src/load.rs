@@ -215,15 +215,15 @@ fn lower_module(cx: &mut Ctx<'_>, root: &Node, source: &str) -> Option<Module> {
             }
             listed.push(lang);
         }
-        if let Some((base, _)) = &language {
-            if !listed.contains(base) {
-                cx.error(
-                    "base-language-not-listed",
-                    node.span,
-                    format!("`languages` does not include the base language `{base}`"),
-                    Some(format!("add `{base}` to `languages`")),
-                );
-            }
+        if let Some((base, _)) = &language
+            && !listed.contains(base)
+        {
+            cx.error(
+                "base-language-not-listed",
+                node.span,
+                format!("`languages` does not include the base language `{base}`"),
+                Some(format!("add `{base}` to `languages`")),
+            );
         }
         languages.extend(listed.into_iter().filter(|l| *l != cx.base));
     }
@@ -269,10 +269,10 @@ fn lower_module(cx: &mut Ctx<'_>, root: &Node, source: &str) -> Option<Module> {
     let mut default_max_attempts = DEFAULT_MAX_ATTEMPTS;
     if let Some(node) = fields.get("retry") {
         let retry_fields = module_retry_fields(cx, node);
-        if let Some(n) = retry_fields.and_then(|f| f.get("max_attempts")) {
-            if let Some(n) = cx.count(n, "max_attempts", 1, 1000) {
-                default_max_attempts = n;
-            }
+        if let Some(n) = retry_fields.and_then(|f| f.get("max_attempts"))
+            && let Some(n) = cx.count(n, "max_attempts", 1, 1000)
+        {
+            default_max_attempts = n;
         }
     }
     cx.default_max_attempts = default_max_attempts;
@@ -484,9 +484,11 @@ fn lower_messages(
     let invalid = text(cx, "invalid", DEFAULT_INVALID);
     let finished = text(cx, "finished", DEFAULT_FINISHED);
     let expired = text(cx, "expired", DEFAULT_EXPIRED);
-    if !defaulted.is_empty() && cx.base.0 != "en" {
-        if let Some(span) = language_span {
-            cx.warning(
+    if !defaulted.is_empty()
+        && cx.base.0 != "en"
+        && let Some(span) = language_span
+    {
+        cx.warning(
                 "default-message",
                 span,
                 format!(
@@ -496,7 +498,6 @@ fn lower_messages(
                 ),
                 Some("set them under `messages:`".into()),
             );
-        }
     }
     let empty = |cx: &Ctx<'_>| cx.placeholder_text();
     SystemMessages {

@@ -135,10 +135,10 @@ pub(super) fn lower_steps(cx: &mut Ctx<'_>, node: &Node) -> Vec<DraftStep> {
         .iter()
         .map(|item| {
             let step = lower_step(cx, item, last_quiz);
-            if let DraftKind::Ask(ask) = &step.kind {
-                if let Some(q) = &ask.quiz {
-                    last_quiz = Some(q.quiz);
-                }
+            if let DraftKind::Ask(ask) = &step.kind
+                && let Some(q) = &ask.quiz
+            {
+                last_quiz = Some(q.quiz);
             }
             step
         })
@@ -202,15 +202,15 @@ fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> Dra
                 );
             }
         }
-        if kind == "end" {
-            if let Some(key) = fields.key("next") {
-                cx.error(
-                    "field-not-allowed",
-                    key.span,
-                    "an `end` step finishes the course; it has no `next`".into(),
-                    Some("remove `next`, or make this a `say` step".into()),
-                );
-            }
+        if kind == "end"
+            && let Some(key) = fields.key("next")
+        {
+            cx.error(
+                "field-not-allowed",
+                key.span,
+                "an `end` step finishes the course; it has no `next`".into(),
+                Some("remove `next`, or make this a `say` step".into()),
+            );
         }
     }
     if kind != Some("end") {
@@ -424,19 +424,19 @@ fn lower_ask(
     let mut max_attempts = cx.default_max_attempts;
     let mut reprompt = None;
     let mut on_exhausted = None;
-    if let Some(node) = fields.get("retry") {
-        if let Some(retry) = cx.fields(node, "`retry`", RETRY_FIELDS) {
-            if let Some(n) = retry
-                .get("max_attempts")
-                .and_then(|n| cx.count(n, "max_attempts", 1, 1000))
-            {
-                max_attempts = n;
-            }
-            reprompt = retry.get("reprompt").map(|n| cx.text(n, "reprompt", true));
-            on_exhausted = retry
-                .get("on_exhausted")
-                .and_then(|n| step_ref(cx, n, "on_exhausted"));
+    if let Some(node) = fields.get("retry")
+        && let Some(retry) = cx.fields(node, "`retry`", RETRY_FIELDS)
+    {
+        if let Some(n) = retry
+            .get("max_attempts")
+            .and_then(|n| cx.count(n, "max_attempts", 1, 1000))
+        {
+            max_attempts = n;
         }
+        reprompt = retry.get("reprompt").map(|n| cx.text(n, "reprompt", true));
+        on_exhausted = retry
+            .get("on_exhausted")
+            .and_then(|n| step_ref(cx, n, "on_exhausted"));
     }
     let timeouts = fields.get("timeouts").and_then(|n| {
         let module = cx.module_timeouts.take();
@@ -765,16 +765,16 @@ fn number_range(cx: &mut Ctx<'_>, node: &Node) -> Option<Matcher> {
     let fields = cx.fields(node, "`number`", RANGE_FIELDS)?;
     let min = fields.get("min").and_then(|n| cx.number(n, "min"));
     let max = fields.get("max").and_then(|n| cx.number(n, "max"));
-    if let (Some(lo), Some(hi)) = (min, max) {
-        if lo > hi {
-            cx.error(
-                "invalid-range",
-                node.span,
-                format!("`min` ({lo}) is greater than `max` ({hi}): no number can match"),
-                Some("swap them".into()),
-            );
-            return None;
-        }
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        cx.error(
+            "invalid-range",
+            node.span,
+            format!("`min` ({lo}) is greater than `max` ({hi}): no number can match"),
+            Some("swap them".into()),
+        );
+        return None;
     }
     Some(Matcher::Number { min, max })
 }
@@ -798,37 +798,37 @@ pub(super) fn lower_timeouts(
     if let Some(n) = fields.get("reminder") {
         t.reminder = Some(cx.text(n, "reminder", true));
     }
-    if let Some(n) = fields.get("max_reminders") {
-        if let Some(m) = cx.count(n, "max_reminders", 0, 100) {
-            t.max_reminders = m;
-        }
+    if let Some(n) = fields.get("max_reminders")
+        && let Some(m) = cx.count(n, "max_reminders", 0, 100)
+    {
+        t.max_reminders = m;
     }
     if let Some(n) = fields.get("expire_after") {
         t.expire_after = cx.duration(n, "expire_after");
     }
-    if t.remind_after.is_none() {
-        if let Some(key) = fields.key("reminder").or(fields.key("max_reminders")) {
-            cx.warning(
-                "unused-reminder",
-                key.span,
-                "no reminder is ever sent: `remind_after` is not set".into(),
-                Some("add `remind_after:`, e.g. `remind_after: 1d`".into()),
-            );
-        }
+    if t.remind_after.is_none()
+        && let Some(key) = fields.key("reminder").or(fields.key("max_reminders"))
+    {
+        cx.warning(
+            "unused-reminder",
+            key.span,
+            "no reminder is ever sent: `remind_after` is not set".into(),
+            Some("add `remind_after:`, e.g. `remind_after: 1d`".into()),
+        );
     }
-    if let (Some(remind), Some(expire)) = (t.remind_after, t.expire_after) {
-        if expire <= remind {
-            let span = fields
-                .get("expire_after")
-                .or(fields.get("remind_after"))
-                .map_or(node.span, |n| n.span);
-            cx.warning(
-                "reminder-after-expiry",
-                span,
-                "the session expires before the first reminder is due".into(),
-                Some("make `expire_after` longer than `remind_after`".into()),
-            );
-        }
+    if let (Some(remind), Some(expire)) = (t.remind_after, t.expire_after)
+        && expire <= remind
+    {
+        let span = fields
+            .get("expire_after")
+            .or(fields.get("remind_after"))
+            .map_or(node.span, |n| n.span);
+        cx.warning(
+            "reminder-after-expiry",
+            span,
+            "the session expires before the first reminder is due".into(),
+            Some("make `expire_after` longer than `remind_after`".into()),
+        );
     }
     Some(t)
 }

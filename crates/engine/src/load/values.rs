@@ -155,18 +155,18 @@ impl Ctx<'_> {
 
     /// A whole number, written without quotes.
     pub fn integer(&mut self, node: &Node, field: &str) -> Option<i64> {
-        if let NodeKind::Scalar { value, .. } = &node.kind {
-            if let Ok(n) = value.trim().parse::<i64>() {
-                if node.is_plain() {
-                    return Some(n);
-                }
-                self.wrong_type(
-                    node,
-                    &format!("`{field}` should be a whole number"),
-                    Some("remove the quotes".into()),
-                );
-                return None;
+        if let NodeKind::Scalar { value, .. } = &node.kind
+            && let Ok(n) = value.trim().parse::<i64>()
+        {
+            if node.is_plain() {
+                return Some(n);
             }
+            self.wrong_type(
+                node,
+                &format!("`{field}` should be a whole number"),
+                Some("remove the quotes".into()),
+            );
+            return None;
         }
         self.wrong_type(node, &format!("`{field}` should be a whole number"), None);
         None
@@ -188,12 +188,11 @@ impl Ctx<'_> {
     }
 
     pub fn number(&mut self, node: &Node, field: &str) -> Option<f64> {
-        if let NodeKind::Scalar { value, .. } = &node.kind {
-            if let Ok(n) = value.trim().parse::<f64>() {
-                if n.is_finite() {
-                    return Some(n);
-                }
-            }
+        if let NodeKind::Scalar { value, .. } = &node.kind
+            && let Ok(n) = value.trim().parse::<f64>()
+            && n.is_finite()
+        {
+            return Some(n);
         }
         self.wrong_type(node, &format!("`{field}` should be a number"), None);
         None
@@ -225,7 +224,8 @@ impl Ctx<'_> {
         match &node.kind {
             NodeKind::Scalar { value, .. } if !node.is_null() => {
                 let template = self.template_or_literal(value, node, templated);
-                self.missing_translations(node, field, &[self.base.clone()]);
+                let base = self.base.clone();
+                self.missing_translations(node, field, std::slice::from_ref(&base));
                 Text::new(vec![(self.base.clone(), template)])
             }
             NodeKind::Map(entries) => {
@@ -483,10 +483,10 @@ impl Ctx<'_> {
         let needle = &value[at.clone()];
         if !needle.is_empty() {
             let nth = value[..at.start].matches(needle).count();
-            if value.matches(needle).count() == raw.matches(needle).count() {
-                if let Some((pos, _)) = raw.match_indices(needle).nth(nth) {
-                    return self.index.span(base + pos, base + pos + needle.len());
-                }
+            if value.matches(needle).count() == raw.matches(needle).count()
+                && let Some((pos, _)) = raw.match_indices(needle).nth(nth)
+            {
+                return self.index.span(base + pos, base + pos + needle.len());
             }
         }
         node.span
