@@ -1,1 +1,2 @@
 //! End-to-end tests of the chatcourse binary (one binary).
+mod api;

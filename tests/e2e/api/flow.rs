@@ -1,0 +1,275 @@
+//! The reference flow: register, enrol in "Test Module Updated", read the
+//! seed's conversation, reply through the whole module, read summaries.
+
+use serde_json::{Value, json};
+
+use super::harness::{Backend, TestApp, both_backends, is_display_time};
+
+/// The first message of the seed transcript, exactly.
+const SEED_ENROLMENT: &str = "Congratulations! You have successfully been enrolled to the Test Module Updated that aims to help you climb up the financial ladder. To start, please take this pre-quiz to gauge your level of knowledge before the training.\n Reply with 1 to start.";
+
+both_backends!(
+    seed_conversation_shape,
+    whole_module_transcript_and_scores,
+    enrolling_again_returns_the_live_session,
+    repeated_external_id_changes_nothing,
+    conversation_paging,
+    registered_customer_can_be_fetched,
+);
+
+async fn seed_conversation_shape(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let (status, body) = app
+        .get(&format!(
+            "/api/v1/message/all?customerUuid={customer}&sessionUuid={session}"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let top: Vec<&String> = body.as_object().expect("object").keys().collect();
+    assert_eq!(top.len(), 3, "{body}");
+    assert_eq!(body["status"], 200);
+    assert_eq!(body["message"], "Messages successfully fetched");
+    let data = body["data"].as_array().expect("array");
+    assert_eq!(data.len(), 1, "{body}");
+    let item = data[0].as_object().expect("item");
+    let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["date_time", "id", "message", "message_type", "session_uuid"]
+    );
+    assert!(item["id"].is_i64(), "{body}");
+    assert_eq!(item["message"], SEED_ENROLMENT);
+    assert_eq!(item["session_uuid"], session.as_str());
+    assert_eq!(item["message_type"], "SENT");
+    assert!(
+        is_display_time(item["date_time"].as_str().expect("date_time")),
+        "{body}"
+    );
+
+    // The learner's reply is RECEIVED, then the course's replies are SENT.
+    let turn = app.say(&customer, &session, "1").await;
+    assert_eq!(turn["received"]["message"], "1");
+    assert_eq!(turn["received"]["message_type"], "RECEIVED");
+    assert_eq!(turn["duplicate"], false);
+    let transcript = app.transcript(&customer, &session).await;
+    assert_eq!(transcript[1]["message"], "1");
+    assert_eq!(transcript[1]["message_type"], "RECEIVED");
+    assert!(transcript[2]["message"]
+        .as_str()
+        .expect("text")
+        .starts_with("What is the first step to climbing the financial ladder?"));
+    assert_ids_ascending(&transcript);
+}
+
+fn assert_ids_ascending(transcript: &[Value]) {
+    let ids: Vec<i64> = transcript
+        .iter()
+        .map(|m| m["id"].as_i64().expect("id"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids {ids:?}");
+}
+
+async fn whole_module_transcript_and_scores(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    // start, pre_q1 right, pre_q2 wrong, next lesson, post_q1 right, post_q2 right
+    let mut last = Value::Null;
+    for reply in ["1", "2", "3", "1", "2", "1"] {
+        last = app.say(&customer, &session, reply).await;
+    }
+    assert_eq!(last["status"], "Completed", "{last}");
+    let replies = last["replies"].as_array().expect("replies");
+    assert_eq!(
+        replies.last().expect("a reply")["message"],
+        "Congratulations, you have completed the Test Module Updated! You scored 1/2 before the training and 2/2 after it.",
+        "{last}"
+    );
+
+    let transcript = app.transcript(&customer, &session).await;
+    assert_ids_ascending(&transcript);
+    assert_eq!(transcript[0]["message"], SEED_ENROLMENT);
+    let received: Vec<&str> = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "RECEIVED")
+        .map(|m| m["message"].as_str().expect("text"))
+        .collect();
+    assert_eq!(received, ["1", "2", "3", "1", "2", "1"]);
+    assert!(transcript.iter().all(|m| m["session_uuid"] == session.as_str()));
+    let texts: Vec<&str> = transcript
+        .iter()
+        .map(|m| m["message"].as_str().expect("text"))
+        .collect();
+    for expected in [
+        "You scored 1/2 in the pre-quiz. Now let us learn.",
+        "Well done! Now take the post-quiz to see how much you have learned.",
+    ] {
+        assert!(texts.contains(&expected), "{expected:?} not in {texts:#?}");
+    }
+
+    // Customer summary.
+    let (status, body) = app
+        .get(&format!("/api/v1/fe/customer/summary?customerUuid={customer}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "Summary successfully fetched");
+    let item = &body["data"][0];
+    assert_eq!(item["session_uuid"], session.as_str());
+    assert_eq!(item["status"], "Completed");
+    assert_eq!(item["module_name"], "Test Module Updated");
+    assert_eq!(item["pre_quiz_score"], "1/2");
+    assert_eq!(item["post_quiz_score"], "2/2");
+    assert_eq!(item["program_identifier"], 49);
+    assert!(is_display_time(item["last_active_date"].as_str().expect("time")));
+
+    // Session summary: the four quiz answers.
+    let (status, body) = app
+        .get(&format!(
+            "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["status"], "Completed");
+    assert_eq!(data["pre_quiz_score"], "1/2");
+    assert_eq!(data["post_quiz_score"], "2/2");
+    assert_eq!(data["message_count"], transcript.len());
+    let answers = data["answers"].as_array().expect("answers");
+    let summary: Vec<(&str, &str, bool)> = answers
+        .iter()
+        .map(|a| {
+            (
+                a["quiz"].as_str().expect("quiz"),
+                a["question_id"].as_str().expect("question_id"),
+                a["correct"].as_bool().expect("correct"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("pre", "pre_q1", true),
+            ("pre", "pre_q2", false),
+            ("post", "post_q1", true),
+            ("post", "post_q2", true),
+        ],
+        "{body}"
+    );
+
+    // Programme summary.
+    let (status, body) = app
+        .get("/api/v1/fe/program/summary?programIdentifier=49")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["enrolled"], 1);
+    assert_eq!(data["completed"], 1);
+    assert_eq!(data["active"], 0);
+    assert_eq!(data["average_pre_score"], 50.0);
+    assert_eq!(data["average_post_score"], 100.0);
+    assert_eq!(data["knowledge_gain"], 50.0);
+
+    // A message after the end gets the module's "finished" answer and
+    // does not change the scores.
+    let after = app.say(&customer, &session, "2").await;
+    assert_eq!(after["status"], "Completed", "{after}");
+    let (_, body) = app
+        .get(&format!("/api/v1/fe/customer/summary?customerUuid={customer}"))
+        .await;
+    assert_eq!(body["data"][0]["post_quiz_score"], "2/2");
+}
+
+async fn enrolling_again_returns_the_live_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let module = app.module_uuid("Test Module Updated").await;
+    assert_eq!(app.enrol(&customer, &module, 49).await, session);
+    // Still one enrolment message.
+    assert_eq!(app.transcript(&customer, &session).await.len(), 1);
+    // Another programme is another session; so is another module.
+    let other_programme = app.enrol(&customer, &module, 50).await;
+    assert_ne!(other_programme, session);
+    let other_module = app.module_uuid("Budgeting Basics").await;
+    let budgeting = app.enrol(&customer, &other_module, 49).await;
+    assert_ne!(budgeting, session);
+    // The module may also be named by its `module:` id.
+    assert_eq!(app.enrol(&customer, "test-module-updated", 49).await, session);
+
+    let (_, body) = app
+        .get(&format!("/api/v1/fe/customer/summary?customerUuid={customer}"))
+        .await;
+    assert_eq!(body["data"].as_array().expect("array").len(), 3, "{body}");
+    let (_, body) = app.get("/api/v1/fe/program/summary?programIdentifier=49").await;
+    assert_eq!(body["data"]["enrolled"], 2, "{body}");
+    assert_eq!(body["data"]["pending"], 2, "{body}");
+}
+
+async fn repeated_external_id_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let body = json!({
+        "customer_uuid": customer,
+        "session_uuid": session,
+        "message": "1",
+        "external_id": "sms-0001",
+    });
+    let (status, first) = app.post("/api/v1/message", &body).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["data"]["duplicate"], false);
+    let before = app.transcript(&customer, &session).await;
+    for _ in 0..3 {
+        let (status, again) = app.post("/api/v1/message", &body).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["data"]["duplicate"], true);
+        assert_eq!(again["data"]["received"], first["data"]["received"]);
+        assert_eq!(again["data"]["replies"], first["data"]["replies"]);
+    }
+    assert_eq!(app.transcript(&customer, &session).await, before);
+    // The same external id with other text is still the same message.
+    let mut other = body.clone();
+    other["message"] = json!("2");
+    let (_, again) = app.post("/api/v1/message", &other).await;
+    assert_eq!(again["data"]["duplicate"], true);
+    assert_eq!(app.transcript(&customer, &session).await, before);
+}
+
+async fn conversation_paging(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    app.say(&customer, &session, "1").await;
+    app.say(&customer, &session, "2").await;
+    let all = app.transcript(&customer, &session).await;
+    assert!(all.len() >= 5, "{all:?}");
+    let base = format!("/api/v1/message/all?customerUuid={customer}&sessionUuid={session}");
+    let (_, body) = app.get(&format!("{base}&limit=2")).await;
+    assert_eq!(body["data"].as_array().expect("array"), &all[..2]);
+    let after = all[1]["id"].as_i64().expect("id");
+    let (_, body) = app.get(&format!("{base}&afterId={after}&limit=2")).await;
+    assert_eq!(body["data"].as_array().expect("array"), &all[2..4]);
+    let last = all.last().expect("last")["id"].as_i64().expect("id");
+    let (status, body) = app.get(&format!("{base}&afterId={last}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"], json!([]));
+}
+
+async fn registered_customer_can_be_fetched(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let registered = app.register_customer_with(&app.key, "Jane Wanjiku").await;
+    for field in ["full_name", "national_id", "gender", "phone", "location", "uuid", "name"] {
+        assert!(registered[field].is_string(), "{field}: {registered}");
+    }
+    assert!(registered["id"].is_i64(), "{registered}");
+    assert_eq!(registered["date_of_birth"], "");
+    assert_eq!(registered["email"], "");
+    assert!(is_display_time(
+        registered["date_registered"].as_str().expect("time")
+    ));
+    let uuid = registered["uuid"].as_str().expect("uuid");
+    let (status, body) = app
+        .get(&format!("/api/v1/customer/mfi?customerUuid={uuid}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "Customer successfully fetched");
+    assert_eq!(body["data"], registered);
+}
