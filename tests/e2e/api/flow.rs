@@ -56,10 +56,12 @@ async fn seed_conversation_shape(backend: Backend) {
     let transcript = app.transcript(&customer, &session).await;
     assert_eq!(transcript[1]["message"], "1");
     assert_eq!(transcript[1]["message_type"], "RECEIVED");
-    assert!(transcript[2]["message"]
-        .as_str()
-        .expect("text")
-        .starts_with("What is the first step to climbing the financial ladder?"));
+    assert!(
+        transcript[2]["message"]
+            .as_str()
+            .expect("text")
+            .starts_with("What is the first step to climbing the financial ladder?")
+    );
     assert_ids_ascending(&transcript);
 }
 
@@ -96,7 +98,11 @@ async fn whole_module_transcript_and_scores(backend: Backend) {
         .map(|m| m["message"].as_str().expect("text"))
         .collect();
     assert_eq!(received, ["1", "2", "3", "1", "2", "1"]);
-    assert!(transcript.iter().all(|m| m["session_uuid"] == session.as_str()));
+    assert!(
+        transcript
+            .iter()
+            .all(|m| m["session_uuid"] == session.as_str())
+    );
     let texts: Vec<&str> = transcript
         .iter()
         .map(|m| m["message"].as_str().expect("text"))
@@ -110,7 +116,9 @@ async fn whole_module_transcript_and_scores(backend: Backend) {
 
     // Customer summary.
     let (status, body) = app
-        .get(&format!("/api/v1/fe/customer/summary?customerUuid={customer}"))
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"], "Summary successfully fetched");
@@ -121,7 +129,9 @@ async fn whole_module_transcript_and_scores(backend: Backend) {
     assert_eq!(item["pre_quiz_score"], "1/2");
     assert_eq!(item["post_quiz_score"], "2/2");
     assert_eq!(item["program_identifier"], 49);
-    assert!(is_display_time(item["last_active_date"].as_str().expect("time")));
+    assert!(is_display_time(
+        item["last_active_date"].as_str().expect("time")
+    ));
 
     // Session summary: the four quiz answers.
     let (status, body) = app
@@ -175,7 +185,9 @@ async fn whole_module_transcript_and_scores(backend: Backend) {
     let after = app.say(&customer, &session, "2").await;
     assert_eq!(after["status"], "Completed", "{after}");
     let (_, body) = app
-        .get(&format!("/api/v1/fe/customer/summary?customerUuid={customer}"))
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
         .await;
     assert_eq!(body["data"][0]["post_quiz_score"], "2/2");
 }
@@ -194,13 +206,20 @@ async fn enrolling_again_returns_the_live_session(backend: Backend) {
     let budgeting = app.enrol(&customer, &other_module, 49).await;
     assert_ne!(budgeting, session);
     // The module may also be named by its `module:` id.
-    assert_eq!(app.enrol(&customer, "test-module-updated", 49).await, session);
+    assert_eq!(
+        app.enrol(&customer, "test-module-updated", 49).await,
+        session
+    );
 
     let (_, body) = app
-        .get(&format!("/api/v1/fe/customer/summary?customerUuid={customer}"))
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
         .await;
     assert_eq!(body["data"].as_array().expect("array").len(), 3, "{body}");
-    let (_, body) = app.get("/api/v1/fe/program/summary?programIdentifier=49").await;
+    let (_, body) = app
+        .get("/api/v1/fe/program/summary?programIdentifier=49")
+        .await;
     assert_eq!(body["data"]["enrolled"], 2, "{body}");
     assert_eq!(body["data"]["pending"], 2, "{body}");
 }
@@ -256,7 +275,15 @@ async fn conversation_paging(backend: Backend) {
 async fn registered_customer_can_be_fetched(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let registered = app.register_customer_with(&app.key, "Jane Wanjiku").await;
-    for field in ["full_name", "national_id", "gender", "phone", "location", "uuid", "name"] {
+    for field in [
+        "full_name",
+        "national_id",
+        "gender",
+        "phone",
+        "location",
+        "uuid",
+        "name",
+    ] {
         assert!(registered[field].is_string(), "{field}: {registered}");
     }
     assert!(registered["id"].is_i64(), "{registered}");

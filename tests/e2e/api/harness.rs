@@ -133,8 +133,7 @@ impl TestApp {
         }
         let (store, cleanup) = match backend {
             Backend::Sqlite => {
-                let path =
-                    std::env::temp_dir().join(format!("chatcourse-e2e-{}.db", unique()));
+                let path = std::env::temp_dir().join(format!("chatcourse-e2e-{}.db", unique()));
                 let url = format!("sqlite://{}", path.display());
                 config.database_url = url.clone();
                 let store = chatcourse_storage::connect(&url)
@@ -293,7 +292,13 @@ impl TestApp {
     }
 
     /// Enrols; returns the session uuid.
-    pub async fn enrol_with(&self, key: &str, customer: &str, module: &str, program: i64) -> String {
+    pub async fn enrol_with(
+        &self,
+        key: &str,
+        customer: &str,
+        module: &str,
+        program: i64,
+    ) -> String {
         let (status, body) = self
             .post_with(
                 "/api/v1/fe/program/customer/add",
@@ -382,7 +387,10 @@ pub fn assert_error(status: u16, body: &Value, want_status: u16, code: &str) {
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["status"], want_status, "{body}");
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert!(body["errors"].is_array(), "{body}");
     assert!(body.get("data").is_none(), "{body}");
 }

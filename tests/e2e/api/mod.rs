@@ -1,7 +1,13 @@
 //! End-to-end tests of the API: the real server on 127.0.0.1 (random port)
 //! with a real HTTP/WebSocket client, on SQLite always and on PostgreSQL
-//! when `TEST_DATABASE_URL` is set (each test in its own schema).
+//! when `TEST_DATABASE_URL` is set (each test in its own schema); and the
+//! `chatcourse keys` / `chatcourse serve` binary.
 
 mod harness;
 
+mod auth;
+mod binary;
+mod errors;
 mod flow;
+mod ops;
+mod ws;

@@ -66,14 +66,14 @@ pub async fn connect(
     let session_uuid = query.uuid("sessionUuid", &mut errors);
     let after = query.opt_u64("afterId", 0..=i64::MAX as u64, &mut errors);
     check(errors)?;
-    let upgrade =
-        upgrade.map_err(|e| ApiError::Validation(vec![format!("Upgrade: {}", e.body_text())]))?;
     let (Some(customer_uuid), Some(session_uuid)) = (customer_uuid, session_uuid) else {
         return Err(ApiError::SessionNotFound);
     };
     let session = find_session(&state, org, customer_uuid, session_uuid)
         .await?
         .ok_or(ApiError::SessionNotFound)?;
+    let upgrade =
+        upgrade.map_err(|e| ApiError::Validation(vec![format!("Upgrade: {}", e.body_text())]))?;
     if state.shutdown.is_cancelled() {
         return Err(ApiError::ShuttingDown);
     }

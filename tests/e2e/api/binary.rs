@@ -1,0 +1,267 @@
+//! The `chatcourse` binary itself: `keys create/list/revoke` and `serve`
+//! (start, refuse invalid modules, SIGTERM).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::harness::{modules_dir, unique};
+
+fn chatcourse() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chatcourse"));
+    // The tests' own environment must not leak into the binary's flags.
+    for var in [
+        "CHATCOURSE_DATABASE",
+        "CHATCOURSE_MODULES",
+        "CHATCOURSE_BIND",
+        "CHATCOURSE_TIMEZONE",
+        "CHATCOURSE_LOG_FORMAT",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("RUST_LOG", "info");
+    command
+}
+
+/// A temp folder, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(format!("chatcourse-e2e-bin-{}", unique()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    fn database(&self) -> String {
+        format!("sqlite://{}", self.0.join("chatcourse.db").display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("run chatcourse")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `keys create`; returns the key (the last line of stdout).
+fn create_key(database: &str, org: &str) -> String {
+    let output = run(chatcourse().args(["keys", "create", "--org", org, "--database", database]));
+    assert!(output.status.success(), "{output:?}");
+    let out = stdout(&output);
+    let key = out.lines().last().expect("a last line").trim().to_owned();
+    assert!(key.starts_with("cck_"), "{out}");
+    key
+}
+
+/// A running `chatcourse serve` on a random port.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(database: &str, modules: &Path) -> Server {
+        let mut child = chatcourse()
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--database",
+                database,
+                "--modules",
+            ])
+            .arg(modules)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server says where it listens");
+        Server { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, then wait (at most 20 s) for the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address in the "listening addr=127.0.0.1:PORT" log line.
+fn listening_addr(line: &str) -> Option<String> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let start = line.find("127.0.0.1:")?;
+    let addr: String = line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    Some(addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_serve() {
+    let dir = TempDir::new();
+    let database = dir.database();
+    let key = create_key(&database, "acme");
+    let second = create_key(&database, "acme");
+    assert_ne!(key, second);
+
+    // The key is not stored anywhere in clear.
+    let raw = std::fs::read(dir.0.join("chatcourse.db")).expect("database file");
+    let needle = key.as_bytes();
+    assert!(
+        !raw.windows(needle.len()).any(|w| w == needle),
+        "the key is stored in clear"
+    );
+
+    let listed = run(chatcourse().args(["keys", "list", "--org", "acme", "--database", &database]));
+    assert!(listed.status.success(), "{listed:?}");
+    let listed = stdout(&listed);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(!listed.contains(&key), "keys list shows a key: {listed}");
+    let first_id = listed
+        .lines()
+        .find(|l| l.contains(&key[..12]))
+        .and_then(|l| l.split('\t').next())
+        .expect("the first key's row")
+        .to_owned();
+
+    let server = Server::start(&database, &modules_dir());
+    let client = reqwest::Client::new();
+    let modules = |key: String| {
+        let client = client.clone();
+        let url = server.url("/api/v1/fe/modules");
+        async move {
+            client
+                .get(url)
+                .header("Authentication", key)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(modules(key.clone()).await, 200);
+    assert_eq!(modules(second.clone()).await, 200);
+    assert_eq!(modules("cck_nope".to_owned()).await, 401);
+
+    // Revoke the first key: refused from then on; the second still works.
+    let revoked = run(chatcourse().args([
+        "keys",
+        "revoke",
+        "--org",
+        "acme",
+        "--id",
+        &first_id,
+        "--database",
+        &database,
+    ]));
+    assert!(revoked.status.success(), "{revoked:?}");
+    assert_eq!(modules(key.clone()).await, 401);
+    assert_eq!(modules(second.clone()).await, 200);
+    let again = run(chatcourse().args([
+        "keys",
+        "revoke",
+        "--org",
+        "acme",
+        "--id",
+        &first_id,
+        "--database",
+        &database,
+    ]));
+    assert!(!again.status.success(), "revoking twice should fail");
+
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "serve exits cleanly on SIGTERM: {status:?}"
+    );
+}
+
+#[test]
+fn serve_refuses_invalid_modules() {
+    let dir = TempDir::new();
+    let modules = dir.0.join("modules");
+    std::fs::create_dir_all(&modules).expect("modules dir");
+    std::fs::copy(
+        modules_dir().join("test-module-updated.yaml"),
+        modules.join("good.yaml"),
+    )
+    .expect("copy a good module");
+    std::fs::write(
+        modules.join("broken.yaml"),
+        "module: broken\nname: Broken\ngoal: g\nversion: \"1\"\nlanguage: en\nsteps:\n  - id: a\n    say: hi\n    next: nowhere\n",
+    )
+    .expect("write a broken module");
+    let output = run(chatcourse()
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database",
+            &dir.database(),
+            "--modules",
+        ])
+        .arg(&modules));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.yaml"), "{stderr}");
+    assert!(stderr.contains("nowhere"), "{stderr}");
+    assert!(
+        !dir.0.join("chatcourse.db").exists(),
+        "no database is created"
+    );
+}
+
+#[test]
+fn serve_rejects_bad_flags() {
+    let output = run(chatcourse().args(["serve", "--timezone", "Mars/Olympus"]));
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown time zone"));
+}

@@ -1,0 +1,129 @@
+//! Health, readiness, metrics, the OpenAPI document, time zones and
+//! graceful shutdown.
+
+use chatcourse_api::Config;
+use chrono::Utc;
+
+use super::harness::{Backend, TestApp, both_backends};
+
+both_backends!(
+    health_readiness_metrics,
+    openapi_document_lists_every_endpoint,
+    times_are_shown_in_the_configured_zone,
+    shutdown_lets_requests_finish,
+);
+
+async fn health_readiness_metrics(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, body) = app.get("/healthz").await;
+    assert_eq!((status, &body["status"]), (200, &200.into()));
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!((status, &body["message"]), (200, &"Ready".into()));
+
+    let (customer, session) = app.enrolled().await;
+    app.say(&customer, &session, "1").await;
+    app.get("/api/v1/message/all").await; // a 400
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "chatcourse_http_requests_total{method=\"POST\",route=\"/api/v1/message\",status=\"200\"} 1",
+        "chatcourse_http_requests_total{method=\"GET\",route=\"/api/v1/message/all\",status=\"400\"} 1",
+        "chatcourse_http_requests_total{method=\"POST\",route=\"/api/v1/fe/program/customer/add\",status=\"200\"} 1",
+        "chatcourse_turns_total{kind=\"enrol\",outcome=\"applied\"} 1",
+        "chatcourse_turns_total{kind=\"message\",outcome=\"applied\"} 1",
+        "chatcourse_turn_duration_seconds_count{kind=\"message\"} 1",
+        "chatcourse_websocket_connections 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+    }
+    // Paths with ids never become labels.
+    assert!(!text.contains(&customer), "{text}");
+}
+
+async fn openapi_document_lists_every_endpoint(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().expect("version").starts_with('3'));
+    for (path, method) in [
+        ("/api/v1/customer/mfi/register", "post"),
+        ("/api/v1/customer/mfi", "get"),
+        ("/api/v1/fe/program/customer/add", "post"),
+        ("/api/v1/message/all", "get"),
+        ("/api/v1/message", "post"),
+        ("/api/v1/ws", "get"),
+        ("/api/v1/fe/modules", "get"),
+        ("/api/v1/fe/customer/summary", "get"),
+        ("/api/v1/fe/customer/session/summary", "get"),
+        ("/api/v1/fe/program/summary", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["MessageItem"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+}
+
+async fn times_are_shown_in_the_configured_zone(backend: Backend) {
+    let config = Config {
+        timezone: chatcourse_api::parse_timezone("Africa/Nairobi").expect("zone"),
+        ..Config::default()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
+    let before = Utc::now();
+    let (customer, session) = app.enrolled().await;
+    let after = Utc::now();
+    let shown = app.transcript(&customer, &session).await[0]["date_time"]
+        .as_str()
+        .expect("time")
+        .to_owned();
+    // Nairobi is UTC+3 all year.
+    let expected = |t: chrono::DateTime<Utc>| {
+        (t + chrono::Duration::hours(3))
+            .format("%d/%m/%Y %H:%M")
+            .to_string()
+    };
+    assert!(
+        shown == expected(before) || shown == expected(after),
+        "{shown} is not {} (UTC+3)",
+        expected(before)
+    );
+}
+
+async fn shutdown_lets_requests_finish(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    // Requests in flight when shutdown starts complete normally.
+    let client = app.client.clone();
+    let url = app.url("/api/v1/message");
+    let key = app.key.clone();
+    let body =
+        serde_json::json!({"customer_uuid": customer, "session_uuid": session, "message": "1"});
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::task::yield_now().await;
+    app.stop().await.expect("clean stop");
+    if let Ok(status) = in_flight.await.expect("join") {
+        // Either it finished before the listener closed, or it was never
+        // accepted; it is never cut off half-way with a 5xx.
+        assert_eq!(status, 200);
+    }
+    // After the stop nothing listens.
+    assert!(app.client.get(app.url("/healthz")).send().await.is_err());
+}
