@@ -155,28 +155,41 @@ impl TestApp {
                 (store, Cleanup::Schema { url, schema })
             }
         };
-        let app = App::with_store(&config, Arc::clone(&store))
+        let mut app = TestApp {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            client: reqwest::Client::new(),
+            key: String::new(),
+            store,
+            shutdown: None,
+            server: None,
+            _cleanup: cleanup,
+        };
+        app.start(&config).await;
+        app.key = app.new_key("org-a").await;
+        app
+    }
+
+    /// Starts a server on the test's store, on a new random port.
+    async fn start(&mut self, config: &Config) {
+        let app = App::with_store(config, Arc::clone(&self.store))
             .await
             .expect("server starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
+        self.addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.serve(listener, async move {
+        self.server = Some(tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
-        }));
-        let mut app = TestApp {
-            addr,
-            client: reqwest::Client::new(),
-            key: String::new(),
-            store,
-            shutdown: Some(tx),
-            server: Some(server),
-            _cleanup: cleanup,
-        };
-        app.key = app.new_key("org-a").await;
-        app
+        })));
+        self.shutdown = Some(tx);
+    }
+
+    /// Stops the server and starts a new one on the same database with
+    /// `config` (as an operator restarting with changed modules).
+    pub async fn restart(&mut self, config: &Config) {
+        self.stop().await.expect("clean stop");
+        self.start(config).await;
     }
 
     /// A new API key of organisation `org` (created if needed).

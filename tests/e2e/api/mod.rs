@@ -9,5 +9,6 @@ mod auth;
 mod binary;
 mod errors;
 mod flow;
+mod lifecycle;
 mod ops;
 mod ws;

@@ -1,0 +1,158 @@
+//! Over time: sessions stay pinned to their module version across a
+//! restart with a changed module file, and the wake-up loop sends
+//! reminders and expires silent sessions.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chatcourse_api::Config;
+use serde_json::Value;
+
+use super::harness::{Backend, TestApp, both_backends, modules_dir, unique};
+
+both_backends!(sessions_stay_on_their_module_version, reminders_and_expiry);
+
+/// A temp modules folder, removed at the end.
+struct ModulesDir(std::path::PathBuf);
+
+impl ModulesDir {
+    fn new() -> ModulesDir {
+        let dir = std::env::temp_dir().join(format!("chatcourse-e2e-modules-{}", unique()));
+        std::fs::create_dir_all(&dir).expect("modules dir");
+        ModulesDir(dir)
+    }
+
+    fn write(&self, name: &str, source: &str) {
+        std::fs::write(self.0.join(name), source).expect("write module");
+    }
+
+    fn config(&self) -> Config {
+        Config {
+            modules_dir: self.0.clone(),
+            wakeup_interval: Duration::from_millis(100),
+            ..Config::default()
+        }
+    }
+}
+
+impl Drop for ModulesDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("read module")
+}
+
+async fn module_entry(app: &TestApp, name: &str) -> Value {
+    let (_, body) = app.get("/api/v1/fe/modules").await;
+    body["data"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .find(|m| m["module_name"] == name)
+        .cloned()
+        .expect("module listed")
+}
+
+async fn sessions_stay_on_their_module_version(backend: Backend) {
+    let modules = ModulesDir::new();
+    let original = read(&modules_dir().join("test-module-updated.yaml"));
+    modules.write("course.yaml", &original);
+    let mut app = TestApp::spawn_with(backend, modules.config()).await;
+    let before = module_entry(&app, "Test Module Updated").await;
+    let (old_customer, old_session) = app.enrolled().await;
+
+    // The author edits the first question; the server restarts.
+    let old_question = "What is the first step to climbing the financial ladder?";
+    let new_question = "Version two, what comes first on the financial ladder?";
+    modules.write(
+        "course.yaml",
+        &original.replacen(old_question, new_question, 1),
+    );
+    app.restart(&modules.config()).await;
+    let after = module_entry(&app, "Test Module Updated").await;
+    assert_eq!(after["module_uuid"], before["module_uuid"]);
+    assert_ne!(after["version_hash"], before["version_hash"]);
+
+    // The old session goes on with the version it was enrolled on...
+    let turn = app.say(&old_customer, &old_session, "1").await;
+    let text = turn["replies"][0]["message"].as_str().expect("text");
+    assert!(text.starts_with(old_question), "{turn}");
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/session/summary?customerUuid={old_customer}&sessionUuid={old_session}"
+        ))
+        .await;
+    assert_eq!(
+        summary["data"]["module_version_hash"],
+        before["version_hash"]
+    );
+
+    // ...and a new enrolment gets the new version.
+    let (new_customer, new_session) = app.enrolled().await;
+    assert_ne!(new_session, old_session);
+    let turn = app.say(&new_customer, &new_session, "1").await;
+    let text = turn["replies"][0]["message"].as_str().expect("text");
+    assert!(text.starts_with(new_question), "{turn}");
+}
+
+/// Polls `check` every 100 ms for up to 20 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn reminders_and_expiry(backend: Backend) {
+    let modules = ModulesDir::new();
+    modules.write("reminders.yaml", include_str!("fixtures/reminders.yaml"));
+    let app = TestApp::spawn_with(backend, modules.config()).await;
+    let customer = app.register_customer().await;
+    let module = app.module_uuid("Reminder Check").await;
+    let session = app.enrol(&customer, &module, 7).await;
+
+    eventually("the reminder", || async {
+        app.transcript(&customer, &session)
+            .await
+            .iter()
+            .any(|m| m["message"] == "Hello Jane, reply to continue.")
+    })
+    .await;
+    eventually("the expiry", || async {
+        let (_, body) = app
+            .get(&format!(
+                "/api/v1/fe/customer/summary?customerUuid={customer}"
+            ))
+            .await;
+        body["data"][0]["status"] == "Expired"
+    })
+    .await;
+    let transcript = app.transcript(&customer, &session).await;
+    let texts: Vec<&str> = transcript
+        .iter()
+        .map(|m| m["message"].as_str().expect("text"))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "Reply with 1 to start.",
+            "Hello Jane, reply to continue.",
+            "This session has expired.",
+        ]
+    );
+    // The learner never wrote: no activity.
+    let (_, body) = app
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
+        .await;
+    assert_eq!(body["data"][0]["last_active_date"], "");
+}
