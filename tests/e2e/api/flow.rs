@@ -15,6 +15,7 @@ both_backends!(
     repeated_external_id_changes_nothing,
     conversation_paging,
     registered_customer_can_be_fetched,
+    concurrent_messages_never_interleave,
 );
 
 async fn seed_conversation_shape(backend: Backend) {
@@ -299,4 +300,52 @@ async fn registered_customer_can_be_fetched(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"], "Customer successfully fetched");
     assert_eq!(body["data"], registered);
+}
+
+async fn concurrent_messages_never_interleave(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let (customer, session) = app.enrolled().await;
+    // 20 learner messages at once (HELP never moves the course on, so
+    // every one of them is a full turn with replies).
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (app, customer, session) = (app.clone(), customer.clone(), session.clone());
+        tasks.push(tokio::spawn(async move {
+            let (status, body) = app
+                .post(
+                    "/api/v1/message",
+                    &json!({
+                        "customer_uuid": customer,
+                        "session_uuid": session,
+                        "message": "HELP",
+                        "external_id": format!("c-{i}"),
+                    }),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body["data"].clone()
+        }));
+    }
+    let mut turns = Vec::new();
+    for task in tasks {
+        turns.push(task.await.expect("join"));
+    }
+    let transcript = app.transcript(&customer, &session).await;
+    assert_ids_ascending(&transcript);
+    let received = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "RECEIVED")
+        .count();
+    assert_eq!(received, 20);
+    // Each turn's messages are one contiguous block of the transcript.
+    for turn in &turns {
+        let mut block = vec![turn["received"].clone()];
+        block.extend(turn["replies"].as_array().expect("replies").iter().cloned());
+        assert!(block.len() >= 2, "{turn}");
+        let start = transcript
+            .iter()
+            .position(|m| *m == block[0])
+            .expect("received message in the transcript");
+        assert_eq!(transcript[start..start + block.len()], block[..], "{turn}");
+    }
 }
