@@ -41,6 +41,15 @@
 /// Inner punctuation is kept (`"no. 1"`, `"don't"`); a reply made only of
 /// punctuation or emoji normalises to the empty string.
 pub fn normalize(input: &str) -> String {
+    if input.is_ascii() {
+        normalize_ascii(input)
+    } else {
+        normalize_unicode(input)
+    }
+}
+
+/// [`normalize`] for any input.
+fn normalize_unicode(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
     // True when a separator was seen since the last kept character.
     let mut pending_space = false;
@@ -67,6 +76,33 @@ pub fn normalize(input: &str) -> String {
     } else {
         trimmed.to_owned()
     }
+}
+
+/// [`normalize`] for ASCII input, byte by byte.
+fn normalize_ascii(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let Some(start) = bytes.iter().position(u8::is_ascii_alphanumeric) else {
+        return String::new();
+    };
+    let end = bytes
+        .iter()
+        .rposition(u8::is_ascii_alphanumeric)
+        .map_or(start, |e| e + 1);
+    let mut out = Vec::with_capacity(end - start);
+    let mut pending_space = false;
+    for &b in &bytes[start..end] {
+        if b.is_ascii_whitespace() || b.is_ascii_control() {
+            pending_space = true;
+            continue;
+        }
+        if pending_space {
+            out.push(b' ');
+            pending_space = false;
+        }
+        out.push(b.to_ascii_lowercase());
+    }
+    // Only ASCII bytes were pushed.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Whitespace, control characters and the invisible formatting characters
@@ -728,6 +764,19 @@ mod tests {
             ("1e5", None),
         ] {
             assert_eq!(parse_number(&normalize(input)), want, "{input:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_fast_path_agrees(s in "[ -~\\t\\n\\r\\x0b\\x0c\\x00-\\x1f\\x7f]{0,30}") {
+            proptest::prop_assert_eq!(normalize_ascii(&s), normalize_unicode(&s));
+        }
+
+        #[test]
+        fn normalize_is_idempotent(s in ".{0,30}") {
+            let once = normalize(&s);
+            proptest::prop_assert_eq!(normalize(&once), once.clone());
         }
     }
 }

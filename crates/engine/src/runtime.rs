@@ -24,11 +24,11 @@
 //!   `messages.finished`; an opted-out one stays silent. RESTART reopens
 //!   both from the first step with scores reset; STOP opts out of either.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::matching::{self, Fit, MatchedBy};
+use crate::matching::{self, MatchedBy};
 use crate::module::{Ask, Lang, Module, Part, QuizKind, StepIdx, StepKind, Template, Text, Var};
 
 /// Version of the serialized [`State`] layout. Bump when it changes, and keep
@@ -447,11 +447,9 @@ fn step_inner(
         });
     }
     let current = if state.status == Status::Active {
-        let idx = module
-            .step_by_id(&state.step)
-            .ok_or_else(|| StepError::UnknownStep {
-                id: state.step.clone(),
-            })?;
+        let idx = find_step(module, &state.step).ok_or_else(|| StepError::UnknownStep {
+            id: state.step.clone(),
+        })?;
         match &module.step(idx).kind {
             StepKind::Ask(_) => Some(idx),
             _ => {
@@ -525,10 +523,12 @@ impl<'m, 't> Machine<'m, 't> {
             (Command::Help, &k.help),
         ]
         .into_iter()
-        .find(|(_, words)| match matching::whole_keyword(norm, words) {
-            Some(Fit::Exact) => true,
-            Some(Fit::Typo) => typos,
-            None => false,
+        .find(|(_, words)| {
+            if typos {
+                matching::whole_keyword(norm, words).is_some()
+            } else {
+                words.iter().any(|w| w == norm)
+            }
         })
         .map(|(c, _)| c)
     }
@@ -858,10 +858,19 @@ impl<'m, 't> Machine<'m, 't> {
     /// Sends the prompt of `ask`, with its numbered choices when listed.
     fn prompt(&mut self, ask: &Ask) {
         let lang = &self.state.language;
-        let mut out = self.render(ask.text.get(lang));
+        let mut out = String::with_capacity(256);
+        render_into(
+            self.module,
+            &self.state,
+            self.attempts_left,
+            ask.text.get(lang),
+            &mut out,
+        );
         if ask.list_choices && !ask.choices.is_empty() {
             for (i, choice) in ask.choices.iter().enumerate() {
-                let _ = write!(out, "\n{}. ", i + 1);
+                out.push('\n');
+                push_u32(&mut out, i as u32 + 1);
+                out.push_str(". ");
                 render_into(
                     self.module,
                     &self.state,
@@ -888,7 +897,7 @@ impl<'m, 't> Machine<'m, 't> {
     }
 
     fn render(&self, tpl: &Template) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(rendered_len_hint(tpl));
         render_into(self.module, &self.state, self.attempts_left, tpl, &mut out);
         out
     }
@@ -902,6 +911,51 @@ struct Accepted<'a> {
     typo: bool,
     reply: Option<&'a Text>,
     next: StepIdx,
+}
+
+/// `Module::step_by_id`, comparing ids from their last byte: ids of one
+/// module often share a prefix (`pre_q1`, `pre_q2`), so this rejects most
+/// steps at the first byte compared.
+fn find_step(module: &Module, id: &str) -> Option<StepIdx> {
+    let id = id.as_bytes();
+    module
+        .steps
+        .iter()
+        .position(|s| {
+            let s = s.id.as_bytes();
+            s.len() == id.len() && s.iter().rev().zip(id.iter().rev()).all(|(a, b)| a == b)
+        })
+        .map(|i| StepIdx(i as u32))
+}
+
+/// Appends `n` in decimal (cheaper than `write!` on the hot path).
+fn push_u32(out: &mut String, n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
+/// Roughly how long `tpl` renders (variables are short), so one allocation
+/// usually suffices.
+fn rendered_len_hint(tpl: &Template) -> usize {
+    tpl.parts
+        .iter()
+        .map(|p| match p {
+            Part::Lit(s) => s.len(),
+            Part::Var(_) => 16,
+        })
+        .sum()
 }
 
 /// Renders a template for the learner in `state`.
@@ -919,16 +973,10 @@ fn render_into(
                 Var::ModuleName => literal(module.name_text.get(&state.language), out),
                 Var::ModuleGoal => literal(module.goal_text.get(&state.language), out),
                 Var::LearnerName => out.push_str(state.learner_name.as_deref().unwrap_or("")),
-                Var::Score(q) => {
-                    let _ = write!(out, "{}", state.quiz(*q).correct);
-                }
-                Var::Total(q) => {
-                    let _ = write!(out, "{}", module.quiz_total(*q));
-                }
+                Var::Score(q) => push_u32(out, state.quiz(*q).correct),
+                Var::Total(q) => push_u32(out, module.quiz_total(*q)),
                 Var::Answer => out.push_str(state.last_answer.as_deref().unwrap_or("")),
-                Var::AttemptsLeft => {
-                    let _ = write!(out, "{attempts_left}");
-                }
+                Var::AttemptsLeft => push_u32(out, attempts_left),
             },
         }
     }
@@ -964,7 +1012,7 @@ fn reply_hint(lang: &Lang, n: usize, out: &mut String) {
             out.push_str(or);
             out.push(' ');
         }
-        let _ = write!(out, "{i}");
+        push_u32(out, i as u32);
     }
     out.push('.');
 }
