@@ -1,2 +1,4 @@
 //! Engine integration tests (one binary).
 mod loader;
+mod runtime;
+mod convtest;
