@@ -39,12 +39,17 @@ impl TurnKind {
     }
 }
 
-/// A learner's message must have text and be at most
-/// [`MAX_MESSAGE_CHARS`] characters.
+/// A learner's message must have text, no NUL characters (PostgreSQL text
+/// cannot hold them) and be at most [`MAX_MESSAGE_CHARS`] characters.
 pub fn validate_text(text: &str) -> Result<(), ApiError> {
     if text.trim().is_empty() {
         return Err(ApiError::Validation(vec![
             "message: must not be empty".to_owned(),
+        ]));
+    }
+    if text.contains('\0') {
+        return Err(ApiError::Validation(vec![
+            "message: must not contain NUL characters".to_owned(),
         ]));
     }
     if text.chars().count() > MAX_MESSAGE_CHARS {
@@ -60,6 +65,9 @@ pub fn validate_external_id(id: Option<String>, errors: &mut Vec<String>) -> Opt
     let id = id?.trim().to_owned();
     if id.is_empty() {
         return None;
+    }
+    if id.contains('\0') {
+        errors.push("external_id: must not contain NUL characters".to_owned());
     }
     if id.chars().count() > MAX_EXTERNAL_ID_CHARS {
         errors.push(format!(

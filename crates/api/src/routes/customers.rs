@@ -84,6 +84,8 @@ fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
         let value = value.trim();
         if required && value.is_empty() {
             errors.push(format!("{name}: must not be empty"));
+        } else if value.contains('\0') {
+            errors.push(format!("{name}: must not contain NUL characters"));
         } else if value.chars().count() > MAX_FIELD_CHARS {
             errors.push(format!(
                 "{name}: must be at most {MAX_FIELD_CHARS} characters"
