@@ -1,2 +1,3 @@
 //! End-to-end tests of the chatcourse binary (one binary).
 mod api;
+mod cli;

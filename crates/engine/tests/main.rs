@@ -1,4 +1,4 @@
 //! Engine integration tests (one binary).
+mod convtest;
 mod loader;
 mod runtime;
-mod convtest;

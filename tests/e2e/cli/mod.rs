@@ -1,0 +1,219 @@
+//! The author commands of the real binary: `validate`, `play` (piped) and
+//! `test`, on modules written to a temporary folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const MODULE: &str = r#"module: cli-demo
+name: CLI Demo
+goal: check the commands
+version: "1"
+language: en
+steps:
+  - id: welcome
+    ask: Hello {learner_name}! Reply 1 to start.
+    choices: [Start]
+    list_choices: false
+  - id: pre_q1
+    quiz: pre
+    ask: Where do savings grow?
+    choices: [Under the bed, In a savings account]
+    correct: 2
+    right: Correct!
+    wrong: Not quite.
+  - id: side
+    say: A side note.
+  - id: done
+    end: "Done: {pre_score}/{pre_total}."
+"#;
+
+const BROKEN: &str = r#"module: broken
+name: Broken
+goal: fail
+version: "1"
+language: en
+steps:
+  - id: welcome
+    ask: Hello
+    choices: [Go]
+    next: nowhere
+"#;
+
+const PASSING_TESTS: &str = r#"tests:
+  - name: right answer
+    learner_name: Amina
+    conversation:
+      - bot: Hello Amina! Reply 1 to start.
+      - learner: "1"
+      - bot: { contains: "Where do savings grow?" }
+      - learner: "2"
+      - bot: Correct!
+      - bot: A side note.
+      - bot: "Done: 1/1."
+    expect:
+      status: completed
+      pre_score: 1/1
+"#;
+
+const FAILING_TESTS: &str = r#"tests:
+  - name: expects the wrong question
+    conversation:
+      - bot: { contains: Hello }
+      - learner: "1"
+      - bot: Where?
+"#;
+
+/// A fresh folder under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let dir = std::env::temp_dir().join(format!("chatcourse-cli-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chatcourse(args: &[&str], dir: &Path, stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatcourse"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn validate_reports_errors_with_positions_and_exit_codes() {
+    let dir = TempDir::new();
+    dir.write("demo.yaml", MODULE);
+    dir.write("demo.test.yaml", PASSING_TESTS); // not a module: skipped
+
+    let ok = chatcourse(&["validate", "."], &dir.0, "");
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    assert!(
+        stdout(&ok).contains("checked 1 module: 0 errors"),
+        "{}",
+        stdout(&ok)
+    );
+
+    dir.write("broken.yaml", BROKEN);
+    let bad = chatcourse(&["validate", "."], &dir.0, "");
+    assert_eq!(bad.status.code(), Some(1));
+    let out = stdout(&bad);
+    assert!(out.contains("broken.yaml:10:11"), "{out}");
+    assert!(out.contains("checked 2 modules: 1 error"), "{out}");
+
+    let json = chatcourse(&["validate", "--format", "json", "broken.yaml"], &dir.0, "");
+    assert_eq!(json.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["file"], "broken.yaml");
+    assert_eq!(lines[0]["line"], 10);
+    assert_eq!(lines[0]["column"], 11);
+    assert_eq!(lines[0]["severity"], "error");
+    assert!(lines[0]["code"].is_string() && lines[0]["message"].is_string());
+
+    let missing = chatcourse(&["validate", "nope.yaml"], &dir.0, "");
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn play_piped_prints_a_transcript_and_a_summary() {
+    let dir = TempDir::new();
+    dir.write("demo.yaml", MODULE);
+    let o = chatcourse(
+        &["play", "demo.yaml", "--name", "Amina"],
+        &dir.0,
+        "1\nhelp\n/state\n2\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    let expected_start = "bot> Hello Amina! Reply 1 to start.\nyou> 1\nbot> Where do savings grow?\n     1. Under the bed\n     2. In a savings account\n     Reply 1 or 2.\nyou> help\n";
+    assert!(out.starts_with(expected_start), "{out}");
+    assert!(
+        out.contains("\"step\": \"pre_q1\""),
+        "/state shows the state: {out}"
+    );
+    assert!(
+        out.ends_with("you> 2\nbot> Correct!\nbot> A side note.\nbot> Done: 1/1.\n-- completed; pre-quiz 1/1\n"),
+        "{out}"
+    );
+
+    let broken = TempDir::new();
+    broken.write("broken.yaml", BROKEN);
+    let o = chatcourse(&["play", "broken.yaml"], &broken.0, "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("broken.yaml:10:11"));
+}
+
+#[test]
+fn test_command_reports_passes_failures_and_coverage() {
+    let dir = TempDir::new();
+    dir.write("demo.yaml", MODULE);
+    dir.write("demo.test.yaml", PASSING_TESTS);
+    let o = chatcourse(&["test", "."], &dir.0, "");
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("  ok    right answer"), "{out}");
+    assert!(out.contains("coverage: 4/4 steps"), "{out}");
+    assert!(out.ends_with("1 passed, 0 failed\n"), "{out}");
+
+    dir.write("demo.test.yaml", FAILING_TESTS);
+    let o = chatcourse(&["test"], &dir.0, "");
+    assert!(!o.status.success(), "no modules/ folder here");
+    let o = chatcourse(&["test", "demo.yaml"], &dir.0, "");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL  expects the wrong question"), "{out}");
+    assert!(out.contains("line 6: bot message 2 differs"), "{out}");
+    assert!(out.contains(r#"expected: "Where?""#), "{out}");
+    assert!(
+        out.contains(r#"actual:   "Where do savings grow?\n1. Under"#),
+        "{out}"
+    );
+    assert!(out.contains("    you> 1\n"), "transcript: {out}");
+    assert!(
+        out.contains("coverage: 2/4 steps; unreached: side (line 18), done (line 20)"),
+        "{out}"
+    );
+    assert!(out.ends_with("0 passed, 1 failed\n"), "{out}");
+
+    dir.write("broken.yaml", BROKEN);
+    dir.write("broken.test.yaml", PASSING_TESTS);
+    let o = chatcourse(&["test", "broken.test.yaml"], &dir.0, "");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a module that does not load fails"
+    );
+}
