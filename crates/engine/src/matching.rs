@@ -767,7 +767,43 @@ mod tests {
         }
     }
 
+    /// Optimal string alignment distance, the textbook way.
+    fn osa(a: &str, b: &str) -> usize {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+        for (i, row) in d.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        for j in 0..=b.len() {
+            d[0][j] = j;
+        }
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                d[i][j] = (d[i - 1][j] + 1)
+                    .min(d[i][j - 1] + 1)
+                    .min(d[i - 1][j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        d[a.len()][b.len()]
+    }
+
+    #[test]
+    fn documented_typo_examples() {
+        assert_eq!(fits("savings acount", "savings account"), Some(Fit::Typo));
+        assert_eq!(fits("savngs acount", "savings account"), None);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn within_one_edit_agrees_with_the_textbook_distance(a in "[abé]{0,6}", b in "[abé]{0,6}") {
+            proptest::prop_assert_eq!(within_one_edit(&a, &b), osa(&a, &b) <= 1);
+        }
+
         #[test]
         fn ascii_fast_path_agrees(s in "[ -~\\t\\n\\r\\x0b\\x0c\\x00-\\x1f\\x7f]{0,30}") {
             proptest::prop_assert_eq!(normalize_ascii(&s), normalize_unicode(&s));

@@ -69,7 +69,8 @@ pub struct QuizProgress {
 /// cloning a [`State`] stays cheap). Serializes as a list of strings.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct IdSet {
-    /// Ids separated by `\n` (step ids are single-line).
+    /// Ids separated by `\n` (the loader only accepts step ids made of
+    /// letters, digits, `-`, `_` and `.`).
     joined: String,
 }
 
