@@ -36,12 +36,23 @@ pub enum StoreError {
         "unsupported database URL {0:?}: expected sqlite://PATH, sqlite::memory: or postgres://..."
     )]
     BadUrl(String),
+    /// The database cannot be opened or reached.
+    #[error("cannot open database {url}: {source}")]
+    Connect {
+        /// The URL, password removed.
+        url: String,
+        source: sqlx::Error,
+    },
     /// A referenced row does not exist (or belongs to another organisation).
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The decision closure declined the turn; nothing was stored.
     #[error(transparent)]
     Rejected(#[from] TurnRejected),
+    /// The transaction holding the turn failed to commit; nothing of it
+    /// was stored.
+    #[error("commit failed, nothing stored: {0}")]
+    Commit(String),
     /// A stored value could not be read back (corrupt or foreign data).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -237,8 +248,19 @@ pub fn backend_of(url: &str) -> Result<Backend> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Backend::Postgres)
     } else {
-        Err(StoreError::BadUrl(url.to_owned()))
+        Err(StoreError::BadUrl(redact(url)))
     }
+}
+
+/// `url` without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((credentials, host)) = rest.split_once('@')
+        && let Some((user, _password)) = credentials.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
 }
 
 /// The hash stored for an API key: lowercase hex SHA-256 of the secret.

@@ -304,24 +304,32 @@ impl PostgresStore {
     pub async fn connect(options: &StoreOptions) -> Result<Self> {
         let url = &options.url;
         let mut connect =
-            PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(url.clone()))?;
+            PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(crate::redact(url)))?;
         let mut channel = "chatcourse_messages".to_owned();
+        // One plain connection first: it reports why the server cannot be
+        // reached (a pool would only report a timeout).
+        let mut conn = PgConnection::connect_with(&connect)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: crate::redact(url),
+                source,
+            })?;
         if let Some(schema) = &options.postgres_schema {
             if !valid_schema(schema) {
                 return Err(StoreError::BadUrl(format!(
-                    "{url} (schema {schema:?}: use [a-z_][a-z0-9_]*, at most 40)"
+                    "{} (schema {schema:?}: use [a-z_][a-z0-9_]*, at most 40)",
+                    crate::redact(url)
                 )));
             }
-            let mut conn = PgConnection::connect_with(&connect).await?;
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "CREATE SCHEMA IF NOT EXISTS {schema}"
             )))
             .execute(&mut conn)
             .await?;
-            conn.close().await?;
             connect = connect.options([("search_path", schema.as_str())]);
             channel = format!("chatcourse_messages_{schema}");
         }
+        conn.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)

@@ -1,13 +1,16 @@
-//! The SQLite store: one file, WAL, one writer.
+//! The SQLite store: one file, WAL, one writer connection, group commit.
 //!
-//! Every write transaction starts with `BEGIN IMMEDIATE` (it takes the write
-//! lock at its start, so it never fails later with "database is locked") on a
-//! single-connection writer pool: writers of this process queue in the pool,
-//! and writers of other processes wait in SQLite's busy handler. Reads use a
-//! separate pool and see the last committed state (WAL snapshot).
+//! All writes go through one connection ([`writer::Writer`]), in
+//! transactions that take the write lock at their start (`BEGIN IMMEDIATE`),
+//! so they never fail later with "database is locked"; writers of other
+//! processes wait in SQLite's busy handler. Turns of different sessions share
+//! transactions (group commit); each caller returns after its turn's commit.
+//! Reads use a separate pool and see the last committed state (WAL snapshot).
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,9 +23,12 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 use sqlx::types::uuid::fmt::Hyphenated;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection};
 use tokio::sync::broadcast;
 use uuid::Uuid;
+
+mod writer;
+use writer::Writer;
 
 use crate::model::*;
 use crate::{
@@ -36,11 +42,34 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqli
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The SQLite implementation of [`Store`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: Arc<Writer>,
     reader: SqlitePool,
     events: broadcast::Sender<MessageEvent>,
+    options: SqliteConnectOptions,
+    _temporary: Option<Arc<TemporaryFile>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("file", &self.options.get_filename())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file behind `sqlite::memory:`, removed with the store.
+struct TemporaryFile(PathBuf);
+
+impl Drop for TemporaryFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.0.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 fn us(at: DateTime<Utc>) -> i64 {
@@ -310,47 +339,52 @@ const UPDATE_SCORES: &str = "UPDATE sessions SET \
 
 impl SqliteStore {
     /// Open (creating the file if needed) and migrate unless told not to.
+    /// `sqlite::memory:` opens a private temporary file, removed when the
+    /// last clone of the store is dropped (an in-memory SQLite database
+    /// cannot be shared by the writer and the readers).
     pub async fn connect(options: &StoreOptions) -> Result<Self> {
         let url = &options.url;
         let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let connect = SqliteConnectOptions::from_str(url)
-            .map_err(|_| StoreError::BadUrl(url.clone()))?
+        let (connect, temporary) = if memory {
+            let path = std::env::temp_dir().join(format!(
+                "chatcourse-memory-{}-{}.db",
+                std::process::id(),
+                Uuid::new_v4().simple()
+            ));
+            let options = SqliteConnectOptions::new().filename(&path);
+            (options, Some(Arc::new(TemporaryFile(path))))
+        } else {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::BadUrl(crate::redact(url)))?;
+            (options, None)
+        };
+        let connect = connect
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // See notes/storage.md: WAL + NORMAL never corrupts and survives
-            // process crashes; FULL also survives power loss per commit.
+            // Every commit is fsynced: a turn reported stored survives power
+            // loss. Group commit pays one fsync for many turns.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(usize::from(memory) as u32)
-            .idle_timeout(if memory {
-                None
-            } else {
-                Some(Duration::from_secs(600))
-            })
-            .max_lifetime(if memory {
-                None
-            } else {
-                Some(Duration::from_secs(3600))
-            })
-            .connect_with(connect.clone())
-            .await?;
-        // An in-memory database exists once per connection: use the writer for everything.
-        let reader = if memory {
-            writer.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(options.max_connections.max(1))
-                .connect_with(connect.read_only(true))
-                .await?
-        };
+        let conn = connect
+            .connect()
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: crate::redact(url),
+                source,
+            })?;
         let (events, _) = broadcast::channel(4096);
+        let writer = Writer::new(conn, events.clone());
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect.clone().read_only(true))
+            .await?;
         let store = SqliteStore {
             writer,
             reader,
             events,
+            options: connect,
+            _temporary: temporary,
         };
         if options.migrate {
             store.migrate().await?;
@@ -358,16 +392,10 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn announce(&self, session: &Session, ids: Vec<MessageId>) {
-        if !ids.is_empty() {
-            // No receivers is fine: nobody listens.
-            let _ = self.events.send(MessageEvent::Committed {
-                org: session.org,
-                session: session.id,
-                session_uuid: session.uuid,
-                ids,
-            });
-        }
+    /// The options of the store's connections (benchmarks and tools open
+    /// their own with the same settings).
+    pub fn connect_options(&self) -> &SqliteConnectOptions {
+        &self.options
     }
 
     async fn summary_where(
@@ -395,103 +423,127 @@ impl SqliteStore {
         inbound: &Inbound,
         decide: &mut Decide<'_>,
     ) -> Result<TurnOutcome> {
-        let at = trunc(inbound.at);
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let current = load_session(&mut tx, session)
-            .await?
-            .ok_or(StoreError::NotFound("session"))?;
-        let external_id = inbound
-            .message
-            .as_ref()
-            .and_then(|m| m.external_id.as_deref());
-        if let Some(external_id) = external_id
-            && let Some(messages) = replay(&mut tx, session, external_id).await?
-        {
-            tx.rollback().await?;
-            return Ok(replayed_outcome(current, messages));
+        let mut writer = self.writer.begin_turn().await?;
+        let result = turn(&mut writer.conn, session, inbound, decide).await;
+        let kept = result.as_ref().ok().map(|(_, event)| event.clone());
+        let ticket = self.writer.end_turn(writer, kept).await?;
+        let (outcome, _) = result?;
+        if let Some(ticket) = ticket {
+            ticket.committed().await?;
         }
-        let plan = decide(&current)?;
-        let turn = current.turns + 1;
-        let received = match &inbound.message {
-            Some(m) => Some(
-                insert_message(
-                    &mut tx,
-                    &current,
-                    Direction::Received,
-                    &m.text,
-                    at,
-                    external_id,
-                    turn,
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        let mut sent = Vec::with_capacity(plan.replies.len());
-        for reply in &plan.replies {
-            sent.push(
-                insert_message(&mut tx, &current, Direction::Sent, reply, at, None, turn).await?,
-            );
-        }
-        for answer in &plan.answers {
-            sqlx::query(
-                "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-                 matched_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(session.0)
-            .bind(answer.quiz.as_str())
-            .bind(&answer.question_id)
-            .bind(&answer.question)
-            .bind(&answer.answer)
-            .bind(answer.correct)
-            .bind(answer.attempt)
-            .bind(&answer.matched_by)
-            .bind(us(at))
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !plan.answers.is_empty() {
-            sqlx::query(UPDATE_SCORES)
-                .bind(session.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let wake_at = plan.wake_at.map(trunc);
-        let last_activity = plan.last_activity.map(trunc).or(current.last_activity);
-        sqlx::query(
-            "UPDATE sessions SET state = ?, state_format = ?, status = ?, turns = ?, wake_at = ?, \
-             last_activity = ?, claimed_until = NULL WHERE id = ?",
-        )
-        .bind(&plan.state)
-        .bind(plan.state_format)
-        .bind(plan.status.as_str())
-        .bind(turn)
-        .bind(wake_at.map(us))
-        .bind(last_activity.map(us))
-        .bind(session.0)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let session = Session {
-            status: plan.status,
-            state: plan.state,
-            state_format: plan.state_format,
-            turns: turn,
-            last_activity,
-            wake_at,
-            ..current
-        };
-        self.announce(
-            &session,
-            received.iter().chain(&sent).map(|m| m.id).collect(),
-        );
-        Ok(TurnOutcome {
-            session,
-            received,
-            sent,
-            replayed: false,
-        })
+        Ok(outcome)
     }
+}
+
+/// The event announcing new messages of a session.
+fn event(session: &Session, ids: Vec<MessageId>) -> Option<MessageEvent> {
+    (!ids.is_empty()).then_some(MessageEvent::Committed {
+        org: session.org,
+        session: session.id,
+        session_uuid: session.uuid,
+        ids,
+    })
+}
+
+/// One turn's reads and writes, inside its savepoint of the writer's batch.
+async fn turn(
+    conn: &mut SqliteConnection,
+    session: SessionId,
+    inbound: &Inbound,
+    decide: &mut Decide<'_>,
+) -> Result<(TurnOutcome, Option<MessageEvent>)> {
+    let at = trunc(inbound.at);
+    let current = load_session(conn, session)
+        .await?
+        .ok_or(StoreError::NotFound("session"))?;
+    let external_id = inbound
+        .message
+        .as_ref()
+        .and_then(|m| m.external_id.as_deref());
+    if let Some(external_id) = external_id
+        && let Some(messages) = replay(conn, session, external_id).await?
+    {
+        return Ok((replayed_outcome(current, messages), None));
+    }
+    let plan = decide(&current)?;
+    let turn = current.turns + 1;
+    let received = match &inbound.message {
+        Some(m) => Some(
+            insert_message(
+                conn,
+                &current,
+                Direction::Received,
+                &m.text,
+                at,
+                external_id,
+                turn,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let mut sent = Vec::with_capacity(plan.replies.len());
+    for reply in &plan.replies {
+        sent.push(insert_message(conn, &current, Direction::Sent, reply, at, None, turn).await?);
+    }
+    for answer in &plan.answers {
+        sqlx::query(
+            "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
+             matched_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session.0)
+        .bind(answer.quiz.as_str())
+        .bind(&answer.question_id)
+        .bind(&answer.question)
+        .bind(&answer.answer)
+        .bind(answer.correct)
+        .bind(answer.attempt)
+        .bind(&answer.matched_by)
+        .bind(us(at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !plan.answers.is_empty() {
+        sqlx::query(UPDATE_SCORES)
+            .bind(session.0)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let wake_at = plan.wake_at.map(trunc);
+    let last_activity = plan.last_activity.map(trunc).or(current.last_activity);
+    sqlx::query(
+        "UPDATE sessions SET state = ?, state_format = ?, status = ?, turns = ?, wake_at = ?, \
+         last_activity = ?, claimed_until = NULL WHERE id = ?",
+    )
+    .bind(&plan.state)
+    .bind(plan.state_format)
+    .bind(plan.status.as_str())
+    .bind(turn)
+    .bind(wake_at.map(us))
+    .bind(last_activity.map(us))
+    .bind(session.0)
+    .execute(&mut *conn)
+    .await?;
+    let session = Session {
+        status: plan.status,
+        state: plan.state,
+        state_format: plan.state_format,
+        turns: turn,
+        last_activity,
+        wake_at,
+        ..current
+    };
+    let event = event(
+        &session,
+        received.iter().chain(&sent).map(|m| m.id).collect(),
+    );
+    let outcome = TurnOutcome {
+        session,
+        received,
+        sent,
+        replayed: false,
+    };
+    Ok((outcome, event))
 }
 
 enum SqliteKey {
@@ -510,26 +562,34 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<Vec<AppliedMigration>> {
+        // The migrator needs a pool; hold the writer so no batch is open.
+        let _writer = self.writer.exclusive().await;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options.clone())
+            .await?;
         let exists: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
         )
-        .fetch_one(&self.writer)
+        .fetch_one(&pool)
         .await?;
         let before: HashSet<i64> = if exists > 0 {
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.writer)
+                .fetch_all(&pool)
                 .await?
                 .into_iter()
                 .collect()
         } else {
             HashSet::new()
         };
-        MIGRATOR.run(&self.writer).await?;
+        MIGRATOR.run(&pool).await?;
+        pool.close().await;
         Ok(migrations_applied(&before, &MIGRATOR))
     }
 
     async fn create_org_if_missing(&self, name: &str, at: DateTime<Utc>) -> Result<Organisation> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("INSERT INTO organisations (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(us(at))
@@ -550,6 +610,7 @@ impl Store for SqliteStore {
         label: &str,
         at: DateTime<Utc>,
     ) -> Result<ApiKey> {
+        let mut writer = self.writer.exclusive().await;
         let row = sqlx::query(
             "INSERT INTO api_keys (org_id, label, key_hash, created_at) VALUES (?, ?, ?, ?) \
              RETURNING id, org_id, label, key_hash, created_at, revoked_at",
@@ -558,7 +619,7 @@ impl Store for SqliteStore {
         .bind(label)
         .bind(key_hash)
         .bind(us(at))
-        .fetch_one(&self.writer)
+        .fetch_one(&mut writer.conn)
         .await?;
         key_from(&row)
     }
@@ -585,13 +646,14 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_key(&self, org: OrgId, key: ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
+        let mut writer = self.writer.exclusive().await;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND org_id = ? AND revoked_at IS NULL",
         )
         .bind(us(at))
         .bind(key.0)
         .bind(org.0)
-        .execute(&self.writer)
+        .execute(&mut writer.conn)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -602,7 +664,8 @@ impl Store for SqliteStore {
         identifier: i64,
         at: DateTime<Utc>,
     ) -> Result<Programme> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO programmes (org_id, identifier, name, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (org_id, identifier) DO NOTHING",
@@ -636,18 +699,20 @@ impl Store for SqliteStore {
     }
 
     async fn rename_programme(&self, org: OrgId, identifier: i64, name: &str) -> Result<bool> {
+        let mut writer = self.writer.exclusive().await;
         let done =
             sqlx::query("UPDATE programmes SET name = ? WHERE org_id = ? AND identifier = ?")
                 .bind(name)
                 .bind(org.0)
                 .bind(identifier)
-                .execute(&self.writer)
+                .execute(&mut writer.conn)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn register_module_version(&self, m: &NewModuleVersion) -> Result<ModuleVersion> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO module_versions (module_id, module_uuid, name, goal, content_hash, source, languages, \
              pre_quiz_total, post_quiz_total, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -704,6 +769,7 @@ impl Store for SqliteStore {
     }
 
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {
+        let mut writer = self.writer.exclusive().await;
         let row = sqlx::query(
             "INSERT INTO customers (uuid, org_id, full_name, national_id, phone, location, gender, email, \
              date_of_birth, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
@@ -718,7 +784,7 @@ impl Store for SqliteStore {
         .bind(&c.email)
         .bind(c.date_of_birth.map(|d| d.to_string()))
         .bind(us(c.registered_at))
-        .fetch_one(&self.writer)
+        .fetch_one(&mut writer.conn)
         .await?;
         customer_from(&row)
     }
@@ -734,7 +800,8 @@ impl Store for SqliteStore {
 
     async fn create_session(&self, org: OrgId, new: &NewSession) -> Result<CreatedSession> {
         let at = trunc(new.at);
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         let customer_ok: Option<i64> =
             sqlx::query_scalar("SELECT id FROM customers WHERE id = ? AND org_id = ?")
                 .bind(new.customer.0)
@@ -805,7 +872,10 @@ impl Store for SqliteStore {
                 .push(insert_message(&mut tx, &session, Direction::Sent, text, at, None, 0).await?);
         }
         tx.commit().await?;
-        self.announce(&session, messages.iter().map(|m| m.id).collect());
+        if let Some(event) = event(&session, messages.iter().map(|m| m.id).collect()) {
+            // No receivers is fine: nobody listens.
+            let _ = self.events.send(event);
+        }
         Ok(CreatedSession {
             session,
             messages,
@@ -850,7 +920,8 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Session>> {
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE sessions SET claimed_until = ? WHERE id IN (SELECT id FROM sessions \
              WHERE wake_at IS NOT NULL AND wake_at <= ? AND status IN ('Pending', 'InProgress') \

@@ -1,11 +1,58 @@
-//! `chatcourse migrate` (not yet implemented).
+//! `chatcourse migrate`: apply the database migrations of the backend named
+//! by the URL (`serve` also applies them on start) and say what was done.
 
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use chatcourse_storage::{StoreOptions, connect_with};
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("chatcourse migrate: not implemented yet");
-    ExitCode::FAILURE
+#[derive(clap::Args)]
+pub struct Args {
+    /// Database URL: sqlite://PATH (created if missing), sqlite::memory: or postgres://...
+    #[arg(
+        long,
+        env = "CHATCOURSE_DATABASE",
+        default_value = "sqlite://chatcourse.db"
+    )]
+    pub database: String,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(migrate(&args.database)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(url: &str) -> Result<(), chatcourse_storage::StoreError> {
+    let options = StoreOptions {
+        migrate: false,
+        max_connections: 1,
+        ..StoreOptions::new(url)
+    };
+    let store = connect_with(options).await?;
+    let applied = store.migrate().await?;
+    let backend = format!("{:?}", store.backend()).to_lowercase();
+    if applied.is_empty() {
+        println!("{backend} database is up to date");
+    }
+    for migration in &applied {
+        println!(
+            "applied {} {} ({backend})",
+            migration.version, migration.description
+        );
+    }
+    Ok(())
 }

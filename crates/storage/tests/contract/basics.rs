@@ -10,32 +10,71 @@ use super::*;
 pub async fn organisations_and_keys(store: Arc<dyn Store>) {
     let acme = store.create_org_if_missing("acme", t0()).await.unwrap();
     let again = store.create_org_if_missing("acme", at(60)).await.unwrap();
-    assert_eq!(acme, again, "create_org_if_missing returns the existing organisation");
+    assert_eq!(
+        acme, again,
+        "create_org_if_missing returns the existing organisation"
+    );
     let other = store.create_org_if_missing("other", t0()).await.unwrap();
     assert_ne!(acme.id, other.id);
 
     let hash = hash_api_key("secret-1");
     assert_eq!(hash.len(), 64);
     assert_ne!(hash, hash_api_key("secret-2"));
-    let key = store.add_api_key(acme.id, &hash, "gateway", t0()).await.unwrap();
-    assert_eq!((key.org, key.label.as_str(), key.revoked_at), (acme.id, "gateway", None));
-    let key2 = store.add_api_key(acme.id, &hash_api_key("secret-2"), "admin", t0()).await.unwrap();
+    let key = store
+        .add_api_key(acme.id, &hash, "gateway", t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        (key.org, key.label.as_str(), key.revoked_at),
+        (acme.id, "gateway", None)
+    );
+    let key2 = store
+        .add_api_key(acme.id, &hash_api_key("secret-2"), "admin", t0())
+        .await
+        .unwrap();
     assert!(
-        store.add_api_key(other.id, &hash, "dup", t0()).await.is_err(),
+        store
+            .add_api_key(other.id, &hash, "dup", t0())
+            .await
+            .is_err(),
         "a key hash belongs to one organisation"
     );
 
-    assert_eq!(store.find_org_by_key_hash(&hash).await.unwrap(), Some(acme.clone()));
-    assert_eq!(store.find_org_by_key_hash(&hash_api_key("nope")).await.unwrap(), None);
+    assert_eq!(
+        store.find_org_by_key_hash(&hash).await.unwrap(),
+        Some(acme.clone())
+    );
+    assert_eq!(
+        store
+            .find_org_by_key_hash(&hash_api_key("nope"))
+            .await
+            .unwrap(),
+        None
+    );
     let keys = store.list_keys(acme.id).await.unwrap();
-    assert_eq!(keys.iter().map(|k| k.id).collect::<Vec<_>>(), vec![key.id, key2.id]);
+    assert_eq!(
+        keys.iter().map(|k| k.id).collect::<Vec<_>>(),
+        vec![key.id, key2.id]
+    );
     assert!(store.list_keys(other.id).await.unwrap().is_empty());
 
-    assert!(!store.revoke_key(other.id, key.id, at(1)).await.unwrap(), "not other's key");
+    assert!(
+        !store.revoke_key(other.id, key.id, at(1)).await.unwrap(),
+        "not other's key"
+    );
     assert!(store.revoke_key(acme.id, key.id, at(1)).await.unwrap());
-    assert!(!store.revoke_key(acme.id, key.id, at(2)).await.unwrap(), "already revoked");
+    assert!(
+        !store.revoke_key(acme.id, key.id, at(2)).await.unwrap(),
+        "already revoked"
+    );
     assert_eq!(store.find_org_by_key_hash(&hash).await.unwrap(), None);
-    assert!(store.find_org_by_key_hash(&key2.key_hash).await.unwrap().is_some());
+    assert!(
+        store
+            .find_org_by_key_hash(&key2.key_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
     let keys = store.list_keys(acme.id).await.unwrap();
     assert_eq!(keys[0].revoked_at, Some(at(1)));
 }
@@ -51,11 +90,20 @@ pub async fn programmes_modules_customers(store: Arc<dyn Store>) {
     assert_ne!(p.id, q.id, "programme identifiers are per organisation");
     assert!(store.rename_programme(org, 49, "Test Prog").await.unwrap());
     assert!(!store.rename_programme(org, 50, "Nope").await.unwrap());
-    assert_eq!(store.get_programme(org, 49).await.unwrap().unwrap().name, "Test Prog");
-    assert_eq!(store.get_programme(other, 49).await.unwrap().unwrap().name, "Programme 49");
+    assert_eq!(
+        store.get_programme(org, 49).await.unwrap().unwrap().name,
+        "Test Prog"
+    );
+    assert_eq!(
+        store.get_programme(other, 49).await.unwrap().unwrap().name,
+        "Programme 49"
+    );
     assert_eq!(store.get_programme(org, 50).await.unwrap(), None);
 
-    let v1 = store.register_module_version(&new_module("credit", "h1")).await.unwrap();
+    let v1 = store
+        .register_module_version(&new_module("credit", "h1"))
+        .await
+        .unwrap();
     let mut changed = new_module("credit", "h1");
     changed.name = "Renamed".to_owned();
     assert_eq!(
@@ -69,12 +117,25 @@ pub async fn programmes_modules_customers(store: Arc<dyn Store>) {
     next.name = "Credit v2".to_owned();
     let v2 = store.register_module_version(&next).await.unwrap();
     assert_ne!(v1.id, v2.id);
-    let savings = store.register_module_version(&new_module("savings", "s1")).await.unwrap();
-    assert_eq!(store.find_module(v1.module_uuid).await.unwrap(), Some(v2.clone()));
-    assert_eq!(store.get_module_version(v1.id).await.unwrap(), Some(v1.clone()));
+    let savings = store
+        .register_module_version(&new_module("savings", "s1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_module(v1.module_uuid).await.unwrap(),
+        Some(v2.clone())
+    );
+    assert_eq!(
+        store.get_module_version(v1.id).await.unwrap(),
+        Some(v1.clone())
+    );
     assert_eq!(store.find_module(Uuid::new_v4()).await.unwrap(), None);
     let list = store.list_modules().await.unwrap();
-    assert_eq!(list, vec![v2, savings], "latest version of each module, by name");
+    assert_eq!(
+        list,
+        vec![v2, savings],
+        "latest version of each module, by name"
+    );
 
     let mut new = new_customer("Jane Wanjiru");
     new.email = Some("jane@example.com".to_owned());
@@ -83,27 +144,50 @@ pub async fn programmes_modules_customers(store: Arc<dyn Store>) {
     assert_eq!((c.org, c.full_name.as_str()), (org, "Jane Wanjiru"));
     assert_eq!(c.date_of_birth, new.date_of_birth);
     assert_eq!(c.email.as_deref(), Some("jane@example.com"));
-    assert_eq!(store.get_customer(org, c.uuid).await.unwrap(), Some(c.clone()));
+    assert_eq!(
+        store.get_customer(org, c.uuid).await.unwrap(),
+        Some(c.clone())
+    );
     assert_eq!(store.get_customer(other, c.uuid).await.unwrap(), None);
-    let d = store.register_customer(org, &new_customer("John")).await.unwrap();
+    let d = store
+        .register_customer(org, &new_customer("John"))
+        .await
+        .unwrap();
     assert!(d.id > c.id && d.uuid != c.uuid);
 }
 
 pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>) {
     let w = world(&store, "acme").await;
     let created = store
-        .create_session(w.org, &new_session(&w, &w.customer, &["Welcome!", "Question 1?"]))
+        .create_session(
+            w.org,
+            &new_session(&w, &w.customer, &["Welcome!", "Question 1?"]),
+        )
         .await
         .unwrap();
     assert!(!created.existing);
     let s = &created.session;
-    assert_eq!((s.status, s.turns, s.state.as_str()), (SessionStatus::Pending, 0, "0"));
-    assert_eq!((s.customer_uuid, s.module_uuid), (w.customer.uuid, w.module.module_uuid));
+    assert_eq!(
+        (s.status, s.turns, s.state.as_str()),
+        (SessionStatus::Pending, 0, "0")
+    );
+    assert_eq!(
+        (s.customer_uuid, s.module_uuid),
+        (w.customer.uuid, w.module.module_uuid)
+    );
     let texts: Vec<_> = created.messages.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["Welcome!", "Question 1?"]);
-    assert!(created.messages.iter().all(|m| m.direction == Direction::Sent && m.turn == 0));
+    assert!(
+        created
+            .messages
+            .iter()
+            .all(|m| m.direction == Direction::Sent && m.turn == 0)
+    );
     assert_eq!(all_messages(&store, w.org, s.id).await, created.messages);
-    assert_eq!(store.get_session(w.org, s.uuid).await.unwrap().as_ref(), Some(s));
+    assert_eq!(
+        store.get_session(w.org, s.uuid).await.unwrap().as_ref(),
+        Some(s)
+    );
 
     // Enrolling again while live returns the existing session, stores nothing.
     let again = store
@@ -116,7 +200,10 @@ pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>) {
     assert_eq!(all_messages(&store, w.org, s.id).await.len(), 2);
 
     // Also with a newer version of the same module.
-    let v2 = store.register_module_version(&new_module("credit-scores", "h2")).await.unwrap();
+    let v2 = store
+        .register_module_version(&new_module("credit-scores", "h2"))
+        .await
+        .unwrap();
     let mut newer = new_session(&w, &w.customer, &["v2"]);
     newer.module_version = v2.id;
     assert!(store.create_session(w.org, &newer).await.unwrap().existing);
@@ -172,7 +259,14 @@ pub async fn concurrent_enrolment_creates_one_session(store: Arc<dyn Store>) {
     let created = results.iter().find(|r| !r.existing).unwrap();
     assert!(results.iter().all(|r| r.messages == created.messages));
     assert_eq!(all_messages(&store, w.org, id).await, created.messages);
-    assert_eq!(store.customer_sessions(w.org, w.customer.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .customer_sessions(w.org, w.customer.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 pub async fn migrate_is_idempotent(store: Arc<dyn Store>) {

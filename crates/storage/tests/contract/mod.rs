@@ -62,10 +62,20 @@ pub fn new_customer(name: &str) -> NewCustomer {
 }
 
 pub async fn world(store: &Arc<dyn Store>, org_name: &str) -> World {
-    let org = store.create_org_if_missing(org_name, t0()).await.unwrap().id;
+    let org = store
+        .create_org_if_missing(org_name, t0())
+        .await
+        .unwrap()
+        .id;
     let programme = store.ensure_programme(org, 49, t0()).await.unwrap();
-    let module = store.register_module_version(&new_module("credit-scores", "h1")).await.unwrap();
-    let customer = store.register_customer(org, &new_customer("Jane Wanjiru")).await.unwrap();
+    let module = store
+        .register_module_version(&new_module("credit-scores", "h1"))
+        .await
+        .unwrap();
+    let customer = store
+        .register_customer(org, &new_customer("Jane Wanjiru"))
+        .await
+        .unwrap();
     World {
         org,
         programme,
@@ -100,7 +110,10 @@ pub async fn session(store: &Arc<dyn Store>, w: &World) -> Session {
 /// A counter engine: the state is a number; each turn adds one and replies
 /// with the new value. Serial application of n turns gives state n.
 pub fn counter(session: &Session) -> Result<TurnPlan, TurnRejected> {
-    let n: u64 = session.state.parse().map_err(|_| TurnRejected::new("bad state"))?;
+    let n: u64 = session
+        .state
+        .parse()
+        .map_err(|_| TurnRejected::new("bad state"))?;
     Ok(TurnPlan {
         state: (n + 1).to_string(),
         state_format: 1,

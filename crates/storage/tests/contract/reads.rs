@@ -8,7 +8,12 @@ use futures::StreamExt;
 
 use super::*;
 
-fn plan(state: &str, status: SessionStatus, answers: Vec<NewQuizAnswer>, at: DateTime<Utc>) -> TurnPlan {
+fn plan(
+    state: &str,
+    status: SessionStatus,
+    answers: Vec<NewQuizAnswer>,
+    at: DateTime<Utc>,
+) -> TurnPlan {
     TurnPlan {
         state: state.to_owned(),
         state_format: 1,
@@ -32,12 +37,19 @@ fn answer(quiz: QuizKind, question: &str, correct: bool, attempt: i32) -> NewQui
     }
 }
 
-async fn turn(store: &Arc<dyn Store>, s: &Session, when: DateTime<Utc>, p: TurnPlan) -> TurnOutcome {
+async fn turn(
+    store: &Arc<dyn Store>,
+    s: &Session,
+    when: DateTime<Utc>,
+    p: TurnPlan,
+) -> TurnOutcome {
     let mut p = Some(p);
     store
-        .apply_turn(s.id, Inbound::message("answer", None, when), &mut |_: &Session| {
-            Ok(p.take().expect("decide runs once"))
-        })
+        .apply_turn(
+            s.id,
+            Inbound::message("answer", None, when),
+            &mut |_: &Session| Ok(p.take().expect("decide runs once")),
+        )
         .await
         .unwrap()
 }
@@ -46,20 +58,50 @@ pub async fn organisations_are_isolated(store: Arc<dyn Store>) {
     let a = world(&store, "acme").await;
     let b = world(&store, "beta").await;
     let s = session(&store, &a).await;
-    store.apply_turn(s.id, Inbound::message("hi", None, at(1)), &mut counter).await.unwrap();
+    store
+        .apply_turn(s.id, Inbound::message("hi", None, at(1)), &mut counter)
+        .await
+        .unwrap();
 
-    assert_eq!(store.get_customer(b.org, a.customer.uuid).await.unwrap(), None);
+    assert_eq!(
+        store.get_customer(b.org, a.customer.uuid).await.unwrap(),
+        None
+    );
     assert_eq!(store.get_session(b.org, s.uuid).await.unwrap(), None);
-    assert!(store.messages(b.org, s.id, None, 100).await.unwrap().is_empty());
-    assert!(store.customer_sessions(b.org, a.customer.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .messages(b.org, s.id, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .customer_sessions(b.org, a.customer.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.session_detail(b.org, s.uuid).await.unwrap(), None);
     let summary = store.programme_summary(b.org, 49).await.unwrap().unwrap();
     assert_eq!(summary.enrolled, 0, "b's programme 49 is not a's");
-    let exported: Vec<_> = store.export_transcripts(b.org, ExportFilter::default()).collect().await;
+    let exported: Vec<_> = store
+        .export_transcripts(b.org, ExportFilter::default())
+        .collect()
+        .await;
     assert!(exported.is_empty());
     // a sees its own.
-    assert_eq!(store.messages(a.org, s.id, None, 100).await.unwrap().len(), 3);
-    assert_eq!(store.export_transcripts(a.org, ExportFilter::default()).count().await, 3);
+    assert_eq!(
+        store.messages(a.org, s.id, None, 100).await.unwrap().len(),
+        3
+    );
+    assert_eq!(
+        store
+            .export_transcripts(a.org, ExportFilter::default())
+            .count()
+            .await,
+        3
+    );
     let mut wrong = new_session(&a, &a.customer, &[]);
     wrong.customer = a.customer.id;
     assert!(matches!(
@@ -73,7 +115,11 @@ pub async fn message_paging(store: Arc<dyn Store>) {
     let s = session(&store, &w).await;
     for i in 0..12 {
         store
-            .apply_turn(s.id, Inbound::message(format!("m{i}"), None, at(i)), &mut counter)
+            .apply_turn(
+                s.id,
+                Inbound::message(format!("m{i}"), None, at(i)),
+                &mut counter,
+            )
             .await
             .unwrap();
     }
@@ -94,34 +140,81 @@ pub async fn message_paging(store: Arc<dyn Store>) {
     }
     assert_eq!(sizes, [10, 10, 5]);
     assert_eq!(paged, all);
-    let tail = store.messages(w.org, s.id, Some(all[22].id), 10).await.unwrap();
+    let tail = store
+        .messages(w.org, s.id, Some(all[22].id), 10)
+        .await
+        .unwrap();
     assert_eq!(tail, all[23..]);
-    assert!(store.messages(w.org, s.id, Some(all[24].id), 10).await.unwrap().is_empty());
-    assert!(all.iter().all(|m| m.session_uuid == s.uuid && m.customer == w.customer.id));
+    assert!(
+        store
+            .messages(w.org, s.id, Some(all[24].id), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        all.iter()
+            .all(|m| m.session_uuid == s.uuid && m.customer == w.customer.id)
+    );
 }
 
 pub async fn summaries(store: Arc<dyn Store>) {
     let w = world(&store, "acme").await;
-    store.rename_programme(w.org, 49, "Test Prog").await.unwrap();
+    store
+        .rename_programme(w.org, 49, "Test Prog")
+        .await
+        .unwrap();
     let s = session(&store, &w).await;
 
     // Pre-quiz: q1 right, q2 wrong. Post-quiz: p1 wrong then right again
     // after a restart (latest answer counts), p2 right, p3 wrong.
     use QuizKind::{Post, Pre};
-    turn(&store, &s, at(10), plan("1", SessionStatus::InProgress, vec![answer(Pre, "q1", true, 1)], at(10))).await;
-    turn(&store, &s, at(20), plan("2", SessionStatus::InProgress, vec![answer(Pre, "q2", false, 2)], at(20))).await;
+    turn(
+        &store,
+        &s,
+        at(10),
+        plan(
+            "1",
+            SessionStatus::InProgress,
+            vec![answer(Pre, "q1", true, 1)],
+            at(10),
+        ),
+    )
+    .await;
+    turn(
+        &store,
+        &s,
+        at(20),
+        plan(
+            "2",
+            SessionStatus::InProgress,
+            vec![answer(Pre, "q2", false, 2)],
+            at(20),
+        ),
+    )
+    .await;
     turn(
         &store,
         &s,
         at(30),
-        plan("3", SessionStatus::InProgress, vec![answer(Post, "p1", false, 1), answer(Post, "p2", true, 1)], at(30)),
+        plan(
+            "3",
+            SessionStatus::InProgress,
+            vec![answer(Post, "p1", false, 1), answer(Post, "p2", true, 1)],
+            at(30),
+        ),
     )
     .await;
     turn(
         &store,
         &s,
         at(40),
-        plan("4", SessionStatus::Completed, vec![answer(Post, "p1", true, 1), answer(Post, "p3", false, 1)], at(40)),
+        plan(
+            "4",
+            SessionStatus::Completed,
+            vec![answer(Post, "p1", true, 1), answer(Post, "p3", false, 1)],
+            at(40),
+        ),
     )
     .await;
 
@@ -130,50 +223,135 @@ pub async fn summaries(store: Arc<dyn Store>) {
     let summary = &list[0];
     assert_eq!(summary.session.status, SessionStatus::Completed);
     assert_eq!(summary.session.last_activity, Some(at(40)));
-    assert_eq!((summary.programme_identifier, summary.programme_name.as_str()), (49, "Test Prog"));
+    assert_eq!(
+        (
+            summary.programme_identifier,
+            summary.programme_name.as_str()
+        ),
+        (49, "Test Prog")
+    );
     assert_eq!(summary.module_name, w.module.name);
-    assert_eq!(summary.scores.pre, Score { correct: 1, answered: 2, total: 2 });
-    assert_eq!(summary.scores.post, Score { correct: 2, answered: 3, total: 4 });
+    assert_eq!(
+        summary.scores.pre,
+        Score {
+            correct: 1,
+            answered: 2,
+            total: 2
+        }
+    );
+    assert_eq!(
+        summary.scores.post,
+        Score {
+            correct: 2,
+            answered: 3,
+            total: 4
+        }
+    );
 
     let detail = store.session_detail(w.org, s.uuid).await.unwrap().unwrap();
     assert_eq!(detail.summary, *summary);
     assert_eq!(detail.answers.len(), 6);
     assert_eq!(detail.answers[1].attempt, 2);
-    assert_eq!((detail.answers[1].quiz, detail.answers[1].correct), (Pre, false));
+    assert_eq!(
+        (detail.answers[1].quiz, detail.answers[1].correct),
+        (Pre, false)
+    );
     assert_eq!(detail.answers[5].created_at, at(40));
     assert_eq!(detail.message_count, 9);
-    assert_eq!((detail.first_message_at, detail.last_message_at), (Some(t0()), Some(at(40))));
-    assert_eq!(store.session_detail(w.org, uuid::Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        (detail.first_message_at, detail.last_message_at),
+        (Some(t0()), Some(at(40)))
+    );
+    assert_eq!(
+        store
+            .session_detail(w.org, uuid::Uuid::new_v4())
+            .await
+            .unwrap(),
+        None
+    );
 
     // A second learner: pre 2/2, no post; a third who opts out; a fourth pending.
-    let c2 = store.register_customer(w.org, &new_customer("B")).await.unwrap();
-    let s2 = store.create_session(w.org, &new_session(&w, &c2, &["Hi"])).await.unwrap().session;
+    let c2 = store
+        .register_customer(w.org, &new_customer("B"))
+        .await
+        .unwrap();
+    let s2 = store
+        .create_session(w.org, &new_session(&w, &c2, &["Hi"]))
+        .await
+        .unwrap()
+        .session;
     turn(
         &store,
         &s2,
         at(50),
-        plan("1", SessionStatus::InProgress, vec![answer(Pre, "q1", true, 1), answer(Pre, "q2", true, 1)], at(50)),
+        plan(
+            "1",
+            SessionStatus::InProgress,
+            vec![answer(Pre, "q1", true, 1), answer(Pre, "q2", true, 1)],
+            at(50),
+        ),
     )
     .await;
-    let c3 = store.register_customer(w.org, &new_customer("C")).await.unwrap();
-    let s3 = store.create_session(w.org, &new_session(&w, &c3, &["Hi"])).await.unwrap().session;
-    turn(&store, &s3, at(60), plan("x", SessionStatus::OptedOut, vec![], at(60))).await;
-    let c4 = store.register_customer(w.org, &new_customer("D")).await.unwrap();
-    store.create_session(w.org, &new_session(&w, &c4, &["Hi"])).await.unwrap();
+    let c3 = store
+        .register_customer(w.org, &new_customer("C"))
+        .await
+        .unwrap();
+    let s3 = store
+        .create_session(w.org, &new_session(&w, &c3, &["Hi"]))
+        .await
+        .unwrap()
+        .session;
+    turn(
+        &store,
+        &s3,
+        at(60),
+        plan("x", SessionStatus::OptedOut, vec![], at(60)),
+    )
+    .await;
+    let c4 = store
+        .register_customer(w.org, &new_customer("D"))
+        .await
+        .unwrap();
+    store
+        .create_session(w.org, &new_session(&w, &c4, &["Hi"]))
+        .await
+        .unwrap();
 
     let p = store.programme_summary(w.org, 49).await.unwrap().unwrap();
     assert_eq!(p.programme.name, "Test Prog");
     assert_eq!(
-        (p.enrolled, p.pending, p.in_progress, p.completed, p.opted_out, p.expired),
+        (
+            p.enrolled,
+            p.pending,
+            p.in_progress,
+            p.completed,
+            p.opted_out,
+            p.expired
+        ),
         (4, 1, 1, 1, 1, 0)
     );
     let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
-    assert!(close(p.average_pre_score, (0.5 + 1.0) / 2.0), "{:?}", p.average_pre_score);
-    assert!(close(p.average_post_score, 0.5), "{:?}", p.average_post_score);
+    assert!(
+        close(p.average_pre_score, (0.5 + 1.0) / 2.0),
+        "{:?}",
+        p.average_pre_score
+    );
+    assert!(
+        close(p.average_post_score, 0.5),
+        "{:?}",
+        p.average_post_score
+    );
     assert_eq!(store.programme_summary(w.org, 50).await.unwrap(), None);
     let empty = store.ensure_programme(w.org, 51, t0()).await.unwrap();
-    let p = store.programme_summary(w.org, empty.identifier).await.unwrap().unwrap();
-    assert_eq!((p.enrolled, p.average_pre_score, p.average_post_score), (0, None, None));
+    let p = store
+        .programme_summary(w.org, empty.identifier)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.enrolled, p.average_pre_score, p.average_post_score),
+        (0, None, None)
+    );
 }
 
 pub async fn export_streams(store: Arc<dyn Store>) {
@@ -181,7 +359,10 @@ pub async fn export_streams(store: Arc<dyn Store>) {
     let other = store.ensure_programme(w.org, 7, t0()).await.unwrap();
     let mut sessions = Vec::new();
     for i in 0..6 {
-        let customer = store.register_customer(w.org, &new_customer(&format!("c{i}"))).await.unwrap();
+        let customer = store
+            .register_customer(w.org, &new_customer(&format!("c{i}")))
+            .await
+            .unwrap();
         let mut new = new_session(&w, &customer, &["Welcome!"]);
         if i % 2 == 1 {
             new.programme = other.id;
@@ -189,7 +370,11 @@ pub async fn export_streams(store: Arc<dyn Store>) {
         let s = store.create_session(w.org, &new).await.unwrap().session;
         for t in 0..5 {
             store
-                .apply_turn(s.id, Inbound::message(format!("{i}/{t}"), None, at(100 * t)), &mut counter)
+                .apply_turn(
+                    s.id,
+                    Inbound::message(format!("{i}/{t}"), None, at(100 * t)),
+                    &mut counter,
+                )
                 .await
                 .unwrap();
         }
@@ -206,10 +391,19 @@ pub async fn export_streams(store: Arc<dyn Store>) {
         (p[0].message.session, p[0].message.id) < (p[1].message.session, p[1].message.id)
     }));
     let first = &all[0];
-    assert_eq!((first.programme_identifier, first.module_uuid), (49, w.module.module_uuid));
+    assert_eq!(
+        (first.programme_identifier, first.module_uuid),
+        (49, w.module.module_uuid)
+    );
 
     let programme: Vec<ExportRow> = store
-        .export_transcripts(w.org, ExportFilter { programme: Some(7), ..Default::default() })
+        .export_transcripts(
+            w.org,
+            ExportFilter {
+                programme: Some(7),
+                ..Default::default()
+            },
+        )
         .map(Result::unwrap)
         .collect()
         .await;
@@ -222,16 +416,32 @@ pub async fn export_streams(store: Arc<dyn Store>) {
         from: Some(at(100)),
         until: Some(at(300)),
     };
-    let ranged: Vec<ExportRow> = store.export_transcripts(w.org, window).map(Result::unwrap).collect().await;
+    let ranged: Vec<ExportRow> = store
+        .export_transcripts(w.org, window)
+        .map(Result::unwrap)
+        .collect()
+        .await;
     assert_eq!(ranged.len(), 24);
-    assert!(ranged.iter().all(|r| r.message.created_at >= at(100) && r.message.created_at < at(300)));
+    assert!(
+        ranged
+            .iter()
+            .all(|r| r.message.created_at >= at(100) && r.message.created_at < at(300))
+    );
 
     // Taking a few rows and dropping the stream neither hangs nor blocks writes.
-    let few: Vec<_> = store.export_transcripts(w.org, ExportFilter::default()).take(3).collect().await;
+    let few: Vec<_> = store
+        .export_transcripts(w.org, ExportFilter::default())
+        .take(3)
+        .collect()
+        .await;
     assert_eq!(few.len(), 3);
     tokio::time::timeout(
         StdDuration::from_secs(10),
-        store.apply_turn(sessions[0].id, Inbound::message("after", None, at(999)), &mut counter),
+        store.apply_turn(
+            sessions[0].id,
+            Inbound::message("after", None, at(999)),
+            &mut counter,
+        ),
     )
     .await
     .expect("writes go on after an export is dropped")
@@ -247,7 +457,9 @@ pub async fn subscribe_sees_commits(store: Arc<dyn Store>) {
         .unwrap();
     let s = created.session;
     let rejected = store
-        .apply_turn(s.id, Inbound::wake_up(at(1)), &mut |_: &Session| Err(TurnRejected::new("no")))
+        .apply_turn(s.id, Inbound::wake_up(at(1)), &mut |_: &Session| {
+            Err(TurnRejected::new("no"))
+        })
         .await;
     assert!(rejected.is_err());
     let out = store

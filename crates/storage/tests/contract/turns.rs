@@ -23,7 +23,10 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let mut decide = |current: &Session| {
-        assert_eq!((current.id, current.turns, current.state.as_str()), (s.id, 0, "0"));
+        assert_eq!(
+            (current.id, current.turns, current.state.as_str()),
+            (s.id, 0, "0")
+        );
         Ok(TurnPlan {
             state: "{\"step\":\"q2\"}".to_owned(),
             state_format: 3,
@@ -35,17 +38,29 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
         })
     };
     let out = store
-        .apply_turn(s.id, Inbound::message("2", Some("wamid.1".to_owned()), at(5)), &mut decide)
+        .apply_turn(
+            s.id,
+            Inbound::message("2", Some("wamid.1".to_owned()), at(5)),
+            &mut decide,
+        )
         .await
         .unwrap();
     assert!(!out.replayed);
     let received = out.received.clone().unwrap();
     assert_eq!(
-        (received.direction, received.text.as_str(), received.external_id.as_deref(), received.turn),
+        (
+            received.direction,
+            received.text.as_str(),
+            received.external_id.as_deref(),
+            received.turn
+        ),
         (Direction::Received, "2", Some("wamid.1"), 1)
     );
     assert_eq!(received.created_at, at(5));
-    assert_eq!(out.sent.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["Correct!", "Question 2?"]);
+    assert_eq!(
+        out.sent.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["Correct!", "Question 2?"]
+    );
     assert!(received.id < out.sent[0].id && out.sent[0].id < out.sent[1].id);
     let expected = Session {
         status: SessionStatus::InProgress,
@@ -57,31 +72,55 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
         ..s.clone()
     };
     assert_eq!(out.session, expected);
-    assert_eq!(store.get_session(w.org, s.uuid).await.unwrap(), Some(expected));
+    assert_eq!(
+        store.get_session(w.org, s.uuid).await.unwrap(),
+        Some(expected)
+    );
 
     let messages = all_messages(&store, w.org, s.id).await;
     assert_eq!(messages.len(), 4);
-    assert_eq!(messages[1..], [vec![received], out.sent.clone()].concat()[..]);
+    assert_eq!(
+        messages[1..],
+        [vec![received], out.sent.clone()].concat()[..]
+    );
     let detail = store.session_detail(w.org, s.uuid).await.unwrap().unwrap();
     assert_eq!(detail.answers.len(), 1);
-    assert_eq!(detail.summary.scores.pre, Score { correct: 1, answered: 1, total: 2 });
+    assert_eq!(
+        detail.summary.scores.pre,
+        Score {
+            correct: 1,
+            answered: 1,
+            total: 2
+        }
+    );
 
     // A later turn without last_activity keeps it.
     let out = store
-        .apply_turn(s.id, Inbound::message("hi", None, at(9)), &mut |_: &Session| {
-            Ok(TurnPlan {
-                state: "x".to_owned(),
-                state_format: 3,
-                status: SessionStatus::InProgress,
-                replies: vec![],
-                answers: vec![],
-                wake_at: None,
-                last_activity: None,
-            })
-        })
+        .apply_turn(
+            s.id,
+            Inbound::message("hi", None, at(9)),
+            &mut |_: &Session| {
+                Ok(TurnPlan {
+                    state: "x".to_owned(),
+                    state_format: 3,
+                    status: SessionStatus::InProgress,
+                    replies: vec![],
+                    answers: vec![],
+                    wake_at: None,
+                    last_activity: None,
+                })
+            },
+        )
         .await
         .unwrap();
-    assert_eq!((out.session.last_activity, out.session.wake_at, out.sent.len()), (Some(at(5)), None, 0));
+    assert_eq!(
+        (
+            out.session.last_activity,
+            out.session.wake_at,
+            out.sent.len()
+        ),
+        (Some(at(5)), None, 0)
+    );
 }
 
 pub async fn wake_up_turn_has_no_inbound(store: Arc<dyn Store>) {
@@ -111,12 +150,22 @@ pub async fn rejected_turn_leaves_no_trace(store: Arc<dyn Store>) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::Rejected(r) if r.reason == "session is over"), "{err}");
+    assert!(
+        matches!(&err, StoreError::Rejected(r) if r.reason == "session is over"),
+        "{err}"
+    );
     assert_eq!(all_messages(&store, w.org, s.id).await, before);
-    assert_eq!(store.get_session(w.org, s.uuid).await.unwrap(), Some(s.clone()));
+    assert_eq!(
+        store.get_session(w.org, s.uuid).await.unwrap(),
+        Some(s.clone())
+    );
     // The external id was not consumed: the same message applies now.
     let out = store
-        .apply_turn(s.id, Inbound::message("hello", Some("e1".to_owned()), at(2)), &mut counter)
+        .apply_turn(
+            s.id,
+            Inbound::message("hello", Some("e1".to_owned()), at(2)),
+            &mut counter,
+        )
         .await
         .unwrap();
     assert!(!out.replayed);
@@ -139,16 +188,27 @@ pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
         std::thread::sleep(std::time::Duration::from_millis(150));
         counter(current)
     };
-    let turn = store.apply_turn(s.id, Inbound::message("lost", Some("x1".to_owned()), at(1)), &mut slow);
+    let turn = store.apply_turn(
+        s.id,
+        Inbound::message("lost", Some("x1".to_owned()), at(1)),
+        &mut slow,
+    );
     let result = tokio::time::timeout(std::time::Duration::from_millis(20), turn).await;
     assert!(result.is_err(), "the turn should have been cut off");
 
     assert_eq!(all_messages(&store, w.org, s.id).await, before);
-    assert_eq!(store.get_session(w.org, s.uuid).await.unwrap(), Some(s.clone()));
+    assert_eq!(
+        store.get_session(w.org, s.uuid).await.unwrap(),
+        Some(s.clone())
+    );
     // The session is not left locked, and the external id is still free.
     let out = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        store.apply_turn(s.id, Inbound::message("again", Some("x1".to_owned()), at(2)), &mut counter),
+        store.apply_turn(
+            s.id,
+            Inbound::message("again", Some("x1".to_owned()), at(2)),
+            &mut counter,
+        ),
     )
     .await
     .expect("session still locked")
@@ -159,10 +219,19 @@ pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
 
 /// Checks a session's transcript after concurrent counter turns: every turn
 /// once, in order, each reply the serial result.
-async fn check_counter_transcript(store: &Arc<dyn Store>, org: OrgId, session: &Session, turns: usize) {
+async fn check_counter_transcript(
+    store: &Arc<dyn Store>,
+    org: OrgId,
+    session: &Session,
+    turns: usize,
+) {
     let s = store.get_session(org, session.uuid).await.unwrap().unwrap();
     assert_eq!(s.turns, turns as i64);
-    assert_eq!(s.state, turns.to_string(), "state equals serial application");
+    assert_eq!(
+        s.state,
+        turns.to_string(),
+        "state equals serial application"
+    );
     let messages = all_messages(store, org, session.id).await;
     let messages = &messages[1..]; // the enrolment message
     assert_eq!(messages.len(), 2 * turns, "no lost or duplicated message");
@@ -171,15 +240,26 @@ async fn check_counter_transcript(store: &Arc<dyn Store>, org: OrgId, session: &
     for (i, pair) in messages.chunks(2).enumerate() {
         let turn = i as i64 + 1;
         // Ids follow the order turns were applied under the lock (= commit order).
-        assert_eq!((pair[0].turn, pair[1].turn), (turn, turn), "turns interleaved");
+        assert_eq!(
+            (pair[0].turn, pair[1].turn),
+            (turn, turn),
+            "turns interleaved"
+        );
         assert_eq!(pair[0].direction, Direction::Received);
         assert_eq!(pair[1].direction, Direction::Sent);
         assert_eq!(pair[1].text, format!("reply {turn}"));
-        assert!(seen.insert(pair[0].text.clone()), "duplicate inbound {}", pair[0].text);
+        assert!(
+            seen.insert(pair[0].text.clone()),
+            "duplicate inbound {}",
+            pair[0].text
+        );
     }
     // Each sender's turns were stored in the order it sent them.
     let mut last_by_sender: BTreeMap<String, (usize, MessageId)> = BTreeMap::new();
-    for m in messages.iter().filter(|m| m.direction == Direction::Received) {
+    for m in messages
+        .iter()
+        .filter(|m| m.direction == Direction::Received)
+    {
         let (sender, seq) = m.text.rsplit_once('-').unwrap();
         let seq: usize = seq.parse().unwrap();
         if let Some((prev, prev_id)) = last_by_sender.insert(sender.to_owned(), (seq, m.id)) {
@@ -201,7 +281,11 @@ pub async fn concurrent_turns_one_session(store: Arc<dyn Store>) {
                 for turn in 0..TURNS {
                     let text = format!("t{task}-{turn}");
                     let out = store
-                        .apply_turn(s.id, Inbound::message(text, Some(format!("e{task}-{turn}")), at(1)), &mut counter)
+                        .apply_turn(
+                            s.id,
+                            Inbound::message(text, Some(format!("e{task}-{turn}")), at(1)),
+                            &mut counter,
+                        )
                         .await
                         .unwrap();
                     assert!(!out.replayed);
@@ -225,8 +309,14 @@ pub async fn concurrent_turns_many_sessions(store: Arc<dyn Store>) {
     let w = world(&store, "acme").await;
     let mut sessions = Vec::new();
     for i in 0..SESSIONS {
-        let customer = store.register_customer(w.org, &new_customer(&format!("c{i}"))).await.unwrap();
-        let created = store.create_session(w.org, &new_session(&w, &customer, &["Welcome!"])).await.unwrap();
+        let customer = store
+            .register_customer(w.org, &new_customer(&format!("c{i}")))
+            .await
+            .unwrap();
+        let created = store
+            .create_session(w.org, &new_session(&w, &customer, &["Welcome!"]))
+            .await
+            .unwrap();
         sessions.push(created.session);
     }
     let mut tasks = Vec::new();
@@ -260,7 +350,11 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .apply_turn(s.id, Inbound::message("2", Some("sms-77".to_owned()), at(1)), &mut counter)
+                    .apply_turn(
+                        s.id,
+                        Inbound::message("2", Some("sms-77".to_owned()), at(1)),
+                        &mut counter,
+                    )
                     .await
                     .unwrap()
             })
@@ -270,7 +364,11 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
     for task in tasks {
         outcomes.push(task.await.unwrap());
     }
-    assert_eq!(outcomes.iter().filter(|o| !o.replayed).count(), 1, "applied exactly once");
+    assert_eq!(
+        outcomes.iter().filter(|o| !o.replayed).count(),
+        1,
+        "applied exactly once"
+    );
     let first = outcomes.iter().find(|o| !o.replayed).unwrap();
     for o in &outcomes {
         assert_eq!(o.sent, first.sent, "every caller gets the original replies");
@@ -284,13 +382,19 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
 
     // A later turn, then the old id again: still the original turn's replies.
     store
-        .apply_turn(s.id, Inbound::message("3", Some("sms-78".to_owned()), at(2)), &mut counter)
+        .apply_turn(
+            s.id,
+            Inbound::message("3", Some("sms-78".to_owned()), at(2)),
+            &mut counter,
+        )
         .await
         .unwrap();
     let late = store
-        .apply_turn(s.id, Inbound::message("2", Some("sms-77".to_owned()), at(3)), &mut |_: &Session| {
-            panic!("a replay must not run the engine")
-        })
+        .apply_turn(
+            s.id,
+            Inbound::message("2", Some("sms-77".to_owned()), at(3)),
+            &mut |_: &Session| panic!("a replay must not run the engine"),
+        )
         .await
         .unwrap();
     assert!(late.replayed);
@@ -298,14 +402,21 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
     assert_eq!(late.session.turns, 2);
 
     // External ids are per session.
-    let other_customer = store.register_customer(w.org, &new_customer("other")).await.unwrap();
+    let other_customer = store
+        .register_customer(w.org, &new_customer("other"))
+        .await
+        .unwrap();
     let other = store
         .create_session(w.org, &new_session(&w, &other_customer, &["Hi"]))
         .await
         .unwrap()
         .session;
     let out = store
-        .apply_turn(other.id, Inbound::message("2", Some("sms-77".to_owned()), at(4)), &mut counter)
+        .apply_turn(
+            other.id,
+            Inbound::message("2", Some("sms-77".to_owned()), at(4)),
+            &mut counter,
+        )
         .await
         .unwrap();
     assert!(!out.replayed);

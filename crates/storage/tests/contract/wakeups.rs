@@ -19,7 +19,10 @@ async fn sleeping_sessions(
 ) -> Vec<Session> {
     let mut out = Vec::new();
     for i in 0..count {
-        let customer = store.register_customer(w.org, &new_customer(&format!("c{i}"))).await.unwrap();
+        let customer = store
+            .register_customer(w.org, &new_customer(&format!("c{i}")))
+            .await
+            .unwrap();
         let mut new = new_session(w, &customer, &["Welcome!"]);
         new.wake_at = wake(i);
         out.push(store.create_session(w.org, &new).await.unwrap().session);
@@ -38,10 +41,24 @@ pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>) {
     let now = at(100);
     let first = store.claim_due_wakeups(now, LEASE, 3).await.unwrap();
     let ids: Vec<_> = first.iter().map(|s| s.id).collect();
-    assert_eq!(ids, [sessions[0].id, sessions[2].id, sessions[4].id], "earliest due first");
+    assert_eq!(
+        ids,
+        [sessions[0].id, sessions[2].id, sessions[4].id],
+        "earliest due first"
+    );
     let second = store.claim_due_wakeups(now, LEASE, 10).await.unwrap();
-    assert_eq!(second.iter().map(|s| s.id).collect::<Vec<_>>(), [sessions[6].id]);
-    assert!(store.claim_due_wakeups(now, LEASE, 10).await.unwrap().is_empty(), "all leased");
+    assert_eq!(
+        second.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [sessions[6].id]
+    );
+    assert!(
+        store
+            .claim_due_wakeups(now, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "all leased"
+    );
 
     // A wake-up turn ends the lease; its new wake_at decides the next claim.
     let mut wake_again = |s: &Session| {
@@ -53,9 +70,18 @@ pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>) {
         .apply_turn(sessions[0].id, Inbound::wake_up(now), &mut wake_again)
         .await
         .unwrap();
-    assert!(store.claim_due_wakeups(at(150), LEASE, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_due_wakeups(at(150), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = store.claim_due_wakeups(at(200), LEASE, 10).await.unwrap();
-    assert_eq!(again.iter().map(|s| s.id).collect::<Vec<_>>(), [sessions[0].id]);
+    assert_eq!(
+        again.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [sessions[0].id]
+    );
     assert_eq!(again[0].wake_at, Some(at(200)));
 
     // A lease that runs out makes the session claimable again.
@@ -67,7 +93,10 @@ pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>) {
         .into_iter()
         .map(|s| s.id)
         .collect();
-    assert_eq!(expired, HashSet::from([sessions[2].id, sessions[4].id, sessions[6].id]));
+    assert_eq!(
+        expired,
+        HashSet::from([sessions[2].id, sessions[4].id, sessions[6].id])
+    );
 
     // Sessions that are over are never handed out.
     let mut finish = |s: &Session| {
@@ -76,8 +105,14 @@ pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>) {
         p.wake_at = Some(at(0));
         Ok(p)
     };
-    store.apply_turn(sessions[1].id, Inbound::wake_up(now), &mut finish).await.unwrap();
-    let all = store.claim_due_wakeups(at(100_000), LEASE, 100).await.unwrap();
+    store
+        .apply_turn(sessions[1].id, Inbound::wake_up(now), &mut finish)
+        .await
+        .unwrap();
+    let all = store
+        .claim_due_wakeups(at(100_000), LEASE, 100)
+        .await
+        .unwrap();
     assert!(all.iter().all(|s| s.id != sessions[1].id));
 }
 

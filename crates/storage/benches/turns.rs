@@ -1,0 +1,280 @@
+//! Committed turns per second: through the Store API versus the raw ceiling
+//! (the same rows written with plain sqlx, one transaction per turn, no
+//! engine), with 1, 16 and 128 sessions receiving turns concurrently.
+//!
+//! `cargo bench -p chatcourse-storage --bench turns` runs SQLite (a temp
+//! file, WAL); with `TEST_DATABASE_URL` set, PostgreSQL too (in a schema of
+//! its own, dropped afterwards). `BENCH_SECONDS` sets each measurement's
+//! length (default 2).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chatcourse_storage::*;
+use chrono::Utc;
+
+const CONCURRENCY: [usize; 3] = [1, 16, 128];
+
+/// The counter engine of the tests: trivial, so the store is what is measured.
+fn counter(session: &Session) -> Result<TurnPlan, TurnRejected> {
+    let n: u64 = session
+        .state
+        .parse()
+        .map_err(|_| TurnRejected::new("bad state"))?;
+    Ok(TurnPlan {
+        state: (n + 1).to_string(),
+        state_format: 1,
+        status: SessionStatus::InProgress,
+        replies: vec![format!("reply {}", n + 1)],
+        answers: vec![],
+        wake_at: None,
+        last_activity: Some(Utc::now()),
+    })
+}
+
+/// The raw ceiling: what one turn writes, with plain sqlx.
+#[derive(Clone)]
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Raw {
+    async fn turn(&self, session: &Session, n: i64) -> Result<(), sqlx::Error> {
+        let now = Utc::now();
+        match self {
+            Raw::Sqlite(pool) => {
+                let micros = now.timestamp_micros();
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                for (direction, text) in [("RECEIVED", "hello"), ("SENT", "reply")] {
+                    sqlx::query(
+                        "INSERT INTO messages (session_id, customer_id, direction, text, created_at, turn) \
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(session.id.0)
+                    .bind(session.customer.0)
+                    .bind(direction)
+                    .bind(text)
+                    .bind(micros)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE sessions SET state = ?, turns = ?, last_activity = ? WHERE id = ?",
+                )
+                .bind(n.to_string())
+                .bind(n)
+                .bind(micros)
+                .bind(session.id.0)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await
+            }
+            Raw::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                for (direction, text) in [("RECEIVED", "hello"), ("SENT", "reply")] {
+                    sqlx::query(
+                        "INSERT INTO messages (session_id, customer_id, direction, text, created_at, turn) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(session.id.0)
+                    .bind(session.customer.0)
+                    .bind(direction)
+                    .bind(text)
+                    .bind(now)
+                    .bind(n)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE sessions SET state = $1, turns = $2, last_activity = $3 WHERE id = $4",
+                )
+                .bind(n.to_string())
+                .bind(n)
+                .bind(now)
+                .bind(session.id.0)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await
+            }
+        }
+    }
+}
+
+async fn sessions(store: &Arc<dyn Store>, org: OrgId, count: usize, tag: &str) -> Vec<Session> {
+    let programme = store.ensure_programme(org, 1, Utc::now()).await.unwrap();
+    let module = store
+        .register_module_version(&NewModuleVersion {
+            module_id: "bench".to_owned(),
+            module_uuid: uuid::Uuid::new_v4(),
+            name: "Bench".to_owned(),
+            goal: String::new(),
+            content_hash: "h".to_owned(),
+            source: String::new(),
+            languages: vec!["en".to_owned()],
+            pre_quiz_total: 0,
+            post_quiz_total: 0,
+            registered_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let customer = store
+            .register_customer(
+                org,
+                &NewCustomer {
+                    full_name: format!("{tag} {i}"),
+                    national_id: String::new(),
+                    phone: String::new(),
+                    location: String::new(),
+                    gender: String::new(),
+                    email: None,
+                    date_of_birth: None,
+                    registered_at: Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+        let created = store
+            .create_session(
+                org,
+                &NewSession {
+                    customer: customer.id,
+                    programme: programme.id,
+                    module_version: module.id,
+                    status: SessionStatus::Pending,
+                    state: "0".to_owned(),
+                    state_format: 1,
+                    messages: vec!["Welcome".to_owned()],
+                    wake_at: None,
+                    at: Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+        out.push(created.session);
+    }
+    out
+}
+
+/// Runs `turn` in one task per session until `length` is over; turns/s.
+async fn measure<F, Fut>(sessions: &[Session], length: Duration, turn: F) -> f64
+where
+    F: Fn(Session, i64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + length;
+    let tasks: Vec<_> = sessions
+        .iter()
+        .cloned()
+        .map(|session| {
+            let (done, turn) = (done.clone(), turn.clone());
+            tokio::spawn(async move {
+                let mut n = 1_000_000;
+                while Instant::now() < deadline {
+                    n += 1;
+                    turn(session.clone(), n).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn bench(name: &str, store: Arc<dyn Store>, raw: Raw, length: Duration) {
+    let org = store
+        .create_org_if_missing("bench", Utc::now())
+        .await
+        .unwrap()
+        .id;
+    println!("{name}:");
+    println!("  sessions  store turns/s  raw turns/s  ratio");
+    for concurrency in CONCURRENCY {
+        let api_sessions = sessions(&store, org, concurrency, &format!("api{concurrency}")).await;
+        let raw_sessions = sessions(&store, org, concurrency, &format!("raw{concurrency}")).await;
+        let api = {
+            let store = store.clone();
+            measure(&api_sessions, length, move |session, _| {
+                let store = store.clone();
+                async move {
+                    store
+                        .apply_turn(
+                            session.id,
+                            Inbound::message("hello", None, Utc::now()),
+                            &mut counter,
+                        )
+                        .await
+                        .unwrap();
+                }
+            })
+            .await
+        };
+        let ceiling = {
+            let raw = raw.clone();
+            measure(&raw_sessions, length, move |session, n| {
+                let raw = raw.clone();
+                async move { raw.turn(&session, n).await.unwrap() }
+            })
+            .await
+        };
+        println!(
+            "  {concurrency:>8}  {api:>13.0}  {ceiling:>11.0}  {:>5.2}",
+            api / ceiling
+        );
+    }
+}
+
+fn main() {
+    let seconds: f64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let length = Duration::from_secs_f64(seconds);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let path = std::env::temp_dir().join(format!("chatcourse-bench-{}.db", std::process::id()));
+        let store =
+            SqliteStore::connect(&StoreOptions::new(format!("sqlite://{}", path.display())))
+                .await
+                .unwrap();
+        // The raw ceiling writes through one connection with the store's
+        // settings (SQLite has one writer at a time anyway).
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(store.connect_options().clone())
+            .await
+            .unwrap();
+        let raw = Raw::Sqlite(pool);
+        bench("SQLite (file, WAL)", Arc::new(store), raw, length).await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let schema = format!("chatcourse_bench_{}", std::process::id());
+                let options = StoreOptions {
+                    postgres_schema: Some(schema.clone()),
+                    ..StoreOptions::new(url.clone())
+                };
+                let store = PostgresStore::connect(&options).await.unwrap();
+                let raw = Raw::Postgres(store.pool().clone());
+                bench("PostgreSQL", Arc::new(store), raw, length).await;
+                PostgresStore::drop_schema(&url, &schema).await.unwrap();
+            }
+            _ => println!("PostgreSQL: skipped (set TEST_DATABASE_URL)"),
+        }
+    });
+}
