@@ -86,6 +86,9 @@ struct Ctx<'s> {
     /// Module-wide defaults that steps start from.
     default_max_attempts: u32,
     module_timeouts: Option<crate::module::Timeouts>,
+    /// Regular expressions compiled so far, by pattern (authors reuse them;
+    /// a `Regex` clone shares the compiled program).
+    regexes: std::collections::HashMap<String, regex::Regex>,
 }
 
 impl<'s> Ctx<'s> {
@@ -100,6 +103,7 @@ impl<'s> Ctx<'s> {
             keywords: Keywords::default(),
             default_max_attempts: DEFAULT_MAX_ATTEMPTS,
             module_timeouts: None,
+            regexes: std::collections::HashMap::new(),
         }
     }
 

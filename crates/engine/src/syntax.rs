@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
@@ -129,6 +131,8 @@ pub struct LineIndex<'a> {
     /// Byte offset of every 64th character (empty for ASCII sources, where
     /// characters are bytes).
     char_checkpoints: Vec<usize>,
+    /// The line of the last lookup (a search hint).
+    last_line: AtomicU32,
 }
 
 const CHECKPOINT: usize = 64;
@@ -136,15 +140,17 @@ const CHECKPOINT: usize = 64;
 impl<'a> LineIndex<'a> {
     pub fn new(source: &'a str) -> LineIndex<'a> {
         let bytes = source.as_bytes();
-        let mut line_starts = vec![0];
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\n' => line_starts.push(i + 1),
-                b'\r' if bytes.get(i + 1) != Some(&b'\n') => line_starts.push(i + 1),
-                _ => {}
+        let mut line_starts = Vec::with_capacity(source.len() / 32 + 1);
+        line_starts.push(0);
+        if bytes.contains(&b'\r') {
+            for (i, &b) in bytes.iter().enumerate() {
+                let lone_cr = b == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+                if b == b'\n' || lone_cr {
+                    line_starts.push(i + 1);
+                }
             }
-            i += 1;
+        } else {
+            line_starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
         }
         let char_checkpoints = if source.is_ascii() {
             Vec::new()
@@ -159,6 +165,7 @@ impl<'a> LineIndex<'a> {
             source,
             line_starts,
             char_checkpoints,
+            last_line: AtomicU32::new(0),
         }
     }
 
@@ -184,9 +191,27 @@ impl<'a> LineIndex<'a> {
     /// 1-based line and 1-based character column of a byte offset.
     pub fn line_col(&self, byte: usize) -> (u32, u32) {
         let byte = self.floor_char_boundary(byte.min(self.source.len()));
-        let line = self.line_starts.partition_point(|&s| s <= byte) - 1;
+        // Positions mostly come in source order: try the last line found
+        // and the one after it before searching.
+        let hint = self.last_line.load(Relaxed) as usize;
+        let starts = &self.line_starts;
+        let on = |l: usize| {
+            starts.get(l).is_some_and(|&s| s <= byte) && starts.get(l + 1).is_none_or(|&n| byte < n)
+        };
+        let line = if on(hint) {
+            hint
+        } else if on(hint + 1) {
+            hint + 1
+        } else {
+            starts.partition_point(|&s| s <= byte) - 1
+        };
+        self.last_line.store(line as u32, Relaxed);
         let start = self.line_starts[line];
-        let col = self.source[start..byte].chars().count();
+        let col = if self.char_checkpoints.is_empty() {
+            byte - start // ASCII: characters are bytes
+        } else {
+            self.source[start..byte].chars().count()
+        };
         (line as u32 + 1, col as u32 + 1)
     }
 
@@ -529,12 +554,22 @@ fn count_nodes(node: &Node) -> usize {
 }
 
 fn check_duplicates(entries: &[Entry], diagnostics: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<&str, Span> = HashMap::with_capacity(entries.len());
-    for entry in entries {
+    // Most maps are small: compare pairwise below a size where hashing pays.
+    const SMALL: usize = 16;
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for (i, entry) in entries.iter().enumerate() {
         let Some(key) = entry.key.as_scalar() else {
             continue;
         };
-        if let Some(first) = seen.get(key) {
+        let first = if entries.len() <= SMALL {
+            entries[..i]
+                .iter()
+                .find(|e| e.key.as_scalar() == Some(key))
+                .map(|e| e.key.span)
+        } else {
+            seen.get(key).copied()
+        };
+        if let Some(first) = first {
             let span = entry.key.span;
             diagnostics.push(Diagnostic {
                 severity: Severity::Error,
@@ -548,7 +583,7 @@ fn check_duplicates(entries: &[Entry], diagnostics: &mut Vec<Diagnostic>) {
                     first.line
                 )),
             });
-        } else {
+        } else if entries.len() > SMALL {
             seen.insert(key, entry.key.span);
         }
     }

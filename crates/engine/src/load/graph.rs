@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use super::Ctx;
 use super::steps::{DraftKind, DraftStep, Ref};
 use crate::module::{AnswerRule, Ask, Choice, QuizKind, Retry, Step, StepIdx, StepKind};
+use crate::syntax::Span;
 
 /// Resolves references and checks the graph. Returns the steps and the quiz
 /// totals `[pre, post]` when nothing stops assembly (the caller still checks
@@ -20,35 +21,42 @@ pub(super) fn resolve(
 ) -> Option<(Vec<Step>, [u32; 2])> {
     let n = drafts.len();
     let before = cx.error_count();
+    let places: Vec<Place> = drafts
+        .iter()
+        .map(|d| Place {
+            id: d.id.as_ref().map(|(id, _)| id.clone()),
+            span: d.id.as_ref().map_or(d.kind_span, |(_, s)| *s),
+        })
+        .collect();
 
     // Ids: first definition wins.
     let mut ids: HashMap<&str, usize> = HashMap::with_capacity(n);
-    for (i, step) in drafts.iter().enumerate() {
-        let Some((id, span)) = &step.id else { continue };
+    for (i, place) in places.iter().enumerate() {
+        let Some(id) = &place.id else { continue };
         if let Some(&first) = ids.get(id.as_str()) {
-            let line = drafts[first].id.as_ref().map_or(0, |(_, s)| s.line);
             cx.error(
                 "duplicate-step-id",
-                *span,
+                place.span,
                 format!("two steps have the id `{id}`"),
                 Some(format!(
-                    "the first is on line {line}; step ids must be unique"
+                    "the first is on line {}; step ids must be unique",
+                    places[first].span.line
                 )),
             );
         } else {
             ids.insert(id, i);
         }
     }
-    let all_ids: Vec<&str> = drafts
-        .iter()
-        .filter_map(|s| s.id.as_ref().map(|(id, _)| id.as_str()))
-        .collect();
-    let resolve = |cx: &mut Ctx<'_>, r: &Option<Ref>| -> Option<Option<StepIdx>> {
+    // `None` marks a reference that names no step (reported here).
+    let resolve = |cx: &mut Ctx<'_>, r: Option<Ref>| -> Option<Option<StepIdx>> {
         let Some(r) = r else { return Some(None) };
         match ids.get(r.id.as_str()) {
             Some(&i) => Some(Some(StepIdx(i as u32))),
             None => {
-                let hint = crate::diagnostics::suggest(&r.id, all_ids.iter().copied());
+                let hint = crate::diagnostics::suggest(
+                    &r.id,
+                    places.iter().filter_map(|p| p.id.as_deref()),
+                );
                 cx.error(
                     "unknown-step",
                     r.span,
@@ -60,80 +68,74 @@ pub(super) fn resolve(
         }
     };
 
-    // Resolve every reference; `None` marks a reference already reported.
     let mut steps: Vec<Option<Step>> = Vec::with_capacity(n);
     let mut totals = [0u32; 2];
-    for (i, draft) in drafts.iter().enumerate() {
+    for (i, draft) in drafts.into_iter().enumerate() {
         let below = (i + 1 < n).then(|| StepIdx(i as u32 + 1));
-        let next = resolve(cx, &draft.next);
-        let id = draft
-            .id
-            .as_ref()
-            .map_or(String::new(), |(id, _)| id.clone());
+        let next = resolve(cx, draft.next);
+        let id = places[i].id.clone().unwrap_or_default();
         let name = if id.is_empty() {
             "this step".to_owned()
         } else {
             format!("step `{id}`")
         };
-        let kind = match &draft.kind {
+        let no_way_on = |cx: &mut Ctx<'_>, what: &str| {
+            cx.error(
+                "no-way-on",
+                draft.kind_span,
+                format!("{name} is the last step, {what} with no `next`: the course would stop without ending"),
+                Some("add `next:` naming the step to go to, or finish with an `end:` step".into()),
+            );
+        };
+        let kind = match draft.kind {
             DraftKind::Broken => None,
-            DraftKind::End(text) => Some(StepKind::End { text: text.clone() }),
+            DraftKind::End(text) => Some(StepKind::End { text }),
             DraftKind::Say(text) => match next {
-                Some(Some(next)) => Some(StepKind::Say {
-                    text: text.clone(),
-                    next,
-                }),
+                Some(Some(next)) => Some(StepKind::Say { text, next }),
                 Some(None) => match below {
-                    Some(next) => Some(StepKind::Say {
-                        text: text.clone(),
-                        next,
-                    }),
+                    Some(next) => Some(StepKind::Say { text, next }),
                     None => {
-                        cx.error(
-                            "no-way-on",
-                            draft.kind_span,
-                            format!("{name} is the last step, a `say` with no `next`: the course would stop without ending"),
-                            Some("add `next:` naming the step to go to, or finish with an `end:` step".into()),
-                        );
+                        no_way_on(cx, "a `say`");
                         None
                     }
                 },
                 None => None,
             },
             DraftKind::Ask(ask) => {
+                let ask = *ask;
                 if let Some(q) = &ask.quiz {
                     totals[q.quiz as usize] += 1;
                 }
-                let choices: Vec<Option<Choice>> = ask
-                    .choices
-                    .iter()
-                    .map(|c| {
-                        resolve(cx, &c.next).map(|next| Choice {
-                            text: c.text.clone(),
-                            aliases: c.aliases.clone(),
-                            reply: c.reply.clone(),
-                            next,
-                        })
-                    })
-                    .collect();
-                let answers: Vec<Option<AnswerRule>> = ask
-                    .answers
-                    .iter()
-                    .map(|r| {
-                        resolve(cx, &r.next).map(|next| AnswerRule {
-                            matcher: r.matcher.clone(),
-                            reply: r.reply.clone(),
-                            next,
-                            correct: r.correct,
-                        })
-                    })
-                    .collect();
-                let on_exhausted = resolve(cx, &ask.on_exhausted);
-                // Where accepted answers go: `next`, else the step below; when
-                // this is the last step, every rule and `on_exhausted` must
-                // name a step themselves.
+                // When this is the last step and has no `next`, every rule and
+                // `on_exhausted` must name a step themselves.
                 let every_rule_goes_on = ask.choices.iter().all(|c| c.next.is_some())
                     && ask.answers.iter().all(|r| r.next.is_some());
+                let mut complete = true;
+                let mut choices = Vec::with_capacity(ask.choices.len());
+                for c in ask.choices {
+                    match resolve(cx, c.next) {
+                        Some(next) => choices.push(Choice {
+                            text: c.text,
+                            aliases: c.aliases,
+                            reply: c.reply,
+                            next,
+                        }),
+                        None => complete = false,
+                    }
+                }
+                let mut answers = Vec::with_capacity(ask.answers.len());
+                for r in ask.answers {
+                    match resolve(cx, r.next) {
+                        Some(next) => answers.push(AnswerRule {
+                            matcher: r.matcher,
+                            reply: r.reply,
+                            next,
+                            correct: r.correct,
+                        }),
+                        None => complete = false,
+                    }
+                }
+                let on_exhausted = resolve(cx, ask.on_exhausted);
                 let default_next = match (next, below, on_exhausted) {
                     (Some(Some(next)), _, _) => Some(next),
                     (Some(None), Some(below), _) => Some(below),
@@ -141,34 +143,27 @@ pub(super) fn resolve(
                         Some(exhausted)
                     }
                     (Some(None), None, Some(_)) => {
-                        cx.error(
-                            "no-way-on",
-                            draft.kind_span,
-                            format!("{name} is the last step and has no `next`: the course would stop without ending"),
-                            Some("add `next:` naming the step to go to, or finish with an `end:` step".into()),
-                        );
+                        no_way_on(cx, "an `ask`");
                         None
                     }
                     _ => None,
                 };
-                let complete =
-                    choices.iter().all(Option::is_some) && answers.iter().all(Option::is_some);
                 match (default_next, on_exhausted, complete) {
                     (Some(next), Some(exhausted), true) => Some(StepKind::Ask(Box::new(Ask {
-                        text: ask.text.clone(),
-                        choices: choices.into_iter().flatten().collect(),
+                        text: ask.text,
+                        choices,
                         list_choices: ask.list_choices,
-                        answers: answers.into_iter().flatten().collect(),
-                        quiz: ask.quiz.clone(),
-                        right: ask.right.clone(),
-                        wrong: ask.wrong.clone(),
+                        answers,
+                        quiz: ask.quiz,
+                        right: ask.right,
+                        wrong: ask.wrong,
                         next,
                         retry: Retry {
                             max_attempts: ask.max_attempts,
-                            reprompt: ask.reprompt.clone(),
+                            reprompt: ask.reprompt,
                             on_exhausted: exhausted.unwrap_or(next),
                         },
-                        timeouts: ask.timeouts.clone(),
+                        timeouts: ask.timeouts,
                     }))),
                     _ => None,
                 }
@@ -182,14 +177,21 @@ pub(super) fn resolve(
     }
 
     check_empty_quizzes(cx, totals);
-    check_say_loops(cx, &drafts, &steps);
+    check_say_loops(cx, &places, &steps);
     let complete = steps.iter().all(Option::is_some);
     if complete && lowering_errors == 0 && cx.error_count() == before {
         let steps: Vec<Step> = steps.into_iter().flatten().collect();
-        check_reachable(cx, &steps, &drafts);
+        check_reachable(cx, &steps, &places);
         return Some((steps, totals));
     }
     None
+}
+
+/// Where a step is, for diagnostics about it.
+struct Place {
+    id: Option<String>,
+    /// Its id, or its kind key when it has no valid id.
+    span: Span,
 }
 
 fn check_empty_quizzes(cx: &mut Ctx<'_>, totals: [u32; 2]) {
@@ -229,7 +231,7 @@ fn successors(kind: &StepKind) -> Vec<StepIdx> {
 }
 
 /// Warns once per run of consecutive steps no learner can reach.
-fn check_reachable(cx: &mut Ctx<'_>, steps: &[Step], drafts: &[DraftStep]) {
+fn check_reachable(cx: &mut Ctx<'_>, steps: &[Step], places: &[Place]) {
     if steps.is_empty() {
         return;
     }
@@ -254,10 +256,7 @@ fn check_reachable(cx: &mut Ctx<'_>, steps: &[Step], drafts: &[DraftStep]) {
         while i < steps.len() && !seen[i] {
             i += 1;
         }
-        let span = drafts[start]
-            .id
-            .as_ref()
-            .map_or(drafts[start].kind_span, |(_, s)| *s);
+        let span = places[start].span;
         let message = if i - start == 1 {
             format!("step `{}` can never be reached", steps[start].id)
         } else {
@@ -280,7 +279,7 @@ fn check_reachable(cx: &mut Ctx<'_>, steps: &[Step], drafts: &[DraftStep]) {
 /// A cycle made only of `say` steps would send messages forever without
 /// waiting for the learner. `say` steps have exactly one successor, so this
 /// is cycle detection in a functional graph: linear time.
-fn check_say_loops(cx: &mut Ctx<'_>, drafts: &[DraftStep], steps: &[Option<Step>]) {
+fn check_say_loops(cx: &mut Ctx<'_>, places: &[Place], steps: &[Option<Step>]) {
     let next_of = |i: usize| -> Option<usize> {
         match steps[i].as_ref().map(|s| &s.kind) {
             Some(StepKind::Say { next, .. }) => Some(next.index()),
@@ -309,10 +308,7 @@ fn check_say_loops(cx: &mut Ctx<'_>, drafts: &[DraftStep], steps: &[Option<Step>
                     .iter()
                     .map(|&c| format!("`{}`", steps[c].as_ref().map_or("?", |s| s.id.as_str())))
                     .collect();
-                let span = drafts[first]
-                    .id
-                    .as_ref()
-                    .map_or(drafts[first].kind_span, |(_, s)| *s);
+                let span = places[first].span;
                 cx.error(
                     "endless-loop",
                     span,

@@ -523,16 +523,18 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
     if choices.is_empty() {
         return;
     }
-    // Reply -> (choice index, explicit span if written by the author).
-    let mut owner: HashMap<String, (usize, Option<Span>)> = HashMap::new();
-    for i in 0..choices.len() {
-        owner.insert((i + 1).to_string(), (i, None));
-        if let Some(words) = NUMBER_WORDS.get(i) {
-            for w in words {
-                owner.insert((*w).to_owned(), (i, None));
-            }
+    // Reply -> (choice index, where the author wrote it).
+    let mut owner: HashMap<String, (usize, Span)> = HashMap::new();
+    // The choice a reply picks by number or number word, if any.
+    let implicit = |reply: &str| -> Option<usize> {
+        match reply.parse::<usize>() {
+            Ok(n) => (1..=choices.len()).contains(&n).then(|| n - 1),
+            Err(_) => NUMBER_WORDS
+                .iter()
+                .take(choices.len())
+                .position(|words| words.contains(&reply)),
         }
-    }
+    };
     for (i, (choice, node)) in choices.iter().zip(nodes).enumerate() {
         let texts = choice.text.by_lang.iter().map(|(_, t)| {
             t.parts
@@ -557,25 +559,28 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
                     Some(format!("`{reply}` will always mean `{list}`; the choice can still be picked by its number")),
                 );
             }
-            match owner.get(&reply) {
-                Some(&(j, first)) if j != i => {
-                    let why = match first {
-                        Some(first) => {
-                            format!("choice {} (line {}) already accepts it", j + 1, first.line)
-                        }
-                        None => format!("it already picks choice {}", j + 1),
-                    };
-                    cx.error(
-                        "ambiguous-choice",
-                        node.span,
-                        format!("choice {} accepts `{reply}`, but {why}", i + 1),
-                        Some("give each choice its own text and aliases".into()),
-                    );
-                }
-                Some(_) => {}
-                None => {
-                    owner.insert(reply, (i, Some(node.span)));
-                }
+            let clash = match implicit(&reply) {
+                Some(j) if j != i => Some(format!("it already picks choice {}", j + 1)),
+                _ => match owner.get(&reply) {
+                    Some(&(j, first)) if j != i => Some(format!(
+                        "choice {} (line {}) already accepts it",
+                        j + 1,
+                        first.line
+                    )),
+                    Some(_) => None,
+                    None => {
+                        owner.insert(reply.clone(), (i, node.span));
+                        None
+                    }
+                },
+            };
+            if let Some(why) = clash {
+                cx.error(
+                    "ambiguous-choice",
+                    node.span,
+                    format!("choice {} accepts `{reply}`, but {why}", i + 1),
+                    Some("give each choice its own text and aliases".into()),
+                );
             }
         }
     }
@@ -696,8 +701,14 @@ fn lower_rule(cx: &mut Ctx<'_>, node: &Node, in_quiz: bool) -> Option<DraftRule>
             }
             "regex" => {
                 let pattern = cx.string(value, "regex")?;
+                if let Some(re) = cx.regexes.get(&pattern) {
+                    return Some(Matcher::Regex(re.clone()));
+                }
                 match regex::RegexBuilder::new(&pattern).size_limit(REGEX_SIZE_LIMIT).build() {
-                    Ok(re) => Some(Matcher::Regex(re)),
+                    Ok(re) => {
+                        cx.regexes.insert(pattern, re.clone());
+                        Some(Matcher::Regex(re))
+                    }
                     Err(e) => {
                         let why = match &e {
                             regex::Error::Syntax(s) => s

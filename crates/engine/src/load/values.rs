@@ -14,10 +14,14 @@ use crate::syntax::{Entry, Node, NodeKind, Span, Style};
 /// are reported when the map is read.
 pub(super) struct Fields<'n> {
     names: &'static [&'static str],
-    entries: Vec<Option<&'n Entry>>,
+    /// Indexed like `names` (at most [`MAX_FIELDS`]).
+    entries: [Option<&'n Entry>; MAX_FIELDS],
     /// The map itself (for "missing field" diagnostics).
     pub span: Span,
 }
+
+/// The most fields any map of the format has.
+const MAX_FIELDS: usize = 16;
 
 impl<'n> Fields<'n> {
     /// The value of field `name` (which must be one of the known names).
@@ -36,7 +40,7 @@ impl<'n> Fields<'n> {
 
     fn entry(&self, name: &str) -> Option<&'n Entry> {
         let i = self.names.iter().position(|n| *n == name)?;
-        self.entries[i]
+        self.entries.get(i).copied().flatten()
     }
 }
 
@@ -55,7 +59,7 @@ impl Ctx<'_> {
         };
         let mut fields = Fields {
             names,
-            entries: vec![None; names.len()],
+            entries: [None; MAX_FIELDS],
             span: node.span,
         };
         for entry in entries {
@@ -68,7 +72,11 @@ impl Ctx<'_> {
                 );
                 continue;
             };
-            match names.iter().position(|n| *n == key) {
+            match names
+                .iter()
+                .position(|n| *n == key)
+                .filter(|&i| i < MAX_FIELDS)
+            {
                 // Duplicates were reported by the parser; the first one wins.
                 Some(i) if fields.entries[i].is_none() => fields.entries[i] = Some(entry),
                 Some(_) => {}
@@ -226,7 +234,7 @@ impl Ctx<'_> {
                 let template = self.template_or_literal(value, node, templated);
                 let base = self.base.clone();
                 self.missing_translations(node, field, std::slice::from_ref(&base));
-                Text::new(vec![(self.base.clone(), template)])
+                Text::new(vec![(base, template)])
             }
             NodeKind::Map(entries) => {
                 let mut by_lang: Vec<(Lang, Template)> = Vec::with_capacity(entries.len());
@@ -255,10 +263,18 @@ impl Ctx<'_> {
                     if by_lang.iter().any(|(l, _)| *l == lang) {
                         continue; // duplicate key, already reported
                     }
-                    let Some(value) = self.string(&entry.value, field) else {
-                        continue;
+                    let value = match &entry.value.kind {
+                        NodeKind::Scalar { value, .. } if !entry.value.is_null() => value,
+                        _ => {
+                            self.wrong_type(
+                                &entry.value,
+                                &format!("`{field}` should be a text"),
+                                None,
+                            );
+                            continue;
+                        }
                     };
-                    let template = self.template_or_literal(&value, &entry.value, templated);
+                    let template = self.template_or_literal(value, &entry.value, templated);
                     by_lang.push((lang, template));
                 }
                 let Some(base_at) = by_lang.iter().position(|(l, _)| *l == self.base) else {
