@@ -20,6 +20,9 @@
 //! - Every learner message restarts the silence clock. A wake-up at or
 //!   after `wake_at` sends the reminder (up to `max_reminders`) or expires
 //!   the session; an early wake-up changes nothing.
+//! - A reply that arrives after the expiry time finds the session expired
+//!   (whether or not that wake-up was delivered), so outcomes do not
+//!   depend on when the caller's wake-ups run.
 //! - A finished session (completed or expired) answers every message with
 //!   `messages.finished`; an opted-out one stays silent. RESTART reopens
 //!   both from the first step with scores reset; STOP opts out of either.
@@ -464,7 +467,16 @@ fn step_inner(
     };
     let mut m = Machine::new(module, state.clone(), input.at(), trace);
     match (input, current) {
-        (Input::Text { text, .. }, Some(idx)) => m.reply(idx, text),
+        (Input::Text { text, .. }, Some(idx)) => {
+            // A reply after the expiry time finds the session expired, even
+            // if the caller never delivered that wake-up.
+            if m.expiry_passed(idx) {
+                m.expire();
+                m.reply_when_finished(text);
+            } else {
+                m.reply(idx, text);
+            }
+        }
         (Input::Text { text, .. }, None) => m.reply_when_finished(text),
         (Input::Wake { .. }, Some(idx)) => m.wake(idx),
         (Input::Wake { .. }, None) => {}
@@ -739,15 +751,8 @@ impl<'m, 't> Machine<'m, 't> {
             self.state.wake_at = None;
             return;
         };
-        let since = self.state.waiting_since.unwrap_or(self.at);
-        let expires = t.expire_after.and_then(|d| since.checked_add_signed(d));
-        if expires.is_some_and(|e| e <= self.at) {
-            self.state.status = Status::Expired;
-            self.stop_waiting();
-            if let Some(text) = &module.messages.expired {
-                self.send(text);
-            }
-            self.effects.push(Effect::Expired);
+        if self.expiry_passed(idx) {
+            self.expire();
             return;
         }
         if self.reminder_due(t).is_some_and(|r| r <= self.at) {
@@ -764,6 +769,33 @@ impl<'m, 't> Machine<'m, 't> {
             });
         }
         self.schedule(ask);
+    }
+
+    /// True when the session waiting on `idx` has been silent for its
+    /// `expire_after` at `self.at`.
+    fn expiry_passed(&self, idx: StepIdx) -> bool {
+        let StepKind::Ask(ask) = &self.module.step(idx).kind else {
+            return false;
+        };
+        let expire_after = ask
+            .timeouts
+            .as_ref()
+            .or(self.module.timeouts.as_ref())
+            .and_then(|t| t.expire_after);
+        self.state
+            .waiting_since
+            .zip(expire_after)
+            .and_then(|(since, d)| since.checked_add_signed(d))
+            .is_some_and(|e| e <= self.at)
+    }
+
+    fn expire(&mut self) {
+        self.state.status = Status::Expired;
+        self.stop_waiting();
+        if let Some(text) = &self.module.messages.expired {
+            self.send(text);
+        }
+        self.effects.push(Effect::Expired);
     }
 
     fn reminder_due(&self, t: &crate::module::Timeouts) -> Option<DateTime<Utc>> {

@@ -550,6 +550,29 @@ fn reminders_then_expiry() {
 }
 
 #[test]
+fn a_reply_after_the_expiry_time_finds_the_session_expired() {
+    let m = timed_module();
+    let mut s = Session::start(&m);
+    s.now = 24 * 7; // no wake-up was delivered meanwhile
+    assert_eq!(s.reply("1"), ["EXPIRED TEXT", "FINISHED TEXT"]);
+    assert_eq!(s.state().status, Status::Expired);
+    let mut s = Session::start(&m);
+    s.now = 24 * 7;
+    assert_eq!(
+        s.reply("restart")[..2],
+        [
+            "EXPIRED TEXT".to_owned(),
+            "Go?\n1. Yes\nReply 1.".to_owned()
+        ]
+    );
+    assert_eq!(s.state().status, Status::Active);
+    let mut s = Session::start(&m);
+    s.now = 24 * 7 - 2;
+    s.reply("1");
+    assert_eq!(s.state().step, "q2", "one hour before expiry still counts");
+}
+
+#[test]
 fn a_reply_restarts_the_silence_clock() {
     let m = timed_module();
     let mut s = Session::start(&m);
