@@ -98,13 +98,13 @@ async fn sessions_stay_on_their_module_version(backend: Backend) {
     assert!(text.starts_with(new_question), "{turn}");
 }
 
-/// Polls `check` every 100 ms for up to 20 s.
+/// Polls `check` every 100 ms for up to 30 s.
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;

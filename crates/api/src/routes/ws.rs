@@ -129,6 +129,8 @@ impl Connection {
         let shutdown = self.state.shutdown.clone();
         loop {
             tokio::select! {
+                // Shutdown first: no new turn starts once it has begun.
+                biased;
                 () = shutdown.cancelled() => {
                     let _ = socket
                         .send(Frame::Close(Some(CloseFrame {
