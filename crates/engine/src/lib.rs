@@ -4,8 +4,9 @@
 //! no clock and uses no randomness. Callers pass source text in and get a
 //! compiled [`Module`] plus diagnostics out (`load`), and pass a module, a
 //! learner's [`State`] and an [`Input`] in and get the next state plus
-//! [`Effect`]s out (`runtime`). Everything that touches the world lives in
-//! the storage, api and chatcourse crates.
+//! [`Effect`]s out (`runtime`); conversation tests run on the same pure
+//! functions, from test-file text (`convtest`). Everything that touches the
+//! world lives in the storage, api and chatcourse crates.
 
 pub mod convtest;
 pub mod diagnostics;
