@@ -185,6 +185,24 @@ impl TestApp {
         self.shutdown = Some(tx);
     }
 
+    /// PostgreSQL only: another connection pool to the test's schema, as
+    /// another server process would have. `None` on SQLite.
+    pub async fn second_store(&self) -> Option<Arc<dyn Store>> {
+        let Cleanup::Schema { url, schema } = &self._cleanup else {
+            return None;
+        };
+        let options = StoreOptions {
+            postgres_schema: Some(schema.clone()),
+            max_connections: 4,
+            ..StoreOptions::new(url.clone())
+        };
+        Some(
+            chatcourse_storage::connect_with(options)
+                .await
+                .expect("open a second PostgreSQL store"),
+        )
+    }
+
     /// Stops the server and starts a new one on the same database with
     /// `config` (as an operator restarting with changed modules).
     pub async fn restart(&mut self, config: &Config) {

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-use super::harness::{Backend, TestApp, both_backends};
+use super::harness::{Backend, TestApp, both_backends, modules_dir};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -173,4 +173,55 @@ async fn shutdown_closes_connections(backend: Backend) {
         .expect("server stops within 10 s")
         .expect("join");
     result.expect("server stopped cleanly");
+}
+
+/// Two server processes on one PostgreSQL database: a message committed
+/// through one is delivered live to a WebSocket connected to the other
+/// (LISTEN/NOTIFY).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_delivery_across_servers_postgres() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let store = app.second_store().await.expect("PostgreSQL");
+    let config = chatcourse_api::Config {
+        modules_dir: modules_dir(),
+        ..chatcourse_api::Config::default()
+    };
+    let other = chatcourse_api::App::with_store(&config, store)
+        .await
+        .expect("second server starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let other_addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(other.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+
+    let (customer, session) = app.enrolled().await;
+    let mut socket = open(
+        &app,
+        &format!("customerUuid={customer}&sessionUuid={session}"),
+    )
+    .await;
+    next(&mut socket).await; // enrolment
+    let response = app
+        .client
+        .post(format!("http://{other_addr}/api/v1/message"))
+        .bearer_auth(&app.key)
+        .json(&json!({"customer_uuid": customer, "session_uuid": session, "message": "1"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let turn: Value = response.json().await.expect("json");
+    assert_eq!(next(&mut socket).await, turn["data"]["received"]);
+    for reply in turn["data"]["replies"].as_array().expect("replies") {
+        assert_eq!(&next(&mut socket).await, reply);
+    }
+    let _ = stop.send(());
+    server.await.expect("join").expect("second server stops");
 }
