@@ -96,7 +96,7 @@ pub async fn enrol(
 ) -> Result<Session, ApiError> {
     let started = Instant::now();
     let now = Utc::now();
-    let plan = engine::start(&entry.module, customer, language, now)?;
+    let plan = engine::start(&entry.module, customer, language, now);
     let created = state
         .store
         .create_session(
@@ -229,19 +229,19 @@ mod engine {
         customer: &Customer,
         language: Option<&str>,
         at: DateTime<Utc>,
-    ) -> Result<Start, ApiError> {
+    ) -> Start {
         let options = StartOptions {
             language: language.map(str::to_owned),
             learner_name: learner_name(customer),
         };
         let turn = chatcourse_engine::start(module, options, at);
-        Ok(Start {
+        Start {
             state: turn.state.to_json(),
             state_format: state_format(),
             status: status(turn.state.status, SessionStatus::Pending),
             replies: turn.messages().map(str::to_owned).collect(),
             wake_at: turn.wake_at(),
-        })
+        }
     }
 
     /// Plans a turn: a learner's `text`, or a wake-up when `None`.
