@@ -501,21 +501,6 @@ fn lower_choice(cx: &mut Ctx<'_>, node: &Node) -> DraftChoice {
     choice
 }
 
-/// English and Swahili number words for choices 1 to 10.
-// TODO(matching): use the runtime's number-word table once `crate::matching` exports one.
-const NUMBER_WORDS: &[[&str; 2]] = &[
-    ["one", "moja"],
-    ["two", "mbili"],
-    ["three", "tatu"],
-    ["four", "nne"],
-    ["five", "tano"],
-    ["six", "sita"],
-    ["seven", "saba"],
-    ["eight", "nane"],
-    ["nine", "tisa"],
-    ["ten", "kumi"],
-];
-
 /// Reports two choices of one question that accept the same reply: the same
 /// normalised text or alias, or one choice's text that is another's number
 /// or number word. Also warns when a module keyword hides a choice's text.
@@ -525,15 +510,12 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
     }
     // Reply -> (choice index, where the author wrote it).
     let mut owner: HashMap<String, (usize, Span)> = HashMap::new();
-    // The choice a reply picks by number or number word, if any.
+    // The choice a reply picks by number or number word (`2`, `two`,
+    // `option 2`), if any: numbers win over texts at run time.
     let implicit = |reply: &str| -> Option<usize> {
-        match reply.parse::<usize>() {
-            Ok(n) => (1..=choices.len()).contains(&n).then(|| n - 1),
-            Err(_) => NUMBER_WORDS
-                .iter()
-                .take(choices.len())
-                .position(|words| words.contains(&reply)),
-        }
+        let (n, _) = crate::matching::choice_number(reply)?;
+        let n = n as usize;
+        (1..=choices.len()).contains(&n).then(|| n - 1)
     };
     for (i, (choice, node)) in choices.iter().zip(nodes).enumerate() {
         let texts = choice.text.by_lang.iter().map(|(_, t)| {
@@ -701,6 +683,15 @@ fn lower_rule(cx: &mut Ctx<'_>, node: &Node, in_quiz: bool) -> Option<DraftRule>
             }
             "regex" => {
                 let pattern = cx.string(value, "regex")?;
+                if let Some((at, c)) = uppercase_literal(&pattern) {
+                    let span = cx.inner_span(value, &pattern, at..at + c.len_utf8());
+                    cx.warning(
+                        "regex-uppercase",
+                        span,
+                        format!("replies are lower-cased before matching, so this `{c}` never matches"),
+                        Some(format!("write `{}`, or start the pattern with `(?i)`", c.to_lowercase())),
+                    );
+                }
                 if let Some(re) = cx.regexes.get(&pattern) {
                     return Some(Matcher::Regex(re.clone()));
                 }
@@ -763,6 +754,50 @@ fn lower_rule(cx: &mut Ctx<'_>, node: &Node, in_quiz: bool) -> Option<DraftRule>
         next: fields.get("next").and_then(|n| step_ref(cx, n, "next")),
         correct,
     })
+}
+
+/// The first upper-case letter a regular expression would match literally,
+/// with its byte offset. Escapes (`\D`, `\p{Lu}`), group names and patterns
+/// with the `i` flag do not count. Replies are normalised (lower-cased)
+/// before regexes see them, so such a letter can never match.
+fn uppercase_literal(pattern: &str) -> Option<(usize, char)> {
+    let mut chars = pattern.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, 'p' | 'P')) = chars.next() {
+                    if chars.peek().is_some_and(|&(_, c)| c == '{') {
+                        chars.find(|&(_, c)| c == '}');
+                    } else {
+                        chars.next();
+                    }
+                }
+            }
+            '(' if chars.peek().is_some_and(|&(_, c)| c == '?') => {
+                chars.next();
+                // Flags (`(?i)`, `(?s-i:`) or a group name (`(?P<Name>`).
+                let mut flags = String::new();
+                while let Some(&(_, c)) = chars.peek() {
+                    if c == ')' || c == ':' {
+                        break;
+                    }
+                    if c == '<' || c == 'P' {
+                        chars.find(|&(_, c)| c == '>');
+                        break;
+                    }
+                    flags.push(c);
+                    chars.next();
+                }
+                let on = flags.split('-').next().unwrap_or("");
+                if on.contains('i') {
+                    return None;
+                }
+            }
+            c if c.is_uppercase() => return Some((at, c)),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// `number: { min, max }` (either optional) or `number: true`.
