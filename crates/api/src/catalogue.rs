@@ -248,6 +248,78 @@ impl Catalogue {
 mod tests {
     use super::*;
 
+    const MODULE: &str = "module: m1\nname: M\ngoal: g\nversion: \"1\"\nlanguage: en\nsteps:\n  - id: a\n    ask: Reply 1.\n    choices: [Go]\n  - id: b\n    end: Bye.\n";
+
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(files: &[(&str, &str)]) -> Dir {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!(
+                "chatcourse-api-catalogue-{}-{n}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, text) in files {
+                std::fs::write(dir.join(name), text).unwrap();
+            }
+            Dir(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn loads_modules_and_skips_conversation_tests_and_other_files() {
+        let dir = Dir::new(&[
+            ("m1.yaml", MODULE),
+            ("m1.test.yaml", "tests: not a module"),
+            ("notes.txt", "not yaml"),
+        ]);
+        let loaded = load_dir(&dir.0).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].module.id, "m1");
+        assert_eq!(loaded[0].source, MODULE);
+    }
+
+    #[test]
+    fn one_invalid_module_fails_the_whole_folder_with_every_diagnostic() {
+        let dir = Dir::new(&[
+            ("a.yaml", MODULE),
+            ("b.yaml", "module: b\nname: B\n"),
+            ("c.yml", "steps: [oops"),
+        ]);
+        let Err(LoadError::Invalid { report }) = load_dir(&dir.0) else {
+            panic!("expected invalid");
+        };
+        assert!(report.contains("b.yaml"), "{report}");
+        assert!(report.contains("c.yml"), "{report}");
+        assert!(!report.contains("a.yaml"), "{report}");
+    }
+
+    #[test]
+    fn duplicate_module_ids_and_empty_folders_are_refused() {
+        let dir = Dir::new(&[("a.yaml", MODULE), ("b.yaml", MODULE)]);
+        let Err(LoadError::Invalid { report }) = load_dir(&dir.0) else {
+            panic!("expected invalid");
+        };
+        assert!(
+            report.contains("module id `m1` is used by both"),
+            "{report}"
+        );
+        let empty = Dir::new(&[]);
+        assert!(matches!(load_dir(&empty.0), Err(LoadError::Empty(_))));
+        assert!(matches!(
+            load_dir(&empty.0.join("missing")),
+            Err(LoadError::Io { .. })
+        ));
+    }
+
     #[test]
     fn module_uuid_is_stable() {
         assert_eq!(
@@ -256,5 +328,10 @@ mod tests {
         );
         assert_ne!(module_uuid("a"), module_uuid("b"));
         assert_eq!(module_uuid("a").get_version_num(), 5);
+        // Integrators store these; docs/api.md shows this one.
+        assert_eq!(
+            module_uuid("test-module-updated").to_string(),
+            "5f2d773d-479b-5d8a-94e4-ed6e79e040a9"
+        );
     }
 }
