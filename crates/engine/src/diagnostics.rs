@@ -158,26 +158,43 @@ pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    closest(word, candidates).into_iter().next()
+}
+
+/// Every candidate at the smallest likely-typo distance from `word`, in
+/// candidate order (see [`did_you_mean`]).
+fn closest<'a, I>(word: &str, candidates: I) -> Vec<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
     let word = word.to_lowercase();
     let len = word.chars().count();
     let limit = match len {
-        0 => return None,
+        0 => return Vec::new(),
         1..=4 => 1,
         5..=8 => 2,
         _ => 3,
     };
-    let mut best: Option<(usize, &'a str)> = None;
+    let mut best_distance = usize::MAX;
+    let mut best = Vec::new();
     for candidate in candidates {
         let clen = candidate.chars().count();
         if clen.abs_diff(len) > limit {
             continue;
         }
         let d = edit_distance(&word, &candidate.to_lowercase());
-        if d <= limit && d > 0 && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, candidate));
+        if d == 0 || d > limit || d > best_distance {
+            continue;
+        }
+        if d < best_distance {
+            best_distance = d;
+            best.clear();
+        }
+        if !best.contains(&candidate) {
+            best.push(candidate);
         }
     }
-    best.map(|(_, c)| c)
+    best
 }
 
 /// Optimal-string-alignment distance: insertions, deletions, substitutions
@@ -209,12 +226,19 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     rows[width + b.len()]
 }
 
-/// `hint` text for a did-you-mean suggestion.
+/// `hint` text for a did-you-mean suggestion: the closest candidate, or up
+/// to three equally close ones (`did you mean `a` or `b`?`).
 pub fn suggest<'a, I>(word: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    did_you_mean(word, candidates).map(|c| format!("did you mean `{c}`?"))
+    let found = closest(word, candidates);
+    let quoted: Vec<String> = found.iter().take(3).map(|c| format!("`{c}`")).collect();
+    match quoted.as_slice() {
+        [] => None,
+        [one] => Some(format!("did you mean {one}?")),
+        [init @ .., last] => Some(format!("did you mean {} or {last}?", init.join(", "))),
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +260,15 @@ mod tests {
         assert_eq!(did_you_mean("corect", c), Some("correct"));
         assert_eq!(did_you_mean("banana", c), None);
         assert_eq!(did_you_mean("next", c), None);
+        let steps = ["lesson_1", "lesson_2", "done"];
+        assert_eq!(
+            suggest("lesson_3", steps).as_deref(),
+            Some("did you mean `lesson_1` or `lesson_2`?")
+        );
+        assert_eq!(
+            suggest("dnoe", steps).as_deref(),
+            Some("did you mean `done`?")
+        );
     }
 
     #[test]
