@@ -45,6 +45,7 @@ contract_tests!(
     wake_up_turn_has_no_inbound,
     rejected_turn_leaves_no_trace,
     dropped_turn_leaves_no_trace,
+    panicking_turn_leaves_no_trace,
     concurrent_turns_one_session,
     concurrent_turns_many_sessions,
     idempotent_external_id,

@@ -8,14 +8,21 @@
 //! connection, when it is full, or by the first of its turns to come back
 //! through the queue. A turn's caller returns only after the `COMMIT` of its
 //! batch (or its failure, which it reports), so what a caller is told is
-//! stored is durable as the `synchronous` setting promises. One fsync then
+//! stored is durable as the `synchronous` setting promises, and one fsync
 //! serves many turns.
+//!
+//! Cancellation: a caller may be dropped at any await. Before each statement
+//! that changes the transaction state, the state records what to undo if the
+//! statement's outcome is never seen (`torn`: roll the turn's savepoint back;
+//! `dirty`: roll the whole batch back), and the next user of the connection
+//! does it. `COMMIT` runs in a task of its own, so it always completes and
+//! its outcome always reaches the batch's callers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::SqliteConnection;
-use tokio::sync::{Mutex, MutexGuard, broadcast, watch};
+use tokio::sync::{Mutex, OwnedMutexGuard, broadcast, watch};
 
 use crate::model::MessageEvent;
 use crate::{Result, StoreError};
@@ -26,8 +33,11 @@ const MAX_BATCH: usize = 512;
 /// Outcome of a batch, as its turns' callers see it.
 type BatchResult = Option<std::result::Result<(), String>>;
 
+/// The connection, locked.
+pub(super) type Locked = OwnedMutexGuard<WriterState>;
+
 pub(super) struct Writer {
-    state: Mutex<WriterState>,
+    state: Arc<Mutex<WriterState>>,
     /// Tasks queued for the connection (decides when a batch commits).
     waiting: AtomicUsize,
     events: broadcast::Sender<MessageEvent>,
@@ -36,8 +46,10 @@ pub(super) struct Writer {
 pub(super) struct WriterState {
     pub(super) conn: SqliteConnection,
     batch: Option<Batch>,
-    /// A turn was cut off (its future dropped) inside its savepoint.
+    /// A turn's savepoint may be open with nobody to end it.
     torn: bool,
+    /// A transaction may be open that no batch accounts for.
+    dirty: bool,
     generation: u64,
 }
 
@@ -65,21 +77,22 @@ impl Writer {
         events: broadcast::Sender<MessageEvent>,
     ) -> Arc<Self> {
         Arc::new(Writer {
-            state: Mutex::new(WriterState {
+            state: Arc::new(Mutex::new(WriterState {
                 conn,
                 batch: None,
                 torn: false,
+                dirty: false,
                 generation: 0,
-            }),
+            })),
             waiting: AtomicUsize::new(0),
             events,
         })
     }
 
-    /// The connection, repaired after a cut-off turn; a batch may be open.
-    async fn lock(&self) -> MutexGuard<'_, WriterState> {
+    /// The connection, repaired after a cut-off caller; a batch may be open.
+    async fn lock(&self) -> Locked {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let mut state = self.state.lock().await;
+        let mut state = self.state.clone().lock_owned().await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         if state.torn {
             state.torn = false;
@@ -87,27 +100,29 @@ impl Writer {
                 .execute(&mut state.conn)
                 .await;
             if let Err(e) = undone {
-                self.abort(&mut state, &e.to_string()).await;
+                abort(&mut state, &e.to_string()).await;
             }
+        }
+        if state.dirty {
+            abort(&mut state, "a transaction was cut off").await;
         }
         state
     }
 
     /// The connection with no batch open: for writes outside turns, which
     /// run their own `BEGIN IMMEDIATE` transaction on it.
-    pub(super) async fn exclusive(&self) -> MutexGuard<'_, WriterState> {
-        let mut state = self.lock().await;
-        self.commit(&mut state).await;
-        state
+    pub(super) async fn exclusive(&self) -> Locked {
+        let state = self.lock().await;
+        self.commit(state).await
     }
 
     /// Start a turn: the connection, inside a savepoint of the current batch
     /// (opening one if needed). Run the turn on `state.conn`, then call
-    /// [`Writer::end_turn`]. If the caller is dropped in between, the next
-    /// user of the connection rolls the savepoint back.
-    pub(super) async fn begin_turn(&self) -> Result<MutexGuard<'_, WriterState>> {
+    /// [`Writer::end_turn`].
+    pub(super) async fn begin_turn(&self) -> Result<Locked> {
         let mut state = self.lock().await;
         if state.batch.is_none() {
+            state.dirty = true;
             sqlx::raw_sql("BEGIN IMMEDIATE")
                 .execute(&mut state.conn)
                 .await?;
@@ -119,15 +134,17 @@ impl Writer {
                 events: Vec::new(),
                 done,
             });
+            state.dirty = false;
         }
+        state.torn = true;
         if let Err(e) = sqlx::raw_sql("SAVEPOINT turn")
             .execute(&mut state.conn)
             .await
         {
-            self.abort(&mut state, &e.to_string()).await;
+            state.torn = false;
+            abort(&mut state, &e.to_string()).await;
             return Err(e.into());
         }
-        state.torn = true;
         Ok(state)
     }
 
@@ -136,7 +153,7 @@ impl Writer {
     /// rolls them back.
     pub(super) async fn end_turn(
         self: &Arc<Self>,
-        mut state: MutexGuard<'_, WriterState>,
+        mut state: Locked,
         kept: Option<Option<MessageEvent>>,
     ) -> Result<Option<Ticket>> {
         let closed = match kept {
@@ -149,7 +166,7 @@ impl Writer {
         };
         state.torn = false;
         if let Err(e) = closed {
-            self.abort(&mut state, &e.to_string()).await;
+            abort(&mut state, &e.to_string()).await;
             return Err(e.into());
         }
         let ticket = match (kept, state.batch.as_mut()) {
@@ -167,49 +184,66 @@ impl Writer {
         };
         let full = state.batch.as_ref().is_some_and(|b| b.turns >= MAX_BATCH);
         if full || self.waiting.load(Ordering::SeqCst) == 0 {
-            self.commit(&mut state).await;
+            drop(self.commit(state).await);
         }
         Ok(ticket)
     }
 
-    /// Commit the open batch, if any, and tell its turns.
-    async fn commit(&self, state: &mut WriterState) {
-        let Some(batch) = state.batch.take() else {
-            return;
-        };
-        match sqlx::raw_sql("COMMIT").execute(&mut state.conn).await {
-            Ok(_) => {
-                for event in batch.events {
-                    // No receivers is fine: nobody listens.
-                    let _ = self.events.send(event);
-                }
-                batch.done.send_replace(Some(Ok(())));
-            }
-            Err(e) => {
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut state.conn).await;
-                batch.done.send_replace(Some(Err(e.to_string())));
-            }
+    /// Commit the open batch, if any, and tell its turns. The commit runs in
+    /// a task of its own: it completes even if our caller is dropped.
+    async fn commit(&self, mut state: Locked) -> Locked {
+        if state.batch.is_none() {
+            return state;
         }
-    }
-
-    /// Roll the open batch back (the connection is in an unknown state).
-    async fn abort(&self, state: &mut WriterState, why: &str) {
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut state.conn).await;
-        if let Some(batch) = state.batch.take() {
-            batch.done.send_replace(Some(Err(why.to_owned())));
+        let events = self.events.clone();
+        let task = tokio::spawn(async move {
+            if let Some(batch) = state.batch.take() {
+                state.dirty = true;
+                match sqlx::raw_sql("COMMIT").execute(&mut state.conn).await {
+                    Ok(_) => {
+                        state.dirty = false;
+                        for event in batch.events {
+                            // No receivers is fine: nobody listens.
+                            let _ = events.send(event);
+                        }
+                        batch.done.send_replace(Some(Ok(())));
+                    }
+                    Err(e) => {
+                        // `dirty` stays: the next user rolls back.
+                        batch.done.send_replace(Some(Err(e.to_string())));
+                    }
+                }
+            }
+            state
+        });
+        match task.await {
+            Ok(state) => state,
+            // The task panicked and released the lock: take it again.
+            Err(_) => Box::pin(self.lock()).await,
         }
     }
 
     /// Commit batch `generation` if it is still open.
     async fn finish(&self, generation: u64) {
-        let mut state = self.lock().await;
+        let state = self.lock().await;
         if state
             .batch
             .as_ref()
             .is_some_and(|b| b.generation == generation)
         {
-            self.commit(&mut state).await;
+            drop(self.commit(state).await);
         }
+    }
+}
+
+/// Roll back whatever is open and fail the open batch's turns.
+async fn abort(state: &mut WriterState, why: &str) {
+    // Fails harmlessly when no transaction is open.
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut state.conn).await;
+    state.dirty = false;
+    state.torn = false;
+    if let Some(batch) = state.batch.take() {
+        batch.done.send_replace(Some(Err(why.to_owned())));
     }
 }
 
@@ -220,13 +254,13 @@ impl Ticket {
         if self.done.borrow().is_none() {
             self.writer.finish(self.generation).await;
         }
-        self.armed = false;
         let result = self
             .done
             .wait_for(Option::is_some)
             .await
             .map_err(|_| StoreError::Commit("the writer went away".into()))?
             .clone();
+        self.armed = false;
         match result {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => Err(StoreError::Commit(e)),

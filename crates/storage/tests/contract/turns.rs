@@ -182,11 +182,15 @@ pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let before = all_messages(&store, w.org, s.id).await;
-    // The decision blocks (as a slow engine would) past the timeout, so the
-    // turn's future is dropped in the middle of its transaction.
+    // The decision blocks (as a slow engine would) past the timeout, and asks
+    // for many replies: the timeout drops the turn's future at the first
+    // statement after the decision that is not answered at once, in the
+    // middle of its transaction.
     let mut slow = |current: &Session| {
         std::thread::sleep(std::time::Duration::from_millis(150));
-        counter(current)
+        let mut plan = counter(current)?;
+        plan.replies = (0..200).map(|i| format!("reply {i}")).collect();
+        Ok(plan)
     };
     let turn = store.apply_turn(
         s.id,
@@ -195,14 +199,35 @@ pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
     );
     let result = tokio::time::timeout(std::time::Duration::from_millis(20), turn).await;
     assert!(result.is_err(), "the turn should have been cut off");
+    after_crash(&store, &w, &s, &before).await;
+}
 
-    assert_eq!(all_messages(&store, w.org, s.id).await, before);
-    assert_eq!(
-        store.get_session(w.org, s.uuid).await.unwrap(),
-        Some(s.clone())
-    );
-    // The session is not left locked, and the external id is still free.
-    let out = tokio::time::timeout(
+/// A turn whose engine panics (inside the transaction) leaves no trace.
+pub async fn panicking_turn_leaves_no_trace(store: Arc<dyn Store>) {
+    let w = world(&store, "acme").await;
+    let s = session(&store, &w).await;
+    let before = all_messages(&store, w.org, s.id).await;
+    let task = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut boom = |_: &Session| -> Result<TurnPlan, TurnRejected> { panic!("engine bug") };
+            store
+                .apply_turn(
+                    s.id,
+                    Inbound::message("lost", Some("x1".to_owned()), at(1)),
+                    &mut boom,
+                )
+                .await
+        })
+    };
+    assert!(task.await.unwrap_err().is_panic());
+    after_crash(&store, &w, &s, &before).await;
+}
+
+/// After a turn was cut off: no trace of it, the session not locked, its
+/// external id still free.
+async fn after_crash(store: &Arc<dyn Store>, w: &World, s: &Session, before: &[Message]) {
+    let again = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         store.apply_turn(
             s.id,
@@ -213,8 +238,18 @@ pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
     .await
     .expect("session still locked")
     .unwrap();
-    assert!(!out.replayed);
-    assert_eq!((out.session.turns, out.session.state.as_str()), (1, "1"));
+    assert!(!again.replayed, "the cut-off turn was stored");
+    assert_eq!(
+        (again.session.turns, again.session.state.as_str()),
+        (1, "1")
+    );
+    let messages = all_messages(store, w.org, s.id).await;
+    assert_eq!(messages[..before.len()], *before);
+    let texts: Vec<_> = messages[before.len()..]
+        .iter()
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(texts, ["again", "reply 1"]);
 }
 
 /// Checks a session's transcript after concurrent counter turns: every turn
