@@ -116,6 +116,11 @@ pub struct Enrol {
     /// absent or not offered.
     #[serde(default)]
     pub language: Option<String>,
+    /// Optional name of the programme (shown as `program_name` in
+    /// summaries); sets or changes it. Default for a new programme:
+    /// `Programme <identifier>`.
+    #[serde(default)]
+    pub program_name: Option<String>,
 }
 
 /// Result of an enrolment.

@@ -10,6 +10,9 @@ use crate::state::{AppState, Org};
 use crate::turns;
 use crate::wire::{Enrol, EnrolData};
 
+/// Longest accepted programme name, in characters.
+const MAX_PROGRAM_NAME_CHARS: usize = 200;
+
 /// Enrol a customer: creates the programme on first use of its identifier
 /// (within the organisation), creates the session on the module's current
 /// version and stores its enrolment message(s) as SENT. Enrolling again
@@ -40,6 +43,20 @@ pub async fn add(
     if body.module.trim().is_empty() {
         errors.push("module: must not be empty".to_owned());
     }
+    let program_name = body
+        .program_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if let Some(name) = program_name {
+        if name.contains('\0') {
+            errors.push("program_name: must not contain NUL characters".to_owned());
+        } else if name.chars().count() > MAX_PROGRAM_NAME_CHARS {
+            errors.push(format!(
+                "program_name: must be at most {MAX_PROGRAM_NAME_CHARS} characters"
+            ));
+        }
+    }
     check(errors)?;
     let customer_uuid = customer_uuid.ok_or(ApiError::CustomerNotFound)?;
     let entry = state
@@ -57,6 +74,13 @@ pub async fn add(
         .ensure_programme(org, body.program_identifier, Utc::now())
         .await
         .map_err(ApiError::internal)?;
+    if let Some(name) = program_name.filter(|n| *n != programme.name) {
+        state
+            .store
+            .rename_programme(org, body.program_identifier, name)
+            .await
+            .map_err(ApiError::internal)?;
+    }
     let session = turns::enrol(
         &state,
         &customer,
