@@ -61,28 +61,47 @@ impl FromRequestParts<AppState> for Org {
 
 /// The key of `Authorization: Bearer <key>`, `Authentication: <key>` or
 /// `Authentication: Bearer <key>` (the reference names both headers).
-/// `Authorization` wins when both are sent.
+/// A Bearer `Authorization` wins; an `Authorization` of another scheme
+/// (say, a proxy's Basic credentials) gives way to `Authentication`, and is
+/// an invalid key when it is alone.
 pub fn api_key(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let (value, bearer_required) = if let Some(v) = headers.get("authorization") {
-        (v, true)
-    } else if let Some(v) = headers.get("authentication") {
-        (v, false)
-    } else {
-        return Err(ApiError::MissingApiKey);
-    };
-    let value = value.to_str().map_err(|_| ApiError::InvalidApiKey)?.trim();
-    if value.is_empty() || value.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::MissingApiKey);
+    let authorization = headers.get("authorization").map(parse_header);
+    let authentication = headers.get("authentication").map(parse_header);
+    match (authorization, authentication) {
+        (Some(Ok(Credentials::Bearer(key))), _) => non_empty(key),
+        (_, Some(Ok(Credentials::Bearer(key) | Credentials::Bare(key)))) => non_empty(key),
+        (Some(Ok(Credentials::Bare(key))), None) if key.is_empty() => Err(ApiError::MissingApiKey),
+        (Some(_), _) | (None, Some(Err(_))) => Err(ApiError::InvalidApiKey),
+        (None, None) => Err(ApiError::MissingApiKey),
     }
-    let key = match value.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-        _ if bearer_required => return Err(ApiError::InvalidApiKey),
-        _ => value,
-    };
+}
+
+enum Credentials<'a> {
+    /// `Bearer <key>`
+    Bearer(&'a str),
+    /// Anything else, trimmed.
+    Bare(&'a str),
+}
+
+fn parse_header(value: &axum::http::HeaderValue) -> Result<Credentials<'_>, ()> {
+    let value = value.to_str().map_err(|_| ())?.trim();
+    if value.eq_ignore_ascii_case("bearer") {
+        return Ok(Credentials::Bearer(""));
+    }
+    Ok(match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+            Credentials::Bearer(rest.trim())
+        }
+        _ => Credentials::Bare(value),
+    })
+}
+
+fn non_empty(key: &str) -> Result<&str, ApiError> {
     if key.is_empty() {
-        return Err(ApiError::MissingApiKey);
+        Err(ApiError::MissingApiKey)
+    } else {
+        Ok(key)
     }
-    Ok(key)
 }
 
 #[cfg(test)]
@@ -119,6 +138,14 @@ mod tests {
         assert_eq!(e.code(), "invalid_api_key");
         let e = api_key(&headers(&[("authorization", "k1")])).unwrap_err();
         assert_eq!(e.code(), "invalid_api_key");
+    }
+
+    #[test]
+    fn authentication_is_used_when_authorization_is_not_bearer() {
+        let h = headers(&[("authorization", "Basic abc"), ("authentication", "k2")]);
+        assert_eq!(api_key(&h).unwrap(), "k2");
+        let h = headers(&[("authorization", "Bearer k1"), ("authentication", "k2")]);
+        assert_eq!(api_key(&h).unwrap(), "k1");
     }
 
     #[test]
