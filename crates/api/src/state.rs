@@ -70,7 +70,7 @@ pub fn api_key(headers: &HeaderMap) -> Result<&str, ApiError> {
     match (authorization, authentication) {
         (Some(Ok(Credentials::Bearer(key))), _) => non_empty(key),
         (_, Some(Ok(Credentials::Bearer(key) | Credentials::Bare(key)))) => non_empty(key),
-        (Some(Ok(Credentials::Bare(key))), None) if key.is_empty() => Err(ApiError::MissingApiKey),
+        (Some(Ok(Credentials::Bare(""))), None) => Err(ApiError::MissingApiKey),
         (Some(_), _) | (None, Some(Err(_))) => Err(ApiError::InvalidApiKey),
         (None, None) => Err(ApiError::MissingApiKey),
     }
