@@ -30,6 +30,16 @@ async fn header_forms(backend: Backend) {
             .expect("request");
         assert_eq!(response.status().as_u16(), 200, "{name}: {value}");
     }
+    // A proxy's Basic credentials do not hide the Authentication key.
+    let response = app
+        .client
+        .get(app.url("/api/v1/fe/modules"))
+        .header("Authorization", "Basic dXNlcjpwYXNz")
+        .header("Authentication", key.as_str())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
 }
 
 async fn missing_and_wrong_keys(backend: Backend) {
