@@ -47,16 +47,24 @@ pub(super) fn resolve(
             ids.insert(id, i);
         }
     }
+    let hints_left = std::cell::Cell::new(MAX_STEP_HINTS);
     // `None` marks a reference that names no step (reported here).
     let resolve = |cx: &mut Ctx<'_>, r: Option<Ref>| -> Option<Option<StepIdx>> {
         let Some(r) = r else { return Some(None) };
         match ids.get(r.id.as_str()) {
             Some(&i) => Some(Some(StepIdx(i as u32))),
             None => {
-                let hint = crate::diagnostics::suggest(
-                    &r.id,
-                    places.iter().filter_map(|p| p.id.as_deref()),
-                );
+                // Each suggestion scans every id: bound the work on
+                // pathological files with thousands of dangling references.
+                let hint = if hints_left.get() > 0 {
+                    hints_left.set(hints_left.get() - 1);
+                    crate::diagnostics::suggest(
+                        &r.id,
+                        places.iter().filter_map(|p| p.id.as_deref()),
+                    )
+                } else {
+                    None
+                };
                 cx.error(
                     "unknown-step",
                     r.span,
@@ -186,6 +194,9 @@ pub(super) fn resolve(
     }
     None
 }
+
+/// How many `unknown-step` diagnostics get a did-you-mean hint.
+const MAX_STEP_HINTS: u32 = 200;
 
 /// Where a step is, for diagnostics about it.
 struct Place {

@@ -878,3 +878,26 @@ pub(super) fn lower_timeouts(
     }
     Some(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::uppercase_literal;
+
+    #[test]
+    fn uppercase_literals_are_found_outside_escapes_and_names() {
+        assert_eq!(uppercase_literal(r"^\d+\s*K$"), Some((7, 'K')));
+        assert_eq!(uppercase_literal(r"^YES$"), Some((1, 'Y')));
+        for fine in [
+            r"^\d+\s*k$",
+            r"\D\S\W\B",
+            r"\p{Lu}+\P{Ll}",
+            r"(?P<Amount>\d+)",
+            r"(?<Amount>\d+)",
+            r"(?i)^YES$",
+            r"(?si:YES)",
+        ] {
+            assert_eq!(uppercase_literal(fine), None, "{fine}");
+        }
+        assert_eq!(uppercase_literal(r"(?s-i:YES)"), Some((6, 'Y')));
+    }
+}

@@ -573,3 +573,36 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     }
     Ok(Duration::seconds(total))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use chrono::Duration;
+
+    #[test]
+    fn durations_accept_units_and_sums() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::seconds(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::minutes(15)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::hours(2)));
+        assert_eq!(parse_duration("1w"), Ok(Duration::days(7)));
+        assert_eq!(parse_duration("1d 12h"), Ok(Duration::hours(36)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::minutes(90)));
+    }
+
+    #[test]
+    fn durations_reject_what_is_not_one() {
+        for bad in [
+            "",
+            "90",
+            "1 day",
+            "2y",
+            "0d",
+            "h",
+            "-1d",
+            "99999999999999999999s",
+            "600w",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}
