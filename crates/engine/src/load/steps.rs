@@ -657,85 +657,10 @@ fn lower_rule(cx: &mut Ctx<'_>, node: &Node, in_quiz: bool) -> Option<DraftRule>
     let matcher = matcher_name.and_then(|m| {
         let value = fields.get(m)?;
         match m {
-            "keywords" => {
-                let words: Vec<String> = cx
-                    .strings(value, "keywords")
-                    .into_iter()
-                    .filter_map(|(w, item)| {
-                        let norm = normalize(&w);
-                        if norm.is_empty() {
-                            cx.error(
-                                "empty-keyword",
-                                item.span,
-                                format!("`{w}` has no letters or digits, so no reply can match it"),
-                                None,
-                            );
-                            return None;
-                        }
-                        Some(norm)
-                    })
-                    .collect();
-                if words.is_empty() {
-                    cx.error("missing-matcher", value.span, "`keywords` lists no word".into(), None);
-                    return None;
-                }
-                Some(Matcher::Keywords(words))
-            }
-            "regex" => {
-                let pattern = cx.string(value, "regex")?;
-                if let Some((at, c)) = uppercase_literal(&pattern) {
-                    let span = cx.inner_span(value, &pattern, at..at + c.len_utf8());
-                    cx.warning(
-                        "regex-uppercase",
-                        span,
-                        format!("replies are lower-cased before matching, so this `{c}` never matches"),
-                        Some(format!("write `{}`, or start the pattern with `(?i)`", c.to_lowercase())),
-                    );
-                }
-                if let Some(re) = cx.regexes.get(&pattern) {
-                    return Some(Matcher::Regex(re.clone()));
-                }
-                match regex::RegexBuilder::new(&pattern).size_limit(REGEX_SIZE_LIMIT).build() {
-                    Ok(re) => {
-                        cx.regexes.insert(pattern, re.clone());
-                        Some(Matcher::Regex(re))
-                    }
-                    Err(e) => {
-                        let why = match &e {
-                            regex::Error::Syntax(s) => s
-                                .lines()
-                                .rev()
-                                .find(|l| !l.trim().is_empty())
-                                .unwrap_or("")
-                                .trim_start_matches("error: ")
-                                .to_owned(),
-                            regex::Error::CompiledTooBig(_) => "the expression is too large".to_owned(),
-                            other => other.to_string(),
-                        };
-                        cx.error(
-                            "invalid-regex",
-                            value.span,
-                            format!("invalid regular expression: {why}"),
-                            Some("the syntax is that of the Rust `regex` crate; quote the pattern with '...'".into()),
-                        );
-                        None
-                    }
-                }
-            }
+            "keywords" => keywords_matcher(cx, value),
+            "regex" => regex_matcher(cx, value),
             "number" => number_range(cx, value),
-            _ => match cx.bool(value, "any") {
-                Some(true) => Some(Matcher::Any),
-                Some(false) => {
-                    cx.error(
-                        "invalid-value",
-                        value.span,
-                        "`any: false` matches nothing".into(),
-                        Some("write `any: true`, or remove the rule".into()),
-                    );
-                    None
-                }
-                None => None,
-            },
+            _ => any_matcher(cx, value),
         }
     });
     let correct = fields.get("correct").and_then(|n| cx.bool(n, "correct"));
@@ -798,6 +723,106 @@ fn uppercase_literal(pattern: &str) -> Option<(usize, char)> {
         }
     }
     None
+}
+
+/// `keywords: [..]`: normalised words or phrases, at least one.
+fn keywords_matcher(cx: &mut Ctx<'_>, value: &Node) -> Option<Matcher> {
+    let words: Vec<String> = cx
+        .strings(value, "keywords")
+        .into_iter()
+        .filter_map(|(w, item)| {
+            let norm = normalize(&w);
+            if norm.is_empty() {
+                cx.error(
+                    "empty-keyword",
+                    item.span,
+                    format!("`{w}` has no letters or digits, so no reply can match it"),
+                    None,
+                );
+                return None;
+            }
+            Some(norm)
+        })
+        .collect();
+    if words.is_empty() {
+        cx.error(
+            "missing-matcher",
+            value.span,
+            "`keywords` lists no word".into(),
+            None,
+        );
+        return None;
+    }
+    Some(Matcher::Keywords(words))
+}
+
+/// `regex: '..'`: compiled (each distinct pattern once per module).
+fn regex_matcher(cx: &mut Ctx<'_>, value: &Node) -> Option<Matcher> {
+    let pattern = cx.string(value, "regex")?;
+    if let Some((at, c)) = uppercase_literal(&pattern) {
+        let span = cx.inner_span(value, &pattern, at..at + c.len_utf8());
+        cx.warning(
+            "regex-uppercase",
+            span,
+            format!("replies are lower-cased before matching, so this `{c}` never matches"),
+            Some(format!(
+                "write `{}`, or start the pattern with `(?i)`",
+                c.to_lowercase()
+            )),
+        );
+    }
+    if let Some(re) = cx.regexes.get(&pattern) {
+        return Some(Matcher::Regex(re.clone()));
+    }
+    match regex::RegexBuilder::new(&pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+    {
+        Ok(re) => {
+            cx.regexes.insert(pattern, re.clone());
+            Some(Matcher::Regex(re))
+        }
+        Err(e) => {
+            let why = match &e {
+                regex::Error::Syntax(s) => s
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim_start_matches("error: ")
+                    .to_owned(),
+                regex::Error::CompiledTooBig(_) => "the expression is too large".to_owned(),
+                other => other.to_string(),
+            };
+            cx.error(
+                "invalid-regex",
+                value.span,
+                format!("invalid regular expression: {why}"),
+                Some(
+                    "the syntax is that of the Rust `regex` crate; quote the pattern with '...'"
+                        .into(),
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `any: true`.
+fn any_matcher(cx: &mut Ctx<'_>, value: &Node) -> Option<Matcher> {
+    match cx.bool(value, "any") {
+        Some(true) => Some(Matcher::Any),
+        Some(false) => {
+            cx.error(
+                "invalid-value",
+                value.span,
+                "`any: false` matches nothing".into(),
+                Some("write `any: true`, or remove the rule".into()),
+            );
+            None
+        }
+        None => None,
+    }
 }
 
 /// `number: { min, max }` (either optional) or `number: true`.
