@@ -16,6 +16,7 @@ both_backends!(
     conversation_paging,
     registered_customer_can_be_fetched,
     concurrent_messages_never_interleave,
+    opting_out_ends_the_session,
 );
 
 async fn seed_conversation_shape(backend: Backend) {
@@ -348,4 +349,42 @@ async fn concurrent_messages_never_interleave(backend: Backend) {
             .expect("received message in the transcript");
         assert_eq!(transcript[start..start + block.len()], block[..], "{turn}");
     }
+}
+
+async fn opting_out_ends_the_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let stop = app.say(&customer, &session, "stop").await;
+    assert_eq!(stop["status"], "OptedOut", "{stop}");
+    assert_eq!(
+        stop["replies"].as_array().expect("replies").len(),
+        1,
+        "{stop}"
+    );
+    // An opted-out session stays silent, and the message is still logged.
+    let after = app.say(&customer, &session, "hello?").await;
+    assert_eq!(after["status"], "OptedOut", "{after}");
+    assert_eq!(after["replies"], json!([]), "{after}");
+    assert_eq!(after["received"]["message"], "hello?");
+    let (_, body) = app
+        .get("/api/v1/fe/program/summary?programIdentifier=49")
+        .await;
+    assert_eq!(body["data"]["opted_out"], 1, "{body}");
+    assert_eq!(body["data"]["active"], 0, "{body}");
+    // The session is over, so enrolling again starts a new one.
+    let module = app.module_uuid("Test Module Updated").await;
+    let again = app.enrol(&customer, &module, 49).await;
+    assert_ne!(again, session);
+    let (_, body) = app
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
+        .await;
+    let statuses: Vec<&str> = body["data"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, ["Pending", "OptedOut"], "newest first: {body}");
 }
