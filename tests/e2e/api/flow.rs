@@ -17,6 +17,7 @@ both_backends!(
     registered_customer_can_be_fetched,
     concurrent_messages_never_interleave,
     opting_out_ends_the_session,
+    enrolment_language_and_learner_name,
 );
 
 async fn seed_conversation_shape(backend: Backend) {
@@ -387,4 +388,27 @@ async fn opting_out_ends_the_session(backend: Backend) {
         .map(|s| s["status"].as_str().expect("status"))
         .collect();
     assert_eq!(statuses, ["Pending", "OptedOut"], "newest first: {body}");
+}
+
+async fn enrolment_language_and_learner_name(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let customer = app.register_customer().await;
+    let module = app.module_uuid("Budgeting Basics").await;
+    for (language, program, greeting) in [
+        (Some("sw"), 1, "Karibu Jane!"),
+        (Some("fr"), 2, "Welcome Jane!"), // not offered: the base language
+        (None, 3, "Welcome Jane!"),
+    ] {
+        let mut body =
+            json!({"program_identifier": program, "customer_uuid": customer, "module": module});
+        if let Some(language) = language {
+            body["language"] = json!(language);
+        }
+        let (status, response) = app.post("/api/v1/fe/program/customer/add", &body).await;
+        assert_eq!(status, 200, "{response}");
+        let session = response["data"]["session_uuid"].as_str().expect("uuid");
+        let first = &app.transcript(&customer, session).await[0];
+        let text = first["message"].as_str().expect("text");
+        assert!(text.starts_with(greeting), "{language:?}: {text}");
+    }
 }
