@@ -108,7 +108,7 @@ struct Connection {
 enum ConnError {
     #[error("socket: {0}")]
     Socket(#[from] axum::Error),
-    #[error("store: {0}")]
+    #[error("{0}")]
     Api(#[from] ApiError),
 }
 
