@@ -24,7 +24,7 @@ pub enum Command {
     /// printed once, on the last line.
     Create {
         /// The organisation's name.
-        #[arg(long)]
+        #[arg(long, value_parser = org_name)]
         org: String,
         /// A note to tell keys apart (default: the key's first characters).
         #[arg(long)]
@@ -34,14 +34,14 @@ pub enum Command {
     },
     /// List an organisation's keys (ids, labels, dates; never the keys).
     List {
-        #[arg(long)]
+        #[arg(long, value_parser = org_name)]
         org: String,
         #[command(flatten)]
         db: Database,
     },
     /// Revoke a key by its id (from `keys list`).
     Revoke {
-        #[arg(long)]
+        #[arg(long, value_parser = org_name)]
         org: String,
         /// The key's id.
         #[arg(long)]
@@ -75,23 +75,22 @@ async fn open(db: &Database) -> Result<std::sync::Arc<dyn Store>, chatcourse_sto
     chatcourse_storage::connect(&db.database).await
 }
 
-fn check_org(name: &str) -> Result<&str, chatcourse_storage::StoreError> {
+/// Organisation names are trimmed and must not be empty.
+fn org_name(name: &str) -> Result<String, String> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(chatcourse_storage::StoreError::Corrupt(
-            "--org must not be empty".to_owned(),
-        ));
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(name.to_owned())
     }
-    Ok(name)
 }
 
 async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::StoreError> {
     let now = Utc::now();
     match command {
         Command::Create { org, label, db } => {
-            let org_name = check_org(&org)?;
             let store = open(&db).await?;
-            let org = store.create_org_if_missing(org_name, now).await?;
+            let org = store.create_org_if_missing(&org, now).await?;
             let key = chatcourse_api::keys::generate();
             let label = label.unwrap_or_else(|| chatcourse_api::keys::label(&key));
             let hash = chatcourse_storage::hash_api_key(&key);
@@ -103,9 +102,8 @@ async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::Store
             Ok(ExitCode::SUCCESS)
         }
         Command::List { org, db } => {
-            let org_name = check_org(&org)?;
             let store = open(&db).await?;
-            let org = store.create_org_if_missing(org_name, now).await?;
+            let org = store.create_org_if_missing(&org, now).await?;
             let keys = store.list_keys(org.id).await?;
             if keys.is_empty() {
                 println!("organisation {} has no keys", org.name);
@@ -126,9 +124,8 @@ async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::Store
             Ok(ExitCode::SUCCESS)
         }
         Command::Revoke { org, id, db } => {
-            let org_name = check_org(&org)?;
             let store = open(&db).await?;
-            let org = store.create_org_if_missing(org_name, now).await?;
+            let org = store.create_org_if_missing(&org, now).await?;
             if store.revoke_key(org.id, ApiKeyId(id), now).await? {
                 println!("revoked key {id} of {}", org.name);
                 Ok(ExitCode::SUCCESS)
