@@ -107,8 +107,9 @@ impl Server {
 
     /// SIGTERM, then wait (at most 20 s) for the exit status.
     fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        // The shell's built-in kill: no signal crate needed.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
             .status()
             .expect("kill");
         assert!(status.success());
