@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(result.module.is_some(), !has_error);
     for d in &result.diagnostics {
         assert!(d.span.start <= d.span.end && d.span.end <= source.len());
+        assert!(source.is_char_boundary(d.span.start) && source.is_char_boundary(d.span.end));
         assert!(d.line >= 1 && d.column >= 1);
         let _ = to_json("fuzz.yaml", d);
     }

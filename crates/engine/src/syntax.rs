@@ -215,8 +215,11 @@ impl<'a> LineIndex<'a> {
         (line as u32 + 1, col as u32 + 1)
     }
 
-    /// The span of a byte range.
+    /// The span of a byte range (clamped to the source and to character
+    /// boundaries, so it can always slice the source).
     pub fn span(&self, start: usize, end: usize) -> Span {
+        let start = self.floor_char_boundary(start.min(self.source.len()));
+        let end = self.floor_char_boundary(end.min(self.source.len()));
         let (line, column) = self.line_col(start);
         Span {
             start,

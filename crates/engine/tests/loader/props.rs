@@ -16,6 +16,7 @@ fn check(source: &str) {
     );
     for d in &result.diagnostics {
         assert!(d.span.start <= d.span.end && d.span.end <= source.len());
+        assert!(source.is_char_boundary(d.span.start) && source.is_char_boundary(d.span.end));
         assert!(d.line >= 1 && d.column >= 1);
         let _ = to_json("m.yaml", d);
     }
