@@ -63,7 +63,8 @@ pub fn load_module(source: &str) -> LoadResult {
     diagnostics.sort_by_key(|d| d.span.start);
     // A value reused through a YAML alias is checked once per use; report
     // each finding once.
-    diagnostics.dedup_by(|a, b| a.span == b.span && a.code == b.code && a.message == b.message);
+    let mut seen = std::collections::HashSet::new();
+    diagnostics.retain(|d| seen.insert((d.span.clone(), d.code, d.message.clone())));
     let module = module.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
     LoadResult {
         module,
