@@ -272,6 +272,43 @@ mod tests {
     }
 
     #[test]
+    fn json_has_the_documented_fields() {
+        let d = Diagnostic {
+            severity: Severity::Warning,
+            code: "unreachable-step",
+            message: "never reached".into(),
+            line: 3,
+            column: 9,
+            span: 20..24,
+            hint: None,
+        };
+        assert_eq!(
+            to_json("m.yaml", &d),
+            serde_json::json!({
+                "file": "m.yaml", "line": 3, "column": 9, "severity": "warning",
+                "code": "unreachable-step", "message": "never reached", "hint": null,
+            })
+        );
+    }
+
+    #[test]
+    fn render_expands_tabs_and_stops_at_the_end_of_the_first_line() {
+        let src = "say:\t\"a {x}\n  b\"\n";
+        let d = Diagnostic {
+            severity: Severity::Error,
+            code: "c",
+            message: "m".into(),
+            line: 1,
+            column: 6,
+            span: 5..14,
+            hint: None,
+        };
+        let out = render("f", src, &d);
+        assert!(out.contains("1 | say:    \"a {x}\n"), "{out}");
+        assert!(out.contains("  |         ^^^^^^\n"), "{out}");
+    }
+
+    #[test]
     fn render_underlines_the_span() {
         let src = "a: 1\nnext: lesson_3\n";
         let d = Diagnostic {
