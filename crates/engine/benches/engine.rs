@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chatcourse_engine::{Input, Module, StartOptions, Status, load_module, normalize, start, step};
 use chrono::{TimeZone, Utc};
 
-// mod validate;
+mod validate;
 
 const QUESTIONS: usize = 50;
 const TARGET_TURNS_PER_SEC: f64 = 500_000.0;
@@ -55,6 +55,8 @@ fn main() {
         "MISSES"
     };
     println!("  {verdict} the target of {TARGET_TURNS_PER_SEC:.0} turns/s");
+    println!();
+    validate::run();
 }
 
 fn time(f: impl FnOnce() -> u64) -> (u64, Duration) {
