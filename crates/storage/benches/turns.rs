@@ -3,8 +3,8 @@
 //! engine), with 1, 16 and 128 sessions receiving turns concurrently.
 //!
 //! `cargo bench -p chatcourse-storage --bench turns` runs SQLite (a temp
-//! file, WAL); with `TEST_DATABASE_URL` set, PostgreSQL too (in a schema of
-//! its own, dropped afterwards). `BENCH_SECONDS` sets each measurement's
+//! file, WAL, synchronous=FULL); with `TEST_DATABASE_URL` set, PostgreSQL too
+//! (in a schema of its own, dropped afterwards), with and without NOTIFY. `BENCH_SECONDS` sets each measurement's
 //! length (default 2).
 
 use std::sync::Arc;
@@ -271,7 +271,27 @@ fn main() {
                 };
                 let store = PostgresStore::connect(&options).await.unwrap();
                 let raw = Raw::Postgres(store.pool().clone());
-                bench("PostgreSQL", Arc::new(store), raw, length).await;
+                bench(
+                    "PostgreSQL (NOTIFY in each turn)",
+                    Arc::new(store),
+                    raw.clone(),
+                    length,
+                )
+                .await;
+                // The cost of NOTIFY: PostgreSQL commits notifying
+                // transactions one at a time.
+                let quiet = StoreOptions {
+                    postgres_notify: false,
+                    ..options
+                };
+                let store = PostgresStore::connect(&quiet).await.unwrap();
+                bench(
+                    "PostgreSQL (postgres_notify: false)",
+                    Arc::new(store),
+                    raw,
+                    length,
+                )
+                .await;
                 PostgresStore::drop_schema(&url, &schema).await.unwrap();
             }
             _ => println!("PostgreSQL: skipped (set TEST_DATABASE_URL)"),

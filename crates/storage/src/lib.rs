@@ -214,6 +214,13 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Apply migrations on connect (default true).
     pub migrate: bool,
+    /// PostgreSQL only: announce committed messages with NOTIFY inside the
+    /// turn's transaction (default true; [`Store::subscribe`] of every
+    /// process relies on it). PostgreSQL commits notifying transactions one
+    /// at a time (a global lock on its notification queue), which caps turn
+    /// throughput at about one commit flush per turn; turn it off only for
+    /// processes whose writes nobody needs to hear of live (imports, tools).
+    pub postgres_notify: bool,
 }
 
 impl StoreOptions {
@@ -223,6 +230,7 @@ impl StoreOptions {
             postgres_schema: None,
             max_connections: 10,
             migrate: true,
+            postgres_notify: true,
         }
     }
 }

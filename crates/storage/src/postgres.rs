@@ -33,6 +33,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The NOTIFY channel (one per schema, so separate stores stay separate).
     channel: String,
+    /// Whether commits are announced ([`StoreOptions::postgres_notify`]).
+    notify: bool,
 }
 
 /// Times are stored with microsecond precision.
@@ -334,7 +336,11 @@ impl PostgresStore {
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await?;
-        let store = PostgresStore { pool, channel };
+        let store = PostgresStore {
+            pool,
+            channel,
+            notify: options.postgres_notify,
+        };
         if options.migrate {
             store.migrate().await?;
         }
@@ -369,7 +375,7 @@ impl PostgresStore {
         session: &Session,
         ids: &[MessageId],
     ) -> Result<()> {
-        if ids.is_empty() {
+        if ids.is_empty() || !self.notify {
             return Ok(());
         }
         let payload = serde_json::to_string(&Notice {

@@ -48,6 +48,7 @@ contract_tests!(
     panicking_turn_leaves_no_trace,
     concurrent_turns_one_session,
     concurrent_turns_many_sessions,
+    failures_amid_concurrent_turns,
     idempotent_external_id,
     organisations_are_isolated,
     message_paging,

@@ -456,3 +456,57 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
         .unwrap();
     assert!(!out.replayed);
 }
+
+/// Turns that fail (the engine declines every third one) among concurrent
+/// turns of other sessions: only they are missing; the rest are all stored.
+pub async fn failures_amid_concurrent_turns(store: Arc<dyn Store>) {
+    const SESSIONS: usize = 30;
+    const TURNS: usize = 6;
+    let w = world(&store, "acme").await;
+    let mut sessions = Vec::new();
+    for i in 0..SESSIONS {
+        let customer = store
+            .register_customer(w.org, &new_customer(&format!("c{i}")))
+            .await
+            .unwrap();
+        let created = store
+            .create_session(w.org, &new_session(&w, &customer, &["Welcome!"]))
+            .await
+            .unwrap();
+        sessions.push(created.session);
+    }
+    let tasks: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            let (store, id) = (store.clone(), s.id);
+            tokio::spawn(async move {
+                let mut stored = 0;
+                for turn in 0..TURNS {
+                    let mut picky = |s: &Session| {
+                        if turn % 3 == 2 {
+                            Err(TurnRejected::new("declined"))
+                        } else {
+                            counter(s)
+                        }
+                    };
+                    let text = format!("m-{turn}");
+                    match store
+                        .apply_turn(id, Inbound::message(text, None, at(1)), &mut picky)
+                        .await
+                    {
+                        Ok(_) => stored += 1,
+                        Err(StoreError::Rejected(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                stored
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 4);
+    }
+    for s in &sessions {
+        check_counter_transcript(&store, w.org, s, 4).await;
+    }
+}
