@@ -292,6 +292,19 @@ struct Notice {
     i: Vec<i64>,
 }
 
+/// `pool.begin()`, safe to cancel. sqlx leaves the transaction open if the
+/// future is dropped between sending `BEGIN` and reading its reply (the
+/// connection then goes back to the pool inside a transaction); in a task of
+/// its own the begin always completes, and a transaction nobody takes is
+/// dropped, which rolls it back.
+async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+        .map_err(StoreError::from)
+}
+
 fn valid_schema(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
@@ -355,6 +368,11 @@ impl PostgresStore {
         let connect =
             PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(url.to_owned()))?;
         let mut conn = PgConnection::connect_with(&connect).await?;
+        // A store still holding locks in it (a leaked transaction) makes this
+        // fail rather than wait forever.
+        sqlx::query("SET lock_timeout = '10s'")
+            .execute(&mut conn)
+            .await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE"
         )))
@@ -419,7 +437,7 @@ impl PostgresStore {
         decide: &mut Decide<'_>,
     ) -> Result<TurnOutcome> {
         let at = trunc(inbound.at);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let current = load_session(&mut tx, session, true)
             .await?
             .ok_or(StoreError::NotFound("session"))?;
@@ -738,7 +756,7 @@ impl Store for PostgresStore {
         let at = trunc(new.at);
         // A live session can end between our conflict and our read of it: try again then.
         for _ in 0..3 {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = begin(&self.pool).await?;
             let customer_ok: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM customers WHERE id = $1 AND org_id = $2")
                     .bind(new.customer.0)
@@ -866,7 +884,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Session>> {
         let now = trunc(now);
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(365));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE sessions SET claimed_until = $1 WHERE id IN (SELECT id FROM sessions \
              WHERE wake_at IS NOT NULL AND wake_at <= $2 AND status IN ('Pending', 'InProgress') \

@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 mod writer;
-use writer::Writer;
+use writer::{TurnEnd, Writer};
 
 use crate::model::*;
 use crate::{
@@ -425,8 +425,13 @@ impl SqliteStore {
     ) -> Result<TurnOutcome> {
         let mut writer = self.writer.begin_turn().await?;
         let result = turn(&mut writer.conn, session, inbound, decide).await;
-        let kept = result.as_ref().ok().map(|(_, event)| event.clone());
-        let ticket = self.writer.end_turn(writer, kept).await?;
+        let end = match &result {
+            Ok((_, event)) => TurnEnd::Kept(event.clone()),
+            // Both happen before the turn writes anything.
+            Err(StoreError::Rejected(_) | StoreError::NotFound(_)) => TurnEnd::NothingWritten,
+            Err(e) => TurnEnd::Failed(e.to_string()),
+        };
+        let ticket = self.writer.end_turn(writer, end).await?;
         let (outcome, _) = result?;
         if let Some(ticket) = ticket {
             ticket.committed().await?;

@@ -49,6 +49,7 @@ contract_tests!(
     concurrent_turns_one_session,
     concurrent_turns_many_sessions,
     failures_amid_concurrent_turns,
+    cancellations_amid_concurrent_turns,
     idempotent_external_id,
     organisations_are_isolated,
     message_paging,

@@ -2,21 +2,21 @@
 //!
 //! SQLite has one writer at a time, so every write of the store goes through
 //! this one connection, behind a fair (FIFO) async mutex. Turns share
-//! transactions: the first turn opens a batch (`BEGIN IMMEDIATE`), each turn
-//! runs inside its own `SAVEPOINT` (so a failing turn is rolled back alone),
-//! and the batch is committed when nobody else is waiting for the
-//! connection, when it is full, or by the first of its turns to come back
+//! transactions: the first turn opens a batch (`BEGIN IMMEDIATE`), later
+//! turns join it, and the batch is committed when nobody else is waiting for
+//! the connection, when it is full, or by the first of its turns to come back
 //! through the queue. A turn's caller returns only after the `COMMIT` of its
 //! batch (or its failure, which it reports), so what a caller is told is
 //! stored is durable as the `synchronous` setting promises, and one fsync
 //! serves many turns.
 //!
-//! Cancellation: a caller may be dropped at any await. Before each statement
-//! that changes the transaction state, the state records what to undo if the
-//! statement's outcome is never seen (`torn`: roll the turn's savepoint back;
-//! `dirty`: roll the whole batch back), and the next user of the connection
-//! does it. `COMMIT` runs in a task of its own, so it always completes and
-//! its outcome always reaches the batch's callers.
+//! A turn writes only after its engine has decided, so a declined turn
+//! leaves the batch untouched. A turn that fails while writing (an I/O
+//! error) or whose caller is dropped while it holds the connection may have
+//! written part of its rows: the whole batch is then rolled back and all its
+//! turns fail (their callers are told; nothing of them is stored). `COMMIT`
+//! runs in a task of its own, so it always completes and its outcome always
+//! reaches the batch's callers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,8 +46,6 @@ pub(super) struct Writer {
 pub(super) struct WriterState {
     pub(super) conn: SqliteConnection,
     batch: Option<Batch>,
-    /// A turn's savepoint may be open with nobody to end it.
-    torn: bool,
     /// A transaction may be open that no batch accounts for.
     dirty: bool,
     generation: u64,
@@ -59,6 +57,18 @@ struct Batch {
     /// Events of the batch's turns, announced in order after the commit.
     events: Vec<MessageEvent>,
     done: watch::Sender<BatchResult>,
+}
+
+/// How a turn ended.
+pub(super) enum TurnEnd {
+    /// Its writes (if any; a replay has none) stay; announce `event` after
+    /// the commit.
+    Kept(Option<MessageEvent>),
+    /// It failed before writing anything (declined, session not found).
+    NothingWritten,
+    /// It failed, perhaps halfway through its writes: the batch is rolled
+    /// back and every turn in it fails.
+    Failed(String),
 }
 
 /// A turn's place in a batch: wait for the batch's commit.
@@ -80,7 +90,6 @@ impl Writer {
             state: Arc::new(Mutex::new(WriterState {
                 conn,
                 batch: None,
-                torn: false,
                 dirty: false,
                 generation: 0,
             })),
@@ -94,15 +103,6 @@ impl Writer {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut state = self.state.clone().lock_owned().await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
-        if state.torn {
-            state.torn = false;
-            let undone = sqlx::raw_sql("ROLLBACK TO turn; RELEASE turn")
-                .execute(&mut state.conn)
-                .await;
-            if let Err(e) = undone {
-                abort(&mut state, &e.to_string()).await;
-            }
-        }
         if state.dirty {
             abort(&mut state, "a transaction was cut off").await;
         }
@@ -116,13 +116,14 @@ impl Writer {
         self.commit(state).await
     }
 
-    /// Start a turn: the connection, inside a savepoint of the current batch
-    /// (opening one if needed). Run the turn on `state.conn`, then call
-    /// [`Writer::end_turn`].
+    /// Start a turn: the connection, inside the current batch (opening one
+    /// if needed). Run the turn on `state.conn`, then call
+    /// [`Writer::end_turn`]. Until then the batch is `dirty`: if the caller
+    /// is dropped, the next user of the connection rolls the batch back.
     pub(super) async fn begin_turn(&self) -> Result<Locked> {
         let mut state = self.lock().await;
+        state.dirty = true;
         if state.batch.is_none() {
-            state.dirty = true;
             sqlx::raw_sql("BEGIN IMMEDIATE")
                 .execute(&mut state.conn)
                 .await?;
@@ -134,53 +135,42 @@ impl Writer {
                 events: Vec::new(),
                 done,
             });
-            state.dirty = false;
-        }
-        state.torn = true;
-        if let Err(e) = sqlx::raw_sql("SAVEPOINT turn")
-            .execute(&mut state.conn)
-            .await
-        {
-            state.torn = false;
-            abort(&mut state, &e.to_string()).await;
-            return Err(e.into());
         }
         Ok(state)
     }
 
-    /// End a turn begun with [`Writer::begin_turn`]: `Some(event)` keeps its
-    /// writes (and returns a ticket to wait for the batch's commit), `None`
-    /// rolls them back.
+    /// End a turn begun with [`Writer::begin_turn`]. A kept turn gets a
+    /// ticket to wait for its batch's commit.
     pub(super) async fn end_turn(
         self: &Arc<Self>,
         mut state: Locked,
-        kept: Option<Option<MessageEvent>>,
+        end: TurnEnd,
     ) -> Result<Option<Ticket>> {
-        let closed = match kept {
-            Some(_) => sqlx::raw_sql("RELEASE turn").execute(&mut state.conn).await,
-            None => {
-                sqlx::raw_sql("ROLLBACK TO turn; RELEASE turn")
-                    .execute(&mut state.conn)
-                    .await
+        let ticket = match end {
+            TurnEnd::Kept(event) => {
+                state.dirty = false;
+                match state.batch.as_mut() {
+                    Some(batch) => {
+                        batch.turns += 1;
+                        batch.events.extend(event);
+                        Some(Ticket {
+                            writer: self.clone(),
+                            generation: batch.generation,
+                            done: batch.done.subscribe(),
+                            armed: true,
+                        })
+                    }
+                    None => return Err(StoreError::Commit("no open transaction".into())),
+                }
             }
-        };
-        state.torn = false;
-        if let Err(e) = closed {
-            abort(&mut state, &e.to_string()).await;
-            return Err(e.into());
-        }
-        let ticket = match (kept, state.batch.as_mut()) {
-            (Some(event), Some(batch)) => {
-                batch.turns += 1;
-                batch.events.extend(event);
-                Some(Ticket {
-                    writer: self.clone(),
-                    generation: batch.generation,
-                    done: batch.done.subscribe(),
-                    armed: true,
-                })
+            TurnEnd::NothingWritten => {
+                state.dirty = false;
+                None
             }
-            _ => None,
+            TurnEnd::Failed(why) => {
+                abort(&mut state, &why).await;
+                None
+            }
         };
         let full = state.batch.as_ref().is_some_and(|b| b.turns >= MAX_BATCH);
         if full || self.waiting.load(Ordering::SeqCst) == 0 {
@@ -241,7 +231,6 @@ async fn abort(state: &mut WriterState, why: &str) {
     // Fails harmlessly when no transaction is open.
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut state.conn).await;
     state.dirty = false;
-    state.torn = false;
     if let Some(batch) = state.batch.take() {
         batch.done.send_replace(Some(Err(why.to_owned())));
     }

@@ -510,3 +510,87 @@ pub async fn failures_amid_concurrent_turns(store: Arc<dyn Store>) {
         check_counter_transcript(&store, w.org, s, 4).await;
     }
 }
+
+/// Callers cut off at random moments among concurrent turns: every turn
+/// reported stored is stored, every turn reported failed is not, and each
+/// transcript is still a gapless serial history.
+pub async fn cancellations_amid_concurrent_turns(store: Arc<dyn Store>) {
+    const SESSIONS: usize = 20;
+    const TURNS: usize = 8;
+    let w = world(&store, "acme").await;
+    let mut sessions = Vec::new();
+    for i in 0..SESSIONS {
+        let customer = store
+            .register_customer(w.org, &new_customer(&format!("c{i}")))
+            .await
+            .unwrap();
+        let created = store
+            .create_session(w.org, &new_session(&w, &customer, &["Welcome!"]))
+            .await
+            .unwrap();
+        sessions.push(created.session);
+    }
+    let tasks: Vec<_> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (store, id) = (store.clone(), s.id);
+            tokio::spawn(async move {
+                // (text, Some(true) stored / Some(false) failed / None cut off)
+                let mut results = Vec::new();
+                for turn in 0..TURNS {
+                    let text = format!("s{i}-{turn}");
+                    let inbound = Inbound::message(text.clone(), Some(text.clone()), at(1));
+                    let result = if (i + turn) % 3 == 0 {
+                        let mut slow = |s: &Session| {
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                            counter(s)
+                        };
+                        let limit = std::time::Duration::from_micros(500 * (turn as u64 % 4));
+                        match tokio::time::timeout(limit, store.apply_turn(id, inbound, &mut slow))
+                            .await
+                        {
+                            Ok(result) => Some(result.is_ok()),
+                            Err(_) => None,
+                        }
+                    } else {
+                        Some(store.apply_turn(id, inbound, &mut counter).await.is_ok())
+                    };
+                    results.push((text, result));
+                }
+                results
+            })
+        })
+        .collect();
+    for (task, s) in tasks.into_iter().zip(&sessions) {
+        let results = task.await.unwrap();
+        let current = store.get_session(w.org, s.uuid).await.unwrap().unwrap();
+        let messages = all_messages(&store, w.org, s.id).await;
+        let messages = &messages[1..];
+        let turns = current.turns as usize;
+        assert_eq!(current.state, turns.to_string());
+        assert_eq!(messages.len(), 2 * turns);
+        let stored: HashSet<&str> = messages
+            .chunks(2)
+            .enumerate()
+            .map(|(k, pair)| {
+                assert_eq!((pair[0].turn, pair[1].turn), (k as i64 + 1, k as i64 + 1));
+                assert_eq!(pair[1].text, format!("reply {}", k + 1));
+                pair[0].text.as_str()
+            })
+            .collect();
+        for (text, result) in &results {
+            match result {
+                Some(true) => assert!(
+                    stored.contains(text.as_str()),
+                    "{text} reported stored, missing"
+                ),
+                Some(false) => assert!(
+                    !stored.contains(text.as_str()),
+                    "{text} reported failed, stored"
+                ),
+                None => {}
+            }
+        }
+    }
+}
