@@ -472,7 +472,7 @@ fn lower_choice(cx: &mut Ctx<'_>, node: &Node) -> DraftChoice {
         let is_fields = entries.iter().any(|e| {
             e.key.as_scalar().is_some_and(|k| {
                 CHOICE_FIELDS.contains(&k)
-                    || (!cx.languages.iter().any(|l| l.0 == k.to_lowercase())
+                    || (!cx.is_module_language(k)
                         && suggest(k, CHOICE_FIELDS.iter().copied()).is_some())
             })
         });

@@ -233,7 +233,9 @@ impl Ctx<'_> {
             NodeKind::Scalar { value, .. } if !node.is_null() => {
                 let template = self.template_or_literal(value, node, templated);
                 let base = self.base.clone();
-                self.missing_translations(node, field, std::slice::from_ref(&base));
+                if self.languages.len() > 1 {
+                    self.missing_translations(node, field, std::slice::from_ref(&base));
+                }
                 Text::new(vec![(base, template)])
             }
             NodeKind::Map(entries) => {
@@ -248,7 +250,7 @@ impl Ctx<'_> {
                         );
                         continue;
                     };
-                    let lang = Lang(lang.to_lowercase());
+                    let lang = self.module_language(lang);
                     if !self.languages.contains(&lang) {
                         let hint = suggest(&lang.0, self.languages.iter().map(|l| l.0.as_str()))
                             .or_else(|| Some(format!("add `{lang}` to `languages`")));
@@ -293,8 +295,10 @@ impl Ctx<'_> {
                     return self.placeholder_text();
                 };
                 by_lang.swap(0, base_at);
-                let present: Vec<Lang> = by_lang.iter().map(|(l, _)| l.clone()).collect();
-                self.missing_translations(node, field, &present);
+                if by_lang.len() < self.languages.len() {
+                    let present: Vec<Lang> = by_lang.iter().map(|(l, _)| l.clone()).collect();
+                    self.missing_translations(node, field, &present);
+                }
                 Text::new(by_lang)
             }
             _ => {
@@ -305,6 +309,31 @@ impl Ctx<'_> {
                 );
                 self.placeholder_text()
             }
+        }
+    }
+
+    /// A language key of a translated text, lower-cased: a clone of the
+    /// module's language when it is one (no case folding needed for the
+    /// ASCII tags languages are).
+    fn module_language(&self, key: &str) -> Lang {
+        if key.is_ascii()
+            && let Some(lang) = self
+                .languages
+                .iter()
+                .find(|l| l.0.eq_ignore_ascii_case(key))
+        {
+            return lang.clone();
+        }
+        Lang(key.to_lowercase())
+    }
+
+    /// Whether `key` names one of the module's languages (ignoring case).
+    pub fn is_module_language(&self, key: &str) -> bool {
+        if key.is_ascii() {
+            self.languages.iter().any(|l| l.0.eq_ignore_ascii_case(key))
+        } else {
+            let key = key.to_lowercase();
+            self.languages.iter().any(|l| l.0 == key)
         }
     }
 
@@ -343,8 +372,11 @@ impl Ctx<'_> {
 
     /// Parses `{var}` templates; `{{` and `}}` are literal braces.
     pub fn template(&mut self, value: &str, node: &Node) -> Template {
+        if !value.contains(['{', '}']) {
+            return literal_template(value);
+        }
         let mut parts = Vec::new();
-        let mut lit = String::new();
+        let mut lit = String::with_capacity(value.len());
         let bytes = value.as_bytes();
         let mut i = 0;
         let mut lit_start = 0;
@@ -429,7 +461,6 @@ impl Ctx<'_> {
         value: &str,
         at: std::ops::Range<usize>,
     ) -> Option<Var> {
-        let span = self.inner_span(node, value, at);
         let quiz = self.quiz_context;
         let (var, used) = match name {
             "module_name" => (Var::ModuleName, None),
@@ -458,6 +489,7 @@ impl Ctx<'_> {
                         ))
                     })
                 };
+                let span = self.inner_span(node, value, at);
                 self.error(
                     "unknown-template-variable",
                     span,
@@ -467,7 +499,11 @@ impl Ctx<'_> {
                 return None;
             }
         };
-        if let Some(quiz) = used {
+        // Only the first use of each quiz's variables is remembered.
+        if let Some(quiz) = used
+            && self.quiz_uses[quiz as usize].is_none()
+        {
+            let span = self.inner_span(node, value, at);
             self.note_quiz_use(quiz, name, span);
         }
         Some(var)
@@ -528,6 +564,17 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// A template without variables or braces: one literal part (none when
+/// empty).
+fn literal_template(value: &str) -> Template {
+    let parts = if value.is_empty() {
+        Vec::new()
+    } else {
+        vec![Part::Lit(value.to_owned())]
+    };
+    Template { parts }
 }
 
 /// Longest accepted duration: ten years.
