@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::Ctx;
-use super::steps::{DraftKind, DraftStep, Ref};
+use super::steps::{DraftKind, DraftStep, Ref, StepName};
 use crate::module::{AnswerRule, Ask, Choice, QuizKind, Retry, Step, StepIdx, StepKind};
 use crate::syntax::Span;
 
@@ -82,11 +82,7 @@ pub(super) fn resolve(
         let below = (i + 1 < n).then(|| StepIdx(i as u32 + 1));
         let next = resolve(cx, draft.next);
         let id = places[i].id.clone().unwrap_or_default();
-        let name = if id.is_empty() {
-            "this step".to_owned()
-        } else {
-            format!("step `{id}`")
-        };
+        let name = StepName(Some(&id));
         let no_way_on = |cx: &mut Ctx<'_>, what: &str| {
             cx.error(
                 "no-way-on",

@@ -2,7 +2,9 @@
 //! checked without looking at the other steps. References to other steps
 //! stay names ([`Ref`]) until `graph` resolves them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
 
 use super::Ctx;
 use super::values::Fields;
@@ -158,10 +160,7 @@ fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> Dra
     };
     let id_node = cx.require(&fields, "id", "this step");
     step.id = id_node.and_then(|n| step_id(cx, n));
-    let name = step
-        .id
-        .as_ref()
-        .map_or_else(|| "this step".to_owned(), |(id, _)| format!("step `{id}`"));
+    let name = StepName(step.id.as_ref().map(|(id, _)| id.as_str()));
 
     let kinds: Vec<&str> = KINDS.iter().copied().filter(|k| fields.has(k)).collect();
     let kind = match kinds.as_slice() {
@@ -249,6 +248,19 @@ fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> Dra
     step
 }
 
+/// A step as messages name it: "step `id`", or "this step" without an id.
+/// Formatted only when a message needs it.
+pub(super) struct StepName<'a>(pub Option<&'a str>);
+
+impl fmt::Display for StepName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) if !id.is_empty() => write!(f, "step `{id}`"),
+            _ => f.write_str("this step"),
+        }
+    }
+}
+
 fn step_id(cx: &mut Ctx<'_>, node: &Node) -> Option<(String, Span)> {
     let id = cx.string(node, "id")?;
     let valid = !id.is_empty()
@@ -299,7 +311,7 @@ fn lower_ask(
     cx: &mut Ctx<'_>,
     fields: &Fields<'_>,
     quiz: Option<QuizKind>,
-    name: &str,
+    name: &StepName<'_>,
 ) -> DraftAsk {
     let ask_node = fields.get("ask");
     let text = match ask_node {
@@ -508,8 +520,6 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
     if choices.is_empty() {
         return;
     }
-    // Reply -> (choice index, where the author wrote it).
-    let mut owner: HashMap<String, (usize, Span)> = HashMap::new();
     // The choice a reply picks by number or number word (`2`, `two`,
     // `option 2`), if any: numbers win over texts at run time.
     let implicit = |reply: &str| -> Option<usize> {
@@ -517,23 +527,26 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
         let n = n as usize;
         (1..=choices.len()).contains(&n).then(|| n - 1)
     };
-    for (i, (choice, node)) in choices.iter().zip(nodes).enumerate() {
-        let texts = choice.text.by_lang.iter().map(|(_, t)| {
-            t.parts
+    // What each choice accepts: its texts and aliases, normalised.
+    let replies: Vec<Vec<Cow<'_, str>>> = choices
+        .iter()
+        .map(|choice| {
+            choice
+                .text
+                .by_lang
                 .iter()
-                .map(|p| match p {
-                    crate::module::Part::Lit(s) => s.as_str(),
-                    crate::module::Part::Var(_) => "",
-                })
-                .collect::<String>()
-        });
-        let replies: Vec<String> = texts
-            .map(|t| normalize(&t))
-            .chain(choice.aliases.iter().cloned())
-            .filter(|r| !r.is_empty())
-            .collect();
+                .map(|(_, t)| Cow::Owned(normalize_literal(t)))
+                .chain(choice.aliases.iter().map(|a| Cow::Borrowed(a.as_str())))
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
+        .collect();
+    // Reply -> (choice index, where the author wrote it).
+    let mut owner: HashMap<&str, (usize, Span)> = HashMap::new();
+    for (i, (replies, node)) in replies.iter().zip(nodes).enumerate() {
         for reply in replies {
-            if let Some(list) = cx.keyword_list(&reply) {
+            let reply: &str = reply;
+            if let Some(list) = cx.keyword_list(reply) {
                 cx.warning(
                     "choice-shadowed-by-keyword",
                     node.span,
@@ -541,7 +554,7 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
                     Some(format!("`{reply}` will always mean `{list}`; the choice can still be picked by its number")),
                 );
             }
-            let clash = match implicit(&reply) {
+            let clash = match implicit(reply) {
                 Some(j) if j != i => Some(format!("it already picks choice {}", j + 1)),
                 _ => match owner.get(&reply) {
                     Some(&(j, first)) if j != i => Some(format!(
@@ -551,7 +564,7 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
                     )),
                     Some(_) => None,
                     None => {
-                        owner.insert(reply.clone(), (i, node.span));
+                        owner.insert(reply, (i, node.span));
                         None
                     }
                 },
@@ -565,6 +578,23 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
                 );
             }
         }
+    }
+}
+
+/// The normalised text of a template's literal parts (variables left out).
+fn normalize_literal(template: &crate::module::Template) -> String {
+    match template.parts.as_slice() {
+        [] => String::new(),
+        [crate::module::Part::Lit(s)] => normalize(s),
+        parts => normalize(
+            &parts
+                .iter()
+                .map(|p| match p {
+                    crate::module::Part::Lit(s) => s.as_str(),
+                    crate::module::Part::Var(_) => "",
+                })
+                .collect::<String>(),
+        ),
     }
 }
 
