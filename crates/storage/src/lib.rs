@@ -103,7 +103,7 @@ pub trait Store: Send + Sync {
     // --- programmes, modules, customers ---------------------------------
 
     /// The programme `identifier` of `org`, created on first use (named
-    /// "Programme <identifier>" until renamed).
+    /// `"Programme <identifier>"` until renamed).
     async fn ensure_programme(
         &self,
         org: OrgId,
@@ -142,7 +142,9 @@ pub trait Store: Send + Sync {
     /// session as stored and store the inbound message, the replies, the
     /// answers and the new state, then commit. A rejection or any error
     /// stores nothing. Turns of one session are serialized across
-    /// connections and processes.
+    /// connections and processes. `Err(StoreError::Commit)` means the
+    /// transaction holding the turn failed (on SQLite, turns of several
+    /// sessions share a commit): nothing of the turn was stored.
     async fn apply_turn(
         &self,
         session: SessionId,
