@@ -1,4 +1,5 @@
 //! Engine integration tests (one binary).
 mod convtest;
+mod examples;
 mod loader;
 mod runtime;
