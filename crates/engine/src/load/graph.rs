@@ -16,16 +16,19 @@ use crate::syntax::Span;
 /// would make correct steps look unreachable).
 pub(super) fn resolve(
     cx: &mut Ctx<'_>,
-    drafts: Vec<DraftStep>,
+    mut drafts: Vec<DraftStep>,
     lowering_errors: usize,
 ) -> Option<(Vec<Step>, [u32; 2])> {
     let n = drafts.len();
     let before = cx.error_count();
     let places: Vec<Place> = drafts
-        .iter()
-        .map(|d| Place {
-            id: d.id.as_ref().map(|(id, _)| id.clone()),
-            span: d.id.as_ref().map_or(d.kind_span, |(_, s)| *s),
+        .iter_mut()
+        .map(|d| {
+            let span = d.id.as_ref().map_or(d.kind_span, |(_, s)| *s);
+            Place {
+                id: d.id.take().map(|(id, _)| id),
+                span,
+            }
         })
         .collect();
 
@@ -223,16 +226,17 @@ fn check_empty_quizzes(cx: &mut Ctx<'_>, totals: [u32; 2]) {
     }
 }
 
-/// Successors of a step, in the order a learner could take them.
-fn successors(kind: &StepKind) -> Vec<StepIdx> {
+/// Calls `f` with each successor of a step, in the order a learner could
+/// take them.
+fn for_each_successor(kind: &StepKind, mut f: impl FnMut(StepIdx)) {
     match kind {
-        StepKind::Say { next, .. } => vec![*next],
-        StepKind::End { .. } => Vec::new(),
+        StepKind::Say { next, .. } => f(*next),
+        StepKind::End { .. } => {}
         StepKind::Ask(ask) => {
-            let mut out = vec![ask.next, ask.retry.on_exhausted];
-            out.extend(ask.choices.iter().filter_map(|c| c.next));
-            out.extend(ask.answers.iter().filter_map(|r| r.next));
-            out
+            f(ask.next);
+            f(ask.retry.on_exhausted);
+            ask.choices.iter().filter_map(|c| c.next).for_each(&mut f);
+            ask.answers.iter().filter_map(|r| r.next).for_each(f);
         }
     }
 }
@@ -246,12 +250,12 @@ fn check_reachable(cx: &mut Ctx<'_>, steps: &[Step], places: &[Place]) {
     let mut stack = vec![0usize];
     seen[0] = true;
     while let Some(i) = stack.pop() {
-        for s in successors(&steps[i].kind) {
+        for_each_successor(&steps[i].kind, |s| {
             if !seen[s.index()] {
                 seen[s.index()] = true;
                 stack.push(s.index());
             }
-        }
+        });
     }
     let mut i = 0;
     while i < steps.len() {
@@ -295,8 +299,8 @@ fn check_say_loops(cx: &mut Ctx<'_>, places: &[Place], steps: &[Option<Step>]) {
     };
     // 0 = unvisited, 1 = on the current path, 2 = done.
     let mut state = vec![0u8; steps.len()];
+    let mut path = Vec::new();
     for start in 0..steps.len() {
-        let mut path = Vec::new();
         let mut i = start;
         while state[i] == 0 {
             state[i] = 1;
@@ -327,7 +331,7 @@ fn check_say_loops(cx: &mut Ctx<'_>, places: &[Place], steps: &[Option<Step>]) {
                 );
             }
         }
-        for p in path {
+        for p in path.drain(..) {
             state[p] = 2;
         }
     }
