@@ -189,7 +189,7 @@ async fn run(
 mod engine {
     use chatcourse_engine::runtime::STATE_FORMAT;
     use chatcourse_engine::{Effect, Input, StartOptions, State, Status};
-    use chatcourse_storage::{NewQuizAnswer, QuizKind, SessionStatus};
+    use chatcourse_storage::{NewQuizAnswer, QuizKind, QuizProgress, SessionStatus};
 
     use super::*;
 
@@ -213,6 +213,21 @@ mod engine {
             .split_whitespace()
             .next()
             .map(str::to_owned)
+    }
+
+    fn count(n: impl TryInto<i32>) -> i32 {
+        n.try_into().unwrap_or(i32::MAX)
+    }
+
+    /// The quiz progress the store keeps: the engine's own counts (those
+    /// `{score}` shows), so summaries agree with what the learner was told.
+    fn progress(state: &State) -> QuizProgress {
+        QuizProgress {
+            pre_correct: count(state.pre.correct),
+            pre_answered: count(state.pre.answered.len()),
+            post_correct: count(state.post.correct),
+            post_answered: count(state.post.answered.len()),
+        }
     }
 
     fn status(engine: Status, live: SessionStatus) -> SessionStatus {
@@ -288,7 +303,7 @@ mod engine {
                     question: question.clone(),
                     answer: answer.clone(),
                     correct: correct.unwrap_or(false),
-                    attempt: i32::try_from(*attempt).unwrap_or(i32::MAX),
+                    attempt: count(*attempt),
                     matched_by: matched_by.as_str().to_owned(),
                 }),
                 _ => None,
@@ -300,6 +315,7 @@ mod engine {
             status: status(turn.state.status, live),
             replies: turn.messages().map(str::to_owned).collect(),
             answers,
+            progress: progress(&turn.state),
             wake_at: turn.wake_at(),
             last_activity: text.map(|_| at),
         })

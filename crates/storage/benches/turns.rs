@@ -28,6 +28,7 @@ fn counter(session: &Session) -> Result<TurnPlan, TurnRejected> {
         status: SessionStatus::InProgress,
         replies: vec![format!("reply {}", n + 1)],
         answers: vec![],
+        progress: QuizProgress::default(),
         wake_at: None,
         last_activity: Some(Utc::now()),
     })

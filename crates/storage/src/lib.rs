@@ -140,11 +140,11 @@ pub trait Store: Send + Sync {
     /// external id is already stored for the session, return the original
     /// turn (`replayed`, nothing changes); otherwise call `decide` with the
     /// session as stored and store the inbound message, the replies, the
-    /// answers and the new state, then commit. A rejection or any error
-    /// stores nothing. Turns of one session are serialized across
-    /// connections and processes. `Err(StoreError::Commit)` means the
-    /// transaction holding the turn failed (on SQLite, turns of several
-    /// sessions share a commit): nothing of the turn was stored.
+    /// answers, the quiz progress and the new state, then commit. A
+    /// rejection or any error stores nothing. Turns of one session are
+    /// serialized across connections and processes. `Err(StoreError::Commit)`
+    /// means the transaction holding the turn failed (on SQLite, turns of
+    /// several sessions share a commit): nothing of the turn was stored.
     async fn apply_turn(
         &self,
         session: SessionId,

@@ -322,7 +322,8 @@ pub struct QuizAnswer {
     pub created_at: DateTime<Utc>,
 }
 
-/// A session to create together with its enrolment messages.
+/// A session to create together with its enrolment messages. Its quiz
+/// progress starts at zero (nothing is answered before the first turn).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
     pub customer: CustomerId,
@@ -394,11 +395,26 @@ pub struct TurnPlan {
     pub status: SessionStatus,
     /// SENT replies, in order.
     pub replies: Vec<String>,
+    /// Every quiz answer of the turn, for the log (scores come from `progress`).
     pub answers: Vec<NewQuizAnswer>,
+    /// The session's quiz progress after the turn, as the engine counts it;
+    /// stored as given (it is what the learner's `{score}` showed).
+    pub progress: QuizProgress,
     /// The next wake-up (replaces the current one; `None` clears it).
     pub wake_at: Option<DateTime<Utc>>,
     /// Set last activity to this time; `None` keeps it.
     pub last_activity: Option<DateTime<Utc>>,
+}
+
+/// A session's quiz progress in its current run, as the engine counts it
+/// (the first answer to a question in a run scores; a restart resets both
+/// quizzes). The store keeps it verbatim; the answer log is separate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuizProgress {
+    pub pre_correct: i32,
+    pub pre_answered: i32,
+    pub post_correct: i32,
+    pub post_answered: i32,
 }
 
 /// The engine declined the turn; nothing is stored.
@@ -442,8 +458,8 @@ pub struct Scores {
     pub post: Score,
 }
 
-/// A quiz score: questions answered correctly (latest answer of each
-/// question), questions answered, and questions in the quiz.
+/// A quiz score: questions answered correctly and questions answered, as
+/// the last turn's [`QuizProgress`] said, and questions in the quiz.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Score {
     pub correct: i32,

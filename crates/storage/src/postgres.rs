@@ -269,20 +269,6 @@ async fn insert_message(
     })
 }
 
-/// Scores count each question once: its latest answer.
-const UPDATE_SCORES: &str = "UPDATE sessions SET \
-    pre_correct = (SELECT COUNT(*) FROM quiz_answers a WHERE a.session_id = sessions.id AND a.quiz = 'pre' \
-        AND a.correct AND a.id = (SELECT MAX(b.id) FROM quiz_answers b WHERE b.session_id = a.session_id \
-        AND b.quiz = a.quiz AND b.question_id = a.question_id)), \
-    pre_answered = (SELECT COUNT(DISTINCT question_id) FROM quiz_answers a WHERE a.session_id = sessions.id \
-        AND a.quiz = 'pre'), \
-    post_correct = (SELECT COUNT(*) FROM quiz_answers a WHERE a.session_id = sessions.id AND a.quiz = 'post' \
-        AND a.correct AND a.id = (SELECT MAX(b.id) FROM quiz_answers b WHERE b.session_id = a.session_id \
-        AND b.quiz = a.quiz AND b.question_id = a.question_id)), \
-    post_answered = (SELECT COUNT(DISTINCT question_id) FROM quiz_answers a WHERE a.session_id = sessions.id \
-        AND a.quiz = 'post') \
-    WHERE id = $1";
-
 /// The NOTIFY payload: small, names the session and the new ids.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Notice {
@@ -491,17 +477,12 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        if !plan.answers.is_empty() {
-            sqlx::query(UPDATE_SCORES)
-                .bind(session.0)
-                .execute(&mut *tx)
-                .await?;
-        }
         let wake_at = plan.wake_at.map(trunc);
         let last_activity = plan.last_activity.map(trunc).or(current.last_activity);
         sqlx::query(
             "UPDATE sessions SET state = $1, state_format = $2, status = $3, turns = $4, wake_at = $5, \
-             last_activity = $6, claimed_until = NULL WHERE id = $7",
+             last_activity = $6, claimed_until = NULL, pre_correct = $7, pre_answered = $8, \
+             post_correct = $9, post_answered = $10 WHERE id = $11",
         )
         .bind(&plan.state)
         .bind(plan.state_format)
@@ -509,6 +490,10 @@ impl PostgresStore {
         .bind(turn)
         .bind(wake_at)
         .bind(last_activity)
+        .bind(plan.progress.pre_correct)
+        .bind(plan.progress.pre_answered)
+        .bind(plan.progress.post_correct)
+        .bind(plan.progress.post_answered)
         .bind(session.0)
         .execute(&mut *tx)
         .await?;

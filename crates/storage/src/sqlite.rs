@@ -323,20 +323,6 @@ async fn insert_message(
     })
 }
 
-/// Scores count each question once: its latest answer.
-const UPDATE_SCORES: &str = "UPDATE sessions SET \
-    pre_correct = (SELECT COUNT(*) FROM quiz_answers a WHERE a.session_id = sessions.id AND a.quiz = 'pre' \
-        AND a.correct = 1 AND a.id = (SELECT MAX(b.id) FROM quiz_answers b WHERE b.session_id = a.session_id \
-        AND b.quiz = a.quiz AND b.question_id = a.question_id)), \
-    pre_answered = (SELECT COUNT(DISTINCT question_id) FROM quiz_answers a WHERE a.session_id = sessions.id \
-        AND a.quiz = 'pre'), \
-    post_correct = (SELECT COUNT(*) FROM quiz_answers a WHERE a.session_id = sessions.id AND a.quiz = 'post' \
-        AND a.correct = 1 AND a.id = (SELECT MAX(b.id) FROM quiz_answers b WHERE b.session_id = a.session_id \
-        AND b.quiz = a.quiz AND b.question_id = a.question_id)), \
-    post_answered = (SELECT COUNT(DISTINCT question_id) FROM quiz_answers a WHERE a.session_id = sessions.id \
-        AND a.quiz = 'post') \
-    WHERE id = ?";
-
 impl SqliteStore {
     /// Open (creating the file if needed) and migrate unless told not to.
     /// `sqlite::memory:` opens a private temporary file, removed when the
@@ -508,17 +494,12 @@ async fn turn(
         .execute(&mut *conn)
         .await?;
     }
-    if !plan.answers.is_empty() {
-        sqlx::query(UPDATE_SCORES)
-            .bind(session.0)
-            .execute(&mut *conn)
-            .await?;
-    }
     let wake_at = plan.wake_at.map(trunc);
     let last_activity = plan.last_activity.map(trunc).or(current.last_activity);
     sqlx::query(
         "UPDATE sessions SET state = ?, state_format = ?, status = ?, turns = ?, wake_at = ?, \
-         last_activity = ?, claimed_until = NULL WHERE id = ?",
+         last_activity = ?, claimed_until = NULL, pre_correct = ?, pre_answered = ?, \
+         post_correct = ?, post_answered = ? WHERE id = ?",
     )
     .bind(&plan.state)
     .bind(plan.state_format)
@@ -526,6 +507,10 @@ async fn turn(
     .bind(turn)
     .bind(wake_at.map(us))
     .bind(last_activity.map(us))
+    .bind(plan.progress.pre_correct)
+    .bind(plan.progress.pre_answered)
+    .bind(plan.progress.post_correct)
+    .bind(plan.progress.post_answered)
     .bind(session.0)
     .execute(&mut *conn)
     .await?;

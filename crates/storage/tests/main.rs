@@ -42,6 +42,7 @@ contract_tests!(
     enrolment_is_atomic_and_single,
     concurrent_enrolment_creates_one_session,
     turn_stores_everything,
+    progress_is_stored_as_planned,
     wake_up_turn_has_no_inbound,
     rejected_turn_leaves_no_trace,
     dropped_turn_leaves_no_trace,

@@ -11,6 +11,7 @@ const SEED_ENROLMENT: &str = "Congratulations! You have successfully been enroll
 both_backends!(
     seed_conversation_shape,
     whole_module_transcript_and_scores,
+    restart_scores_the_new_run,
     enrolling_again_returns_the_live_session,
     repeated_external_id_changes_nothing,
     conversation_paging,
@@ -193,6 +194,87 @@ async fn whole_module_transcript_and_scores(backend: Backend) {
         ))
         .await;
     assert_eq!(body["data"][0]["post_quiz_score"], "2/2");
+}
+
+/// RESTART begins a new run with both quizzes reset: the summaries show the
+/// engine's count for the run (what `{score}` tells the learner), while the
+/// session summary still lists every answer ever given.
+async fn restart_scores_the_new_run(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    app.say(&customer, &session, "1").await;
+    let right = app.say(&customer, &session, "2").await;
+    assert_eq!(right["replies"][0]["message"], "Correct!", "{right}");
+    assert_eq!(pre_quiz_score(&app, &customer).await, "1/2");
+
+    // A new run: nothing answered yet. (Counting each question by its
+    // latest answer would still say 1/2.)
+    app.say(&customer, &session, "RESTART").await;
+    assert_eq!(pre_quiz_score(&app, &customer).await, "0/2");
+    let (_, body) = app
+        .get("/api/v1/fe/program/summary?programIdentifier=49")
+        .await;
+    assert!(
+        body["data"]["average_pre_score"].is_null(),
+        "no pre-quiz answer in the current run: {body}"
+    );
+
+    app.say(&customer, &session, "1").await;
+    let wrong = app.say(&customer, &session, "1").await;
+    assert_eq!(
+        wrong["replies"][0]["message"], "Not quite. It starts with knowing where your money goes.",
+        "{wrong}"
+    );
+    assert_eq!(pre_quiz_score(&app, &customer).await, "0/2");
+    let done = app.say(&customer, &session, "3").await;
+    let texts: Vec<&str> = done["replies"]
+        .as_array()
+        .expect("replies")
+        .iter()
+        .map(|m| m["message"].as_str().expect("text"))
+        .collect();
+    let told = "You scored 0/2 in the pre-quiz. Now let us learn.";
+    assert!(texts.contains(&told), "{told:?} not in {texts:#?}");
+    assert_eq!(pre_quiz_score(&app, &customer).await, "0/2");
+
+    let (status, body) = app
+        .get(&format!(
+            "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["pre_quiz_score"], "0/2");
+    let answers: Vec<(&str, bool)> = body["data"]["answers"]
+        .as_array()
+        .expect("answers")
+        .iter()
+        .map(|a| {
+            (
+                a["question_id"].as_str().expect("question_id"),
+                a["correct"].as_bool().expect("correct"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [("pre_q1", true), ("pre_q1", false), ("pre_q2", false)],
+        "{body}"
+    );
+    let (_, body) = app
+        .get("/api/v1/fe/program/summary?programIdentifier=49")
+        .await;
+    assert_eq!(body["data"]["average_pre_score"], 0.0, "{body}");
+}
+
+/// The `pre_quiz_score` of the customer's (only) session in the customer summary.
+async fn pre_quiz_score(app: &TestApp, customer: &str) -> Value {
+    let (status, body) = app
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"][0]["pre_quiz_score"].clone()
 }
 
 async fn enrolling_again_returns_the_live_session(backend: Backend) {

@@ -216,6 +216,7 @@ pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>) {
             status: SessionStatus::Completed,
             replies: vec!["Bye".to_owned()],
             answers: vec![],
+            progress: QuizProgress::default(),
             wake_at: None,
             last_activity: Some(at(10)),
         })

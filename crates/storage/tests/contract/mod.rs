@@ -120,6 +120,7 @@ pub fn counter(session: &Session) -> Result<TurnPlan, TurnRejected> {
         status: SessionStatus::InProgress,
         replies: vec![format!("reply {}", n + 1)],
         answers: vec![],
+        progress: QuizProgress::default(),
         wake_at: None,
         last_activity: None,
     })

@@ -33,6 +33,11 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
             status: SessionStatus::InProgress,
             replies: vec!["Correct!".to_owned(), "Question 2?".to_owned()],
             answers: vec![answer(QuizKind::Pre, "q1", true)],
+            progress: QuizProgress {
+                pre_correct: 1,
+                pre_answered: 1,
+                ..QuizProgress::default()
+            },
             wake_at: Some(at(3600)),
             last_activity: Some(at(5)),
         })
@@ -94,7 +99,8 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
         }
     );
 
-    // A later turn without last_activity keeps it.
+    // A later turn without last_activity keeps it; its progress (none: a
+    // restart) is stored although it has no answers.
     let out = store
         .apply_turn(
             s.id,
@@ -106,6 +112,7 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
                     status: SessionStatus::InProgress,
                     replies: vec![],
                     answers: vec![],
+                    progress: QuizProgress::default(),
                     wake_at: None,
                     last_activity: None,
                 })
@@ -120,6 +127,81 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
             out.sent.len()
         ),
         (Some(at(5)), None, 0)
+    );
+    let detail = store.session_detail(w.org, s.uuid).await.unwrap().unwrap();
+    assert_eq!(detail.answers.len(), 1, "the answer log keeps every answer");
+    assert_eq!(
+        detail.summary.scores.pre,
+        Score {
+            correct: 0,
+            answered: 0,
+            total: 2
+        }
+    );
+}
+
+/// The stored scores are the plans' progress, verbatim: here the engine
+/// counts q1 right, then a restart resets the run, then q1 wrong in the new
+/// run. The answer log keeps all of it.
+pub async fn progress_is_stored_as_planned(store: Arc<dyn Store>) {
+    let w = world(&store, "acme").await;
+    let s = session(&store, &w).await;
+    let steps = [
+        (vec![answer(QuizKind::Pre, "q1", true)], (1, 1), Some(0.5)),
+        (vec![], (0, 0), None),
+        (vec![answer(QuizKind::Pre, "q1", false)], (0, 1), Some(0.0)),
+    ];
+    for (i, (answers, (pre_correct, pre_answered), average)) in steps.into_iter().enumerate() {
+        let mut plan = Some(TurnPlan {
+            state: i.to_string(),
+            state_format: 1,
+            status: SessionStatus::InProgress,
+            replies: vec![],
+            answers,
+            progress: QuizProgress {
+                pre_correct,
+                pre_answered,
+                ..QuizProgress::default()
+            },
+            wake_at: None,
+            last_activity: None,
+        });
+        store
+            .apply_turn(
+                s.id,
+                Inbound::message("x", None, at(i as i64)),
+                &mut |_: &Session| Ok(plan.take().expect("decide runs once")),
+            )
+            .await
+            .unwrap();
+        let detail = store.session_detail(w.org, s.uuid).await.unwrap().unwrap();
+        assert_eq!(
+            (detail.summary.scores.pre, detail.summary.scores.post),
+            (
+                Score {
+                    correct: pre_correct,
+                    answered: pre_answered,
+                    total: 2
+                },
+                Score {
+                    correct: 0,
+                    answered: 0,
+                    total: 4
+                }
+            ),
+            "after turn {i}"
+        );
+        let programme = store.programme_summary(w.org, 49).await.unwrap().unwrap();
+        assert_eq!(programme.average_pre_score, average, "after turn {i}");
+    }
+    let detail = store.session_detail(w.org, s.uuid).await.unwrap().unwrap();
+    assert_eq!(
+        detail
+            .answers
+            .iter()
+            .map(|a| (a.question_id.as_str(), a.correct))
+            .collect::<Vec<_>>(),
+        [("q1", true), ("q1", false)]
     );
 }
 
