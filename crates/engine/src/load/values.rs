@@ -39,9 +39,15 @@ impl<'n> Fields<'n> {
     }
 
     fn entry(&self, name: &str) -> Option<&'n Entry> {
-        let i = self.names.iter().position(|n| *n == name)?;
+        let i = self.names.iter().position(|n| same_name(n, name))?;
         self.entries.get(i).copied().flatten()
     }
+}
+
+/// `a == b` for the short field names of the format, compared inline: a
+/// `memcmp` call per candidate name costs more than the comparison.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 impl Ctx<'_> {
@@ -74,7 +80,7 @@ impl Ctx<'_> {
             };
             match names
                 .iter()
-                .position(|n| *n == key)
+                .position(|n| same_name(n, key))
                 .filter(|&i| i < MAX_FIELDS)
             {
                 // Duplicates were reported by the parser; the first one wins.
