@@ -86,6 +86,8 @@ pub trait Store: Send + Sync {
 
     /// The organisation with this name, created if missing.
     async fn create_org_if_missing(&self, name: &str, at: DateTime<Utc>) -> Result<Organisation>;
+    /// The organisation with this name, if it exists (never creates one).
+    async fn find_org(&self, name: &str) -> Result<Option<Organisation>>;
     /// Store a key by its hash ([`hash_api_key`]).
     async fn add_api_key(
         &self,

@@ -562,6 +562,14 @@ impl Store for PostgresStore {
         org_from(&row)
     }
 
+    async fn find_org(&self, name: &str) -> Result<Option<Organisation>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM organisations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(org_from).transpose()
+    }
+
     async fn add_api_key(
         &self,
         org: OrgId,

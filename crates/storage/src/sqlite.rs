@@ -593,6 +593,14 @@ impl Store for SqliteStore {
         org_from(&row)
     }
 
+    async fn find_org(&self, name: &str) -> Result<Option<Organisation>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM organisations WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(org_from).transpose()
+    }
+
     async fn add_api_key(
         &self,
         org: OrgId,

@@ -172,6 +172,36 @@ async fn keys_and_serve() {
         .expect("the first key's row")
         .to_owned();
 
+    // A mistyped organisation is an error and creates nothing.
+    for _ in 0..2 {
+        let unknown =
+            run(chatcourse().args(["keys", "list", "--org", "acme2", "--database", &database]));
+        assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+        let stderr = String::from_utf8_lossy(&unknown.stderr);
+        assert!(
+            stderr.contains(
+                "no organisation named \"acme2\"; organisations are created by `keys create`"
+            ),
+            "{stderr}"
+        );
+        assert!(unknown.stdout.is_empty(), "{unknown:?}");
+    }
+    let wrong_org = run(chatcourse().args([
+        "keys",
+        "revoke",
+        "--org",
+        "acme2",
+        "--id",
+        &first_id,
+        "--database",
+        &database,
+    ]));
+    assert_eq!(wrong_org.status.code(), Some(1), "{wrong_org:?}");
+    assert!(
+        String::from_utf8_lossy(&wrong_org.stderr).contains("no organisation named \"acme2\""),
+        "{wrong_org:?}"
+    );
+
     let server = Server::start(&database, &modules_dir());
     let client = reqwest::Client::new();
     let modules = |key: String| {

@@ -33,13 +33,14 @@ pub enum Command {
         db: Database,
     },
     /// List an organisation's keys (ids, labels, dates; never the keys).
+    /// The organisation must exist.
     List {
         #[arg(long, value_parser = org_name)]
         org: String,
         #[command(flatten)]
         db: Database,
     },
-    /// Revoke a key by its id (from `keys list`).
+    /// Revoke a key by its id (from `keys list`). The organisation must exist.
     Revoke {
         #[arg(long, value_parser = org_name)]
         org: String,
@@ -85,6 +86,13 @@ fn org_name(name: &str) -> Result<String, String> {
     }
 }
 
+/// `keys list` and `keys revoke` never create an organisation: a mistyped
+/// name is an error, not a new empty organisation.
+fn unknown_org(name: &str) -> ExitCode {
+    eprintln!("error: no organisation named {name:?}; organisations are created by `keys create`");
+    ExitCode::FAILURE
+}
+
 async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::StoreError> {
     let now = Utc::now();
     match command {
@@ -103,7 +111,9 @@ async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::Store
         }
         Command::List { org, db } => {
             let store = open(&db).await?;
-            let org = store.create_org_if_missing(&org, now).await?;
+            let Some(org) = store.find_org(&org).await? else {
+                return Ok(unknown_org(&org));
+            };
             let keys = store.list_keys(org.id).await?;
             if keys.is_empty() {
                 println!("organisation {} has no keys", org.name);
@@ -125,7 +135,9 @@ async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::Store
         }
         Command::Revoke { org, id, db } => {
             let store = open(&db).await?;
-            let org = store.create_org_if_missing(&org, now).await?;
+            let Some(org) = store.find_org(&org).await? else {
+                return Ok(unknown_org(&org));
+            };
             if store.revoke_key(org.id, ApiKeyId(id), now).await? {
                 println!("revoked key {id} of {}", org.name);
                 Ok(ExitCode::SUCCESS)

@@ -16,6 +16,20 @@ pub async fn organisations_and_keys(store: Arc<dyn Store>) {
     );
     let other = store.create_org_if_missing("other", t0()).await.unwrap();
     assert_ne!(acme.id, other.id);
+    assert_eq!(store.find_org("acme").await.unwrap(), Some(acme.clone()));
+    assert_eq!(store.find_org("other").await.unwrap(), Some(other.clone()));
+    assert_eq!(store.find_org("acme2").await.unwrap(), None);
+    assert_eq!(
+        store.find_org("ACME").await.unwrap(),
+        None,
+        "names are exact"
+    );
+    assert_eq!(store.find_org("nobody").await.unwrap(), None);
+    assert_eq!(
+        store.find_org("nobody").await.unwrap(),
+        None,
+        "find_org never creates"
+    );
 
     let hash = hash_api_key("secret-1");
     assert_eq!(hash.len(), 64);
