@@ -614,10 +614,15 @@ fn correct_choices(cx: &mut Ctx<'_>, node: &Node, choices: &[DraftChoice]) -> Ve
             Some("write the number of the right choice".into()),
         );
     }
-    let texts: Vec<String> = choices
-        .iter()
-        .map(|c| normalize(&super::literal(&c.text)))
-        .collect();
+    // The choices' normalised texts, computed when a choice is named by
+    // its text rather than its number.
+    let mut texts: Option<Vec<String>> = None;
+    let choice_texts = || -> Vec<String> {
+        choices
+            .iter()
+            .map(|c| normalize(&super::literal(&c.text)))
+            .collect()
+    };
     let mut correct = Vec::new();
     for item in items {
         let Some(value) = item.as_scalar().filter(|_| !item.is_null()) else {
@@ -638,12 +643,17 @@ fn correct_choices(cx: &mut Ctx<'_>, node: &Node, choices: &[DraftChoice]) -> Ve
                     continue;
                 }
             }
-            _ => texts.iter().position(|t| *t == normalize(value)),
+            _ => {
+                let norm = normalize(value);
+                let texts = texts.get_or_insert_with(choice_texts);
+                texts.iter().position(|t| *t == norm)
+            }
         };
         match index {
             Some(i) if !correct.contains(&i) => correct.push(i),
             Some(_) => {}
             None => {
+                let texts = texts.get_or_insert_with(choice_texts);
                 let hint = suggest(&normalize(value), texts.iter().map(String::as_str))
                     .or_else(|| Some(format!("write the choice's number, 1 to {}", choices.len())));
                 cx.error(
