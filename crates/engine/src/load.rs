@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::module::{Keywords, Lang, Module, Part, QuizKind, SystemMessages, Template, Text};
-use crate::syntax::{self, LineIndex, Node, NodeKind, Span};
+use crate::syntax::{self, LineIndex, Node, Span};
 
 /// The outcome of loading one module source. `module` is `Some` exactly when
 /// no diagnostic is an error.
@@ -43,11 +43,8 @@ pub fn load_module(source: &str) -> LoadResult {
     let parsed = syntax::parse_with(&index);
     let mut cx = Ctx::new(&index);
     cx.diags = parsed.diagnostics;
-    let module = match parsed.root {
-        Some(mut root) => {
-            let steps = take_steps(&mut root);
-            lower_module(&mut cx, &root, steps, source)
-        }
+    let module = match &parsed.root {
+        Some(root) => lower_module(&mut cx, root, source),
         None => {
             if !cx.has_errors() {
                 cx.error(
@@ -72,25 +69,6 @@ pub fn load_module(source: &str) -> LoadResult {
     LoadResult {
         module,
         diagnostics,
-    }
-}
-
-/// Takes the items of the module's `steps:` list (the first `steps` key, as
-/// [`Ctx::fields`] reads it) out of the tree, leaving an empty list with
-/// its span. The steps are most of the tree: lowering them one by one from
-/// this `Vec` frees each step's nodes right after reading them, while they
-/// are still in cache, instead of in one cold pass at the end.
-fn take_steps(root: &mut Node) -> Vec<Node> {
-    let NodeKind::Map(entries) = &mut root.kind else {
-        return Vec::new();
-    };
-    match entries
-        .iter_mut()
-        .find(|e| e.key.as_scalar() == Some("steps"))
-        .map(|e| &mut e.value.kind)
-    {
-        Some(NodeKind::Seq(items)) => std::mem::take(items),
-        _ => Vec::new(),
     }
 }
 
@@ -213,9 +191,7 @@ const MODULE_RETRY_FIELDS: &[&str] = &["max_attempts", "reprompt", "on_exhausted
 /// Default attempts for `ask` steps when the module sets none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
-/// `steps` are the items of the `steps:` list, taken out of `root` by
-/// [`take_steps`].
-fn lower_module(cx: &mut Ctx<'_>, root: &Node, steps: Vec<Node>, source: &str) -> Option<Module> {
+fn lower_module(cx: &mut Ctx<'_>, root: &Node, source: &str) -> Option<Module> {
     let fields = cx.fields(root, "the module", TOP_FIELDS)?;
     let what = "the module";
 
@@ -312,7 +288,7 @@ fn lower_module(cx: &mut Ctx<'_>, root: &Node, steps: Vec<Node>, source: &str) -
 
     let steps_node = cx.require(&fields, "steps", what);
     let drafts = steps_node
-        .map(|n| steps::lower_steps(cx, n, steps))
+        .map(|n| steps::lower_steps(cx, n))
         .unwrap_or_default();
     let lowering_errors = cx.error_count();
     let (steps, totals) = graph::resolve(cx, drafts, lowering_errors)?;

@@ -114,10 +114,8 @@ const RANGE_FIELDS: &[&str] = &["min", "max"];
 /// Largest regex program accepted (bytes of compiled automaton).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// Lowers the `steps:` list `node`, whose items were moved out into `items`
-/// (each is dropped as soon as it is lowered).
-pub(super) fn lower_steps(cx: &mut Ctx<'_>, node: &Node, items: Vec<Node>) -> Vec<DraftStep> {
-    let NodeKind::Seq(_) = &node.kind else {
+pub(super) fn lower_steps(cx: &mut Ctx<'_>, node: &Node) -> Vec<DraftStep> {
+    let NodeKind::Seq(items) = &node.kind else {
         cx.wrong_type(
             node,
             "`steps` should be a list of steps",
@@ -136,9 +134,9 @@ pub(super) fn lower_steps(cx: &mut Ctx<'_>, node: &Node, items: Vec<Node>) -> Ve
     // The nearest quiz question above, for `{score}` and `{total}`.
     let mut last_quiz: Option<QuizKind> = None;
     items
-        .into_iter()
+        .iter()
         .map(|item| {
-            let step = lower_step(cx, &item, last_quiz);
+            let step = lower_step(cx, item, last_quiz);
             if let DraftKind::Ask(ask) = &step.kind
                 && let Some(q) = &ask.quiz
             {
