@@ -273,14 +273,13 @@ fn main() {
                 let store = PostgresStore::connect(&options).await.unwrap();
                 let raw = Raw::Postgres(store.pool().clone());
                 bench(
-                    "PostgreSQL (NOTIFY in each turn)",
+                    "PostgreSQL (NOTIFY batched after commit)",
                     Arc::new(store),
                     raw.clone(),
                     length,
                 )
                 .await;
-                // The cost of NOTIFY: PostgreSQL commits notifying
-                // transactions one at a time.
+                // What announcing to other processes costs.
                 let quiet = StoreOptions {
                     postgres_notify: false,
                     ..options

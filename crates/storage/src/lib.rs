@@ -196,7 +196,11 @@ pub trait Store: Send + Sync {
     ) -> BoxStream<'static, Result<ExportRow>>;
 
     /// Live message events: every commit of messages by any process (on
-    /// PostgreSQL) or by this process (SQLite), after it commits.
+    /// PostgreSQL) or by this process (SQLite), after it commits. This
+    /// process's commits arrive at once; on PostgreSQL other processes'
+    /// arrive shortly after (batched NOTIFY), and events of one session may
+    /// come out of commit order. An event is a hint: re-read the session
+    /// from the last id delivered (ids of one session grow in commit order).
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>>;
 }
 
@@ -218,12 +222,13 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Apply migrations on connect (default true).
     pub migrate: bool,
-    /// PostgreSQL only: announce committed messages with NOTIFY inside the
-    /// turn's transaction (default true; [`Store::subscribe`] of every
-    /// process relies on it). PostgreSQL commits notifying transactions one
-    /// at a time (a global lock on its notification queue), which caps turn
-    /// throughput at about one commit flush per turn; turn it off only for
-    /// processes whose writes nobody needs to hear of live (imports, tools).
+    /// PostgreSQL only: announce committed messages to other processes
+    /// (default true; their [`Store::subscribe`] relies on it). After each
+    /// commit the store's notifier task sends the events that arrived
+    /// meanwhile with one NOTIFY on a connection of its own, so turns never
+    /// wait for it. Off, this process's subscribers still hear of its
+    /// commits, and the store opens no notifier connection: for processes
+    /// whose writes nobody elsewhere needs to hear of live (imports, tools).
     pub postgres_notify: bool,
 }
 

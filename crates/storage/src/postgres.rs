@@ -3,18 +3,20 @@
 //! A turn locks its session row (`SELECT ... FOR UPDATE`) for the whole
 //! transaction, so turns of one session are serialized across connections
 //! and processes; other sessions proceed in parallel. Commits of messages are
-//! announced with `pg_notify` inside the transaction, so listeners hear of
-//! them exactly when (and only if) they commit.
+//! announced after they commit, in batches ([`live`]).
+
+mod live;
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Connection, Row};
 use uuid::Uuid;
@@ -31,10 +33,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/post
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
-    /// The NOTIFY channel (one per schema, so separate stores stay separate).
-    channel: String,
-    /// Whether commits are announced ([`StoreOptions::postgres_notify`]).
-    notify: bool,
+    /// Live events: this process's subscribers and the NOTIFY batches.
+    live: Arc<live::Live>,
 }
 
 /// Times are stored with microsecond precision.
@@ -269,15 +269,6 @@ async fn insert_message(
     })
 }
 
-/// The NOTIFY payload: small, names the session and the new ids.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Notice {
-    o: i64,
-    s: i64,
-    u: Uuid,
-    i: Vec<i64>,
-}
-
 /// `pool.begin()`, safe to cancel. sqlx leaves the transaction open if the
 /// future is dropped between sending `BEGIN` and reading its reply (the
 /// connection then goes back to the pool inside a transaction); in a task of
@@ -333,12 +324,11 @@ impl PostgresStore {
         conn.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         let store = PostgresStore {
             pool,
-            channel,
-            notify: options.postgres_notify,
+            live: Arc::new(live::Live::new(connect, channel, options.postgres_notify)),
         };
         if options.migrate {
             store.migrate().await?;
@@ -373,28 +363,36 @@ impl PostgresStore {
         &self.pool
     }
 
-    async fn notify(
+    /// Commit, then announce the new messages `ids` of `session`. Both run
+    /// in a task of their own: a caller dropped during COMMIT cannot leave a
+    /// committed turn unannounced.
+    async fn commit(
         &self,
-        conn: &mut PgConnection,
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
         session: &Session,
-        ids: &[MessageId],
+        ids: Vec<MessageId>,
     ) -> Result<()> {
-        if ids.is_empty() || !self.notify {
-            return Ok(());
-        }
-        let payload = serde_json::to_string(&Notice {
-            o: session.org.0,
-            s: session.id.0,
-            u: session.uuid,
-            i: ids.iter().map(|id| id.0).collect(),
+        let live = self.live.clone();
+        let event = (!ids.is_empty()).then_some(MessageEvent::Committed {
+            org: session.org,
+            session: session.id,
+            session_uuid: session.uuid,
+            ids,
+        });
+        tokio::spawn(async move {
+            let committed = tx.commit().await;
+            if let Some(event) = event {
+                match &committed {
+                    Ok(()) => live.announce(event),
+                    // It may have committed all the same: have everyone re-read.
+                    Err(_) => live.announce(MessageEvent::Lagged),
+                }
+            }
+            committed
         })
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(&self.channel)
-            .bind(payload)
-            .execute(conn)
-            .await?;
-        Ok(())
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+        .map_err(StoreError::from)
     }
 
     async fn summary_where(
@@ -498,8 +496,7 @@ impl PostgresStore {
         .execute(&mut *tx)
         .await?;
         let ids: Vec<MessageId> = received.iter().chain(&sent).map(|m| m.id).collect();
-        self.notify(&mut tx, &current, &ids).await?;
-        tx.commit().await?;
+        self.commit(tx, &current, ids).await?;
         Ok(TurnOutcome {
             session: Session {
                 status: plan.status,
@@ -827,8 +824,7 @@ impl Store for PostgresStore {
                 );
             }
             let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
-            self.notify(&mut tx, &session, &ids).await?;
-            tx.commit().await?;
+            self.commit(tx, &session, ids).await?;
             return Ok(CreatedSession {
                 session,
                 messages,
@@ -1050,41 +1046,6 @@ impl Store for PostgresStore {
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(&self.channel).await?;
-        // `lost`: the connection dropped; notifications sent meanwhile are gone,
-        // so the subscriber is told to re-read once it is back.
-        Ok(Box::pin(futures::stream::unfold(
-            (listener, false),
-            |(mut listener, mut lost)| async move {
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(notification)) => {
-                            if lost {
-                                // Keep this one buffered? It is already taken: report
-                                // the gap; the subscriber re-reads and sees it.
-                                return Some((MessageEvent::Lagged, (listener, false)));
-                            }
-                            let event = match serde_json::from_str::<Notice>(notification.payload())
-                            {
-                                Ok(n) => MessageEvent::Committed {
-                                    org: OrgId(n.o),
-                                    session: SessionId(n.s),
-                                    session_uuid: n.u,
-                                    ids: n.i.into_iter().map(MessageId).collect(),
-                                },
-                                Err(_) => MessageEvent::Lagged,
-                            };
-                            return Some((event, (listener, false)));
-                        }
-                        Ok(None) => return Some((MessageEvent::Lagged, (listener, false))),
-                        Err(_) => {
-                            lost = true;
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
-            },
-        )))
+        Ok(self.live.subscribe(&self.pool).await?)
     }
 }

@@ -9,6 +9,7 @@
 
 mod contract;
 mod fixture;
+mod live;
 mod misc;
 
 /// Generates, for each contract test, one `#[tokio::test]` per backend.
@@ -59,5 +60,6 @@ contract_tests!(
     wakeups_are_claimed_once,
     concurrent_wakeup_claimers,
     subscribe_sees_commits,
+    subscribe_announces_each_commit_once,
     migrate_is_idempotent,
 );

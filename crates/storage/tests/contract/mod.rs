@@ -140,3 +140,43 @@ pub async fn all_messages(store: &Arc<dyn Store>, org: OrgId, session: SessionId
         out.extend(page);
     }
 }
+
+/// Reads `events` until every id of `expected` was announced, then 500 ms
+/// more, and checks each was announced exactly once, for its own session,
+/// with nothing else (no other id, no `Lagged`).
+pub async fn expect_announced_once(
+    events: &mut futures::stream::BoxStream<'static, MessageEvent>,
+    expected: &[Message],
+) {
+    use futures::StreamExt;
+    use std::collections::BTreeMap;
+    let want: BTreeMap<MessageId, SessionId> = expected.iter().map(|m| (m.id, m.session)).collect();
+    let mut seen: BTreeMap<MessageId, usize> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let complete = want.keys().all(|id| seen.contains_key(id));
+        let until = if complete {
+            tokio::time::Instant::now() + std::time::Duration::from_millis(500)
+        } else {
+            deadline
+        };
+        let event = match tokio::time::timeout_at(until, events.next()).await {
+            Ok(event) => event.expect("stream open"),
+            Err(_) if complete => break,
+            Err(_) => panic!("announced {} of {} ids within 20 s", seen.len(), want.len()),
+        };
+        let MessageEvent::Committed { session, ids, .. } = event else {
+            panic!("unexpected {event:?}");
+        };
+        for id in ids {
+            assert_eq!(
+                want.get(&id),
+                Some(&session),
+                "announced {id:?} of {session:?}"
+            );
+            *seen.entry(id).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "announced more than once: {twice:?}");
+}

@@ -514,3 +514,64 @@ pub async fn subscribe_sees_commits(store: Arc<dyn Store>) {
     let got = tokio::time::timeout(StdDuration::from_millis(300), events.next()).await;
     assert!(got.is_err(), "unexpected event {got:?}");
 }
+
+/// Concurrent enrolments and turns of several sessions: two subscriptions
+/// each get every committed message once (on PostgreSQL, not again when the
+/// store's own NOTIFY comes back).
+pub async fn subscribe_announces_each_commit_once(store: Arc<dyn Store>) {
+    const SESSIONS: usize = 8;
+    const TURNS: usize = 5;
+    let mut first = store.subscribe().await.unwrap();
+    let mut second = store.subscribe().await.unwrap();
+    let w = world(&store, "acme").await;
+    let tasks: Vec<_> = (0..SESSIONS)
+        .map(|i| {
+            let store = store.clone();
+            let (org, programme, module) = (w.org, w.programme.id, w.module.id);
+            tokio::spawn(async move {
+                let customer = store
+                    .register_customer(org, &new_customer(&format!("c{i}")))
+                    .await
+                    .unwrap();
+                let created = store
+                    .create_session(
+                        org,
+                        &NewSession {
+                            customer: customer.id,
+                            programme,
+                            module_version: module,
+                            status: SessionStatus::Pending,
+                            state: "0".to_owned(),
+                            state_format: 1,
+                            messages: vec!["Welcome!".to_owned(), "Ready?".to_owned()],
+                            wake_at: None,
+                            at: t0(),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let mut messages = created.messages;
+                for turn in 0..TURNS {
+                    let out = store
+                        .apply_turn(
+                            created.session.id,
+                            Inbound::message(format!("t{turn}"), None, at(1)),
+                            &mut counter,
+                        )
+                        .await
+                        .unwrap();
+                    messages.extend(out.received);
+                    messages.extend(out.sent);
+                }
+                messages
+            })
+        })
+        .collect();
+    let mut messages = Vec::new();
+    for task in tasks {
+        messages.extend(task.await.unwrap());
+    }
+    assert_eq!(messages.len(), SESSIONS * (2 + 2 * TURNS));
+    expect_announced_once(&mut first, &messages).await;
+    expect_announced_once(&mut second, &messages).await;
+}
