@@ -451,6 +451,28 @@ pub struct TurnOutcome {
     pub replayed: bool,
 }
 
+impl TurnOutcome {
+    /// The outcome of a repeated delivery: the original turn's messages
+    /// (its RECEIVED message and its SENT replies, in id order).
+    pub(crate) fn replayed(session: Session, messages: Vec<Message>) -> TurnOutcome {
+        let (received, sent): (Vec<_>, Vec<_>) = messages
+            .into_iter()
+            .partition(|m| m.direction == Direction::Received);
+        TurnOutcome {
+            session,
+            received: received.into_iter().next(),
+            sent,
+            replayed: true,
+        }
+    }
+}
+
+/// Times are stored with microsecond precision on both backends; truncating
+/// before storing makes what a caller gets back equal to what is stored.
+pub(crate) fn to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
 /// Pre and post quiz scores of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scores {

@@ -37,11 +37,6 @@ pub struct PostgresStore {
     live: Arc<live::Live>,
 }
 
-/// Times are stored with microsecond precision.
-fn trunc(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
-}
-
 const SESSION_COLS: &str = "s.id, s.uuid, s.org_id, s.customer_id, c.uuid AS customer_uuid, s.programme_id, \
      s.module_version_id, s.module_uuid, s.status, s.state, s.state_format, s.turns, s.created_at, \
      s.last_activity, s.wake_at";
@@ -219,18 +214,6 @@ async fn replay(
     match turn {
         Some(turn) => Ok(Some(turn_messages(conn, session, turn).await?)),
         None => Ok(None),
-    }
-}
-
-fn replayed_outcome(session: Session, messages: Vec<Message>) -> TurnOutcome {
-    let (received, sent): (Vec<_>, Vec<_>) = messages
-        .into_iter()
-        .partition(|m| m.direction == Direction::Received);
-    TurnOutcome {
-        session,
-        received: received.into_iter().next(),
-        sent,
-        replayed: true,
     }
 }
 
@@ -420,7 +403,7 @@ impl PostgresStore {
         inbound: &Inbound,
         decide: &mut Decide<'_>,
     ) -> Result<TurnOutcome> {
-        let at = trunc(inbound.at);
+        let at = to_micros(inbound.at);
         let mut tx = begin(&self.pool).await?;
         let current = load_session(&mut tx, session, true)
             .await?
@@ -433,7 +416,7 @@ impl PostgresStore {
             && let Some(messages) = replay(&mut tx, session, external_id).await?
         {
             tx.rollback().await?;
-            return Ok(replayed_outcome(current, messages));
+            return Ok(TurnOutcome::replayed(current, messages));
         }
         let plan = decide(&current)?;
         let turn = current.turns + 1;
@@ -475,8 +458,8 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        let wake_at = plan.wake_at.map(trunc);
-        let last_activity = plan.last_activity.map(trunc).or(current.last_activity);
+        let wake_at = plan.wake_at.map(to_micros);
+        let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
         sqlx::query(
             "UPDATE sessions SET state = $1, state_format = $2, status = $3, turns = $4, wake_at = $5, \
              last_activity = $6, claimed_until = NULL, pre_correct = $7, pre_answered = $8, \
@@ -519,10 +502,6 @@ enum PgKey {
     Uuid(Uuid),
 }
 
-fn is_unique_violation(error: &StoreError) -> bool {
-    matches!(error, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> Backend {
@@ -553,7 +532,7 @@ impl Store for PostgresStore {
              ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id, name, created_at",
         )
         .bind(name)
-        .bind(trunc(at))
+        .bind(to_micros(at))
         .fetch_one(&self.pool)
         .await?;
         org_from(&row)
@@ -581,7 +560,7 @@ impl Store for PostgresStore {
         .bind(org.0)
         .bind(label)
         .bind(key_hash)
-        .bind(trunc(at))
+        .bind(to_micros(at))
         .fetch_one(&self.pool)
         .await?;
         key_from(&row)
@@ -612,7 +591,7 @@ impl Store for PostgresStore {
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
         )
-        .bind(trunc(at))
+        .bind(to_micros(at))
         .bind(key.0)
         .bind(org.0)
         .execute(&self.pool)
@@ -634,7 +613,7 @@ impl Store for PostgresStore {
         .bind(org.0)
         .bind(identifier)
         .bind(format!("Programme {identifier}"))
-        .bind(trunc(at))
+        .bind(to_micros(at))
         .fetch_one(&self.pool)
         .await?;
         programme_from(&row)
@@ -679,7 +658,7 @@ impl Store for PostgresStore {
         .bind(Json(&m.languages))
         .bind(m.pre_quiz_total)
         .bind(m.post_quiz_total)
-        .bind(trunc(m.registered_at))
+        .bind(to_micros(m.registered_at))
         .fetch_one(&self.pool)
         .await?;
         module_from(&row)
@@ -727,7 +706,7 @@ impl Store for PostgresStore {
         .bind(&c.gender)
         .bind(&c.email)
         .bind(c.date_of_birth)
-        .bind(trunc(c.registered_at))
+        .bind(to_micros(c.registered_at))
         .fetch_one(&self.pool)
         .await?;
         customer_from(&row)
@@ -743,7 +722,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_session(&self, org: OrgId, new: &NewSession) -> Result<CreatedSession> {
-        let at = trunc(new.at);
+        let at = to_micros(new.at);
         // A live session can end between our conflict and our read of it: try again then.
         for _ in 0..3 {
             let mut tx = begin(&self.pool).await?;
@@ -786,7 +765,7 @@ impl Store for PostgresStore {
             .bind(&new.state)
             .bind(new.state_format)
             .bind(at)
-            .bind(new.wake_at.map(trunc))
+            .bind(new.wake_at.map(to_micros))
             .fetch_optional(&mut *tx)
             .await?;
             let Some(id) = id else {
@@ -858,7 +837,7 @@ impl Store for PostgresStore {
         match self.try_apply_turn(session, &inbound, decide).await {
             // Backstop: the row lock makes the external-id check and insert
             // atomic; if the unique constraint still fires, the retry replays.
-            Err(e) if is_unique_violation(&e) => {
+            Err(e) if e.is_unique_violation() => {
                 self.try_apply_turn(session, &inbound, decide).await
             }
             other => other,
@@ -871,7 +850,7 @@ impl Store for PostgresStore {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<Session>> {
-        let now = trunc(now);
+        let now = to_micros(now);
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(365));
         let mut tx = begin(&self.pool).await?;
         let ids: Vec<i64> = sqlx::query_scalar(

@@ -85,11 +85,6 @@ fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>> {
     micros.map(time).transpose()
 }
 
-/// Times are stored with microsecond precision.
-fn trunc(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
-}
-
 fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid> {
     Ok(row.try_get::<Hyphenated, _>(column)?.into_uuid())
 }
@@ -275,18 +270,6 @@ async fn replay(
     }
 }
 
-fn replayed_outcome(session: Session, messages: Vec<Message>) -> TurnOutcome {
-    let (received, sent): (Vec<_>, Vec<_>) = messages
-        .into_iter()
-        .partition(|m| m.direction == Direction::Received);
-    TurnOutcome {
-        session,
-        received: received.into_iter().next(),
-        sent,
-        replayed: true,
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn insert_message(
     conn: &mut SqliteConnection,
@@ -443,7 +426,7 @@ async fn turn(
     inbound: &Inbound,
     decide: &mut Decide<'_>,
 ) -> Result<(TurnOutcome, Option<MessageEvent>)> {
-    let at = trunc(inbound.at);
+    let at = to_micros(inbound.at);
     let current = load_session(conn, session)
         .await?
         .ok_or(StoreError::NotFound("session"))?;
@@ -454,7 +437,7 @@ async fn turn(
     if let Some(external_id) = external_id
         && let Some(messages) = replay(conn, session, external_id).await?
     {
-        return Ok((replayed_outcome(current, messages), None));
+        return Ok((TurnOutcome::replayed(current, messages), None));
     }
     let plan = decide(&current)?;
     let turn = current.turns + 1;
@@ -494,8 +477,8 @@ async fn turn(
         .execute(&mut *conn)
         .await?;
     }
-    let wake_at = plan.wake_at.map(trunc);
-    let last_activity = plan.last_activity.map(trunc).or(current.last_activity);
+    let wake_at = plan.wake_at.map(to_micros);
+    let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
     sqlx::query(
         "UPDATE sessions SET state = ?, state_format = ?, status = ?, turns = ?, wake_at = ?, \
          last_activity = ?, claimed_until = NULL, pre_correct = ?, pre_answered = ?, \
@@ -539,10 +522,6 @@ async fn turn(
 enum SqliteKey {
     Id(i64),
     Uuid(Uuid),
-}
-
-fn is_unique_violation(error: &StoreError) -> bool {
-    matches!(error, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
 }
 
 #[async_trait]
@@ -797,7 +776,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, org: OrgId, new: &NewSession) -> Result<CreatedSession> {
-        let at = trunc(new.at);
+        let at = to_micros(new.at);
         let mut writer = self.writer.exclusive().await;
         let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         let customer_ok: Option<i64> =
@@ -858,7 +837,7 @@ impl Store for SqliteStore {
         .bind(&new.state)
         .bind(new.state_format)
         .bind(us(at))
-        .bind(new.wake_at.map(trunc).map(us))
+        .bind(new.wake_at.map(to_micros).map(us))
         .fetch_one(&mut *tx)
         .await?;
         let session = load_session(&mut tx, SessionId(id))
@@ -904,7 +883,7 @@ impl Store for SqliteStore {
             // Only reachable if another process stored the same external id
             // between our check and insert, which the write lock prevents;
             // the retry then replays it.
-            Err(e) if is_unique_violation(&e) => {
+            Err(e) if e.is_unique_violation() => {
                 self.try_apply_turn(session, &inbound, decide).await
             }
             other => other,
