@@ -201,6 +201,15 @@ pub trait Store: Send + Sync {
         org: OrgId,
         filter: ExportFilter,
     ) -> BoxStream<'static, Result<ExportRow>>;
+    /// The sessions of `org`'s programme `identifier` with their scores and
+    /// customers, ordered by session id, streamed from the database
+    /// (bounded memory). Empty when the programme has no sessions or is not
+    /// `org`'s. Dropping the stream cancels it.
+    fn export_sessions(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> BoxStream<'static, Result<SessionExportRow>>;
 
     /// Live message events: every commit of messages by any process (on
     /// PostgreSQL) or by this process (SQLite), after it commits. This

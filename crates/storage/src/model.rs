@@ -546,6 +546,16 @@ pub struct ExportRow {
     pub module_uuid: Uuid,
 }
 
+/// One line of a session (scores) export: a session of a programme with
+/// its scores and its customer's name and phone. Ordered by session id
+/// (enrolment order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionExportRow {
+    pub summary: SessionSummary,
+    pub customer_full_name: String,
+    pub customer_phone: String,
+}
+
 /// New messages were committed. Delivered by [`crate::Store::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageEvent {

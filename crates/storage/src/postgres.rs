@@ -1024,6 +1024,38 @@ impl Store for PostgresStore {
         })
     }
 
+    fn export_sessions(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> BoxStream<'static, Result<SessionExportRow>> {
+        let pool = self.pool.clone();
+        crate::channel_stream(move |tx| async move {
+            let sql = format!(
+                "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
+                 c.phone AS customer_phone {SUMMARY_JOINS} \
+                 WHERE s.org_id = $1 AND p.identifier = $2 ORDER BY s.id"
+            );
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(org.0)
+                .bind(identifier)
+                .fetch(&pool);
+            while let Some(row) = rows.next().await {
+                let item = row.map_err(StoreError::from).and_then(|row| {
+                    Ok(SessionExportRow {
+                        summary: summary_from(&row)?,
+                        customer_full_name: row.try_get("customer_full_name")?,
+                        customer_phone: row.try_get("customer_phone")?,
+                    })
+                });
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        })
+    }
+
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>> {
         Ok(self.live.subscribe(&self.pool).await?)
     }

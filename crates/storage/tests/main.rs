@@ -57,6 +57,7 @@ contract_tests!(
     message_paging,
     summaries,
     export_streams,
+    export_sessions_streams,
     wakeups_are_claimed_once,
     concurrent_wakeup_claimers,
     subscribe_sees_commits,

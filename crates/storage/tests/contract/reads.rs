@@ -575,3 +575,125 @@ pub async fn subscribe_announces_each_commit_once(store: Arc<dyn Store>) {
     expect_announced_once(&mut first, &messages).await;
     expect_announced_once(&mut second, &messages).await;
 }
+
+pub async fn export_sessions_streams(store: Arc<dyn Store>) {
+    let a = world(&store, "acme").await;
+    let b = world(&store, "beta").await;
+    let empty = store.ensure_programme(a.org, 7, t0()).await.unwrap();
+    let elsewhere = store.ensure_programme(a.org, 8, t0()).await.unwrap();
+    let mut customers = Vec::new();
+    let mut sessions = Vec::new();
+    for i in 0..4 {
+        let customer = store
+            .register_customer(a.org, &new_customer(&format!("Learner {i}")))
+            .await
+            .unwrap();
+        let s = store
+            .create_session(a.org, &new_session(&a, &customer, &["Welcome!"]))
+            .await
+            .unwrap()
+            .session;
+        customers.push(customer);
+        sessions.push(s);
+    }
+    // Another programme of a, and b's programme 49: neither is exported below.
+    let mut other = new_session(&a, &a.customer, &["Welcome!"]);
+    other.programme = elsewhere.id;
+    store.create_session(a.org, &other).await.unwrap();
+    let b_session = session(&store, &b).await;
+    // Scores and status of the second session change with a turn.
+    let progress = QuizProgress {
+        pre_correct: 1,
+        pre_answered: 2,
+        post_correct: 3,
+        post_answered: 4,
+    };
+    store
+        .apply_turn(
+            sessions[1].id,
+            Inbound::message("2", None, at(5)),
+            &mut |_: &Session| {
+                Ok(plan(
+                    "done",
+                    SessionStatus::Completed,
+                    vec![],
+                    progress,
+                    at(5),
+                ))
+            },
+        )
+        .await
+        .unwrap();
+
+    let rows: Vec<SessionExportRow> = store
+        .export_sessions(a.org, 49)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let ids: Vec<SessionId> = rows.iter().map(|r| r.summary.session.id).collect();
+    assert_eq!(
+        ids,
+        sessions.iter().map(|s| s.id).collect::<Vec<_>>(),
+        "a's sessions of programme 49, by id"
+    );
+    for (row, customer) in rows.iter().zip(&customers) {
+        // The same summary as the customer's list, plus the customer.
+        let listed = store.customer_sessions(a.org, customer.id).await.unwrap();
+        assert_eq!(listed, vec![row.summary.clone()]);
+        assert_eq!(row.customer_full_name, customer.full_name);
+        assert_eq!(row.customer_phone, customer.phone);
+        assert_eq!(row.summary.programme_identifier, 49);
+        assert_eq!(row.summary.module_name, a.module.name);
+    }
+    let done = &rows[1].summary;
+    assert_eq!(done.session.status, SessionStatus::Completed);
+    assert_eq!(done.session.last_activity, Some(at(5)));
+    assert_eq!(
+        done.scores,
+        Scores {
+            pre: Score {
+                correct: 1,
+                answered: 2,
+                total: 2
+            },
+            post: Score {
+                correct: 3,
+                answered: 4,
+                total: 4
+            },
+        }
+    );
+
+    // Organisations are isolated: b sees only its own session.
+    let b_rows: Vec<SessionExportRow> = store
+        .export_sessions(b.org, 49)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(b_rows.len(), 1);
+    assert_eq!(b_rows[0].summary.session.uuid, b_session.uuid);
+    assert_eq!(b_rows[0].customer_full_name, b.customer.full_name);
+
+    // An empty programme, and one that does not exist: nothing.
+    assert_eq!(
+        store.export_sessions(a.org, empty.identifier).count().await,
+        0
+    );
+    assert_eq!(store.export_sessions(a.org, 12345).count().await, 0);
+    assert_eq!(store.export_sessions(b.org, 8).count().await, 0);
+
+    // Dropping a stream early neither hangs nor blocks writes.
+    let first: Vec<_> = store.export_sessions(a.org, 49).take(1).collect().await;
+    assert_eq!(first.len(), 1);
+    tokio::time::timeout(
+        StdDuration::from_secs(10),
+        store.apply_turn(
+            sessions[0].id,
+            Inbound::message("after", None, at(9)),
+            &mut counter,
+        ),
+    )
+    .await
+    .expect("writes go on after an export is dropped")
+    .unwrap();
+}
