@@ -23,6 +23,8 @@ use crate::routes;
         routes::summaries::customer,
         routes::summaries::session,
         routes::summaries::program,
+        routes::exports::messages,
+        routes::exports::scores,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security)

@@ -166,6 +166,14 @@ fn router(state: AppState) -> Router {
             "/api/v1/fe/program/summary",
             get(routes::summaries::program),
         )
+        .route(
+            "/api/v1/fe/program/export/messages",
+            get(routes::exports::messages),
+        )
+        .route(
+            "/api/v1/fe/program/export/scores",
+            get(routes::exports::scores),
+        )
         .fallback(routes::ops::not_found)
         .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

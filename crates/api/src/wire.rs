@@ -257,3 +257,124 @@ pub fn score(s: Score) -> String {
 pub fn percent(fraction: f64) -> f64 {
     (fraction * 1000.0).round() / 10.0
 }
+
+/// One line of the messages export (`GET /api/v1/fe/program/export/messages`):
+/// the fields of a `/api/v1/message/all` item, the message's UTC time in
+/// RFC 3339, and whose session it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageExportLine {
+    #[schema(example = 888)]
+    pub id: i64,
+    pub message: String,
+    pub session_uuid: String,
+    /// `SENT` or `RECEIVED`.
+    #[schema(example = "SENT")]
+    pub message_type: &'static str,
+    /// `dd/MM/yyyy HH:mm` in the server's zone, as in the other endpoints.
+    #[schema(example = "24/11/2026 21:45")]
+    pub date_time: String,
+    /// The same time in UTC, RFC 3339 with microseconds.
+    #[schema(example = "2026-11-24T21:45:03.123456Z")]
+    pub timestamp: String,
+    pub customer_uuid: String,
+    pub module_uuid: String,
+    #[schema(example = 49)]
+    pub program_identifier: i64,
+}
+
+impl MessageExportLine {
+    /// Column names of the CSV form, in the order of [`Self::csv_fields`].
+    pub const CSV_COLUMNS: &'static [&'static str] = &[
+        "id",
+        "message",
+        "session_uuid",
+        "message_type",
+        "date_time",
+        "timestamp",
+        "customer_uuid",
+        "module_uuid",
+        "program_identifier",
+    ];
+
+    pub fn csv_fields(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.message.clone(),
+            self.session_uuid.clone(),
+            self.message_type.to_owned(),
+            self.date_time.clone(),
+            self.timestamp.clone(),
+            self.customer_uuid.clone(),
+            self.module_uuid.clone(),
+            self.program_identifier.to_string(),
+        ]
+    }
+}
+
+/// One line of the scores export (`GET /api/v1/fe/program/export/scores`):
+/// one session of the programme.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreExportLine {
+    pub session_uuid: String,
+    pub customer_uuid: String,
+    pub full_name: String,
+    pub phone: String,
+    pub module_uuid: String,
+    pub module_name: String,
+    /// Pending, InProgress, Completed, OptedOut or Expired.
+    #[schema(example = "Completed")]
+    pub status: &'static str,
+    /// `"correct/total"`, as in the summaries.
+    #[schema(example = "1/2")]
+    pub pre_quiz_score: String,
+    pub pre_quiz_correct: i32,
+    pub pre_quiz_total: i32,
+    #[schema(example = "2/2")]
+    pub post_quiz_score: String,
+    pub post_quiz_correct: i32,
+    pub post_quiz_total: i32,
+    pub date_enrolled: String,
+    /// `""` when the learner has never replied.
+    pub last_active_date: String,
+}
+
+impl ScoreExportLine {
+    /// Column names of the CSV form, in the order of [`Self::csv_fields`].
+    pub const CSV_COLUMNS: &'static [&'static str] = &[
+        "session_uuid",
+        "customer_uuid",
+        "full_name",
+        "phone",
+        "module_uuid",
+        "module_name",
+        "status",
+        "pre_quiz_score",
+        "pre_quiz_correct",
+        "pre_quiz_total",
+        "post_quiz_score",
+        "post_quiz_correct",
+        "post_quiz_total",
+        "date_enrolled",
+        "last_active_date",
+    ];
+
+    pub fn csv_fields(&self) -> Vec<String> {
+        vec![
+            self.session_uuid.clone(),
+            self.customer_uuid.clone(),
+            self.full_name.clone(),
+            self.phone.clone(),
+            self.module_uuid.clone(),
+            self.module_name.clone(),
+            self.status.to_owned(),
+            self.pre_quiz_score.clone(),
+            self.pre_quiz_correct.to_string(),
+            self.pre_quiz_total.to_string(),
+            self.post_quiz_score.clone(),
+            self.post_quiz_correct.to_string(),
+            self.post_quiz_total.to_string(),
+            self.date_enrolled.clone(),
+            self.last_active_date.clone(),
+        ]
+    }
+}

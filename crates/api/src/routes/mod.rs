@@ -2,6 +2,7 @@
 
 pub mod customers;
 pub mod enrolment;
+pub mod exports;
 pub mod messages;
 pub mod modules;
 pub mod ops;

@@ -1,0 +1,592 @@
+//! Streaming exports of a programme for analysts: every message
+//! (`/api/v1/fe/program/export/messages`) and every session's scores
+//! (`/api/v1/fe/program/export/scores`), as NDJSON or CSV.
+//!
+//! The rows come from the store's streamed reads and are encoded in
+//! batches as they arrive (`Body::from_stream`): memory stays bounded
+//! whatever the size of the programme. Problems found before the first
+//! byte (parameters, unknown programme, a database that fails at once) are
+//! ordinary error envelopes. A database error after the first byte ends an
+//! NDJSON body with one line `{"error": {...}}` ([`ERROR_LINE`]) and aborts
+//! a CSV body (the connection is reset before the final chunk), so a
+//! truncated export is never mistaken for a complete one.
+
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use chatcourse_storage::{ExportFilter, ExportRow, SessionExportRow, StoreError};
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
+use futures::stream::{self, BoxStream, Stream, StreamExt};
+use serde::Serialize;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{QueryParams, check};
+use crate::state::{AppState, Org};
+use crate::time::{display, display_opt};
+use crate::wire::{MessageExportLine, ScoreExportLine, score};
+
+/// Rows encoded into one chunk of the body at most (those already
+/// available; a chunk never waits for more rows).
+const BATCH: usize = 256;
+
+/// The last line of an NDJSON export that failed part-way. The lines before
+/// it are complete; the export is not.
+pub const ERROR_LINE: &str = "{\"error\":{\"status\":500,\"code\":\"internal_error\",\"message\":\"The export failed part-way; the lines before this one are complete, the export is not\"}}\n";
+
+/// The body format, from `format=ndjson|csv` (default NDJSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    Csv,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Ndjson => "application/x-ndjson",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// A line of an export: a JSON object (NDJSON) or a CSV record.
+pub trait Line: Serialize + Send + 'static {
+    /// The CSV header.
+    const COLUMNS: &'static [&'static str];
+    /// The CSV record, in the order of [`Line::COLUMNS`].
+    fn fields(&self) -> Vec<String>;
+}
+
+impl Line for MessageExportLine {
+    const COLUMNS: &'static [&'static str] = MessageExportLine::CSV_COLUMNS;
+    fn fields(&self) -> Vec<String> {
+        self.csv_fields()
+    }
+}
+
+impl Line for ScoreExportLine {
+    const COLUMNS: &'static [&'static str] = ScoreExportLine::CSV_COLUMNS;
+    fn fields(&self) -> Vec<String> {
+        self.csv_fields()
+    }
+}
+
+/// Export a programme's messages, by session then id.
+///
+/// Every message of the organisation's sessions in the programme, in the
+/// optional time range `[from, until)`, one per line.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/program/export/messages",
+    tag = "exports",
+    params(
+        ("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)"),
+        ("from" = Option<String>, Query, description = "Only messages at or after this time: RFC 3339 (`2026-11-01T00:00:00Z`), or a date `dd/MM/yyyy` / `yyyy-MM-dd` meaning its start in the server's zone"),
+        ("until" = Option<String>, Query, description = "Only messages before this time: RFC 3339, or a date meaning its end (the whole day is included)"),
+        ("format" = Option<String>, Query, description = "`ndjson` (default) or `csv`"),
+    ),
+    responses(
+        (status = 200, description = "A stream of lines, one per message, by session then id; NDJSON lines are MessageExportLine objects, CSV has a header line. An NDJSON export that fails part-way ends with a line {\"error\": {\"status\", \"code\", \"message\"}}; a CSV export that fails part-way is aborted.",
+            content(
+                (MessageExportLine = "application/x-ndjson"),
+                (String = "text/csv"),
+            )),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn messages(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let tz = state.timezone;
+    let mut errors = Vec::new();
+    let identifier = program_identifier(&query, &mut errors);
+    let format = format(&query, &mut errors);
+    let from = time_param(&query, "from", Edge::Start, tz, &mut errors);
+    let until = time_param(&query, "until", Edge::End, tz, &mut errors);
+    if let (Some(from), Some(until)) = (from, until)
+        && from >= until
+    {
+        errors.push("until: must be later than from".to_owned());
+    }
+    check(errors)?;
+    let identifier = identifier.ok_or(ApiError::ProgramNotFound)?;
+    state
+        .store
+        .get_programme(org, identifier)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::ProgramNotFound)?;
+    let filter = ExportFilter {
+        programme: Some(identifier),
+        from,
+        until,
+    };
+    let lines = state
+        .store
+        .export_transcripts(org, filter)
+        .map(move |row| row.map(|row| message_line(row, tz)));
+    respond(format, "messages", identifier, lines).await
+}
+
+/// Export a programme's scores: one line per session, by session.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/program/export/scores",
+    tag = "exports",
+    params(
+        ("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)"),
+        ("format" = Option<String>, Query, description = "`ndjson` (default) or `csv`"),
+    ),
+    responses(
+        (status = 200, description = "A stream of lines, one per session of the programme in enrolment order; NDJSON lines are ScoreExportLine objects, CSV has a header line. Failures part-way as for the messages export.",
+            content(
+                (ScoreExportLine = "application/x-ndjson"),
+                (String = "text/csv"),
+            )),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn scores(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let tz = state.timezone;
+    let mut errors = Vec::new();
+    let identifier = program_identifier(&query, &mut errors);
+    let format = format(&query, &mut errors);
+    check(errors)?;
+    let identifier = identifier.ok_or(ApiError::ProgramNotFound)?;
+    state
+        .store
+        .get_programme(org, identifier)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::ProgramNotFound)?;
+    let lines = state
+        .store
+        .export_sessions(org, identifier)
+        .map(move |row| row.map(|row| score_line(row, tz)));
+    respond(format, "scores", identifier, lines).await
+}
+
+fn message_line(row: ExportRow, tz: Tz) -> MessageExportLine {
+    let m = row.message;
+    MessageExportLine {
+        id: m.id.0,
+        session_uuid: m.session_uuid.to_string(),
+        message_type: m.direction.as_str(),
+        date_time: display(m.created_at, tz),
+        timestamp: m.created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        customer_uuid: row.customer_uuid.to_string(),
+        module_uuid: row.module_uuid.to_string(),
+        program_identifier: row.programme_identifier,
+        message: m.text,
+    }
+}
+
+fn score_line(row: SessionExportRow, tz: Tz) -> ScoreExportLine {
+    let s = row.summary;
+    ScoreExportLine {
+        session_uuid: s.session.uuid.to_string(),
+        customer_uuid: s.session.customer_uuid.to_string(),
+        full_name: row.customer_full_name,
+        phone: row.customer_phone,
+        module_uuid: s.session.module_uuid.to_string(),
+        module_name: s.module_name,
+        status: s.session.status.as_str(),
+        pre_quiz_score: score(s.scores.pre),
+        pre_quiz_correct: s.scores.pre.correct,
+        pre_quiz_total: s.scores.pre.total,
+        post_quiz_score: score(s.scores.post),
+        post_quiz_correct: s.scores.post.correct,
+        post_quiz_total: s.scores.post.total,
+        date_enrolled: display(s.session.created_at, tz),
+        last_active_date: display_opt(s.session.last_activity, tz),
+    }
+}
+
+/// `programIdentifier`: a required integer.
+fn program_identifier(query: &QueryParams, errors: &mut Vec<String>) -> Option<i64> {
+    match query.get("programIdentifier").map(str::trim) {
+        None | Some("") => {
+            errors.push("programIdentifier: is required".to_owned());
+            None
+        }
+        Some(raw) => raw.parse().ok().or_else(|| {
+            errors.push("programIdentifier: must be an integer".to_owned());
+            None
+        }),
+    }
+}
+
+/// `format`: `ndjson` (the default) or `csv`, in any case.
+fn format(query: &QueryParams, errors: &mut Vec<String>) -> Format {
+    match query.get("format").map(|f| f.trim().to_ascii_lowercase()) {
+        None => Format::Ndjson,
+        Some(f) if f.is_empty() || f == "ndjson" => Format::Ndjson,
+        Some(f) if f == "csv" => Format::Csv,
+        Some(_) => {
+            errors.push("format: must be ndjson or csv".to_owned());
+            Format::Ndjson
+        }
+    }
+}
+
+/// Which end of a range a date names.
+#[derive(Debug, Clone, Copy)]
+enum Edge {
+    /// The start of the day.
+    Start,
+    /// The end of the day (the start of the next): the day is included.
+    End,
+}
+
+/// An optional time parameter: RFC 3339 (`2026-11-01T00:00:00Z`,
+/// `2026-11-01T03:00:00+03:00`), or a date (`01/11/2026` or `2026-11-01`)
+/// taken in `tz` at the start (`from`) or end (`until`) of that day.
+fn time_param(
+    query: &QueryParams,
+    name: &str,
+    edge: Edge,
+    tz: Tz,
+    errors: &mut Vec<String>,
+) -> Option<DateTime<Utc>> {
+    let raw = query.get(name)?.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    let parsed = match DateTime::parse_from_rfc3339(raw) {
+        Ok(at) => Some(at.with_timezone(&Utc)),
+        Err(_) => NaiveDate::parse_from_str(raw, "%d/%m/%Y")
+            .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d"))
+            .ok()
+            .and_then(|day| match edge {
+                Edge::Start => Some(day),
+                Edge::End => day.succ_opt(),
+            })
+            .and_then(|day| start_of_day(day, tz)),
+    };
+    if parsed.is_none() {
+        errors.push(format!(
+            "{name}: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)"
+        ));
+    }
+    parsed
+}
+
+/// The first instant of `day` in `tz` (in a zone whose clocks skip
+/// midnight, the first existing time after it).
+fn start_of_day(day: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+    let midnight = day.and_time(NaiveTime::MIN);
+    (0..=2)
+        .find_map(|hours| {
+            tz.from_local_datetime(&(midnight + chrono::Duration::hours(hours)))
+                .earliest()
+        })
+        .map(|at| at.with_timezone(&Utc))
+}
+
+/// The streamed response. The first row is awaited before answering, so a
+/// database that fails at once gets the ordinary 500 envelope.
+async fn respond<L: Line>(
+    format: Format,
+    kind: &'static str,
+    identifier: i64,
+    mut lines: impl Stream<Item = Result<L, StoreError>> + Send + Unpin + 'static,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let first = match lines.next().await {
+        Some(Err(e)) => return Err(ApiError::internal(e)),
+        first => first,
+    };
+    let lines = stream::iter(first).chain(lines).boxed();
+    let log = ExportLog {
+        kind,
+        identifier,
+        started,
+    };
+    let filename = format!(
+        "attachment; filename=\"program-{identifier}-{kind}.{}\"",
+        format.extension()
+    );
+    Ok((
+        [
+            (CONTENT_TYPE, format.content_type().to_owned()),
+            (CONTENT_DISPOSITION, filename),
+        ],
+        body(format, lines, log),
+    )
+        .into_response())
+}
+
+/// Logs the end of an export.
+struct ExportLog {
+    kind: &'static str,
+    identifier: i64,
+    started: Instant,
+}
+
+impl ExportLog {
+    fn finished(&self, rows: u64) {
+        tracing::info!(
+            export = self.kind,
+            program_identifier = self.identifier,
+            rows,
+            micros = self.started.elapsed().as_micros() as u64,
+            "export finished"
+        );
+    }
+
+    fn failed(&self, rows: u64, error: &StoreError) {
+        tracing::error!(
+            export = self.kind,
+            program_identifier = self.identifier,
+            rows,
+            %error,
+            "export failed part-way"
+        );
+    }
+}
+
+/// Where the body's stream stands.
+enum Stage<L> {
+    Rows {
+        lines: BoxStream<'static, Result<L, StoreError>>,
+        /// The CSV header, sent with the first chunk.
+        header: Option<String>,
+        rows: u64,
+        log: ExportLog,
+    },
+    /// Send the error that aborts the body, then stop.
+    Abort(std::io::Error),
+    Done,
+}
+
+/// The body: batches of encoded lines as rows arrive.
+fn body<L: Line>(
+    format: Format,
+    lines: BoxStream<'static, Result<L, StoreError>>,
+    log: ExportLog,
+) -> Body {
+    let header = (format == Format::Csv).then(|| csv_record(L::COLUMNS.iter().copied()));
+    let start = Stage::Rows {
+        lines,
+        header,
+        rows: 0,
+        log,
+    };
+    Body::from_stream(stream::unfold(start, move |stage| {
+        next_chunk(format, stage)
+    }))
+}
+
+async fn next_chunk<L: Line>(
+    format: Format,
+    stage: Stage<L>,
+) -> Option<(Result<Bytes, std::io::Error>, Stage<L>)> {
+    let (mut lines, header, mut rows, log) = match stage {
+        Stage::Rows {
+            lines,
+            header,
+            rows,
+            log,
+        } => (lines, header, rows, log),
+        Stage::Abort(error) => return Some((Err(error), Stage::Done)),
+        Stage::Done => return None,
+    };
+    let mut out = header.unwrap_or_default();
+    // Wait for one row, then take those already available, up to BATCH.
+    let mut next = lines.next().await;
+    let mut taken = 0;
+    loop {
+        match next {
+            None => {
+                log.finished(rows);
+                return (!out.is_empty()).then(|| (Ok(Bytes::from(out)), Stage::Done));
+            }
+            Some(Ok(line)) => {
+                encode(format, &line, &mut out);
+                rows += 1;
+                taken += 1;
+            }
+            Some(Err(error)) => {
+                log.failed(rows, &error);
+                return Some(match format {
+                    Format::Ndjson => {
+                        out.push_str(ERROR_LINE);
+                        (Ok(Bytes::from(out)), Stage::Done)
+                    }
+                    Format::Csv => (
+                        Ok(Bytes::from(out)),
+                        Stage::Abort(std::io::Error::other("export failed part-way")),
+                    ),
+                });
+            }
+        }
+        if taken == BATCH {
+            break;
+        }
+        match futures::FutureExt::now_or_never(lines.next()) {
+            Some(item) => next = item,
+            None => break,
+        }
+    }
+    Some((
+        Ok(Bytes::from(out)),
+        Stage::Rows {
+            lines,
+            header: None,
+            rows,
+            log,
+        },
+    ))
+}
+
+fn encode<L: Line>(format: Format, line: &L, out: &mut String) {
+    match format {
+        Format::Ndjson => {
+            // Serializing these plain structs cannot fail.
+            if let Ok(json) = serde_json::to_string(line) {
+                out.push_str(&json);
+                out.push('\n');
+            }
+        }
+        Format::Csv => out.push_str(&csv_record(line.fields().iter().map(String::as_str))),
+    }
+}
+
+/// One RFC 4180 record, CRLF-terminated: a field with a comma, a quote, a
+/// CR or an LF is quoted, its quotes doubled; other fields are verbatim.
+pub fn csv_record<'a>(fields: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for (i, field) in fields.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if field.contains([',', '"', '\r', '\n']) {
+            out.push('"');
+            out.push_str(&field.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(field);
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Row {
+        n: i64,
+        text: String,
+    }
+
+    impl Line for Row {
+        const COLUMNS: &'static [&'static str] = &["n", "text"];
+        fn fields(&self) -> Vec<String> {
+            vec![self.n.to_string(), self.text.clone()]
+        }
+    }
+
+    fn rows(n: i64, fail: bool) -> BoxStream<'static, Result<Row, StoreError>> {
+        let ok = (0..n).map(|n| {
+            Ok(Row {
+                n,
+                text: format!("a, \"b\"\nc {n}"),
+            })
+        });
+        let err = fail.then(|| Err(StoreError::Corrupt("disk on fire".to_owned())));
+        stream::iter(ok.chain(err)).boxed()
+    }
+
+    fn log() -> ExportLog {
+        ExportLog {
+            kind: "test",
+            identifier: 1,
+            started: Instant::now(),
+        }
+    }
+
+    async fn collect(format: Format, n: i64, fail: bool) -> Result<String, axum::Error> {
+        let bytes = axum::body::to_bytes(body(format, rows(n, fail), log()), usize::MAX).await?;
+        Ok(String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn ndjson_lines_and_a_final_error_line() {
+        let text = collect(Format::Ndjson, 600, false).await.unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 600);
+        assert_eq!(lines[0], r#"{"n":0,"text":"a, \"b\"\nc 0"}"#);
+        assert!(text.ends_with("}\n"));
+
+        let text = collect(Format::Ndjson, 300, true).await.unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 301);
+        let last: serde_json::Value = serde_json::from_str(lines[300]).unwrap();
+        assert_eq!(last["error"]["code"], "internal_error");
+        assert_eq!(last["error"]["status"], 500);
+        assert!(
+            !text.contains("disk on fire"),
+            "the cause is logged, not shown"
+        );
+    }
+
+    #[tokio::test]
+    async fn csv_has_a_header_quotes_fields_and_aborts_on_error() {
+        let text = collect(Format::Csv, 2, false).await.unwrap();
+        assert_eq!(
+            text,
+            "n,text\r\n0,\"a, \"\"b\"\"\nc 0\"\r\n1,\"a, \"\"b\"\"\nc 1\"\r\n"
+        );
+        assert_eq!(collect(Format::Csv, 0, false).await.unwrap(), "n,text\r\n");
+        assert_eq!(collect(Format::Ndjson, 0, false).await.unwrap(), "");
+        assert!(collect(Format::Csv, 300, true).await.is_err());
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(
+            csv_record(["plain", "", "+254", "a\rb", "x\"y"].into_iter()),
+            "plain,,+254,\"a\rb\",\"x\"\"y\"\r\n"
+        );
+    }
+
+    #[test]
+    fn dates_in_the_zone() {
+        let nairobi = chrono_tz::Africa::Nairobi;
+        let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        assert_eq!(
+            start_of_day(day, nairobi).unwrap().to_rfc3339(),
+            "2026-10-31T21:00:00+00:00"
+        );
+        // Havana skips midnight to 01:00 when summer time starts.
+        let havana = chrono_tz::America::Havana;
+        let day = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap();
+        assert!(start_of_day(day, havana).is_some());
+    }
+}
