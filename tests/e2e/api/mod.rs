@@ -8,6 +8,7 @@ mod harness;
 mod auth;
 mod binary;
 mod errors;
+mod export;
 mod flow;
 mod lifecycle;
 mod ops;

@@ -312,9 +312,11 @@ async fn respond<L: Line>(
     format: Format,
     kind: &'static str,
     identifier: i64,
-    mut lines: impl Stream<Item = Result<L, StoreError>> + Send + Unpin + 'static,
+    lines: impl Stream<Item = Result<L, StoreError>> + Send + Unpin + 'static,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
+    // Fused: an empty stream has ended here and must not be polled again.
+    let mut lines = lines.fuse();
     let first = match lines.next().await {
         Some(Err(e)) => return Err(ApiError::internal(e)),
         first => first,

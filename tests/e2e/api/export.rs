@@ -1,0 +1,485 @@
+//! Programme exports: `/api/v1/fe/program/export/messages` and
+//! `/api/v1/fe/program/export/scores`, in NDJSON and CSV, checked against
+//! the transcripts and customer summaries of the same sessions.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+use super::harness::{Backend, TestApp, assert_error, both_backends};
+
+both_backends!(
+    exports_match_transcripts_and_summaries,
+    export_date_filters,
+    export_errors_and_isolation,
+);
+
+/// The learner's message that CSV must quote: a comma, quotes, a newline.
+const TRICKY: &str = "Hello, \"teacher\"\nsecond line, still me";
+
+const MESSAGE_COLUMNS: [&str; 9] = [
+    "id",
+    "message",
+    "session_uuid",
+    "message_type",
+    "date_time",
+    "timestamp",
+    "customer_uuid",
+    "module_uuid",
+    "program_identifier",
+];
+
+const SCORE_COLUMNS: [&str; 15] = [
+    "session_uuid",
+    "customer_uuid",
+    "full_name",
+    "phone",
+    "module_uuid",
+    "module_name",
+    "status",
+    "pre_quiz_score",
+    "pre_quiz_correct",
+    "pre_quiz_total",
+    "post_quiz_score",
+    "post_quiz_correct",
+    "post_quiz_total",
+    "date_enrolled",
+    "last_active_date",
+];
+
+/// GETs an export with `key`; asserts 200 and a streamed body (chunked,
+/// no Content-Length) of `content_type`; returns the body.
+async fn fetch(app: &TestApp, path: &str, key: &str, content_type: &str) -> String {
+    let mut response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], content_type, "{path}");
+    assert!(
+        headers.get("content-length").is_none(),
+        "{path}: streamed, so no Content-Length: {headers:?}"
+    );
+    assert_eq!(headers["transfer-encoding"], "chunked", "{path}");
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.expect("body chunk") {
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).expect("UTF-8 body")
+}
+
+async fn ndjson(app: &TestApp, path: &str) -> Vec<Map<String, Value>> {
+    fetch(app, path, &app.key, "application/x-ndjson")
+        .await
+        .lines()
+        .map(|line| match serde_json::from_str(line) {
+            Ok(Value::Object(object)) => object,
+            other => panic!("not a JSON object line: {line:?} ({other:?})"),
+        })
+        .collect()
+}
+
+/// The CSV records (header first), read strictly as RFC 4180.
+async fn csv(app: &TestApp, path: &str) -> Vec<Vec<String>> {
+    parse_csv(&fetch(app, path, &app.key, "text/csv; charset=utf-8").await)
+}
+
+/// A tiny RFC 4180 reader: records end with CRLF (also the last), fields
+/// with a comma, quote, CR or LF are quoted with quotes doubled. Panics on
+/// anything else, so a sloppy writer fails the test.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => quoted = false,
+                _ => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                assert!(field.is_empty() && !was_quoted, "stray quote in {text:?}");
+                quoted = true;
+                was_quoted = true;
+            }
+            ',' => {
+                record.push(std::mem::take(&mut field));
+                was_quoted = false;
+            }
+            '\r' => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF in {text:?}");
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+                was_quoted = false;
+            }
+            '\n' => panic!("bare LF outside quotes in {text:?}"),
+            _ => {
+                assert!(!was_quoted, "text after a closing quote in {text:?}");
+                field.push(c);
+            }
+        }
+    }
+    assert!(
+        !quoted && field.is_empty() && record.is_empty(),
+        "the last record must end with CRLF: {text:?}"
+    );
+    records
+}
+
+#[test]
+fn the_csv_reader_reads_rfc_4180() {
+    assert_eq!(
+        parse_csv("a,b\r\n\"x, \"\"y\"\"\nz\",\r\n"),
+        [vec!["a", "b"], vec!["x, \"y\"\nz", ""]]
+    );
+}
+
+/// The fields of a `/api/v1/message/all` item.
+fn transcript_item(line: &Map<String, Value>) -> Value {
+    let mut item = line.clone();
+    for extra in [
+        "timestamp",
+        "customer_uuid",
+        "module_uuid",
+        "program_identifier",
+    ] {
+        item.remove(extra);
+    }
+    Value::Object(item)
+}
+
+/// A JSON value as its CSV field.
+fn csv_field(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Asserts the CSV records are the NDJSON lines, column by column.
+fn assert_csv_matches(records: &[Vec<String>], columns: &[&str], lines: &[Map<String, Value>]) {
+    assert_eq!(records[0], columns, "header");
+    assert_eq!(records.len(), lines.len() + 1);
+    for (record, line) in records[1..].iter().zip(lines) {
+        let want: Vec<String> = columns.iter().map(|c| csv_field(&line[*c])).collect();
+        assert_eq!(record, &want);
+    }
+}
+
+struct Enrolled {
+    customer: String,
+    name: String,
+    session: String,
+}
+
+async fn exports_match_transcripts_and_summaries(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let test_module = app.module_uuid("Test Module Updated").await;
+    let savings = app.module_uuid("Saving with Mobile Money").await;
+    // 60 learners, alternating between the two modules, in programme 49.
+    let mut enrolled = Vec::new();
+    for i in 0..60 {
+        let name = format!("Learner {i}, \"the {i}th\"");
+        let customer = app.register_customer_with(&app.key, &name).await["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_owned();
+        let module = if i % 2 == 0 { &test_module } else { &savings };
+        let session = app.enrol(&customer, module, 49).await;
+        enrolled.push(Enrolled {
+            customer,
+            name,
+            session,
+        });
+    }
+    // Every sixth learner completes "Test Module Updated" (1/2 then 2/2);
+    // learner 1 writes something CSV must quote; learner 3 starts.
+    for e in enrolled.iter().step_by(6) {
+        for reply in ["1", "2", "3", "1", "2", "1"] {
+            app.say(&e.customer, &e.session, reply).await;
+        }
+    }
+    app.say(&enrolled[1].customer, &enrolled[1].session, TRICKY)
+        .await;
+    app.say(&enrolled[3].customer, &enrolled[3].session, "1")
+        .await;
+    // Not exported: another programme of this organisation, and another
+    // organisation's programme 49.
+    let elsewhere = app.enrol(&enrolled[0].customer, &test_module, 50).await;
+    app.say(&enrolled[0].customer, &elsewhere, "1").await;
+    let other_key = app.new_key("org-b").await;
+    let stranger = app.register_customer_with(&other_key, "Stranger").await["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    app.enrol_with(&other_key, &stranger, &test_module, 49)
+        .await;
+
+    // Messages: every transcript of the programme, by session (enrolment
+    // order) then id, plus who and when.
+    let mut expected = Vec::new();
+    for e in &enrolled {
+        expected.extend(app.transcript(&e.customer, &e.session).await);
+    }
+    let lines = ndjson(
+        &app,
+        "/api/v1/fe/program/export/messages?programIdentifier=49",
+    )
+    .await;
+    assert_eq!(lines.len(), expected.len());
+    let items: Vec<Value> = lines.iter().map(transcript_item).collect();
+    assert_eq!(items, expected, "the transcripts, in order");
+    let mut session_index = 0;
+    for line in &lines {
+        while line["session_uuid"] != enrolled[session_index].session.as_str() {
+            session_index += 1;
+        }
+        let e = &enrolled[session_index];
+        assert_eq!(line["customer_uuid"], e.customer.as_str());
+        let module = if session_index % 2 == 0 {
+            &test_module
+        } else {
+            &savings
+        };
+        assert_eq!(line["module_uuid"], module.as_str());
+        assert_eq!(line["program_identifier"], 49);
+        let at: DateTime<Utc> = line["timestamp"]
+            .as_str()
+            .expect("timestamp")
+            .parse()
+            .expect("RFC 3339 timestamp");
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+        // The server runs in UTC: the display string is the same time.
+        assert_eq!(
+            line["date_time"],
+            at.format("%d/%m/%Y %H:%M").to_string().as_str()
+        );
+    }
+    assert_eq!(
+        lines.iter().filter(|l| l["message"] == TRICKY).count(),
+        1,
+        "the tricky message is exported once"
+    );
+
+    let records = csv(
+        &app,
+        "/api/v1/fe/program/export/messages?programIdentifier=49&format=csv",
+    )
+    .await;
+    assert_csv_matches(&records, &MESSAGE_COLUMNS, &lines);
+    assert!(
+        records.iter().any(|r| r[1] == TRICKY),
+        "comma, quotes and newline survive CSV"
+    );
+
+    // Scores: one line per session, equal to the customer summaries.
+    let scores = ndjson(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49",
+    )
+    .await;
+    assert_eq!(scores.len(), enrolled.len());
+    for (line, e) in scores.iter().zip(&enrolled) {
+        assert_eq!(line["session_uuid"], e.session.as_str(), "enrolment order");
+        assert_eq!(line["customer_uuid"], e.customer.as_str());
+        assert_eq!(line["full_name"], e.name.as_str());
+        assert_eq!(line["phone"], "254712345678");
+        let (status, body) = app
+            .get(&format!(
+                "/api/v1/fe/customer/summary?customerUuid={}",
+                e.customer
+            ))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let summary = body["data"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .find(|s| s["session_uuid"] == e.session.as_str())
+            .expect("the session is in the summary");
+        for field in [
+            "module_uuid",
+            "module_name",
+            "status",
+            "pre_quiz_score",
+            "post_quiz_score",
+            "date_enrolled",
+            "last_active_date",
+        ] {
+            assert_eq!(line[field], summary[field], "{field} of {}", e.session);
+        }
+        for quiz in ["pre", "post"] {
+            let score = format!(
+                "{}/{}",
+                line[&format!("{quiz}_quiz_correct")],
+                line[&format!("{quiz}_quiz_total")]
+            );
+            assert_eq!(line[&format!("{quiz}_quiz_score")], score.as_str());
+        }
+    }
+    for line in scores.iter().step_by(6) {
+        assert_eq!(
+            (
+                &line["status"],
+                &line["pre_quiz_score"],
+                &line["post_quiz_score"]
+            ),
+            (&"Completed".into(), &"1/2".into(), &"2/2".into()),
+            "{line:?}"
+        );
+    }
+    for replied in [1, 3] {
+        assert_ne!(
+            scores[replied]["last_active_date"], "",
+            "learner {replied} replied"
+        );
+    }
+    assert_eq!(scores[5]["status"], "Pending");
+    assert_eq!(scores[5]["last_active_date"], "");
+
+    let records = csv(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49&format=CSV",
+    )
+    .await;
+    assert_csv_matches(&records, &SCORE_COLUMNS, &scores);
+
+    // The other organisation sees only its own session.
+    let theirs = fetch(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49",
+        &other_key,
+        "application/x-ndjson",
+    )
+    .await;
+    assert_eq!(theirs.lines().count(), 1);
+    assert!(theirs.contains(&stranger), "{theirs}");
+}
+
+async fn export_date_filters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    app.say(&customer, &session, "1").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let boundary = Utc::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    app.say(&customer, &session, "2").await;
+    let transcript = app.transcript(&customer, &session).await;
+    let path = "/api/v1/fe/program/export/messages?programIdentifier=49";
+    let all = ndjson(&app, path).await;
+    assert_eq!(all.len(), transcript.len());
+    let before: Vec<&Map<String, Value>> = all
+        .iter()
+        .filter(|l| {
+            l["timestamp"]
+                .as_str()
+                .unwrap()
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+                < boundary
+        })
+        .collect();
+    assert!(!before.is_empty() && before.len() < all.len(), "{all:?}");
+
+    let utc = boundary.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let until = ndjson(&app, &format!("{path}&until={utc}")).await;
+    assert_eq!(until.len(), before.len());
+    let from = ndjson(&app, &format!("{path}&from={utc}")).await;
+    assert_eq!(from.len(), all.len() - before.len());
+    assert_eq!(
+        from[0]["message"], "2",
+        "the second learner message opens the range"
+    );
+    // The same instant with an offset ('+' encoded).
+    let nairobi = boundary
+        .with_timezone(&chrono::FixedOffset::east_opt(3 * 3600).unwrap())
+        .to_rfc3339_opts(SecondsFormat::Micros, false)
+        .replace('+', "%2B");
+    assert_eq!(
+        ndjson(&app, &format!("{path}&from={nairobi}")).await.len(),
+        from.len()
+    );
+
+    // Dates: the whole day, in the server's zone (UTC here).
+    let today = boundary.format("%d/%m/%Y").to_string();
+    let iso_today = boundary.format("%Y-%m-%d").to_string();
+    let yesterday = (boundary - chrono::Duration::days(1))
+        .format("%d/%m/%Y")
+        .to_string();
+    let days = [
+        (format!("from={today}&until={today}"), all.len()),
+        (format!("from={iso_today}"), all.len()),
+        (format!("until={yesterday}"), 0),
+    ];
+    for (range, want) in days {
+        let got = ndjson(&app, &format!("{path}&{range}")).await;
+        assert_eq!(got.len(), want, "{range}");
+    }
+    let empty = csv(&app, &format!("{path}&until={yesterday}&format=csv")).await;
+    assert_eq!(empty, [MESSAGE_COLUMNS.map(str::to_owned).to_vec()]);
+}
+
+async fn export_errors_and_isolation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.enrolled().await;
+    let other_key = app.new_key("org-b").await;
+    for export in ["messages", "scores"] {
+        let base = format!("/api/v1/fe/program/export/{export}");
+        let (status, body) = app.get(&format!("{base}?programIdentifier=999")).await;
+        assert_error(status, &body, 404, "program_not_found");
+        // Another organisation's programme is no programme.
+        let (status, body) = app
+            .get_with(&format!("{base}?programIdentifier=49"), &other_key)
+            .await;
+        assert_error(status, &body, 404, "program_not_found");
+        let (status, body) = app
+            .get(&format!("{base}?programIdentifier=49&format=xml"))
+            .await;
+        assert_error(status, &body, 400, "validation_failed");
+        assert_eq!(body["errors"][0], "format: must be ndjson or csv");
+        let (status, body) = app.get(&base).await;
+        assert_error(status, &body, 400, "validation_failed");
+        assert_eq!(body["errors"][0], "programIdentifier: is required");
+        let (status, body) = app.get(&format!("{base}?programIdentifier=4x9")).await;
+        assert_error(status, &body, 400, "validation_failed");
+        let (status, body) = app
+            .get_with(&format!("{base}?programIdentifier=49"), "")
+            .await;
+        assert_error(status, &body, 401, "missing_api_key");
+    }
+    let base = "/api/v1/fe/program/export/messages?programIdentifier=49";
+    let (status, body) = app
+        .get(&format!(
+            "{base}&from=yesterday&until=2026-13-01&format=pdf"
+        ))
+        .await;
+    assert_error(status, &body, 400, "validation_failed");
+    assert_eq!(
+        body["errors"],
+        serde_json::json!([
+            "format: must be ndjson or csv",
+            "from: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)",
+            "until: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)",
+        ])
+    );
+    let (status, body) = app
+        .get(&format!("{base}&from=02/11/2026&until=01/11/2026"))
+        .await;
+    assert_error(status, &body, 400, "validation_failed");
+    assert_eq!(body["errors"][0], "until: must be later than from");
+}
