@@ -1036,20 +1036,29 @@ impl Store for SqliteStore {
     ) -> BoxStream<'static, Result<ExportRow>> {
         let pool = self.reader.clone();
         crate::channel_stream(move |tx| async move {
+            // The programme as a scalar subquery and the order as (s.id, m.id)
+            // let SQLite walk sessions_programme and messages_session in
+            // order: rows stream from the first one, with no sort.
+            let programme = if filter.programme.is_some() {
+                "AND s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?)"
+            } else {
+                ""
+            };
             let sql = format!(
                 "SELECT {MESSAGE_COLS}, c.uuid AS customer_uuid, p.identifier AS programme_identifier, \
                  s.module_uuid FROM messages m JOIN sessions s ON s.id = m.session_id \
                  JOIN customers c ON c.id = s.customer_id JOIN programmes p ON p.id = s.programme_id \
-                 WHERE s.org_id = ? AND (? IS NULL OR p.identifier = ?) \
+                 WHERE s.org_id = ? {programme} \
                  AND (? IS NULL OR m.created_at >= ?) AND (? IS NULL OR m.created_at < ?) \
-                 ORDER BY m.session_id, m.id"
+                 ORDER BY s.id, m.id"
             );
             let from = filter.from.map(us);
             let until = filter.until.map(us);
-            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(org.0)
-                .bind(filter.programme)
-                .bind(filter.programme)
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
+            if let Some(identifier) = filter.programme {
+                query = query.bind(org.0).bind(identifier);
+            }
+            let mut rows = query
                 .bind(from)
                 .bind(from)
                 .bind(until)
@@ -1082,11 +1091,13 @@ impl Store for SqliteStore {
             let sql = format!(
                 "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
                  c.phone AS customer_phone {SUMMARY_JOINS} \
-                 WHERE s.org_id = ? AND p.identifier = ? ORDER BY s.id"
+                 WHERE s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?) \
+                 AND s.org_id = ? ORDER BY s.id"
             );
             let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(org.0)
                 .bind(identifier)
+                .bind(org.0)
                 .fetch(&pool);
             while let Some(row) = rows.next().await {
                 let item = row.map_err(StoreError::from).and_then(|row| {
