@@ -8,7 +8,7 @@
 //! byte (parameters, unknown programme, a database that fails at once) are
 //! ordinary error envelopes. A database error after the first byte ends an
 //! NDJSON body with one line `{"error": {...}}` ([`ERROR_LINE`]) and aborts
-//! a CSV body (the connection is reset before the final chunk), so a
+//! a CSV body (the connection is closed without the final chunk), so a
 //! truncated export is never mistaken for a complete one.
 
 use std::time::Instant;
@@ -568,6 +568,55 @@ mod tests {
         assert_eq!(collect(Format::Csv, 0, false).await.unwrap(), "n,text\r\n");
         assert_eq!(collect(Format::Ndjson, 0, false).await.unwrap(), "");
         assert!(collect(Format::Csv, 300, true).await.is_err());
+    }
+
+    /// The raw HTTP/1.1 response of a server whose only route answers with
+    /// `body(format, 300 rows, then an error a little later)`.
+    async fn raw_response(format: Format) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move {
+                // The failure comes once the first rows are on the wire.
+                let failure = stream::once(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    Err(StoreError::Corrupt("disk on fire".to_owned()))
+                });
+                body(format, rows(300, false).chain(failure).boxed(), log())
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(b"GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut raw = Vec::new();
+        // Ends when the server closes the connection (normally or not).
+        let _ = socket.read_to_end(&mut raw).await;
+        server.abort();
+        String::from_utf8(raw).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failure_part_way_is_visible_on_the_wire() {
+        let ndjson = raw_response(Format::Ndjson).await;
+        assert!(ndjson.contains("transfer-encoding: chunked"), "{ndjson}");
+        assert!(ndjson.contains("\"code\":\"internal_error\""), "{ndjson}");
+        assert!(ndjson.ends_with("\r\n0\r\n\r\n"), "NDJSON ends normally");
+
+        let csv = raw_response(Format::Csv).await;
+        assert!(csv.contains("transfer-encoding: chunked"), "{csv:?}");
+        assert!(
+            csv.contains("\r\n299,"),
+            "the rows before the failure are sent"
+        );
+        assert!(
+            !csv.ends_with("\r\n0\r\n\r\n"),
+            "CSV is aborted: no final chunk"
+        );
     }
 
     #[test]
