@@ -282,35 +282,6 @@ pub struct MessageExportLine {
     pub program_identifier: i64,
 }
 
-impl MessageExportLine {
-    /// Column names of the CSV form, in the order of [`Self::csv_fields`].
-    pub const CSV_COLUMNS: &'static [&'static str] = &[
-        "id",
-        "message",
-        "session_uuid",
-        "message_type",
-        "date_time",
-        "timestamp",
-        "customer_uuid",
-        "module_uuid",
-        "program_identifier",
-    ];
-
-    pub fn csv_fields(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.message.clone(),
-            self.session_uuid.clone(),
-            self.message_type.to_owned(),
-            self.date_time.clone(),
-            self.timestamp.clone(),
-            self.customer_uuid.clone(),
-            self.module_uuid.clone(),
-            self.program_identifier.to_string(),
-        ]
-    }
-}
-
 /// One line of the scores export (`GET /api/v1/fe/program/export/scores`):
 /// one session of the programme.
 #[derive(Debug, Serialize, ToSchema)]
@@ -336,45 +307,4 @@ pub struct ScoreExportLine {
     pub date_enrolled: String,
     /// `""` when the learner has never replied.
     pub last_active_date: String,
-}
-
-impl ScoreExportLine {
-    /// Column names of the CSV form, in the order of [`Self::csv_fields`].
-    pub const CSV_COLUMNS: &'static [&'static str] = &[
-        "session_uuid",
-        "customer_uuid",
-        "full_name",
-        "phone",
-        "module_uuid",
-        "module_name",
-        "status",
-        "pre_quiz_score",
-        "pre_quiz_correct",
-        "pre_quiz_total",
-        "post_quiz_score",
-        "post_quiz_correct",
-        "post_quiz_total",
-        "date_enrolled",
-        "last_active_date",
-    ];
-
-    pub fn csv_fields(&self) -> Vec<String> {
-        vec![
-            self.session_uuid.clone(),
-            self.customer_uuid.clone(),
-            self.full_name.clone(),
-            self.phone.clone(),
-            self.module_uuid.clone(),
-            self.module_name.clone(),
-            self.status.to_owned(),
-            self.pre_quiz_score.clone(),
-            self.pre_quiz_correct.to_string(),
-            self.pre_quiz_total.to_string(),
-            self.post_quiz_score.clone(),
-            self.post_quiz_correct.to_string(),
-            self.post_quiz_total.to_string(),
-            self.date_enrolled.clone(),
-            self.last_active_date.clone(),
-        ]
-    }
 }

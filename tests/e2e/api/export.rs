@@ -482,4 +482,21 @@ async fn export_errors_and_isolation(backend: Backend) {
         .await;
     assert_error(status, &body, 400, "validation_failed");
     assert_eq!(body["errors"][0], "until: must be later than from");
+
+    // The OpenAPI document gives both formats of both exports.
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    for (export, line) in [
+        ("messages", "MessageExportLine"),
+        ("scores", "ScoreExportLine"),
+    ] {
+        let content = &doc["paths"][format!("/api/v1/fe/program/export/{export}")]["get"]["responses"]
+            ["200"]["content"];
+        assert!(content["text/csv"].is_object(), "{content}");
+        assert_eq!(
+            content["application/x-ndjson"]["schema"]["$ref"],
+            format!("#/components/schemas/{line}").as_str(),
+            "{content}"
+        );
+    }
 }

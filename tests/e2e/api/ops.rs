@@ -63,6 +63,8 @@ async fn openapi_document_lists_every_endpoint(backend: Backend) {
         ("/api/v1/fe/customer/summary", "get"),
         ("/api/v1/fe/customer/session/summary", "get"),
         ("/api/v1/fe/program/summary", "get"),
+        ("/api/v1/fe/program/export/messages", "get"),
+        ("/api/v1/fe/program/export/scores", "get"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

@@ -60,25 +60,80 @@ impl Format {
     }
 }
 
-/// A line of an export: a JSON object (NDJSON) or a CSV record.
+/// A line of an export: a JSON object (NDJSON) or a CSV record with the
+/// same fields in the same order.
 pub trait Line: Serialize + Send + 'static {
-    /// The CSV header.
+    /// The CSV header: the JSON field names, in order.
     const COLUMNS: &'static [&'static str];
     /// The CSV record, in the order of [`Line::COLUMNS`].
     fn fields(&self) -> Vec<String>;
 }
 
 impl Line for MessageExportLine {
-    const COLUMNS: &'static [&'static str] = MessageExportLine::CSV_COLUMNS;
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "message",
+        "session_uuid",
+        "message_type",
+        "date_time",
+        "timestamp",
+        "customer_uuid",
+        "module_uuid",
+        "program_identifier",
+    ];
+
     fn fields(&self) -> Vec<String> {
-        self.csv_fields()
+        vec![
+            self.id.to_string(),
+            self.message.clone(),
+            self.session_uuid.clone(),
+            self.message_type.to_owned(),
+            self.date_time.clone(),
+            self.timestamp.clone(),
+            self.customer_uuid.clone(),
+            self.module_uuid.clone(),
+            self.program_identifier.to_string(),
+        ]
     }
 }
 
 impl Line for ScoreExportLine {
-    const COLUMNS: &'static [&'static str] = ScoreExportLine::CSV_COLUMNS;
+    const COLUMNS: &'static [&'static str] = &[
+        "session_uuid",
+        "customer_uuid",
+        "full_name",
+        "phone",
+        "module_uuid",
+        "module_name",
+        "status",
+        "pre_quiz_score",
+        "pre_quiz_correct",
+        "pre_quiz_total",
+        "post_quiz_score",
+        "post_quiz_correct",
+        "post_quiz_total",
+        "date_enrolled",
+        "last_active_date",
+    ];
+
     fn fields(&self) -> Vec<String> {
-        self.csv_fields()
+        vec![
+            self.session_uuid.clone(),
+            self.customer_uuid.clone(),
+            self.full_name.clone(),
+            self.phone.clone(),
+            self.module_uuid.clone(),
+            self.module_name.clone(),
+            self.status.to_owned(),
+            self.pre_quiz_score.clone(),
+            self.pre_quiz_correct.to_string(),
+            self.pre_quiz_total.to_string(),
+            self.post_quiz_score.clone(),
+            self.post_quiz_correct.to_string(),
+            self.post_quiz_total.to_string(),
+            self.date_enrolled.clone(),
+            self.last_active_date.clone(),
+        ]
     }
 }
 
@@ -617,6 +672,54 @@ mod tests {
             !csv.ends_with("\r\n0\r\n\r\n"),
             "CSV is aborted: no final chunk"
         );
+    }
+
+    /// The CSV columns are the JSON fields, and each field lands in its column.
+    fn assert_columns_are_fields<L: Line>(line: L) {
+        let json = serde_json::to_value(&line).unwrap();
+        let object = json.as_object().unwrap();
+        let fields = line.fields();
+        assert_eq!(L::COLUMNS.len(), object.len());
+        assert_eq!(fields.len(), object.len());
+        for (column, field) in L::COLUMNS.iter().zip(&fields) {
+            let value = match &object[*column] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(&value, field, "{column}");
+        }
+    }
+
+    #[test]
+    fn csv_columns_match_the_json_fields() {
+        assert_columns_are_fields(MessageExportLine {
+            id: 1,
+            message: "m".to_owned(),
+            session_uuid: "s".to_owned(),
+            message_type: "SENT",
+            date_time: "d".to_owned(),
+            timestamp: "t".to_owned(),
+            customer_uuid: "c".to_owned(),
+            module_uuid: "u".to_owned(),
+            program_identifier: 49,
+        });
+        assert_columns_are_fields(ScoreExportLine {
+            session_uuid: "s".to_owned(),
+            customer_uuid: "c".to_owned(),
+            full_name: "f".to_owned(),
+            phone: "p".to_owned(),
+            module_uuid: "u".to_owned(),
+            module_name: "n".to_owned(),
+            status: "Completed",
+            pre_quiz_score: "1/2".to_owned(),
+            pre_quiz_correct: 1,
+            pre_quiz_total: 2,
+            post_quiz_score: "3/4".to_owned(),
+            post_quiz_correct: 3,
+            post_quiz_total: 4,
+            date_enrolled: "e".to_owned(),
+            last_active_date: "l".to_owned(),
+        });
     }
 
     #[test]
