@@ -34,6 +34,9 @@ pub enum ApiError {
     MissingApiKey,
     #[error("Invalid API key")]
     InvalidApiKey,
+    /// A learner token (`/api/v1/ws?token=`) that is unknown or expired.
+    #[error("Invalid or expired session token")]
+    InvalidToken,
     /// Input that parsed but breaks a rule; one `field: reason` per problem.
     #[error("Validation failed for one or more arguments")]
     Validation(Vec<String>),
@@ -77,6 +80,7 @@ impl ApiError {
     pub const CODES: &'static [&'static str] = &[
         "missing_api_key",
         "invalid_api_key",
+        "invalid_token",
         "validation_failed",
         "malformed_json",
         "invalid_utf8",
@@ -104,6 +108,7 @@ impl ApiError {
         match self {
             ApiError::MissingApiKey => "missing_api_key",
             ApiError::InvalidApiKey => "invalid_api_key",
+            ApiError::InvalidToken => "invalid_token",
             ApiError::Validation(_) => "validation_failed",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidUtf8 => "invalid_utf8",
@@ -125,7 +130,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingApiKey | ApiError::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            ApiError::MissingApiKey | ApiError::InvalidApiKey | ApiError::InvalidToken => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Validation(_)
             | ApiError::MalformedJson(_)
             | ApiError::InvalidUtf8
@@ -193,6 +200,7 @@ mod tests {
         vec![
             ApiError::MissingApiKey,
             ApiError::InvalidApiKey,
+            ApiError::InvalidToken,
             ApiError::Validation(vec![]),
             ApiError::MalformedJson(vec![]),
             ApiError::InvalidUtf8,

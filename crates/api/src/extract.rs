@@ -147,6 +147,15 @@ impl QueryParams {
         }
     }
 
+    /// An optional UUID parameter (absent or empty: `None`); records a
+    /// `name: reason` when it is not a UUID.
+    pub fn opt_uuid(&self, name: &str, errors: &mut Vec<String>) -> Option<Uuid> {
+        match self.get(name).map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => parse_uuid(name, raw, errors),
+        }
+    }
+
     /// An optional unsigned integer parameter within `range`.
     pub fn opt_u64(
         &self,

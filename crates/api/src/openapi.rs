@@ -19,6 +19,7 @@ use crate::routes;
         routes::messages::all,
         routes::messages::post,
         routes::ws::connect,
+        routes::session_tokens::create,
         routes::modules::list,
         routes::summaries::customer,
         routes::summaries::session,

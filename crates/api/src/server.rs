@@ -153,6 +153,10 @@ fn router(state: AppState) -> Router {
         .route("/api/v1/message/all", get(routes::messages::all))
         .route("/api/v1/message", post(routes::messages::post))
         .route("/api/v1/ws", get(routes::ws::connect))
+        .route(
+            "/api/v1/fe/session/token",
+            post(routes::session_tokens::create),
+        )
         .route("/api/v1/fe/modules", get(routes::modules::list))
         .route(
             "/api/v1/fe/customer/summary",

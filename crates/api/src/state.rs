@@ -49,13 +49,18 @@ impl FromRequestParts<AppState> for Org {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Org, ApiError> {
-        let key = api_key(&parts.headers)?;
-        let hash = chatcourse_storage::hash_api_key(key);
-        match state.store.find_org_by_key_hash(&hash).await {
-            Ok(Some(org)) => Ok(Org(org.id)),
-            Ok(None) => Err(ApiError::InvalidApiKey),
-            Err(e) => Err(ApiError::internal(e)),
-        }
+        authenticate(&parts.headers, state).await.map(Org)
+    }
+}
+
+/// The organisation of the API key in `headers` (see [`Org`]).
+pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<OrgId, ApiError> {
+    let key = api_key(headers)?;
+    let hash = chatcourse_storage::hash_api_key(key);
+    match state.store.find_org_by_key_hash(&hash).await {
+        Ok(Some(org)) => Ok(org.id),
+        Ok(None) => Err(ApiError::InvalidApiKey),
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 

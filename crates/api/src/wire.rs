@@ -123,6 +123,29 @@ pub struct Enrol {
     pub program_name: Option<String>,
 }
 
+/// Body of `POST /api/v1/fe/session/token`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionTokenRequest {
+    pub customer_uuid: String,
+    pub session_uuid: String,
+    /// How long the token is valid, in seconds: 1 to 604800 (7 days);
+    /// default 86400 (24 hours).
+    #[serde(default)]
+    #[schema(example = 86400)]
+    pub ttl_seconds: Option<i64>,
+}
+
+/// A learner token for the live chat of one session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionTokenData {
+    /// The secret: `cst_` and 64 hex digits. Pass it as
+    /// `/api/v1/ws?token=...`. Shown only here; the server keeps its hash.
+    pub token: String,
+    /// When the token stops opening the socket, RFC 3339 UTC
+    /// (`2026-11-25T22:59:00Z`).
+    pub expires_at: String,
+}
+
 /// Result of an enrolment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EnrolData {

@@ -144,6 +144,23 @@ pub trait Store: Send + Sync {
     /// programme is not `org`'s.
     async fn create_session(&self, org: OrgId, session: &NewSession) -> Result<CreatedSession>;
     async fn get_session(&self, org: OrgId, uuid: Uuid) -> Result<Option<Session>>;
+    /// Store a learner token, by its hash ([`hash_api_key`]), that opens
+    /// `session` until `expires_at` (exclusive). Fails with NotFound if the
+    /// session is not `org`'s.
+    async fn create_session_token(
+        &self,
+        org: OrgId,
+        session: SessionId,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The session a learner token opens, unless the token is unknown or
+    /// expired at `now`.
+    async fn find_session_by_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>>;
 
     /// Apply one turn atomically. Under the session's lock: if the inbound
     /// external id is already stored for the session, return the original

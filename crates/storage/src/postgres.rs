@@ -828,6 +828,46 @@ impl Store for PostgresStore {
         row.as_ref().map(session_from).transpose()
     }
 
+    async fn create_session_token(
+        &self,
+        org: OrgId,
+        session: SessionId,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO session_tokens (session_id, token_hash, expires_at) \
+             SELECT id, $1, $2 FROM sessions WHERE id = $3 AND org_id = $4",
+        )
+        .bind(token_hash)
+        .bind(to_micros(expires_at))
+        .bind(session.0)
+        .bind(org.0)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("session"));
+        }
+        Ok(())
+    }
+
+    async fn find_session_by_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>> {
+        let sql = format!(
+            "SELECT {SESSION_COLS} FROM session_tokens t JOIN sessions s ON s.id = t.session_id \
+             JOIN customers c ON c.id = s.customer_id WHERE t.token_hash = $1 AND t.expires_at > $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash)
+            .bind(to_micros(now))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_from).transpose()
+    }
+
     async fn apply_turn(
         &self,
         session: SessionId,

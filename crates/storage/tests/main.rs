@@ -63,4 +63,5 @@ contract_tests!(
     subscribe_sees_commits,
     subscribe_announces_each_commit_once,
     migrate_is_idempotent,
+    session_tokens,
 );

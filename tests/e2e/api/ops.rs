@@ -59,6 +59,7 @@ async fn openapi_document_lists_every_endpoint(backend: Backend) {
         ("/api/v1/message/all", "get"),
         ("/api/v1/message", "post"),
         ("/api/v1/ws", "get"),
+        ("/api/v1/fe/session/token", "post"),
         ("/api/v1/fe/modules", "get"),
         ("/api/v1/fe/customer/summary", "get"),
         ("/api/v1/fe/customer/session/summary", "get"),

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-use super::harness::{Backend, TestApp, both_backends, modules_dir};
+use super::harness::{Backend, TestApp, assert_error, both_backends, modules_dir};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -19,7 +19,45 @@ both_backends!(
     round_trip,
     live_delivery_of_other_channels,
     shutdown_closes_connections,
+    learner_token_opens_the_chat,
+    learner_token_opens_only_its_session_until_it_expires,
+    learner_token_is_not_an_api_key,
+    learner_tokens_only_for_own_sessions,
 );
+
+/// A learner token for the session; returns the whole response data.
+async fn learner_token(app: &TestApp, customer: &str, session: &str, ttl: Option<i64>) -> Value {
+    let mut body = json!({"customer_uuid": customer, "session_uuid": session});
+    if let Some(ttl) = ttl {
+        body["ttl_seconds"] = json!(ttl);
+    }
+    let (status, body) = app.post("/api/v1/fe/session/token", &body).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], 200);
+    body["data"].clone()
+}
+
+/// Opens the socket with a learner token only (no API key header).
+async fn open_with_token(app: &TestApp, query: &str) -> Socket {
+    let (socket, response) = connect_async(app.ws_url(&format!("/api/v1/ws?{query}")))
+        .await
+        .expect("websocket connects");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
+/// A plain GET of the socket route without any key (refused before the
+/// upgrade, so no upgrade headers are needed to see why).
+async fn refused(app: &TestApp, query: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/ws?{query}")))
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
 
 async fn open(app: &TestApp, query: &str) -> Socket {
     let mut request = app
@@ -224,4 +262,201 @@ async fn live_delivery_across_servers_postgres() {
     }
     let _ = stop.send(());
     server.await.expect("join").expect("second server stops");
+}
+
+async fn learner_token_opens_the_chat(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let before = chrono::Utc::now();
+    let data = learner_token(&app, &customer, &session, None).await;
+    let token = data["token"].as_str().expect("token").to_owned();
+    assert!(token.starts_with("cst_"), "{token}");
+    assert_eq!(token.len(), 4 + 64);
+    assert_ne!(token, app.key);
+    // Valid for 24 hours by default.
+    let expires_at =
+        chrono::DateTime::parse_from_rfc3339(data["expires_at"].as_str().expect("time"))
+            .expect("RFC 3339");
+    let ttl = expires_at.signed_duration_since(before);
+    assert!((86_398..=86_401).contains(&ttl.num_seconds()), "{ttl:?}");
+    // A second token is another secret.
+    let second = learner_token(&app, &customer, &session, None).await;
+    assert_ne!(second["token"], data["token"]);
+
+    // The learner chats with the token alone: history, then a turn.
+    let mut socket = open_with_token(&app, &format!("token={token}")).await;
+    let transcript = app.transcript(&customer, &session).await;
+    assert_eq!(next(&mut socket).await, transcript[0]);
+    send(&mut socket, json!({"message": "1"})).await;
+    let received = next(&mut socket).await;
+    assert_eq!(received["message_type"], "RECEIVED");
+    assert_eq!(received["message"], "1");
+    let reply = next(&mut socket).await;
+    assert_eq!(reply["message_type"], "SENT");
+    assert!(
+        reply["message"]
+            .as_str()
+            .expect("text")
+            .starts_with("What is the first step")
+    );
+    quiet(&mut socket).await;
+    let transcript = app.transcript(&customer, &session).await;
+    assert_eq!(transcript[1..], [received.clone(), reply]);
+
+    // The session's own uuids may be given too, with afterId.
+    let after = received["id"].as_i64().expect("id");
+    let mut again = open_with_token(
+        &app,
+        &format!("token={token}&customerUuid={customer}&sessionUuid={session}&afterId={after}"),
+    )
+    .await;
+    assert_eq!(next(&mut again).await, transcript[2]);
+    quiet(&mut again).await;
+    socket.close(None).await.expect("close");
+}
+
+async fn learner_token_opens_only_its_session_until_it_expires(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let (other_customer, other_session) = app.enrolled().await;
+    let token = learner_token(&app, &customer, &session, None).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    // Another session's uuids with this token: as if it did not exist.
+    for query in [
+        format!("token={token}&customerUuid={other_customer}&sessionUuid={other_session}"),
+        format!("token={token}&sessionUuid={other_session}"),
+        format!("token={token}&customerUuid={other_customer}"),
+        format!("token={token}&customerUuid={customer}&sessionUuid={other_session}"),
+    ] {
+        let (status, body) = refused(&app, &query).await;
+        assert_error(status, &body, 404, "session_not_found");
+    }
+    let (status, body) = refused(&app, &format!("token={token}&sessionUuid=nope")).await;
+    assert_error(status, &body, 400, "validation_failed");
+    assert_eq!(body["errors"], json!(["sessionUuid: must be a UUID"]));
+
+    // Unknown tokens, including the API key and an empty one.
+    for bad in ["cst_0000", "", app.key.as_str()] {
+        let (status, body) = refused(&app, &format!("token={bad}&afterId=x")).await;
+        assert_error(status, &body, 401, "invalid_token");
+    }
+
+    // The requested lifetime is bounded.
+    for ttl in [0, -1, 604_801] {
+        let (status, body) = app
+            .post(
+                "/api/v1/fe/session/token",
+                &json!({"customer_uuid": customer, "session_uuid": session, "ttl_seconds": ttl}),
+            )
+            .await;
+        assert_error(status, &body, 400, "validation_failed");
+        assert_eq!(
+            body["errors"],
+            json!(["ttl_seconds: must be an integer from 1 to 604800"])
+        );
+    }
+
+    // A one-second token opens the socket, then no longer does.
+    let short = learner_token(&app, &customer, &session, Some(1)).await;
+    let short_token = short["token"].as_str().expect("token");
+    let expires_at =
+        chrono::DateTime::parse_from_rfc3339(short["expires_at"].as_str().expect("time"))
+            .expect("RFC 3339");
+    let mut socket = open_with_token(&app, &format!("token={short_token}")).await;
+    next(&mut socket).await; // enrolment
+    let wait =
+        expires_at.signed_duration_since(chrono::Utc::now()) + chrono::Duration::milliseconds(50);
+    if let Ok(wait) = wait.to_std() {
+        tokio::time::sleep(wait).await;
+    }
+    let (status, body) = refused(&app, &format!("token={short_token}")).await;
+    assert_error(status, &body, 401, "invalid_token");
+    // The other token still works.
+    let mut still = open_with_token(&app, &format!("token={token}")).await;
+    next(&mut still).await;
+}
+
+async fn learner_token_is_not_an_api_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let token = learner_token(&app, &customer, &session, None).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let query = format!("customerUuid={customer}&sessionUuid={session}");
+    let (status, body) = app
+        .get_with(&format!("/api/v1/message/all?{query}"), &token)
+        .await;
+    assert_error(status, &body, 401, "invalid_api_key");
+    let (status, body) = app
+        .post_with(
+            "/api/v1/message",
+            &json!({"customer_uuid": customer, "session_uuid": session, "message": "1"}),
+            &token,
+        )
+        .await;
+    assert_error(status, &body, 401, "invalid_api_key");
+    // Nor can a token make more tokens.
+    let (status, body) = app
+        .post_with(
+            "/api/v1/fe/session/token",
+            &json!({"customer_uuid": customer, "session_uuid": session}),
+            &token,
+        )
+        .await;
+    assert_error(status, &body, 401, "invalid_api_key");
+    // On the socket route, a token in the header instead of the query is
+    // an API key like any other.
+    let (status, body) = app.get_with(&format!("/api/v1/ws?{query}"), &token).await;
+    assert_error(status, &body, 401, "invalid_api_key");
+}
+
+async fn learner_tokens_only_for_own_sessions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let body = json!({"customer_uuid": customer, "session_uuid": session});
+    // Another organisation: as if the session did not exist.
+    let other_key = app.new_key("Other Microfinance").await;
+    let (status, reply) = app
+        .post_with("/api/v1/fe/session/token", &body, &other_key)
+        .await;
+    assert_error(status, &reply, 404, "session_not_found");
+    // Our own session under another customer does not exist either.
+    let other_customer = app.register_customer().await;
+    let (status, reply) = app
+        .post(
+            "/api/v1/fe/session/token",
+            &json!({"customer_uuid": other_customer, "session_uuid": session}),
+        )
+        .await;
+    assert_error(status, &reply, 404, "session_not_found");
+    // No key at all.
+    let response = app
+        .client
+        .post(app.url("/api/v1/fe/session/token"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let reply: Value = response.json().await.expect("json");
+    assert_error(status, &reply, 401, "missing_api_key");
+    // Bad uuids are all reported.
+    let (status, reply) = app
+        .post(
+            "/api/v1/fe/session/token",
+            &json!({"customer_uuid": "x", "session_uuid": "y"}),
+        )
+        .await;
+    assert_error(status, &reply, 400, "validation_failed");
+    assert_eq!(
+        reply["errors"],
+        json!([
+            "customer_uuid: must be a UUID",
+            "session_uuid: must be a UUID"
+        ])
+    );
 }

@@ -6,5 +6,6 @@ pub mod exports;
 pub mod messages;
 pub mod modules;
 pub mod ops;
+pub mod session_tokens;
 pub mod summaries;
 pub mod ws;

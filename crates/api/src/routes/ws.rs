@@ -1,7 +1,10 @@
 //! Subscribe to WebSocket: the live chat of one session.
 //!
 //! `GET /api/v1/ws?customerUuid=&sessionUuid=[&afterId=]` with the API key
-//! header. Problems before the upgrade are ordinary error envelopes. Then:
+//! header, or `GET /api/v1/ws?token=[&afterId=]` with a learner token
+//! (`POST /api/v1/fe/session/token`) and no key: the token names the session;
+//! `customerUuid`/`sessionUuid`, if given, must be its own (else 404).
+//! Problems before the upgrade are ordinary error envelopes. Then:
 //! - the server sends every message of the session as a JSON text frame,
 //!   shaped exactly like an item of `/api/v1/message/all`: first the history
 //!   (after `afterId` when given), then every new message as it is committed,
@@ -17,15 +20,17 @@
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use chatcourse_storage::{MessageEvent, MessageId, Session};
+use chatcourse_storage::{MessageEvent, MessageId, OrgId, Session};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{MAX_BODY_BYTES, QueryParams, check, parse_json};
 use crate::routes::messages::{find_session, read_messages};
-use crate::state::{AppState, Org};
+use crate::routes::session_tokens;
+use crate::state::{AppState, authenticate};
 use crate::turns::{self, TurnKind};
 use crate::wire::MessageItem;
 
@@ -43,35 +48,56 @@ struct Inbound {
     path = "/api/v1/ws",
     tag = "messages",
     params(
-        ("customerUuid" = String, Query, description = "The customer's uuid"),
-        ("sessionUuid" = String, Query, description = "The session's uuid"),
+        ("customerUuid" = Option<String>, Query, description = "The customer's uuid (required with an API key; with a token, optional and must match)"),
+        ("sessionUuid" = Option<String>, Query, description = "The session's uuid (required with an API key; with a token, optional and must match)"),
+        ("token" = Option<String>, Query, description = "A learner token from POST /api/v1/fe/session/token, instead of the API key"),
         ("afterId" = Option<i64>, Query, description = "Send only history after this message id"),
     ),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol (see docs/api.md)"),
         (status = 400, description = "Missing or invalid parameter, or not a WebSocket request", body = ErrorBody),
-        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key (no token), or unknown or expired token", body = ErrorBody),
         (status = 404, description = "No such session of this customer in this organisation", body = ErrorBody),
     ),
-    security(("api_key" = []))
+    security(("api_key" = []), ())
 )]
 pub async fn connect(
     State(state): State<AppState>,
-    Org(org): Org,
+    headers: HeaderMap,
     query: QueryParams,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    // Authenticate before anything else: a learner token, else the API key.
+    let auth = match query.get("token") {
+        Some(token) => Auth::Token(session_tokens::session_of(&state, token.trim()).await?),
+        None => Auth::ApiKey(authenticate(&headers, &state).await?),
+    };
     let mut errors = Vec::new();
-    let customer_uuid = query.uuid("customerUuid", &mut errors);
-    let session_uuid = query.uuid("sessionUuid", &mut errors);
+    let (customer_uuid, session_uuid) = match auth {
+        Auth::Token(_) => (
+            query.opt_uuid("customerUuid", &mut errors),
+            query.opt_uuid("sessionUuid", &mut errors),
+        ),
+        Auth::ApiKey(_) => (
+            query.uuid("customerUuid", &mut errors),
+            query.uuid("sessionUuid", &mut errors),
+        ),
+    };
     let after = query.opt_u64("afterId", 0..=i64::MAX as u64, &mut errors);
     check(errors)?;
-    let (Some(customer_uuid), Some(session_uuid)) = (customer_uuid, session_uuid) else {
-        return Err(ApiError::SessionNotFound);
-    };
-    let session = find_session(&state, org, customer_uuid, session_uuid)
-        .await?
-        .ok_or(ApiError::SessionNotFound)?;
+    let session = match auth {
+        // Uuids given with a token must be its session's own: another
+        // session is `404`, as if it did not exist.
+        Auth::Token(session) => Some(session).filter(|s| {
+            customer_uuid.is_none_or(|c| c == s.customer_uuid)
+                && session_uuid.is_none_or(|u| u == s.uuid)
+        }),
+        Auth::ApiKey(org) => match (customer_uuid, session_uuid) {
+            (Some(c), Some(s)) => find_session(&state, org, c, s).await?,
+            _ => None,
+        },
+    }
+    .ok_or(ApiError::SessionNotFound)?;
     let upgrade =
         upgrade.map_err(|e| ApiError::Validation(vec![format!("Upgrade: {}", e.body_text())]))?;
     if state.shutdown.is_cancelled() {
@@ -94,6 +120,14 @@ pub async fn connect(
                 state.metrics.websocket_closed();
             })
         }))
+}
+
+/// Who opens the socket.
+enum Auth {
+    /// A learner token: the session it opens.
+    Token(Session),
+    /// The organisation of the API key.
+    ApiKey(OrgId),
 }
 
 struct Connection {

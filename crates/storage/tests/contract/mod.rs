@@ -8,11 +8,13 @@ use uuid::Uuid;
 
 mod basics;
 mod reads;
+mod tokens;
 mod turns;
 mod wakeups;
 
 pub use basics::*;
 pub use reads::*;
+pub use tokens::*;
 pub use turns::*;
 pub use wakeups::*;
 
