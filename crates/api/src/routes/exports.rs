@@ -17,7 +17,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use chatcourse_storage::{ExportFilter, ExportRow, SessionExportRow, StoreError};
+use chatcourse_storage::{ExportFilter, ExportRow, OrgId, SessionExportRow, StoreError};
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
@@ -180,13 +180,7 @@ pub async fn messages(
         errors.push("until: must be later than from".to_owned());
     }
     check(errors)?;
-    let identifier = identifier.ok_or(ApiError::ProgramNotFound)?;
-    state
-        .store
-        .get_programme(org, identifier)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::ProgramNotFound)?;
+    let identifier = existing_programme(&state, org, identifier).await?;
     let filter = ExportFilter {
         programme: Some(identifier),
         from,
@@ -230,6 +224,21 @@ pub async fn scores(
     let identifier = program_identifier(&query, &mut errors);
     let format = format(&query, &mut errors);
     check(errors)?;
+    let identifier = existing_programme(&state, org, identifier).await?;
+    let lines = state
+        .store
+        .export_sessions(org, identifier)
+        .map(move |row| row.map(|row| score_line(row, tz)));
+    respond(format, "scores", identifier, lines).await
+}
+
+/// The identifier of a programme of `org` (404 when there is none), checked
+/// before the first byte so that the error is an envelope, not a cut stream.
+async fn existing_programme(
+    state: &AppState,
+    org: OrgId,
+    identifier: Option<i64>,
+) -> Result<i64, ApiError> {
     let identifier = identifier.ok_or(ApiError::ProgramNotFound)?;
     state
         .store
@@ -237,11 +246,7 @@ pub async fn scores(
         .await
         .map_err(ApiError::internal)?
         .ok_or(ApiError::ProgramNotFound)?;
-    let lines = state
-        .store
-        .export_sessions(org, identifier)
-        .map(move |row| row.map(|row| score_line(row, tz)));
-    respond(format, "scores", identifier, lines).await
+    Ok(identifier)
 }
 
 fn message_line(row: ExportRow, tz: Tz) -> MessageExportLine {
