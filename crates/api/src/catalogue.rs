@@ -45,25 +45,51 @@ pub enum LoadError {
     Empty(PathBuf),
 }
 
-/// The module files of `dir`: `*.yaml` and `*.yml`, except conversation
-/// tests (`*.test.yaml`), sorted by path.
-pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let io = |error| LoadError::Io {
-        path: dir.to_owned(),
-        error,
-    };
+/// `NAME.yaml` (or `.yml`) that is not a conversation test.
+pub fn is_module_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(path)
+}
+
+/// A conversation test: `NAME.test.yaml` (or `.test.yml`).
+pub fn is_test_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
+}
+
+/// The files under the folder `dir` that pass `wanted`, searched
+/// recursively, sorted by path. Entries whose names begin with `.` are
+/// skipped, and symbolic links to folders are not followed (no loops).
+/// `serve`, `validate` and `test` all list a folder through this one
+/// function, so they always see the same files.
+pub fn files_under(dir: &Path, wanted: fn(&Path) -> bool) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-        let is_test = name.ends_with(".test.yaml") || name.ends_with(".test.yml");
-        if is_yaml && !is_test && path.is_file() {
-            files.push(path);
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                pending.push(path);
+            } else if wanted(&path) && path.is_file() {
+                files.push(path);
+            }
         }
     }
     files.sort();
     Ok(files)
+}
+
+/// The module files of `dir` and its sub-folders: `*.yaml` and `*.yml`,
+/// except conversation tests (`*.test.yaml`), sorted by path.
+pub fn module_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    files_under(dir, is_module_file).map_err(|error| LoadError::Io {
+        path: dir.to_owned(),
+        error,
+    })
 }
 
 /// Loads and validates every module of `dir`. Any error diagnostic in any

@@ -15,7 +15,8 @@ pub const MAX_MESSAGE_CHARS: usize = 2000;
 pub struct Config {
     /// `sqlite://path` (created if missing) or `postgres://...`.
     pub database_url: String,
-    /// Folder of module YAML files; every `*.yaml` except `*.test.yaml`.
+    /// Folder of module YAML files: every `*.yaml` except `*.test.yaml`, in
+    /// sub-folders too ([`crate::catalogue::module_files`]).
     pub modules_dir: PathBuf,
     pub bind: SocketAddr,
     /// Zone of the `dd/MM/yyyy HH:mm` display times.
@@ -27,7 +28,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            database_url: "sqlite://chatcourse.db".to_owned(),
+            database_url: chatcourse_storage::DEFAULT_DATABASE_URL.to_owned(),
             modules_dir: PathBuf::from("modules"),
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             timezone: chrono_tz::UTC,

@@ -244,6 +244,10 @@ pub struct AppliedMigration {
     pub description: String,
 }
 
+/// The embedded default: a SQLite file in the working directory, created
+/// on first use. Every command and the server default to it.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://chatcourse.db";
+
 /// How to open a store. [`connect`] uses the defaults.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {

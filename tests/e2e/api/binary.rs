@@ -1,12 +1,13 @@
-//! The `chatcourse` binary itself: `keys create/list/revoke` and `serve`
-//! (start, refuse invalid modules, SIGTERM).
+//! The `chatcourse` binary itself: `migrate`, `keys create/list/revoke` and
+//! `serve` (start, refuse invalid modules, SIGTERM), on SQLite and
+//! PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::harness::{modules_dir, unique};
+use super::harness::{Backend, TestDatabase, both_backends, modules_dir, unique};
 
 fn chatcourse() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chatcourse"));
@@ -71,16 +72,7 @@ struct Server {
 
 impl Server {
     fn start(database: &str, modules: &Path) -> Server {
-        let mut child = chatcourse()
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--database",
-                database,
-                "--modules",
-            ])
-            .arg(modules)
+        let mut child = serve_command(database, modules)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -131,6 +123,27 @@ impl Drop for Server {
     }
 }
 
+/// `serve` on a random port of 127.0.0.1.
+fn serve_command(database: &str, modules: &Path) -> Command {
+    let mut command = chatcourse();
+    command
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database",
+            database,
+            "--modules",
+        ])
+        .arg(modules);
+    command
+}
+
+/// `serve` expected to refuse to start: its output.
+fn serve_once(database: &str, modules: &Path) -> Output {
+    run(&mut serve_command(database, modules))
+}
+
 /// The address in the "listening addr=127.0.0.1:PORT" log line.
 fn listening_addr(line: &str) -> Option<String> {
     if !line.contains("listening") {
@@ -144,21 +157,48 @@ fn listening_addr(line: &str) -> Option<String> {
     Some(addr)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_and_serve() {
-    let dir = TempDir::new();
-    let database = dir.database();
+both_backends!(migrate_applies_once, keys_and_serve);
+
+/// `migrate` applies every migration on an empty database, then says it
+/// is up to date; a server started afterwards finds nothing to do.
+async fn migrate_applies_once(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let first = run(chatcourse().args(["migrate", "--database", &db.url]));
+    assert!(first.status.success(), "{first:?}");
+    let first = stdout(&first);
+    let applied: Vec<&str> = first
+        .lines()
+        .filter(|l| l.starts_with("applied "))
+        .collect();
+    assert!(applied.len() >= 3, "{first}");
+    assert!(applied[0].contains("init"), "{first}");
+
+    let second = run(chatcourse().args(["migrate", "--database", &db.url]));
+    assert!(second.status.success(), "{second:?}");
+    assert!(
+        stdout(&second).contains("database is up to date"),
+        "{}",
+        stdout(&second)
+    );
+    assert!(!stdout(&second).contains("applied"), "{}", stdout(&second));
+}
+
+async fn keys_and_serve(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let database = db.url.clone();
     let key = create_key(&database, "acme");
     let second = create_key(&database, "acme");
     assert_ne!(key, second);
 
     // The key is not stored anywhere in clear.
-    let raw = std::fs::read(dir.0.join("chatcourse.db")).expect("database file");
-    let needle = key.as_bytes();
-    assert!(
-        !raw.windows(needle.len()).any(|w| w == needle),
-        "the key is stored in clear"
-    );
+    if let Some(file) = &db.file {
+        let raw = std::fs::read(file).expect("database file");
+        let needle = key.as_bytes();
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle),
+            "the key is stored in clear"
+        );
+    }
 
     let listed = run(chatcourse().args(["keys", "list", "--org", "acme", "--database", &database]));
     assert!(listed.status.success(), "{listed:?}");
@@ -270,16 +310,7 @@ fn serve_refuses_invalid_modules() {
         "module: broken\nname: Broken\ngoal: g\nversion: \"1\"\nlanguage: en\nsteps:\n  - id: a\n    say: hi\n    next: nowhere\n",
     )
     .expect("write a broken module");
-    let output = run(chatcourse()
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--database",
-            &dir.database(),
-            "--modules",
-        ])
-        .arg(&modules));
+    let output = serve_once(&dir.database(), &modules);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("broken.yaml"), "{stderr}");
@@ -295,4 +326,73 @@ fn serve_rejects_bad_flags() {
     let output = run(chatcourse().args(["serve", "--timezone", "Mars/Olympus"]));
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown time zone"));
+}
+
+/// `validate` and `serve` read the same files from a modules folder: its
+/// sub-folders too, hidden entries (`.drafts/`) in neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_and_serve_read_the_same_module_files() {
+    let dir = TempDir::new();
+    let modules = dir.0.join("modules");
+    let nested = modules.join("programme-49");
+    let hidden = modules.join(".drafts");
+    for folder in [&nested, &hidden] {
+        std::fs::create_dir_all(folder).expect("modules folders");
+    }
+    std::fs::copy(
+        modules_dir().join("test-module-updated.yaml"),
+        modules.join("good.yaml"),
+    )
+    .expect("copy a good module");
+    let broken = "module: broken\nname: Broken\ngoal: g\nversion: \"1\"\nlanguage: en\nsteps:\n  - id: a\n    say: hi\n    next: nowhere\n";
+    std::fs::write(nested.join("broken.yaml"), broken).expect("write a broken module");
+    std::fs::write(hidden.join("draft.yaml"), broken).expect("write a hidden draft");
+
+    let validate = || run(chatcourse().arg("validate").arg(&modules));
+    let checked = validate();
+    assert_eq!(checked.status.code(), Some(1), "{checked:?}");
+    assert!(
+        stdout(&checked).contains("programme-49/broken.yaml"),
+        "{checked:?}"
+    );
+    assert!(!stdout(&checked).contains("draft.yaml"), "{checked:?}");
+    let served = serve_once(&dir.database(), &modules);
+    assert_eq!(served.status.code(), Some(1), "{served:?}");
+    let stderr = String::from_utf8_lossy(&served.stderr);
+    assert!(stderr.contains("programme-49/broken.yaml"), "{stderr}");
+    assert!(!stderr.contains("draft.yaml"), "{stderr}");
+
+    // Fixed (another course in its place): both accept the same two files.
+    std::fs::copy(
+        modules_dir().join("budgeting.yaml"),
+        nested.join("broken.yaml"),
+    )
+    .expect("copy a second good module");
+    let checked = validate();
+    assert!(checked.status.success(), "{checked:?}");
+    assert!(
+        stdout(&checked).contains("checked 2 modules: 0 errors"),
+        "{checked:?}"
+    );
+
+    let key = create_key(&dir.database(), "acme");
+    let server = Server::start(&dir.database(), &modules);
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(server.url("/api/v1/fe/modules"))
+        .header("Authentication", key)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = listed["data"]
+        .as_array()
+        .expect("a list of modules")
+        .iter()
+        .filter_map(|m| m["module_name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 2, "{listed}");
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
 }

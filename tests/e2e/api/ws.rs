@@ -217,10 +217,12 @@ async fn shutdown_closes_connections(backend: Backend) {
 /// through one is delivered live to a WebSocket connected to the other
 /// (LISTEN/NOTIFY).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "PostgreSQL: set TEST_DATABASE_URL to run"
+)]
 async fn live_delivery_across_servers_postgres() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
+    let backend = Backend::postgres();
     let app = TestApp::spawn(backend).await;
     let store = app.second_store().await.expect("PostgreSQL");
     let config = chatcourse_api::Config {

@@ -7,16 +7,7 @@ use std::process::ExitCode;
 use chatcourse_storage::{ApiKeyId, Store};
 use chrono::Utc;
 
-#[derive(clap::Args)]
-pub struct Database {
-    /// Database URL: sqlite://PATH (created if missing) or postgres://...
-    #[arg(
-        long,
-        env = "CHATCOURSE_DATABASE",
-        default_value = "sqlite://chatcourse.db"
-    )]
-    pub database: String,
-}
+use super::Database;
 
 #[derive(clap::Subcommand)]
 pub enum Command {

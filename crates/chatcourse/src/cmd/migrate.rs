@@ -7,13 +7,8 @@ use chatcourse_storage::{StoreOptions, connect_with};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Database URL: sqlite://PATH (created if missing), sqlite::memory: or postgres://...
-    #[arg(
-        long,
-        env = "CHATCOURSE_DATABASE",
-        default_value = "sqlite://chatcourse.db"
-    )]
-    pub database: String,
+    #[command(flatten)]
+    pub db: super::Database,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -27,7 +22,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(migrate(&args.database)) {
+    match runtime.block_on(migrate(&args.db.database)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

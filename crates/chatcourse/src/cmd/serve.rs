@@ -8,14 +8,11 @@ use chatcourse_api::{App, Config, StartError, Tz};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Database URL: sqlite://PATH (created if missing) or postgres://...
-    #[arg(
-        long,
-        env = "CHATCOURSE_DATABASE",
-        default_value = "sqlite://chatcourse.db"
-    )]
-    pub database: String,
-    /// Folder of module files (*.yaml); every one must be valid.
+    #[command(flatten)]
+    pub db: super::Database,
+    /// Folder of module files (*.yaml, in sub-folders too; not *.test.yaml
+    /// nor hidden entries), listed as `validate` lists it; every one must be
+    /// valid.
     #[arg(long, env = "CHATCOURSE_MODULES", default_value = "modules")]
     pub modules: PathBuf,
     /// Address to listen on.
@@ -43,7 +40,7 @@ pub enum LogFormat {
 pub fn run(args: Args) -> ExitCode {
     init_logging(args.log_format);
     let config = Config {
-        database_url: args.database,
+        database_url: args.db.database,
         modules_dir: args.modules,
         bind: args.bind,
         timezone: args.timezone,

@@ -6,10 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use chatcourse_api::catalogue::is_test_file;
 use chatcourse_engine::convtest::{parse_tests, run_tests};
 use chatcourse_engine::diagnostics;
 
-use super::validate::{collect, is_test_file, load_file};
+use super::validate::{collect, load_file};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> ExitCode {
             }
             Ok(())
         } else {
-            collect(path, &|p| is_test_file(p), &mut files)
+            collect(path, is_test_file, &mut files)
         };
         if let Err(e) = found {
             eprintln!("error: cannot read {}: {e}", path.display());

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use chatcourse_api::catalogue::{files_under, is_module_file};
 use chatcourse_engine::diagnostics::{self, Diagnostic};
 use chatcourse_engine::{Module, load_module};
 
@@ -30,7 +31,7 @@ pub fn run(args: Args) -> ExitCode {
     let mut files = Vec::new();
     let mut errors = 0;
     for path in &args.paths {
-        if let Err(e) = collect(path, &|p| is_module_file(p), &mut files) {
+        if let Err(e) = collect(path, is_module_file, &mut files) {
             errors += 1;
             report_io(args.format, path, &e);
         }
@@ -106,40 +107,18 @@ fn report_io(format: Format, path: &Path, e: &std::io::Error) {
     }
 }
 
-/// `NAME.yaml` (or `.yml`) that is not a conversation test.
-pub(crate) fn is_module_file(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(path)
-}
-
-/// `NAME.test.yaml` (or `.test.yml`).
-pub(crate) fn is_test_file(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
-}
-
-/// Adds `path` (a file, taken as is) or the files under it (a folder,
-/// searched recursively, in name order) that pass `wanted`.
+/// Adds `path` (a file, taken as is) or the files under it that pass
+/// `wanted` (a folder, listed as `serve` lists its modules folder).
 pub(crate) fn collect(
     path: &Path,
-    wanted: &dyn Fn(&Path) -> bool,
+    wanted: fn(&Path) -> bool,
     out: &mut Vec<PathBuf>,
 ) -> std::io::Result<()> {
-    if !path.is_dir() {
+    if path.is_dir() {
+        out.extend(files_under(path, wanted)?);
+    } else {
         fs::metadata(path)?;
         out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect(&entry, wanted, out)?;
-        } else if wanted(&entry) {
-            out.push(entry);
-        }
     }
     Ok(())
 }
