@@ -396,3 +396,41 @@ async fn validate_and_serve_read_the_same_module_files() {
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+/// Start-up failures say what to do, and touch nothing: a port in use
+/// fails before the database is opened; a missing modules folder names
+/// `--modules`.
+#[test]
+fn serve_start_up_errors_say_what_to_do() {
+    let dir = TempDir::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = run(chatcourse()
+        .args([
+            "serve",
+            "--bind",
+            &addr,
+            "--database",
+            &dir.database(),
+            "--modules",
+        ])
+        .arg(modules_dir()));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--bind"), "{stderr}");
+    assert!(
+        !dir.0.join("chatcourse.db").exists(),
+        "nothing is migrated when the port is taken"
+    );
+
+    let output = serve_once(&dir.database(), &dir.0.join("no-such-folder"));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-folder"), "{stderr}");
+    assert!(stderr.contains("--modules"), "{stderr}");
+    assert!(!dir.0.join("chatcourse.db").exists());
+}

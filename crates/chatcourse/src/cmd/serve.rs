@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chatcourse_api::{App, Config, StartError, Tz};
+use chatcourse_api::{App, Config, LoadError, StartError, Tz};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -55,23 +55,66 @@ pub fn run(args: Args) -> ExitCode {
     };
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(StartError::Modules(e)) => {
+        Err(Failure::Start(StartError::Modules(e))) => {
             eprintln!("{e}");
-            eprintln!(
-                "error: not starting: fix the modules above (check them with `chatcourse validate`)"
-            );
+            match e {
+                LoadError::Invalid { .. } => eprintln!(
+                    "error: not starting: fix the modules above (check them with `chatcourse validate`)"
+                ),
+                LoadError::Io { .. } | LoadError::Empty(_) => eprintln!(
+                    "hint: run from the folder that holds `modules/`, or name the modules folder with --modules PATH (or CHATCOURSE_MODULES)"
+                ),
+            }
             ExitCode::FAILURE
         }
-        Err(e) => {
+        Err(Failure::Bind { addr, error }) => {
+            eprintln!("error: cannot listen on {addr}: {error}");
+            if error.kind() == std::io::ErrorKind::AddrInUse {
+                eprintln!(
+                    "hint: another program (perhaps another chatcourse serve) uses {addr}; stop it, or choose another address with --bind (or CHATCOURSE_BIND), e.g. --bind 127.0.0.1:8081"
+                );
+            }
+            ExitCode::FAILURE
+        }
+        Err(Failure::Start(e)) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(config: Config) -> Result<(), StartError> {
+/// Why `serve` stopped with an error.
+enum Failure {
+    /// The address could not be bound (nothing else was done).
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    Start(StartError),
+}
+
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Failure {
+        Failure::Start(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Start(StartError::Io(e))
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Failure> {
+    // The address first: a port in use fails at once, before the modules
+    // are read or the database is opened and migrated.
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|error| Failure::Bind {
+            addr: config.bind,
+            error,
+        })?;
     let app = App::new(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     app.serve(listener, shutdown_signal()).await?;
     Ok(())
