@@ -1,0 +1,16 @@
+//! chatcourse-channels: how chatcourse reaches learners where they are.
+//!
+//! Boundary: this crate owns the facts of the outside world's formats and
+//! nothing of chatcourse's own storage or HTTP API: phone numbers
+//! ([`Phone`], E.164), Standard Webhooks signatures ([`signing`]), channel
+//! secrets sealed at rest ([`sealing`]), the outbox's retry rules
+//! ([`retry`]), what a text costs as SMS ([`sms`]). It does no I/O of its
+//! own: the server sends what it builds.
+
+pub mod phone;
+pub mod retry;
+pub mod sealing;
+pub mod signing;
+pub mod sms;
+
+pub use phone::{Country, Phone, PhoneError};
