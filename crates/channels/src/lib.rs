@@ -7,6 +7,8 @@
 //! ([`retry`]), what a text costs as SMS ([`sms`]). It does no I/O of its
 //! own: the server sends what it builds.
 
+#[cfg(feature = "fakes")]
+pub mod fakes;
 pub mod phone;
 pub mod retry;
 pub mod sealing;
