@@ -20,10 +20,13 @@ use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod clock;
 mod model;
 mod postgres;
 mod sqlite;
+mod turn;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -84,6 +87,10 @@ pub enum Backend {
 #[async_trait]
 pub trait Store: Send + Sync {
     fn backend(&self) -> Backend;
+
+    /// The clock turns read their time from ([`StoreOptions::clock`]); a
+    /// server built on the store uses the same one.
+    fn clock(&self) -> Arc<dyn Clock>;
 
     /// Apply pending migrations; returns the versions applied now (empty when
     /// up to date). [`connect`] already does this.
@@ -164,10 +171,12 @@ pub trait Store: Send + Sync {
 
     /// Apply one turn atomically. Under the session's lock: if the inbound
     /// external id is already stored for the session, return the original
-    /// turn (`replayed`, nothing changes); otherwise call `decide` with the
-    /// session as stored and store the inbound message, the replies, the
-    /// answers, the quiz progress and the new state, then commit. A
-    /// rejection or any error stores nothing. Turns of one session are
+    /// turn (`replayed`, nothing changes); otherwise read the clock, call
+    /// `decide` with the session as stored and that time, and store the
+    /// inbound message, the replies, the answers (all at that time), the
+    /// quiz progress and the new state, then commit. A rejection, a panic in
+    /// `decide` (returned as [`StoreError::Rejected`]) or any error stores
+    /// nothing. Turns of one session are
     /// serialized across connections and processes. `Err(StoreError::Commit)`
     /// means the transaction holding the turn failed (on SQLite, turns of
     /// several sessions share a commit): nothing of the turn was stored.
@@ -263,6 +272,9 @@ pub struct StoreOptions {
     /// commits, and the store opens no notifier connection: for processes
     /// whose writes nobody elsewhere needs to hear of live (imports, tools).
     pub postgres_notify: bool,
+    /// Where turns read their time (default [`SystemClock`]). Tests pass a
+    /// [`ManualClock`] to move time instead of waiting.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl StoreOptions {
@@ -273,6 +285,7 @@ impl StoreOptions {
             max_connections: 10,
             migrate: true,
             postgres_notify: true,
+            clock: Arc::new(SystemClock),
         }
     }
 }
