@@ -380,6 +380,24 @@ where
     }))
 }
 
+/// Sends the rows of a streamed query, each mapped by `map`, to `tx` (the
+/// sender of [`channel_stream`]): until the rows end, the first error (sent,
+/// then stop) or the receiver is gone.
+pub(crate) async fn forward_rows<R, T>(
+    mut rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+    tx: &tokio::sync::mpsc::Sender<Result<T>>,
+    map: impl Fn(&R) -> Result<T>,
+) {
+    use futures::StreamExt;
+    while let Some(row) = rows.next().await {
+        let item = row.map_err(StoreError::from).and_then(|row| map(&row));
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            break;
+        }
+    }
+}
+
 /// The events of a broadcast channel; a lagging receiver yields
 /// [`MessageEvent::Lagged`] and goes on.
 pub(crate) fn broadcast_stream(

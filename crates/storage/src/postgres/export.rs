@@ -1,14 +1,12 @@
 //! PostgreSQL exports: one streamed query each (one snapshot), read by a
 //! task that feeds a bounded channel.
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
 use sqlx::PgPool;
-use sqlx::Row;
 
 use super::rows::*;
+use crate::Result;
 use crate::model::*;
-use crate::{Result, StoreError};
 
 pub(super) fn export_transcripts(
     pool: &PgPool,
@@ -26,26 +24,13 @@ pub(super) fn export_transcripts(
              AND ($4::TIMESTAMPTZ IS NULL OR m.created_at < $4) \
              ORDER BY m.session_id, m.id"
         );
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(org.0)
             .bind(filter.programme)
             .bind(filter.from)
             .bind(filter.until)
             .fetch(&pool);
-        while let Some(row) = rows.next().await {
-            let item = row.map_err(StoreError::from).and_then(|row| {
-                Ok(ExportRow {
-                    message: message_from(&row)?,
-                    customer_uuid: row.try_get("customer_uuid")?,
-                    programme_identifier: row.try_get("programme_identifier")?,
-                    module_uuid: row.try_get("module_uuid")?,
-                })
-            });
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
+        crate::forward_rows(rows, &tx, export_row_from).await;
     })
 }
 
@@ -61,22 +46,10 @@ pub(super) fn export_sessions(
              c.phone AS customer_phone {SUMMARY_JOINS} \
              WHERE s.org_id = $1 AND p.identifier = $2 ORDER BY s.id"
         );
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(org.0)
             .bind(identifier)
             .fetch(&pool);
-        while let Some(row) = rows.next().await {
-            let item = row.map_err(StoreError::from).and_then(|row| {
-                Ok(SessionExportRow {
-                    summary: summary_from(&row)?,
-                    customer_full_name: row.try_get("customer_full_name")?,
-                    customer_phone: row.try_get("customer_phone")?,
-                })
-            });
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
+        crate::forward_rows(rows, &tx, session_export_from).await;
     })
 }

@@ -136,3 +136,20 @@ pub(super) fn summary_from(row: &PgRow) -> Result<SessionSummary> {
         },
     })
 }
+
+pub(super) fn export_row_from(row: &PgRow) -> Result<ExportRow> {
+    Ok(ExportRow {
+        message: message_from(row)?,
+        customer_uuid: row.try_get("customer_uuid")?,
+        programme_identifier: row.try_get("programme_identifier")?,
+        module_uuid: row.try_get("module_uuid")?,
+    })
+}
+
+pub(super) fn session_export_from(row: &PgRow) -> Result<SessionExportRow> {
+    Ok(SessionExportRow {
+        summary: summary_from(row)?,
+        customer_full_name: row.try_get("customer_full_name")?,
+        customer_phone: row.try_get("customer_phone")?,
+    })
+}

@@ -1,14 +1,12 @@
 //! SQLite exports: one streamed query each, read by a task that feeds a
 //! bounded channel.
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
-use sqlx::Row;
 use sqlx::SqlitePool;
 
 use super::rows::*;
+use crate::Result;
 use crate::model::*;
-use crate::{Result, StoreError};
 
 pub(super) fn export_transcripts(
     pool: &SqlitePool,
@@ -39,26 +37,13 @@ pub(super) fn export_transcripts(
         if let Some(identifier) = filter.programme {
             query = query.bind(org.0).bind(identifier);
         }
-        let mut rows = query
+        let rows = query
             .bind(from)
             .bind(from)
             .bind(until)
             .bind(until)
             .fetch(&pool);
-        while let Some(row) = rows.next().await {
-            let item = row.map_err(StoreError::from).and_then(|row| {
-                Ok(ExportRow {
-                    message: message_from(&row)?,
-                    customer_uuid: uuid(&row, "customer_uuid")?,
-                    programme_identifier: row.try_get("programme_identifier")?,
-                    module_uuid: uuid(&row, "module_uuid")?,
-                })
-            });
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
+        crate::forward_rows(rows, &tx, export_row_from).await;
     })
 }
 
@@ -75,23 +60,11 @@ pub(super) fn export_sessions(
              WHERE s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?) \
              AND s.org_id = ? ORDER BY s.id"
         );
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(org.0)
             .bind(identifier)
             .bind(org.0)
             .fetch(&pool);
-        while let Some(row) = rows.next().await {
-            let item = row.map_err(StoreError::from).and_then(|row| {
-                Ok(SessionExportRow {
-                    summary: summary_from(&row)?,
-                    customer_full_name: row.try_get("customer_full_name")?,
-                    customer_phone: row.try_get("customer_phone")?,
-                })
-            });
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
+        crate::forward_rows(rows, &tx, session_export_from).await;
     })
 }
