@@ -74,6 +74,10 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Histogram of the time to get a connection, in seconds, labelled `pool`
+/// (`sqlite_writer`, `postgres`).
+pub(crate) const POOL_WAIT: &str = "chatcourse_store_pool_wait_seconds";
+
 /// Which backend a store uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

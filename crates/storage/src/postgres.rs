@@ -52,10 +52,17 @@ pub struct PostgresStore {
 /// dropped, which rolls it back.
 async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin().await })
-        .await
-        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
-        .map_err(StoreError::from)
+    tokio::spawn(async move {
+        // What `pool.begin()` does, with the wait for a connection measured.
+        let started = std::time::Instant::now();
+        let conn = pool.acquire().await?;
+        metrics::histogram!(crate::POOL_WAIT, "pool" => "postgres")
+            .record(started.elapsed().as_secs_f64());
+        sqlx::Transaction::begin(conn, None).await
+    })
+    .await
+    .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+    .map_err(StoreError::from)
 }
 
 fn valid_schema(name: &str) -> bool {
