@@ -257,7 +257,7 @@ impl Store for PostgresStore {
             "INSERT INTO api_keys (org_id, label, key_hash, created_at) VALUES ($1, $2, $3, $4) \
              RETURNING id, org_id, label, key_hash, created_at, revoked_at",
         )
-        .bind(org.0)
+        .bind(org)
         .bind(label)
         .bind(key_hash)
         .bind(to_micros(at))
@@ -279,8 +279,8 @@ impl Store for PostgresStore {
             "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
         )
         .bind(to_micros(at))
-        .bind(key.0)
-        .bind(org.0)
+        .bind(key)
+        .bind(org)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -297,7 +297,7 @@ impl Store for PostgresStore {
              ON CONFLICT (org_id, identifier) DO UPDATE SET identifier = EXCLUDED.identifier \
              RETURNING id, org_id, identifier, name, created_at",
         )
-        .bind(org.0)
+        .bind(org)
         .bind(identifier)
         .bind(format!("Programme {identifier}"))
         .bind(to_micros(at))
@@ -314,7 +314,7 @@ impl Store for PostgresStore {
         let done =
             sqlx::query("UPDATE programmes SET name = $1 WHERE org_id = $2 AND identifier = $3")
                 .bind(name)
-                .bind(org.0)
+                .bind(org)
                 .bind(identifier)
                 .execute(&self.pool)
                 .await?;
@@ -362,7 +362,7 @@ impl Store for PostgresStore {
              date_of_birth, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
         )
         .bind(Uuid::new_v4())
-        .bind(org.0)
+        .bind(org)
         .bind(&c.full_name)
         .bind(&c.national_id)
         .bind(&c.phone)
@@ -416,8 +416,8 @@ impl Store for PostgresStore {
         )
         .bind(token_hash)
         .bind(to_micros(expires_at))
-        .bind(session.0)
-        .bind(org.0)
+        .bind(session)
+        .bind(org)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {

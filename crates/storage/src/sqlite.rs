@@ -243,7 +243,7 @@ impl Store for SqliteStore {
             "INSERT INTO api_keys (org_id, label, key_hash, created_at) VALUES (?, ?, ?, ?) \
              RETURNING id, org_id, label, key_hash, created_at, revoked_at",
         )
-        .bind(org.0)
+        .bind(org)
         .bind(label)
         .bind(key_hash)
         .bind(us(at))
@@ -266,8 +266,8 @@ impl Store for SqliteStore {
             "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND org_id = ? AND revoked_at IS NULL",
         )
         .bind(us(at))
-        .bind(key.0)
-        .bind(org.0)
+        .bind(key)
+        .bind(org)
         .execute(&mut writer.conn)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -285,7 +285,7 @@ impl Store for SqliteStore {
             "INSERT INTO programmes (org_id, identifier, name, created_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (org_id, identifier) DO NOTHING",
         )
-        .bind(org.0)
+        .bind(org)
         .bind(identifier)
         .bind(format!("Programme {identifier}"))
         .bind(us(at))
@@ -294,7 +294,7 @@ impl Store for SqliteStore {
         let row = sqlx::query(
             "SELECT id, org_id, identifier, name, created_at FROM programmes WHERE org_id = ? AND identifier = ?",
         )
-        .bind(org.0)
+        .bind(org)
         .bind(identifier)
         .fetch_one(&mut *tx)
         .await?;
@@ -311,7 +311,7 @@ impl Store for SqliteStore {
         let done =
             sqlx::query("UPDATE programmes SET name = ? WHERE org_id = ? AND identifier = ?")
                 .bind(name)
-                .bind(org.0)
+                .bind(org)
                 .bind(identifier)
                 .execute(&mut writer.conn)
                 .await?;
@@ -367,7 +367,7 @@ impl Store for SqliteStore {
              date_of_birth, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         )
         .bind(Uuid::new_v4().hyphenated())
-        .bind(org.0)
+        .bind(org)
         .bind(&c.full_name)
         .bind(&c.national_id)
         .bind(&c.phone)
@@ -427,8 +427,8 @@ impl Store for SqliteStore {
         )
         .bind(token_hash)
         .bind(us(expires_at))
-        .bind(session.0)
-        .bind(org.0)
+        .bind(session)
+        .bind(org)
         .execute(&mut writer.conn)
         .await?;
         if done.rows_affected() == 0 {

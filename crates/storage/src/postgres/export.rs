@@ -25,7 +25,7 @@ pub(super) fn export_transcripts(
              ORDER BY m.session_id, m.id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org.0)
+            .bind(org)
             .bind(filter.programme)
             .bind(filter.from)
             .bind(filter.until)
@@ -47,7 +47,7 @@ pub(super) fn export_sessions(
              WHERE s.org_id = $1 AND p.identifier = $2 ORDER BY s.id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org.0)
+            .bind(org)
             .bind(identifier)
             .fetch(&pool);
         crate::forward_rows(rows, &tx, session_export_from).await;

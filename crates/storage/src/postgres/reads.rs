@@ -24,7 +24,7 @@ async fn summary_where(
         "SELECT {SESSION_COLS}, {SUMMARY_COLS} {SUMMARY_JOINS} WHERE s.org_id = $1 AND {condition} \
          ORDER BY s.created_at DESC, s.id DESC"
     );
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org);
     let query = match key {
         PgKey::Id(id) => query.bind(id),
         PgKey::Uuid(u) => query.bind(u),
@@ -59,7 +59,7 @@ pub(super) async fn list_keys(pool: &PgPool, org: OrgId) -> Result<Vec<ApiKey>> 
     let rows = sqlx::query(
         "SELECT id, org_id, label, key_hash, created_at, revoked_at FROM api_keys WHERE org_id = $1 ORDER BY id",
     )
-    .bind(org.0)
+    .bind(org)
     .fetch_all(pool)
     .await?;
     rows.iter().map(key_from).collect()
@@ -73,7 +73,7 @@ pub(super) async fn get_programme(
     let row = sqlx::query(
         "SELECT id, org_id, identifier, name, created_at FROM programmes WHERE org_id = $1 AND identifier = $2",
     )
-    .bind(org.0)
+    .bind(org)
     .bind(identifier)
     .fetch_optional(pool)
     .await?;
@@ -85,7 +85,7 @@ pub(super) async fn get_module_version(
     id: ModuleVersionId,
 ) -> Result<Option<ModuleVersion>> {
     let row = sqlx::query("SELECT * FROM module_versions WHERE id = $1")
-        .bind(id.0)
+        .bind(id)
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(module_from).transpose()
@@ -118,7 +118,7 @@ pub(super) async fn get_customer(
 ) -> Result<Option<Customer>> {
     let row = sqlx::query("SELECT * FROM customers WHERE uuid = $1 AND org_id = $2")
         .bind(uuid)
-        .bind(org.0)
+        .bind(org)
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(customer_from).transpose()
@@ -131,7 +131,7 @@ pub(super) async fn get_session(pool: &PgPool, org: OrgId, uuid: Uuid) -> Result
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(uuid)
-        .bind(org.0)
+        .bind(org)
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(session_from).transpose()
@@ -166,8 +166,8 @@ pub(super) async fn messages(
          WHERE m.session_id = $1 AND s.org_id = $2 AND m.id > $3 ORDER BY m.id LIMIT $4"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(session.0)
-        .bind(org.0)
+        .bind(session)
+        .bind(org)
         .bind(after.map_or(0, |a| a.0))
         .bind(i64::from(limit))
         .fetch_all(pool)
@@ -198,7 +198,7 @@ pub(super) async fn session_detail(
         "SELECT quiz, question_id, question, answer, correct, attempt, matched_by, created_at \
          FROM quiz_answers WHERE session_id = $1 ORDER BY id",
     )
-    .bind(summary.session.id.0)
+    .bind(summary.session.id)
     .fetch_all(pool)
     .await?;
     let answers = rows
@@ -219,7 +219,7 @@ pub(super) async fn session_detail(
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, MIN(created_at) AS first, MAX(created_at) AS last FROM messages WHERE session_id = $1",
     )
-    .bind(summary.session.id.0)
+    .bind(summary.session.id)
     .fetch_one(pool)
     .await?;
     Ok(Some(SessionDetail {
@@ -252,7 +252,7 @@ pub(super) async fn programme_summary(
              THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS avg_post \
          FROM sessions s JOIN module_versions mv ON mv.id = s.module_version_id WHERE s.programme_id = $1",
     )
-    .bind(programme.id.0)
+    .bind(programme.id)
     .fetch_one(pool)
     .await?;
     Ok(Some(ProgrammeSummary {

@@ -24,7 +24,7 @@ pub(super) async fn load_session(
         if lock { "FOR UPDATE OF s" } else { "" }
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.0)
+        .bind(id)
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(session_from).transpose()
@@ -43,7 +43,7 @@ impl TurnTx for PgTx<'_> {
         Ok(sqlx::query_scalar(
             "SELECT turn FROM messages WHERE session_id = $1 AND external_id = $2",
         )
-        .bind(session.0)
+        .bind(session)
         .bind(external_id)
         .fetch_optional(&mut *self.0)
         .await?)
@@ -55,7 +55,7 @@ impl TurnTx for PgTx<'_> {
              WHERE m.session_id = $1 AND m.turn = $2 ORDER BY m.id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(session.0)
+            .bind(session)
             .bind(turn)
             .fetch_all(&mut *self.0)
             .await?;
@@ -63,12 +63,12 @@ impl TurnTx for PgTx<'_> {
     }
 
     async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId> {
-        let id: i64 = sqlx::query_scalar(
+        let id: MessageId = sqlx::query_scalar(
             "INSERT INTO messages (session_id, customer_id, direction, text, created_at, external_id, turn) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
-        .bind(m.session.id.0)
-        .bind(m.session.customer.0)
+        .bind(m.session.id)
+        .bind(m.session.customer)
         .bind(m.direction.as_str())
         .bind(m.text)
         .bind(m.at)
@@ -76,7 +76,7 @@ impl TurnTx for PgTx<'_> {
         .bind(m.turn)
         .fetch_one(&mut *self.0)
         .await?;
-        Ok(MessageId(id))
+        Ok(id)
     }
 
     async fn insert_answer(
@@ -89,7 +89,7 @@ impl TurnTx for PgTx<'_> {
             "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
              matched_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(session.0)
+        .bind(session)
         .bind(answer.quiz.as_str())
         .bind(&answer.question_id)
         .bind(&answer.question)
@@ -119,7 +119,7 @@ impl TurnTx for PgTx<'_> {
         .bind(progress.pre_answered)
         .bind(progress.post_correct)
         .bind(progress.post_answered)
-        .bind(s.id.0)
+        .bind(s.id)
         .execute(&mut *self.0)
         .await?;
         Ok(())
@@ -130,8 +130,8 @@ impl EnrolTx for PgTx<'_> {
     async fn customer_of(&mut self, org: OrgId, customer: CustomerId) -> Result<bool> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT id FROM customers WHERE id = $1 AND org_id = $2")
-                .bind(customer.0)
-                .bind(org.0)
+                .bind(customer)
+                .bind(org)
                 .fetch_optional(&mut *self.0)
                 .await?;
         Ok(found.is_some())
@@ -140,8 +140,8 @@ impl EnrolTx for PgTx<'_> {
     async fn programme_of(&mut self, org: OrgId, programme: ProgrammeId) -> Result<bool> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT id FROM programmes WHERE id = $1 AND org_id = $2")
-                .bind(programme.0)
-                .bind(org.0)
+                .bind(programme)
+                .bind(org)
                 .fetch_optional(&mut *self.0)
                 .await?;
         Ok(found.is_some())
@@ -150,7 +150,7 @@ impl EnrolTx for PgTx<'_> {
     async fn module_uuid(&mut self, version: ModuleVersionId) -> Result<Option<Uuid>> {
         Ok(
             sqlx::query_scalar("SELECT module_uuid FROM module_versions WHERE id = $1")
-                .bind(version.0)
+                .bind(version)
                 .fetch_optional(&mut *self.0)
                 .await?,
         )
@@ -168,10 +168,10 @@ impl EnrolTx for PgTx<'_> {
              DO NOTHING RETURNING id",
         )
         .bind(row.uuid)
-        .bind(row.org.0)
-        .bind(new.customer.0)
-        .bind(new.programme.0)
-        .bind(new.module_version.0)
+        .bind(row.org)
+        .bind(new.customer)
+        .bind(new.programme)
+        .bind(new.module_version)
         .bind(row.module_uuid)
         .bind(new.status.as_str())
         .bind(&new.state)
@@ -189,16 +189,16 @@ impl EnrolTx for PgTx<'_> {
         programme: ProgrammeId,
         module_uuid: Uuid,
     ) -> Result<Option<SessionId>> {
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<SessionId> = sqlx::query_scalar(
             "SELECT id FROM sessions WHERE customer_id = $1 AND programme_id = $2 AND module_uuid = $3 \
              AND status IN ('Pending', 'InProgress')",
         )
-        .bind(customer.0)
-        .bind(programme.0)
+        .bind(customer)
+        .bind(programme)
         .bind(module_uuid)
         .fetch_optional(&mut *self.0)
         .await?;
-        Ok(id.map(SessionId))
+        Ok(id)
     }
 
     async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>> {

@@ -33,9 +33,9 @@ pub(super) fn export_transcripts(
         );
         let from = filter.from.map(us);
         let until = filter.until.map(us);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org);
         if let Some(identifier) = filter.programme {
-            query = query.bind(org.0).bind(identifier);
+            query = query.bind(org).bind(identifier);
         }
         let rows = query
             .bind(from)
@@ -61,9 +61,9 @@ pub(super) fn export_sessions(
              AND s.org_id = ? ORDER BY s.id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org.0)
+            .bind(org)
             .bind(identifier)
-            .bind(org.0)
+            .bind(org)
             .fetch(&pool);
         crate::forward_rows(rows, &tx, session_export_from).await;
     })

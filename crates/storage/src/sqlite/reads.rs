@@ -24,7 +24,7 @@ async fn summary_where(
         "SELECT {SESSION_COLS}, {SUMMARY_COLS} {SUMMARY_JOINS} WHERE s.org_id = ? AND {condition} \
          ORDER BY s.created_at DESC, s.id DESC"
     );
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org);
     let query = match key {
         SqliteKey::Id(id) => query.bind(id),
         SqliteKey::Uuid(u) => query.bind(u.hyphenated()),
@@ -59,7 +59,7 @@ pub(super) async fn list_keys(pool: &SqlitePool, org: OrgId) -> Result<Vec<ApiKe
     let rows = sqlx::query(
         "SELECT id, org_id, label, key_hash, created_at, revoked_at FROM api_keys WHERE org_id = ? ORDER BY id",
     )
-    .bind(org.0)
+    .bind(org)
     .fetch_all(pool)
     .await?;
     rows.iter().map(key_from).collect()
@@ -73,7 +73,7 @@ pub(super) async fn get_programme(
     let row = sqlx::query(
         "SELECT id, org_id, identifier, name, created_at FROM programmes WHERE org_id = ? AND identifier = ?",
     )
-    .bind(org.0)
+    .bind(org)
     .bind(identifier)
     .fetch_optional(pool)
     .await?;
@@ -85,7 +85,7 @@ pub(super) async fn get_module_version(
     id: ModuleVersionId,
 ) -> Result<Option<ModuleVersion>> {
     let row = sqlx::query("SELECT * FROM module_versions WHERE id = ?")
-        .bind(id.0)
+        .bind(id)
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(module_from).transpose()
@@ -120,7 +120,7 @@ pub(super) async fn get_customer(
 ) -> Result<Option<Customer>> {
     let row = sqlx::query("SELECT * FROM customers WHERE uuid = ? AND org_id = ?")
         .bind(uuid.hyphenated())
-        .bind(org.0)
+        .bind(org)
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(customer_from).transpose()
@@ -137,7 +137,7 @@ pub(super) async fn get_session(
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(uuid.hyphenated())
-        .bind(org.0)
+        .bind(org)
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(session_from).transpose()
@@ -172,8 +172,8 @@ pub(super) async fn messages(
          WHERE m.session_id = ? AND s.org_id = ? AND m.id > ? ORDER BY m.id LIMIT ?"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(session.0)
-        .bind(org.0)
+        .bind(session)
+        .bind(org)
         .bind(after.map_or(0, |a| a.0))
         .bind(i64::from(limit))
         .fetch_all(pool)
@@ -204,7 +204,7 @@ pub(super) async fn session_detail(
         "SELECT quiz, question_id, question, answer, correct, attempt, matched_by, created_at \
          FROM quiz_answers WHERE session_id = ? ORDER BY id",
     )
-    .bind(summary.session.id.0)
+    .bind(summary.session.id)
     .fetch_all(pool)
     .await?;
     let answers = rows
@@ -223,7 +223,7 @@ pub(super) async fn session_detail(
         })
         .collect::<Result<Vec<_>>>()?;
     let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS first, MAX(created_at) AS last FROM messages WHERE session_id = ?")
-        .bind(summary.session.id.0)
+        .bind(summary.session.id)
         .fetch_one(pool)
         .await?;
     Ok(Some(SessionDetail {
@@ -256,7 +256,7 @@ pub(super) async fn programme_summary(
              THEN CAST(s.post_correct AS REAL) / mv.post_quiz_total END) AS avg_post \
          FROM sessions s JOIN module_versions mv ON mv.id = s.module_version_id WHERE s.programme_id = ?",
     )
-    .bind(programme.id.0)
+    .bind(programme.id)
     .fetch_one(pool)
     .await?;
     Ok(Some(ProgrammeSummary {

@@ -36,13 +36,13 @@ pub(super) const SESSION_COLS: &str = "s.id, s.uuid, s.org_id, s.customer_id, c.
 
 pub(super) fn session_from(row: &SqliteRow) -> Result<Session> {
     Ok(Session {
-        id: SessionId(row.try_get("id")?),
+        id: row.try_get("id")?,
         uuid: uuid(row, "uuid")?,
-        org: OrgId(row.try_get("org_id")?),
-        customer: CustomerId(row.try_get("customer_id")?),
+        org: row.try_get("org_id")?,
+        customer: row.try_get("customer_id")?,
         customer_uuid: uuid(row, "customer_uuid")?,
-        programme: ProgrammeId(row.try_get("programme_id")?),
-        module_version: ModuleVersionId(row.try_get("module_version_id")?),
+        programme: row.try_get("programme_id")?,
+        module_version: row.try_get("module_version_id")?,
         module_uuid: uuid(row, "module_uuid")?,
         status: parse(row.try_get("status")?)?,
         state: row.try_get("state")?,
@@ -58,10 +58,10 @@ pub(super) const MESSAGE_COLS: &str = "m.id, m.session_id, s.uuid AS session_uui
 
 pub(super) fn message_from(row: &SqliteRow) -> Result<Message> {
     Ok(Message {
-        id: MessageId(row.try_get("id")?),
-        session: SessionId(row.try_get("session_id")?),
+        id: row.try_get("id")?,
+        session: row.try_get("session_id")?,
         session_uuid: uuid(row, "session_uuid")?,
-        customer: CustomerId(row.try_get("customer_id")?),
+        customer: row.try_get("customer_id")?,
         direction: parse(row.try_get("direction")?)?,
         text: row.try_get("text")?,
         created_at: time(row.try_get("created_at")?)?,
@@ -72,7 +72,7 @@ pub(super) fn message_from(row: &SqliteRow) -> Result<Message> {
 
 pub(super) fn org_from(row: &SqliteRow) -> Result<Organisation> {
     Ok(Organisation {
-        id: OrgId(row.try_get("id")?),
+        id: row.try_get("id")?,
         name: row.try_get("name")?,
         created_at: time(row.try_get("created_at")?)?,
     })
@@ -80,8 +80,8 @@ pub(super) fn org_from(row: &SqliteRow) -> Result<Organisation> {
 
 pub(super) fn key_from(row: &SqliteRow) -> Result<ApiKey> {
     Ok(ApiKey {
-        id: ApiKeyId(row.try_get("id")?),
-        org: OrgId(row.try_get("org_id")?),
+        id: row.try_get("id")?,
+        org: row.try_get("org_id")?,
         label: row.try_get("label")?,
         key_hash: row.try_get("key_hash")?,
         created_at: time(row.try_get("created_at")?)?,
@@ -91,8 +91,8 @@ pub(super) fn key_from(row: &SqliteRow) -> Result<ApiKey> {
 
 pub(super) fn programme_from(row: &SqliteRow) -> Result<Programme> {
     Ok(Programme {
-        id: ProgrammeId(row.try_get("id")?),
-        org: OrgId(row.try_get("org_id")?),
+        id: row.try_get("id")?,
+        org: row.try_get("org_id")?,
         identifier: row.try_get("identifier")?,
         name: row.try_get("name")?,
         created_at: time(row.try_get("created_at")?)?,
@@ -101,7 +101,7 @@ pub(super) fn programme_from(row: &SqliteRow) -> Result<Programme> {
 
 pub(super) fn module_from(row: &SqliteRow) -> Result<ModuleVersion> {
     Ok(ModuleVersion {
-        id: ModuleVersionId(row.try_get("id")?),
+        id: row.try_get("id")?,
         module_id: row.try_get("module_id")?,
         module_uuid: uuid(row, "module_uuid")?,
         name: row.try_get("name")?,
@@ -118,9 +118,9 @@ pub(super) fn module_from(row: &SqliteRow) -> Result<ModuleVersion> {
 pub(super) fn customer_from(row: &SqliteRow) -> Result<Customer> {
     let date_of_birth: Option<String> = row.try_get("date_of_birth")?;
     Ok(Customer {
-        id: CustomerId(row.try_get("id")?),
+        id: row.try_get("id")?,
         uuid: uuid(row, "uuid")?,
-        org: OrgId(row.try_get("org_id")?),
+        org: row.try_get("org_id")?,
         full_name: row.try_get("full_name")?,
         national_id: row.try_get("national_id")?,
         phone: row.try_get("phone")?,

@@ -23,7 +23,7 @@ pub(super) async fn load_session(
         "SELECT {SESSION_COLS} FROM sessions s JOIN customers c ON c.id = s.customer_id WHERE s.id = ?"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.0)
+        .bind(id)
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(session_from).transpose()
@@ -44,7 +44,7 @@ impl TurnTx for SqliteTx<'_> {
             sqlx::query_scalar(
                 "SELECT turn FROM messages WHERE session_id = ? AND external_id = ?",
             )
-            .bind(session.0)
+            .bind(session)
             .bind(external_id)
             .fetch_optional(&mut *self.0)
             .await?,
@@ -57,7 +57,7 @@ impl TurnTx for SqliteTx<'_> {
              WHERE m.session_id = ? AND m.turn = ? ORDER BY m.id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(session.0)
+            .bind(session)
             .bind(turn)
             .fetch_all(&mut *self.0)
             .await?;
@@ -65,12 +65,12 @@ impl TurnTx for SqliteTx<'_> {
     }
 
     async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId> {
-        let id: i64 = sqlx::query_scalar(
+        let id: MessageId = sqlx::query_scalar(
             "INSERT INTO messages (session_id, customer_id, direction, text, created_at, external_id, turn) \
              VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
-        .bind(m.session.id.0)
-        .bind(m.session.customer.0)
+        .bind(m.session.id)
+        .bind(m.session.customer)
         .bind(m.direction.as_str())
         .bind(m.text)
         .bind(us(m.at))
@@ -78,7 +78,7 @@ impl TurnTx for SqliteTx<'_> {
         .bind(m.turn)
         .fetch_one(&mut *self.0)
         .await?;
-        Ok(MessageId(id))
+        Ok(id)
     }
 
     async fn insert_answer(
@@ -91,7 +91,7 @@ impl TurnTx for SqliteTx<'_> {
             "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
              matched_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(session.0)
+        .bind(session)
         .bind(answer.quiz.as_str())
         .bind(&answer.question_id)
         .bind(&answer.question)
@@ -121,7 +121,7 @@ impl TurnTx for SqliteTx<'_> {
         .bind(progress.pre_answered)
         .bind(progress.post_correct)
         .bind(progress.post_answered)
-        .bind(s.id.0)
+        .bind(s.id)
         .execute(&mut *self.0)
         .await?;
         Ok(())
@@ -132,8 +132,8 @@ impl EnrolTx for SqliteTx<'_> {
     async fn customer_of(&mut self, org: OrgId, customer: CustomerId) -> Result<bool> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT id FROM customers WHERE id = ? AND org_id = ?")
-                .bind(customer.0)
-                .bind(org.0)
+                .bind(customer)
+                .bind(org)
                 .fetch_optional(&mut *self.0)
                 .await?;
         Ok(found.is_some())
@@ -142,8 +142,8 @@ impl EnrolTx for SqliteTx<'_> {
     async fn programme_of(&mut self, org: OrgId, programme: ProgrammeId) -> Result<bool> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT id FROM programmes WHERE id = ? AND org_id = ?")
-                .bind(programme.0)
-                .bind(org.0)
+                .bind(programme)
+                .bind(org)
                 .fetch_optional(&mut *self.0)
                 .await?;
         Ok(found.is_some())
@@ -152,7 +152,7 @@ impl EnrolTx for SqliteTx<'_> {
     async fn module_uuid(&mut self, version: ModuleVersionId) -> Result<Option<Uuid>> {
         let found: Option<Hyphenated> =
             sqlx::query_scalar("SELECT module_uuid FROM module_versions WHERE id = ?")
-                .bind(version.0)
+                .bind(version)
                 .fetch_optional(&mut *self.0)
                 .await?;
         Ok(found.map(Hyphenated::into_uuid))
@@ -175,10 +175,10 @@ impl EnrolTx for SqliteTx<'_> {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, ?) RETURNING id",
         )
         .bind(row.uuid.hyphenated())
-        .bind(row.org.0)
-        .bind(new.customer.0)
-        .bind(new.programme.0)
-        .bind(new.module_version.0)
+        .bind(row.org)
+        .bind(new.customer)
+        .bind(new.programme)
+        .bind(new.module_version)
         .bind(row.module_uuid.hyphenated())
         .bind(new.status.as_str())
         .bind(&new.state)
@@ -196,16 +196,16 @@ impl EnrolTx for SqliteTx<'_> {
         programme: ProgrammeId,
         module_uuid: Uuid,
     ) -> Result<Option<SessionId>> {
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<SessionId> = sqlx::query_scalar(
             "SELECT id FROM sessions WHERE customer_id = ? AND programme_id = ? AND module_uuid = ? \
              AND status IN ('Pending', 'InProgress')",
         )
-        .bind(customer.0)
-        .bind(programme.0)
+        .bind(customer)
+        .bind(programme)
         .bind(module_uuid.hyphenated())
         .fetch_optional(&mut *self.0)
         .await?;
-        Ok(id.map(SessionId))
+        Ok(id)
     }
 
     async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>> {
