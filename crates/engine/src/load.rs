@@ -337,7 +337,7 @@ fn literal(text: &Text) -> String {
         .iter()
         .map(|p| match p {
             Part::Lit(s) => s.as_str(),
-            Part::Var(_) => "",
+            Part::Var(_) | Part::VarOr(..) => "",
         })
         .collect()
 }

@@ -591,7 +591,7 @@ fn normalize_literal(template: &crate::module::Template) -> String {
                 .iter()
                 .map(|p| match p {
                     crate::module::Part::Lit(s) => s.as_str(),
-                    crate::module::Part::Var(_) => "",
+                    crate::module::Part::Var(_) | crate::module::Part::VarOr(..) => "",
                 })
                 .collect::<String>(),
         ),

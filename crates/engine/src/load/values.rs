@@ -397,40 +397,62 @@ impl Ctx<'_> {
                     let close = value[i + 1..].find(['{', '}']).map(|p| i + 1 + p);
                     let Some(close) = close.filter(|&c| bytes[c] == b'}') else {
                         let span = self.inner_span(node, value, i..i + 1);
+                        let hint = broken_variable_hint(&value[i + 1..])
+                            .unwrap_or_else(|| "write `{{` for a literal brace".into());
                         self.error(
                             "unbalanced-brace",
                             span,
                             "this `{` is never closed".into(),
-                            Some("write `{{` for a literal brace".into()),
+                            Some(hint),
                         );
                         i += 1;
                         continue;
                     };
-                    let name = &value[i + 1..close];
+                    let inside = &value[i + 1..close];
+                    let (name, default) = match inside.split_once('|') {
+                        Some((name, default)) => (name, Some(default)),
+                        None => (inside, None),
+                    };
                     let word = name.trim();
                     if word.is_empty() || !word.chars().all(|c| c.is_alphanumeric() || c == '_') {
                         // Not a variable: most likely a brace meant literally.
                         let span = self.inner_span(node, value, i..i + 1);
-                        let message = if word.is_empty() {
+                        let message = if inside.trim().is_empty() {
                             "`{}` names no variable".to_owned()
                         } else {
                             "this `{` does not start a variable".to_owned()
                         };
-                        self.error(
-                            "unbalanced-brace",
-                            span,
-                            message,
-                            Some("write `{{` for a literal brace, or a variable such as `{learner_name}`".into()),
-                        );
-                        i = if word.is_empty() { close + 1 } else { i + 1 };
+                        let suggested = broken_variable_hint(inside);
+                        // A misspelt variable (`{learner name}`) takes its
+                        // `}` with it; a literal brace does not.
+                        i = if inside.trim().is_empty() || suggested.is_some() {
+                            close + 1
+                        } else {
+                            i + 1
+                        };
+                        let hint = suggested.unwrap_or_else(|| {
+                            "write `{{` for a literal brace, or a variable such as `{learner_name}`"
+                                .into()
+                        });
+                        self.error("unbalanced-brace", span, message, Some(hint));
                         continue;
                     }
                     lit.push_str(&value[lit_start..i]);
-                    if let Some(var) = self.variable(name, node, value, i..close + 1) {
+                    let var = self.variable(name, node, value, i..close + 1);
+                    let default = match (var, default) {
+                        (Some(_), Some(d)) => {
+                            self.template_default(word, d, node, value, i..close + 1)
+                        }
+                        _ => None,
+                    };
+                    if let Some(var) = var {
                         if !lit.is_empty() {
                             parts.push(Part::Lit(std::mem::take(&mut lit)));
                         }
-                        parts.push(Part::Var(var));
+                        parts.push(match default {
+                            Some(d) => Part::VarOr(var, d),
+                            None => Part::Var(var),
+                        });
                     }
                     i = close + 1;
                     lit_start = i;
@@ -458,6 +480,48 @@ impl Ctx<'_> {
             parts.push(Part::Lit(lit));
         }
         Template { parts }
+    }
+
+    /// The default of `{name|default}`: only for variables that can be
+    /// empty, and not empty itself.
+    fn template_default(
+        &mut self,
+        name: &str,
+        default: &str,
+        node: &Node,
+        value: &str,
+        at: std::ops::Range<usize>,
+    ) -> Option<String> {
+        let span = self.inner_span(node, value, at);
+        if !Var::WITH_DEFAULT.contains(&name) {
+            self.error(
+                "invalid-template-default",
+                span,
+                format!("`{{{name}}}` always has a value, so it takes no default"),
+                Some(format!(
+                    "write `{{{name}}}`; only {} take a default after `|`",
+                    Var::WITH_DEFAULT
+                        .iter()
+                        .map(|n| format!("`{{{n}}}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                )),
+            );
+            return None;
+        }
+        let default = default.trim();
+        if default.is_empty() {
+            self.error(
+                "invalid-template-default",
+                span,
+                format!("`{{{name}|}}` has an empty default"),
+                Some(format!(
+                    "write the default after `|`, e.g. `{{{name}|friend}}`, or write `{{{name}}}`"
+                )),
+            );
+            return None;
+        }
+        Some(default.to_owned())
     }
 
     fn variable(
@@ -581,6 +645,36 @@ fn literal_template(value: &str) -> Template {
         vec![Part::Lit(value.to_owned())]
     };
     Template { parts }
+}
+
+/// For a `{` that does not make a variable: "did you mean `{total}`?"
+/// when the text after it starts with (or is close to) a variable's name,
+/// as in `{total.`, `{learner name}` or `{scor`.
+fn broken_variable_hint(after: &str) -> Option<String> {
+    let word: String = after
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if word.is_empty() {
+        return None;
+    }
+    let joined: String = after
+        .split(['}', '.', ',', '!', '?', ':', ';'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .replace(' ', "_");
+    let found = [word.as_str(), joined.as_str()].into_iter().find_map(|w| {
+        Var::NAMES
+            .iter()
+            .copied()
+            .find(|n| *n == w)
+            .or_else(|| crate::diagnostics::did_you_mean(w, Var::NAMES.iter().copied()))
+    })?;
+    Some(format!(
+        "did you mean `{{{found}}}`? (write `{{{{` for a literal brace)"
+    ))
 }
 
 /// Longest accepted duration: ten years.
