@@ -2,6 +2,7 @@
 //! and never-panic properties.
 
 mod compile;
+mod flow;
 mod props;
 mod snapshots;
 mod syntax;
