@@ -395,30 +395,32 @@ fn shorten(text: &str, max: usize) -> String {
     cut
 }
 
-/// Mermaid labels are quoted; quotes and angle brackets become entities.
+/// Mermaid labels are quoted; quotes, angle brackets, `#` and `|` become
+/// entities.
 fn mermaid_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("#quot;"),
-            '<' => out.push_str("#lt;"),
-            '>' => out.push_str("#gt;"),
-            '#' => out.push_str("#35;"),
-            '|' => out.push_str("#124;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(
+        s,
+        &[
+            ('"', "#quot;"),
+            ('<', "#lt;"),
+            ('>', "#gt;"),
+            ('#', "#35;"),
+            ('|', "#124;"),
+        ],
+    )
 }
 
 fn dot_escape(s: &str) -> String {
+    escape(s, &[('"', "\\\""), ('\\', "\\\\"), ('\n', "\\n")])
+}
+
+/// `s` with each character in `table` replaced by its escape.
+fn escape(s: &str, table: &[(char, &str)]) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+        match table.iter().find(|(from, _)| *from == c) {
+            Some((_, to)) => out.push_str(to),
+            None => out.push(c),
         }
     }
     out
