@@ -246,3 +246,18 @@ fn graph_prints_mermaid_by_default_and_dot_on_request() {
     assert!(stdout(&bad).is_empty());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown-step"));
 }
+
+#[test]
+fn schema_prints_the_shipped_schema() {
+    let dir = TempDir::new();
+    let out = chatcourse(&["schema"], &dir.0, "");
+    assert!(out.status.success(), "{out:?}");
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/module.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(stdout(&out), shipped);
+    let schema: serde_json::Value = serde_json::from_str(&shipped).unwrap();
+    assert_eq!(schema["title"], "chatcourse module");
+    assert!(schema["$defs"]["step"]["properties"]["choices"].is_object());
+}

@@ -12,9 +12,12 @@
 //!    endless `say` loops and empty quizzes. A [`Module`] is assembled only
 //!    when no diagnostic is an error.
 
+pub mod format;
 mod graph;
 mod steps;
 mod values;
+
+pub use format::{json_schema, json_schema_text};
 
 use sha2::{Digest, Sha256};
 
@@ -280,28 +283,11 @@ impl<'s> Ctx<'s> {
     }
 }
 
-const TOP_FIELDS: &[&str] = &[
-    "module",
-    "name",
-    "goal",
-    "version",
-    "language",
-    "languages",
-    "keywords",
-    "messages",
-    "retry",
-    "timeouts",
-    "steps",
-];
-const KEYWORD_FIELDS: &[&str] = &["stop", "help", "restart"];
-const MESSAGE_FIELDS: &[&str] = &["help", "stopped", "invalid", "finished", "expired"];
-const MODULE_RETRY_FIELDS: &[&str] = &["max_attempts", "reprompt", "on_exhausted"];
-
 /// Default attempts for `ask` steps when the module sets none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 fn lower_module(cx: &mut Ctx<'_>, root: &Node, source: &str) -> Option<Module> {
-    let fields = cx.fields(root, "the module", TOP_FIELDS)?;
+    let fields = cx.fields(root, "the module", &format::MODULE)?;
     let what = "the module";
 
     // Languages first: every text depends on them.
@@ -452,7 +438,7 @@ fn literal(text: &Text) -> String {
 }
 
 fn module_retry_fields<'n>(cx: &mut Ctx<'_>, node: &'n Node) -> Option<values::Fields<'n>> {
-    let fields = cx.fields(node, "`retry`", MODULE_RETRY_FIELDS)?;
+    let fields = cx.fields(node, "`retry`", &format::MODULE_RETRY)?;
     for (name, hint) in [
         (
             "reprompt",
@@ -504,7 +490,7 @@ fn lower_keywords(cx: &mut Ctx<'_>, node: &Node) -> Keywords {
         restart: vec![crate::matching::normalize("RESTART")],
         help: vec![crate::matching::normalize("HELP")],
     };
-    let Some(fields) = cx.fields(node, "`keywords`", KEYWORD_FIELDS) else {
+    let Some(fields) = cx.fields(node, "`keywords`", &format::KEYWORDS) else {
         return keywords;
     };
     // (normalised word, list, span) of every keyword, to find words in two lists.
@@ -576,7 +562,7 @@ fn lower_messages(
     node: Option<&Node>,
     language_span: Option<Span>,
 ) -> SystemMessages {
-    let fields = node.and_then(|n| cx.fields(n, "`messages`", MESSAGE_FIELDS));
+    let fields = node.and_then(|n| cx.fields(n, "`messages`", &format::MESSAGES));
     let mut defaulted = Vec::new();
     let mut text = |cx: &mut Ctx<'_>, name: &'static str, default: &str| -> Option<Text> {
         match fields.as_ref().and_then(|f| f.get(name)) {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::Ctx;
+use super::format::{self, ASK_ONLY as ASK_FIELDS, KINDS, MATCHERS};
 use super::values::Fields;
 use crate::diagnostics::suggest;
 use crate::matching::normalize;
@@ -83,44 +84,6 @@ pub(super) struct DraftRule {
     pub next: Option<Ref>,
     pub correct: Option<bool>,
 }
-
-const STEP_FIELDS: &[&str] = &[
-    "id",
-    "say",
-    "ask",
-    "end",
-    "next",
-    "quiz",
-    "choices",
-    "correct",
-    "right",
-    "wrong",
-    "list_choices",
-    "answers",
-    "retry",
-    "timeouts",
-];
-const KINDS: &[&str] = &["say", "ask", "end"];
-/// Fields only an `ask` step may have.
-const ASK_FIELDS: &[&str] = &[
-    "quiz",
-    "choices",
-    "correct",
-    "right",
-    "wrong",
-    "list_choices",
-    "answers",
-    "retry",
-    "timeouts",
-];
-const CHOICE_FIELDS: &[&str] = &["text", "aliases", "reply", "next"];
-const RULE_FIELDS: &[&str] = &[
-    "keywords", "regex", "number", "any", "reply", "next", "correct",
-];
-const MATCHERS: &[&str] = &["keywords", "regex", "number", "any"];
-const RETRY_FIELDS: &[&str] = &["max_attempts", "reprompt", "on_exhausted"];
-const TIMEOUT_FIELDS: &[&str] = &["remind_after", "reminder", "max_reminders", "expire_after"];
-const RANGE_FIELDS: &[&str] = &["min", "max"];
 
 /// Largest regex program accepted (bytes of compiled automaton).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -263,7 +226,7 @@ fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> Dra
         suspect: false,
         refs: Vec::new(),
     };
-    let Some(fields) = cx.fields(node, "a step", STEP_FIELDS) else {
+    let Some(fields) = cx.fields(node, "a step", &format::STEP) else {
         return step;
     };
     let id_node = fields.get("id");
@@ -570,7 +533,7 @@ fn lower_ask(
     let mut reprompt = None;
     let mut on_exhausted = None;
     if let Some(node) = fields.get("retry")
-        && let Some(retry) = cx.fields(node, "`retry`", RETRY_FIELDS)
+        && let Some(retry) = cx.fields(node, "`retry`", &format::RETRY)
     {
         if let Some(n) = retry
             .get("max_attempts")
@@ -616,13 +579,12 @@ fn lower_choice(cx: &mut Ctx<'_>, node: &Node) -> DraftChoice {
         // A map is either a choice with fields, or a translated text.
         let is_fields = entries.iter().any(|e| {
             e.key.as_scalar().is_some_and(|k| {
-                CHOICE_FIELDS.contains(&k)
-                    || (!cx.is_module_language(k)
-                        && suggest(k, CHOICE_FIELDS.iter().copied()).is_some())
+                format::CHOICE.field(k).is_some()
+                    || (!cx.is_module_language(k) && suggest(k, format::CHOICE.names()).is_some())
             })
         });
         if is_fields {
-            let Some(fields) = cx.fields(node, "a choice", CHOICE_FIELDS) else {
+            let Some(fields) = cx.fields(node, "a choice", &format::CHOICE) else {
                 return choice;
             };
             match cx.require(&fields, "text", "this choice") {
@@ -847,7 +809,7 @@ fn correct_choices(cx: &mut Ctx<'_>, node: &Node, choices: &[DraftChoice]) -> Ve
 }
 
 fn lower_rule(cx: &mut Ctx<'_>, node: &Node, in_quiz: bool) -> Option<DraftRule> {
-    let fields = cx.fields(node, "an answer rule", RULE_FIELDS)?;
+    let fields = cx.fields(node, "an answer rule", &format::RULE)?;
     let present: Vec<&str> = MATCHERS.iter().copied().filter(|m| fields.has(m)).collect();
     let matcher_name = match present.as_slice() {
         [] => {
@@ -1052,7 +1014,7 @@ fn number_range(cx: &mut Ctx<'_>, node: &Node) -> Option<Matcher> {
             max: None,
         });
     }
-    let fields = cx.fields(node, "`number`", RANGE_FIELDS)?;
+    let fields = cx.fields(node, "`number`", &format::RANGE)?;
     let min = fields.get("min").and_then(|n| cx.number(n, "min"));
     let max = fields.get("max").and_then(|n| cx.number(n, "max"));
     if let (Some(lo), Some(hi)) = (min, max)
@@ -1075,7 +1037,7 @@ pub(super) fn lower_timeouts(
     node: &Node,
     base: Option<&Timeouts>,
 ) -> Option<Timeouts> {
-    let fields = cx.fields(node, "`timeouts`", TIMEOUT_FIELDS)?;
+    let fields = cx.fields(node, "`timeouts`", &format::TIMEOUTS)?;
     let mut t = base.cloned().unwrap_or(Timeouts {
         remind_after: None,
         reminder: None,

@@ -6,6 +6,7 @@
 use chrono::Duration;
 
 use super::Ctx;
+use super::format::Shape;
 use crate::diagnostics::{did_you_mean, suggest};
 use crate::module::{Lang, Part, QuizKind, Template, Text, Var};
 use crate::syntax::{Entry, Node, NodeKind, Span, Style};
@@ -13,8 +14,8 @@ use crate::syntax::{Entry, Node, NodeKind, Span, Style};
 /// The fields of one YAML map, looked up by name. Unknown and malformed keys
 /// are reported when the map is read.
 pub(super) struct Fields<'n> {
-    names: &'static [&'static str],
-    /// Indexed like `names` (at most [`MAX_FIELDS`]).
+    shape: &'static Shape,
+    /// Indexed like `shape.fields` (at most [`MAX_FIELDS`]).
     entries: [Option<&'n Entry>; MAX_FIELDS],
     /// The map itself (for "missing field" diagnostics).
     pub span: Span,
@@ -51,7 +52,11 @@ impl<'n> Fields<'n> {
     }
 
     fn entry(&self, name: &str) -> Option<&'n Entry> {
-        let i = self.names.iter().position(|n| same_name(n, name))?;
+        let i = self
+            .shape
+            .fields
+            .iter()
+            .position(|f| same_name(f.name, name))?;
         self.entries.get(i).copied().flatten()
     }
 }
@@ -69,14 +74,14 @@ impl Ctx<'_> {
         &mut self,
         node: &'n Node,
         what: &str,
-        names: &'static [&'static str],
+        shape: &'static Shape,
     ) -> Option<Fields<'n>> {
         let NodeKind::Map(entries) = &node.kind else {
             self.wrong_type(node, &format!("{what} should be a map"), None);
             return None;
         };
         let mut fields = Fields {
-            names,
+            shape,
             entries: [None; MAX_FIELDS],
             span: node.span,
             misspelt: Vec::new(),
@@ -91,23 +96,24 @@ impl Ctx<'_> {
                 );
                 continue;
             };
-            match names
+            match shape
+                .fields
                 .iter()
-                .position(|n| same_name(n, key))
+                .position(|f| same_name(f.name, key))
                 .filter(|&i| i < MAX_FIELDS)
             {
                 // Duplicates were reported by the parser; the first one wins.
                 Some(i) if fields.entries[i].is_none() => fields.entries[i] = Some(entry),
                 Some(_) => {}
                 None => {
-                    if let Some(field) = did_you_mean(key, names.iter().copied()) {
+                    if let Some(field) = did_you_mean(key, shape.names()) {
                         fields.misspelt.push((field, &entry.key));
                     }
-                    let hint = suggest(key, names.iter().copied()).or_else(|| {
+                    let hint = suggest(key, shape.names()).or_else(|| {
                         Some(format!(
                             "{what} accepts: {}",
-                            names
-                                .iter()
+                            shape
+                                .names()
                                 .map(|n| format!("`{n}`"))
                                 .collect::<Vec<_>>()
                                 .join(", ")

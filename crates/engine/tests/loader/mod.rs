@@ -4,5 +4,6 @@
 mod compile;
 mod flow;
 mod props;
+mod schema;
 mod snapshots;
 mod syntax;
