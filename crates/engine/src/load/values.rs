@@ -814,7 +814,9 @@ fn duration_in_words(text: &str) -> Option<String> {
                 'm' => 60,
                 _ => 1,
             };
-            let total = whole * secs + (frac * secs as f64).round() as u64;
+            let total = whole
+                .checked_mul(secs)?
+                .checked_add((frac * secs as f64).round() as u64)?;
             if total % small_secs != 0 {
                 return None;
             }
@@ -938,6 +940,14 @@ mod tests {
         );
         assert_eq!(super::duration_in_words("a week").as_deref(), Some("1w"));
         assert_eq!(super::duration_in_words("soon"), None);
+        assert_eq!(
+            super::duration_in_words("99999999999999999999.5 days"),
+            None
+        );
+        assert_eq!(
+            super::duration_in_words("18446744073709551615.5 weeks"),
+            None
+        );
         assert_eq!(super::duration_in_words("2y"), None);
         for bad in [
             "",
