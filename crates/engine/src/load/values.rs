@@ -77,7 +77,18 @@ impl Ctx<'_> {
         shape: &'static Shape,
     ) -> Option<Fields<'n>> {
         let NodeKind::Map(entries) = &node.kind else {
-            self.wrong_type(node, &format!("{what} should be a map"), None);
+            let hint = match node.kind {
+                NodeKind::Scalar { .. } => Some(format!(
+                    "write the fields of {what} as `name: value` lines, indented below it (accepted: {})",
+                    shape
+                        .names()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                _ => None,
+            };
+            self.wrong_type(node, &format!("{what} should be a map"), hint);
             return None;
         };
         let mut fields = Fields {
@@ -143,7 +154,9 @@ impl Ctx<'_> {
                     .into(),
             ),
             NodeKind::Scalar { .. } if node.is_null() => Some("write a value after the `:`".into()),
-            NodeKind::Scalar { .. } => None,
+            NodeKind::Scalar { .. } => {
+                Some("see the field's description in docs/module-format.md".into())
+            }
         });
         self.error(
             "wrong-type",
