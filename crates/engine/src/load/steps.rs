@@ -194,17 +194,31 @@ fn dash_span(cx: &Ctx<'_>, span: Span) -> Span {
     span
 }
 
-/// Every step id named under a `next` or `on_exhausted` key anywhere in
-/// `node`.
+/// Every step id named under a `next` or `on_exhausted` key (or a
+/// misspelling of one) anywhere in `node`.
 fn collect_refs(node: &Node, out: &mut Vec<(String, Span)>) {
     match &node.kind {
         NodeKind::Scalar { .. } => {}
         NodeKind::Seq(items) => items.iter().for_each(|n| collect_refs(n, out)),
         NodeKind::Map(entries) => {
             for e in entries {
-                if matches!(e.key.as_scalar(), Some("next" | "on_exhausted"))
-                    && let Some(id) = e.value.as_scalar()
-                {
+                // Also under a misspelt key (`nxt:`): the step it names is
+                // meant to be reached.
+                let names_a_step = e.key.as_scalar().is_some_and(|k| {
+                    let known = [
+                        &format::STEP,
+                        &format::CHOICE,
+                        &format::RULE,
+                        &format::RETRY,
+                    ]
+                    .iter()
+                    .any(|shape| shape.field(k).is_some());
+                    matches!(k, "next" | "on_exhausted")
+                        || (!known
+                            && crate::diagnostics::did_you_mean(k, ["next", "on_exhausted"])
+                                .is_some())
+                });
+                if names_a_step && let Some(id) = e.value.as_scalar() {
                     out.push((id.to_owned(), e.value.span));
                 }
                 collect_refs(&e.value, out);
