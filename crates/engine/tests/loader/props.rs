@@ -1,5 +1,5 @@
 //! `load_module` never panics: not on arbitrary text, not on valid modules
-//! with random edits.
+//! with random edits; and every finding has a hint.
 
 use chatcourse_engine::diagnostics::{render_all, to_json};
 use chatcourse_engine::load_module;
@@ -18,6 +18,7 @@ fn check(source: &str) {
         assert!(d.span.start <= d.span.end && d.span.end <= source.len());
         assert!(source.is_char_boundary(d.span.start) && source.is_char_boundary(d.span.end));
         assert!(d.line >= 1 && d.column >= 1);
+        assert!(d.hint.is_some(), "no hint: {d:?}");
         let _ = to_json("m.yaml", d);
     }
     let _ = render_all("m.yaml", source, &result.diagnostics);
@@ -45,6 +46,11 @@ const PIECES: &[&str] = &[
     "{{",
     "}}",
     "{score}",
+    "{learner_name|rafiki}",
+    "|",
+    ", ",
+    "1 day",
+    "\t- ",
     "next: ",
     "steps:",
     "ask: ",
