@@ -66,6 +66,7 @@ impl App {
         store: Arc<dyn Store>,
         modules: Vec<catalogue::LoadedModule>,
     ) -> Result<App, StartError> {
+        crate::metrics::install_global();
         let catalogue = Catalogue::register(store.as_ref(), modules).await?;
         let (events, _) = broadcast::channel(1024);
         Ok(App {
