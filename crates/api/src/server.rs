@@ -335,3 +335,68 @@ async fn fan_out_events(state: AppState) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Requests through the server's trace layer, logged into a sink.
+    #[test]
+    fn the_request_span_has_the_route_and_id_never_the_query() {
+        use tower::Service;
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let mut router: Router = Router::new()
+            .route("/api/v1/ws", get(|| async { tracing::info!("handled") }))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_response(|_: &Response, _: Duration, _: &tracing::Span| {
+                        tracing::info!("answered")
+                    }),
+            );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            for path in ["/api/v1/ws", "/nowhere"] {
+                let request = Request::builder()
+                    .uri(format!("{path}?token=cst_secret&customerUuid=c1"))
+                    .header("x-request-id", "rid-7")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let response = runtime.block_on(router.call(request)).unwrap();
+                let _ = response.status();
+            }
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("route=\"/api/v1/ws\""), "{text}");
+        assert!(text.contains("route=\"unmatched\""), "{text}");
+        assert!(text.contains("request_id=\"rid-7\""), "{text}");
+        assert!(text.contains("method=GET"), "{text}");
+        assert!(
+            !text.contains("cst_secret") && !text.contains("c1"),
+            "{text}"
+        );
+    }
+}
