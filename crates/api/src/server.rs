@@ -60,6 +60,8 @@ impl App {
     /// Loads and validates the modules, connects the database named in the
     /// config (applying migrations) and registers every module version.
     pub async fn new(config: &Config) -> Result<App, StartError> {
+        // Before the store exists, so that nothing it records is lost.
+        crate::metrics::install_global();
         let modules = catalogue::load_dir(&config.modules_dir)?;
         let store = chatcourse_storage::connect(&config.database_url).await?;
         App::build(config, store, modules).await
