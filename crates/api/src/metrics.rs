@@ -186,6 +186,16 @@ impl Metrics {
         self.with(|| gauge!("chatcourse_wakeup_backlog").set(due as f64));
     }
 
+    /// Moves recorded histogram samples into their buckets (rendering does
+    /// it too): run every few seconds, so that memory stays bounded when
+    /// nobody scrapes `/metrics`.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+        if let Some(global) = GLOBAL.get().and_then(Option::as_ref) {
+            global.run_upkeep();
+        }
+    }
+
     /// The Prometheus text exposition format: this server's metrics, the
     /// process metrics, and the process-wide recorder's.
     pub fn render(&self) -> String {
@@ -220,6 +230,19 @@ mod tests {
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
         assert!(text.contains("process_open_fds "), "{text}");
         assert!(text.contains("process_cpu_seconds_total "), "{text}");
+    }
+
+    #[test]
+    fn upkeep_keeps_the_samples() {
+        let m = Metrics::default();
+        m.turn("enrol", "applied", Duration::from_millis(3));
+        m.upkeep();
+        m.turn("enrol", "applied", Duration::from_millis(3));
+        let text = m.render();
+        assert!(
+            text.contains("chatcourse_turn_duration_seconds_count{kind=\"enrol\"} 2"),
+            "{text}"
+        );
     }
 
     #[test]

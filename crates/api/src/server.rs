@@ -37,6 +37,9 @@ use crate::{openapi, routes};
 /// after the listener has stopped and in-flight requests have finished.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often the metrics' histogram samples are moved into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -112,6 +115,7 @@ impl App {
     ) -> std::io::Result<()> {
         let state = self.state;
         state.tasks.spawn(fan_out_events(state.clone()));
+        state.tasks.spawn(metrics_upkeep(state.clone()));
         state
             .tasks
             .spawn(crate::wakeup::run(state.clone(), self.wakeup_interval));
@@ -310,6 +314,17 @@ mod test_routes {
         let ms = query.get("ms").and_then(|ms| ms.parse().ok()).unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         ok("Slept", ())
+    }
+}
+
+/// Keeps the metrics' memory bounded between scrapes.
+async fn metrics_upkeep(state: AppState) {
+    let mut tick = tokio::time::interval(METRICS_UPKEEP);
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => state.metrics.upkeep(),
+        }
     }
 }
 
