@@ -23,6 +23,13 @@ pub struct Config {
     pub timezone: Tz,
     /// How often the wake-up loop looks for sessions whose timer is due.
     pub wakeup_interval: std::time::Duration,
+    /// Longest an ordinary request may take before it is answered with
+    /// `503 request_timeout` (not the WebSocket, nor the streamed exports).
+    pub request_timeout: std::time::Duration,
+    /// Tests only: adds `GET /__test/panic` (a handler that panics) and
+    /// `GET /__test/sleep?ms=` (a slow handler). Never set by the binary.
+    #[doc(hidden)]
+    pub test_routes: bool,
 }
 
 impl Default for Config {
@@ -33,6 +40,8 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             timezone: chrono_tz::UTC,
             wakeup_interval: std::time::Duration::from_secs(5),
+            request_timeout: std::time::Duration::from_secs(30),
+            test_routes: false,
         }
     }
 }

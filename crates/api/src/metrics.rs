@@ -1,177 +1,211 @@
-//! Prometheus metrics, hand-written: a few counters, one gauge and two
-//! histograms, rendered in the text exposition format at `/metrics`.
+//! Prometheus metrics through the `metrics` facade, rendered by
+//! `metrics-exporter-prometheus` at `/metrics` (its own HTTP listener and
+//! push gateway are not built).
+//!
+//! Two recorders:
+//!
+//! - **Per server** ([`Metrics`]): HTTP requests, turns, WebSockets, the
+//!   wake-up backlog and the process metrics. The server records into its
+//!   own recorder (`metrics::with_local_recorder`, only around synchronous
+//!   updates), so several servers in one process (the end-to-end tests)
+//!   count separately.
+//! - **Process-wide** ([`install_global`]): installed once as the global
+//!   `metrics` recorder, for what other crates emit through the facade
+//!   (the store's `chatcourse_store_commit_batch_size` and
+//!   `chatcourse_store_pool_wait_seconds`). `/metrics` renders both.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
 /// Upper bounds (seconds) of the latency histograms' buckets.
-const BUCKETS: [f64; 12] = [
+const SECONDS_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// Upper bounds of the store's group-commit batch sizes (turns per commit).
+const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// The HTTP methods that are labels of their own; any other is `other`.
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The label of a request that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
+fn builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("chatcourse_store_commit_batch_size".to_owned()),
+            &BATCH_BUCKETS,
+        )
+        .and_then(|b| b.set_buckets(&SECONDS_BUCKETS))
+        .unwrap_or_else(|_| PrometheusBuilder::new())
 }
 
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                self.counts[i] += 1;
+static GLOBAL: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls return the same
+/// handle). `None` when another global recorder was installed first: then
+/// the facade's metrics go to that one and `/metrics` shows only the
+/// server's own.
+pub fn install_global() -> Option<&'static PrometheusHandle> {
+    GLOBAL
+        .get_or_init(|| {
+            let recorder = builder().build_recorder();
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => {
+                    describe_histogram!(
+                        "chatcourse_store_commit_batch_size",
+                        Unit::Count,
+                        "Turns committed together by one SQLite group commit."
+                    );
+                    describe_histogram!(
+                        "chatcourse_store_pool_wait_seconds",
+                        Unit::Seconds,
+                        "Time spent waiting for a database connection."
+                    );
+                    Some(handle)
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "another global metrics recorder is installed: /metrics shows only the server's own metrics"
+                    );
+                    None
+                }
             }
-        }
-        self.count += 1;
-        self.sum += seconds;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (bound, n) in BUCKETS.iter().zip(self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
-    }
-}
-
-#[derive(Default)]
-struct Inner {
-    /// (method, route, status) -> count
-    requests: BTreeMap<(String, String, u16), u64>,
-    /// route -> latency
-    request_seconds: BTreeMap<String, Histogram>,
-    /// (kind, outcome) -> count
-    turns: BTreeMap<(&'static str, &'static str), u64>,
-    /// kind -> latency
-    turn_seconds: BTreeMap<&'static str, Histogram>,
+        })
+        .as_ref()
 }
 
 /// The server's metrics. Cheap to update from any task.
-#[derive(Default)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
-    websockets: AtomicI64,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let recorder = builder().build_recorder();
+        let handle = recorder.handle();
+        let metrics = Metrics {
+            recorder,
+            handle,
+            process: metrics_process::Collector::default(),
+        };
+        metrics.with(|| {
+            describe_counter!(
+                "chatcourse_http_requests_total",
+                "HTTP requests by method, route and status."
+            );
+            describe_histogram!(
+                "chatcourse_http_request_duration_seconds",
+                Unit::Seconds,
+                "HTTP request latency by route."
+            );
+            describe_counter!(
+                "chatcourse_turns_total",
+                "Learner turns by kind and outcome."
+            );
+            describe_histogram!(
+                "chatcourse_turn_duration_seconds",
+                Unit::Seconds,
+                "Turn latency (engine and commit) by kind."
+            );
+            describe_gauge!(
+                "chatcourse_websocket_connections",
+                "Open WebSocket connections."
+            );
+            describe_gauge!(
+                "chatcourse_wakeup_backlog",
+                "Sessions found due by the last wake-up round (a round claims at most 100)."
+            );
+            gauge!("chatcourse_websocket_connections").set(0.0);
+            gauge!("chatcourse_wakeup_backlog").set(0.0);
+            metrics.process.describe();
+        });
+        metrics
+    }
 }
 
 impl Metrics {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding this lock cannot leave the maps invalid.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn with<T>(&self, update: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.recorder, update)
     }
 
     /// One HTTP request, by matched route (never the raw path: ids in paths
-    /// would explode the label set).
+    /// would explode the label set; `route` is [`UNMATCHED`] when no route
+    /// matched). Methods outside a fixed set count as `other`.
     pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
-        let mut inner = self.lock();
-        *inner
-            .requests
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
-        inner
-            .request_seconds
-            .entry(route.to_owned())
-            .or_default()
-            .observe(took.as_secs_f64());
+        let method = METHODS
+            .iter()
+            .find(|m| **m == method)
+            .copied()
+            .unwrap_or("other");
+        let route = route.to_owned();
+        self.with(|| {
+            counter!(
+                "chatcourse_http_requests_total",
+                "method" => method,
+                "route" => route.clone(),
+                "status" => status.to_string()
+            )
+            .increment(1);
+            histogram!("chatcourse_http_request_duration_seconds", "route" => route)
+                .record(took.as_secs_f64());
+        });
     }
 
     /// One engine turn. `kind`: enrol, message, websocket, wake.
-    /// `outcome`: applied, duplicate, error.
+    /// `outcome`: applied, duplicate, existing, error.
     pub fn turn(&self, kind: &'static str, outcome: &'static str, took: Duration) {
-        let mut inner = self.lock();
-        *inner.turns.entry((kind, outcome)).or_default() += 1;
-        inner
-            .turn_seconds
-            .entry(kind)
-            .or_default()
-            .observe(took.as_secs_f64());
+        self.with(|| {
+            counter!("chatcourse_turns_total", "kind" => kind, "outcome" => outcome).increment(1);
+            histogram!("chatcourse_turn_duration_seconds", "kind" => kind)
+                .record(took.as_secs_f64());
+        });
     }
 
     pub fn websocket_opened(&self) {
-        self.websockets.fetch_add(1, Ordering::Relaxed);
+        self.with(|| gauge!("chatcourse_websocket_connections").increment(1.0));
     }
 
     pub fn websocket_closed(&self) {
-        self.websockets.fetch_sub(1, Ordering::Relaxed);
+        self.with(|| gauge!("chatcourse_websocket_connections").decrement(1.0));
     }
 
-    /// The Prometheus text exposition format.
+    /// The wake-up loop found `due` sessions due in its last round.
+    pub fn wakeup_backlog(&self, due: usize) {
+        self.with(|| gauge!("chatcourse_wakeup_backlog").set(due as f64));
+    }
+
+    /// Moves recorded histogram samples into their buckets (rendering does
+    /// it too): run every few seconds, so that memory stays bounded when
+    /// nobody scrapes `/metrics`.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+        if let Some(global) = GLOBAL.get().and_then(Option::as_ref) {
+            global.run_upkeep();
+        }
+    }
+
+    /// The Prometheus text exposition format: this server's metrics, the
+    /// process metrics, and the process-wide recorder's.
     pub fn render(&self) -> String {
-        let inner = self.lock();
-        let mut out = String::new();
-        out.push_str(
-            "# HELP chatcourse_http_requests_total HTTP requests by method, route and status.\n",
-        );
-        out.push_str("# TYPE chatcourse_http_requests_total counter\n");
-        for ((method, route, status), n) in &inner.requests {
-            let _ = writeln!(
-                out,
-                "chatcourse_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(method),
-                escape(route)
-            );
+        self.with(|| self.process.collect());
+        let mut out = self.handle.render();
+        if let Some(global) = GLOBAL.get().and_then(Option::as_ref) {
+            out.push_str(&global.render());
         }
-        out.push_str(
-            "# HELP chatcourse_http_request_duration_seconds HTTP request latency by route.\n",
-        );
-        out.push_str("# TYPE chatcourse_http_request_duration_seconds histogram\n");
-        for (route, h) in &inner.request_seconds {
-            h.render(
-                &mut out,
-                "chatcourse_http_request_duration_seconds",
-                &format!("route=\"{}\"", escape(route)),
-            );
-        }
-        out.push_str("# HELP chatcourse_turns_total Learner turns by kind and outcome.\n");
-        out.push_str("# TYPE chatcourse_turns_total counter\n");
-        for ((kind, outcome), n) in &inner.turns {
-            let _ = writeln!(
-                out,
-                "chatcourse_turns_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
-            );
-        }
-        out.push_str(
-            "# HELP chatcourse_turn_duration_seconds Turn latency (engine and commit) by kind.\n",
-        );
-        out.push_str("# TYPE chatcourse_turn_duration_seconds histogram\n");
-        for (kind, h) in &inner.turn_seconds {
-            h.render(
-                &mut out,
-                "chatcourse_turn_duration_seconds",
-                &format!("kind=\"{kind}\""),
-            );
-        }
-        out.push_str("# HELP chatcourse_websocket_connections Open WebSocket connections.\n");
-        out.push_str("# TYPE chatcourse_websocket_connections gauge\n");
-        let _ = writeln!(
-            out,
-            "chatcourse_websocket_connections {}",
-            self.websockets.load(Ordering::Relaxed)
-        );
         out
     }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -185,19 +219,57 @@ mod tests {
         m.request("GET", "/healthz", 200, Duration::from_millis(200));
         m.turn("message", "applied", Duration::from_millis(3));
         let text = m.render();
-        assert!(text.contains(
-            "chatcourse_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
-        ));
-        assert!(text.contains(
-            "chatcourse_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.0025\"} 1"
-        ));
-        assert!(text.contains(
-            "chatcourse_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.25\"} 2"
-        ));
+        let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        has("chatcourse_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2");
+        has("chatcourse_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.0025\"} 1");
+        has("chatcourse_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.25\"} 2");
+        has("chatcourse_http_request_duration_seconds_count{route=\"/healthz\"} 2");
+        has("chatcourse_turns_total{kind=\"message\",outcome=\"applied\"} 1");
+        has("chatcourse_websocket_connections 0");
+        has("chatcourse_wakeup_backlog 0");
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
+        assert!(text.contains("process_open_fds "), "{text}");
+        assert!(text.contains("process_cpu_seconds_total "), "{text}");
+    }
+
+    #[test]
+    fn upkeep_keeps_the_samples() {
+        let m = Metrics::default();
+        m.turn("enrol", "applied", Duration::from_millis(3));
+        m.upkeep();
+        m.turn("enrol", "applied", Duration::from_millis(3));
+        let text = m.render();
         assert!(
-            text.contains("chatcourse_http_request_duration_seconds_count{route=\"/healthz\"} 2")
+            text.contains("chatcourse_turn_duration_seconds_count{kind=\"enrol\"} 2"),
+            "{text}"
         );
-        assert!(text.contains("chatcourse_turns_total{kind=\"message\",outcome=\"applied\"} 1"));
-        assert!(text.contains("chatcourse_websocket_connections 0"));
+    }
+
+    #[test]
+    fn methods_are_bounded() {
+        let m = Metrics::default();
+        m.request("BREW", "unmatched", 405, Duration::from_millis(1));
+        m.request("POST", "/x", 200, Duration::from_millis(1));
+        let text = m.render();
+        assert!(text.contains("method=\"other\""), "{text}");
+        assert!(!text.contains("BREW"), "{text}");
+    }
+
+    #[test]
+    fn servers_count_separately_and_the_facade_reaches_the_global_recorder() {
+        let a = Metrics::default();
+        let b = Metrics::default();
+        install_global().expect("no other global recorder in these tests");
+        a.turn("wake", "applied", Duration::from_millis(1));
+        histogram!("chatcourse_store_pool_wait_seconds").record(0.002);
+        let (a, b) = (a.render(), b.render());
+        assert!(a.contains("chatcourse_turns_total{kind=\"wake\",outcome=\"applied\"} 1"));
+        assert!(!b.contains("kind=\"wake\""), "{b}");
+        for text in [a, b] {
+            assert!(
+                text.contains("chatcourse_store_pool_wait_seconds_bucket{le=\"0.0025\"}"),
+                "{text}"
+            );
+        }
     }
 }

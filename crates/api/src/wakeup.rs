@@ -45,6 +45,7 @@ async fn round(state: &AppState) -> usize {
             return 0;
         }
     };
+    state.metrics.wakeup_backlog(due.len());
     for session in &due {
         match turns::wake_turn(state, session).await {
             Ok(outcome) => tracing::debug!(

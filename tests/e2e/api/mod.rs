@@ -10,6 +10,7 @@ mod binary;
 mod errors;
 mod export;
 mod flow;
+mod http;
 mod lifecycle;
 mod ops;
 mod ws;

@@ -1,4 +1,11 @@
-//! HTTP handlers, one module per group of endpoints.
+//! HTTP handlers, one module per group of endpoints, and [`endpoints`]:
+//! the one list of documented routes, from which both the router and the
+//! OpenAPI document are built.
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
 
 pub mod customers;
 pub mod enrolment;
@@ -9,3 +16,36 @@ pub mod ops;
 pub mod session_tokens;
 pub mod summaries;
 pub mod ws;
+
+/// The documented endpoints, grouped by the layers they get (see
+/// `server::router`).
+pub(crate) struct Endpoints {
+    /// Ordinary requests: a timeout, compression.
+    pub ordinary: OpenApiRouter<AppState>,
+    /// Streamed bodies (the exports): compression, no timeout.
+    pub streamed: OpenApiRouter<AppState>,
+    /// The WebSocket upgrade: neither.
+    pub live: OpenApiRouter<AppState>,
+}
+
+/// Every documented endpoint; its path and method come from the handler's
+/// `#[utoipa::path]`, so the router and the OpenAPI document cannot drift.
+pub(crate) fn endpoints() -> Endpoints {
+    Endpoints {
+        ordinary: OpenApiRouter::new()
+            .routes(routes!(customers::register))
+            .routes(routes!(customers::fetch))
+            .routes(routes!(enrolment::add))
+            .routes(routes!(messages::all))
+            .routes(routes!(messages::post))
+            .routes(routes!(session_tokens::create))
+            .routes(routes!(modules::list))
+            .routes(routes!(summaries::customer))
+            .routes(routes!(summaries::session))
+            .routes(routes!(summaries::program)),
+        streamed: OpenApiRouter::new()
+            .routes(routes!(exports::messages))
+            .routes(routes!(exports::scores)),
+        live: OpenApiRouter::new().routes(routes!(ws::connect)),
+    }
+}

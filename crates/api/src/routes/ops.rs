@@ -1,7 +1,7 @@
-//! Operations: health, readiness, metrics, the OpenAPI document, and the
-//! envelopes for unknown routes and methods.
+//! Operations: health, readiness, metrics, and the envelopes for unknown
+//! routes and methods. (The OpenAPI document is served by the router that
+//! it describes: see `server::router`.)
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -38,11 +38,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
     )
-}
-
-/// The OpenAPI document, generated from the handlers and wire types.
-pub async fn openapi() -> impl IntoResponse {
-    Json(crate::openapi::document())
 }
 
 pub async fn not_found() -> ApiError {
