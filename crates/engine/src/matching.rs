@@ -26,6 +26,10 @@
 //! - **Regex**: matched against the normalised reply.
 //! - **Any**: any reply with at least one visible character.
 
+mod words;
+
+pub use words::{BUILTIN_HELP, BUILTIN_STOP, phrase_keyword};
+
 /// The canonical form of a learner's reply (or of an author's keyword,
 /// alias or choice text) that every matcher compares:
 ///
@@ -184,6 +188,18 @@ pub enum MatchedBy {
     ChoiceText,
     /// One of the choice's aliases.
     Alias,
+    /// A choice number or number word amid filler words (`i'd say 3`,
+    /// `jibu ni 3`, `je crois 1`).
+    ChoiceMention,
+    /// An ordinal (`third`, `the 3rd`, `the last one`, `ya tatu`, `3e`).
+    ChoiceOrdinal,
+    /// A choice number (or ordinal) together with words of that same
+    /// choice: a copied list line (`2. Knowing how much you earn`).
+    ChoiceLine,
+    /// Content words that fit exactly one choice (`savings account`).
+    ChoicePartial,
+    /// The amount a choice names (`Ksh 500` for `500 shillings`).
+    ChoiceAmount,
     /// A `keywords` answer rule.
     Keyword,
     /// A `regex` answer rule.
@@ -204,6 +220,11 @@ impl MatchedBy {
             MatchedBy::ChoiceWord => "choice_word",
             MatchedBy::ChoiceText => "choice_text",
             MatchedBy::Alias => "alias",
+            MatchedBy::ChoiceMention => "choice_mention",
+            MatchedBy::ChoiceOrdinal => "choice_ordinal",
+            MatchedBy::ChoiceLine => "choice_line",
+            MatchedBy::ChoicePartial => "choice_partial",
+            MatchedBy::ChoiceAmount => "choice_amount",
             MatchedBy::Keyword => "keyword",
             MatchedBy::Regex => "regex",
             MatchedBy::Number => "number",
@@ -355,10 +376,20 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
     ("nane", 8),
     ("tisa", 9),
     ("kumi", 10),
+    ("un", 1),
+    ("une", 1),
+    ("deux", 2),
+    ("trois", 3),
+    ("quatre", 4),
+    ("cinq", 5),
+    ("sept", 7),
+    ("huit", 8),
+    ("neuf", 9),
+    ("dix", 10),
 ];
 
-/// The value of an English or Swahili number word (`zero`..`ten`,
-/// `sifuri`..`kumi`).
+/// The value of an English, Swahili or French number word (`zero`..`ten`,
+/// `sifuri`..`kumi`, `un`..`dix`).
 pub fn number_word(word: &str) -> Option<u32> {
     NUMBER_WORDS
         .iter()
@@ -368,8 +399,8 @@ pub fn number_word(word: &str) -> Option<u32> {
 
 /// Words that may precede a choice number (`option 2`, `no. 2`, `jibu 2`).
 const CHOICE_PREFIXES: &[&str] = &[
-    "option", "opt", "choice", "number", "num", "no", "nr", "answer", "jibu", "chaguo", "namba",
-    "nambari",
+    "option", "opt", "choice", "number", "num", "no", "nr", "n", "answer", "jibu", "chaguo",
+    "namba", "nambari", "numéro", "numero", "réponse", "reponse", "choix",
 ];
 
 /// The choice number a normalised reply names, and whether it was written
@@ -394,6 +425,10 @@ pub fn choice_number(norm: &str) -> Option<(u32, MatchedBy)> {
             continue;
         }
         let rest = rest.trim_start_matches(|c: char| !c.is_alphanumeric());
+        // "no one" and "n un" are not numbers: these short prefixes take digits only.
+        if matches!(*prefix, "no" | "n") && !rest.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
         if let Some(found) = bare(rest) {
             return Some(found);
         }
@@ -402,7 +437,7 @@ pub fn choice_number(norm: &str) -> Option<(u32, MatchedBy)> {
 }
 
 /// Currency words accepted around an amount (`ksh 500`, `500 bob`).
-const CURRENCY_WORDS: &[&str] = &[
+pub(crate) const CURRENCY_WORDS: &[&str] = &[
     "ksh",
     "kshs",
     "kes",
@@ -423,6 +458,15 @@ const CURRENCY_WORDS: &[&str] = &[
     "usd",
     "dollars",
     "dollar",
+    "fcfa",
+    "cfa",
+    "xaf",
+    "xof",
+    "francs",
+    "franc",
+    "euros",
+    "euro",
+    "eur",
 ];
 
 /// The number in a normalised reply, for `number` answer rules.
@@ -492,7 +536,7 @@ fn strip_currency(w: &str) -> &str {
 
 /// `1,000.50`, `1 000`, `2.5`, `007`: digits with optional, consistent
 /// thousands separators and an optional decimal part.
-fn parse_digits(t: &str) -> Option<f64> {
+pub(crate) fn parse_digits(t: &str) -> Option<f64> {
     let (int, frac) = match t.split_once('.') {
         Some((i, f)) => (i, Some(f)),
         None => (t, None),
@@ -561,7 +605,11 @@ pub fn match_rule(norm: &str, raw: &str, matcher: &crate::module::Matcher) -> Op
 /// language the module offers (the runtime renders templates).
 ///
 /// Order: choice number, number word, exact text, exact alias, then one
-/// typo in a text or an alias if that fits exactly one choice.
+/// typo in a whole text or alias if that fits exactly one choice; then the
+/// word-by-word rules (a number, number word or ordinal amid filler words,
+/// a copied list line, an amount, content words of one choice), which
+/// select a choice only when every one of them that applies names the same
+/// choice. A reply that fits two choices selects neither.
 pub fn match_choice(
     norm: &str,
     choices: &[crate::module::Choice],
@@ -584,12 +632,17 @@ pub fn match_choice(
         Some((j, _)) if j != i => ambiguous = true,
         Some(_) => {}
     };
+    // Every choice's normalised texts, for the word-by-word rules.
+    let mut texts: Vec<(usize, String)> = Vec::with_capacity(choices.len() * 2);
     for (i, _) in choices.iter().enumerate() {
         let mut exact = false;
-        choice_texts(i, &mut |text: &str| match fits(norm, text) {
-            Some(Fit::Exact) => exact = true,
-            Some(Fit::Typo) => note_typo(i, MatchedBy::ChoiceText),
-            None => {}
+        choice_texts(i, &mut |text: &str| {
+            match fits(norm, text) {
+                Some(Fit::Exact) => exact = true,
+                Some(Fit::Typo) => note_typo(i, MatchedBy::ChoiceText),
+                None => {}
+            }
+            texts.push((i, text.to_owned()));
         });
         if exact {
             return Some((i, Match::exact(MatchedBy::ChoiceText)));
@@ -605,9 +658,24 @@ pub fn match_choice(
         }
     }
     match typo {
-        Some((i, by)) if !ambiguous => Some((i, Match { by, typo: true })),
-        _ => None,
+        Some((i, by)) if !ambiguous => return Some((i, Match { by, typo: true })),
+        Some(_) => return None,
+        None => {}
     }
+    let choice_words: Vec<words::ChoiceWords<'_>> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, choice)| {
+            words::ChoiceWords::new(
+                texts
+                    .iter()
+                    .filter(|(j, _)| *j == i)
+                    .map(|(_, t)| t.as_str())
+                    .chain(choice.aliases.iter().map(String::as_str)),
+            )
+        })
+        .collect();
+    words::match_in_words(norm, &choice_words)
 }
 
 #[cfg(test)]
@@ -729,6 +797,13 @@ mod tests {
             ("kumi", Some((10, MatchedBy::ChoiceWord))),
             ("none", None),
             ("no", None),
+            ("no one", None),
+            ("n°3", Some((3, MatchedBy::ChoiceNumber))),
+            ("numéro 2", Some((2, MatchedBy::ChoiceNumber))),
+            ("réponse 2", Some((2, MatchedBy::ChoiceNumber))),
+            ("deux", Some((2, MatchedBy::ChoiceWord))),
+            ("numéro deux", Some((2, MatchedBy::ChoiceWord))),
+            ("nne", Some((4, MatchedBy::ChoiceWord))),
             ("1 2", None),
             ("12345678901234", None),
         ] {

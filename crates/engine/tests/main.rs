@@ -2,4 +2,5 @@
 mod convtest;
 mod examples;
 mod loader;
+mod matching;
 mod runtime;
