@@ -278,8 +278,12 @@ pub fn fits(reply: &str, expected: &str) -> Option<Fit> {
 }
 
 /// True when `a` becomes `b` with at most one insertion, deletion,
-/// substitution or transposition of adjacent characters.
+/// substitution or transposition of adjacent characters (optimal string
+/// alignment distance, from `strsim`, at most 1).
 pub fn within_one_edit(a: &str, b: &str) -> bool {
+    // The common prefix and suffix change no edit distance; trimming them
+    // first leaves `strsim` at most a few characters, without allocating
+    // for the many pairs that are far apart.
     let prefix = a
         .char_indices()
         .zip(b.chars())
@@ -295,16 +299,11 @@ pub fn within_one_edit(a: &str, b: &str) -> bool {
         .map(|(x, _)| x.len_utf8())
         .sum();
     let (a, b) = (&a[..a.len() - suffix], &b[..b.len() - suffix]);
-    let mut ac = a.chars();
-    let mut bc = b.chars();
-    match (ac.clone().count(), bc.clone().count()) {
-        (0 | 1, 0 | 1) => true,
-        (2, 2) => {
-            let (a0, a1, b0, b1) = (ac.next(), ac.next(), bc.next(), bc.next());
-            a0 == b1 && a1 == b0
-        }
-        _ => false,
+    // One edit leaves at most two differing characters on either side.
+    if a.chars().nth(2).is_some() || b.chars().nth(2).is_some() {
+        return false;
     }
+    strsim::osa_distance(a, b) <= 1
 }
 
 /// A whole-reply keyword (STOP, RESTART, HELP): the best fit of the
