@@ -631,8 +631,10 @@ pub fn match_choice(
         Some((j, _)) if j != i => ambiguous = true,
         Some(_) => {}
     };
-    // Every choice's normalised texts, for the word-by-word rules.
-    let mut texts: Vec<(usize, String)> = Vec::with_capacity(choices.len() * 2);
+    // Every choice's normalised texts, for the word-by-word rules: one
+    // buffer, and (choice, range) per text.
+    let mut all_texts = String::new();
+    let mut texts: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(choices.len() * 2);
     for (i, _) in choices.iter().enumerate() {
         let mut exact = false;
         choice_texts(i, &mut |text: &str| {
@@ -641,7 +643,9 @@ pub fn match_choice(
                 Some(Fit::Typo) => note_typo(i, MatchedBy::ChoiceText),
                 None => {}
             }
-            texts.push((i, text.to_owned()));
+            let start = all_texts.len();
+            all_texts.push_str(text);
+            texts.push((i, start..all_texts.len()));
         });
         if exact {
             return Some((i, Match::exact(MatchedBy::ChoiceText)));
@@ -661,6 +665,10 @@ pub fn match_choice(
         Some(_) => return None,
         None => {}
     }
+    let reading = words::read(norm)?;
+    if reading.is_empty() {
+        return None;
+    }
     let choice_words: Vec<words::ChoiceWords<'_>> = choices
         .iter()
         .enumerate()
@@ -669,12 +677,12 @@ pub fn match_choice(
                 texts
                     .iter()
                     .filter(|(j, _)| *j == i)
-                    .map(|(_, t)| t.as_str())
+                    .filter_map(|(_, range)| all_texts.get(range.clone()))
                     .chain(choice.aliases.iter().map(String::as_str)),
             )
         })
         .collect();
-    words::match_in_words(norm, &choice_words)
+    words::match_in_words(&reading, &choice_words)
 }
 
 #[cfg(test)]

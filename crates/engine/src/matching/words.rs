@@ -296,6 +296,7 @@ const MAX_TOKENS: usize = 16;
 /// `,` between two digits stay inside a number (`1.5`, `1,000`). Returns
 /// false when the reply is too long to read.
 pub(crate) fn tokens<'a>(norm: &'a str, out: &mut Vec<&'a str>) -> bool {
+    let limit = out.len() + MAX_TOKENS;
     let mut start: Option<usize> = None;
     let mut prev: Option<char> = None;
     let mut chars = norm.char_indices().peekable();
@@ -309,7 +310,7 @@ pub(crate) fn tokens<'a>(norm: &'a str, out: &mut Vec<&'a str>) -> bool {
                 start = Some(i);
             }
         } else if let Some(s) = start.take() {
-            if out.len() == MAX_TOKENS {
+            if out.len() == limit {
                 return false;
             }
             out.push(&norm[s..i]);
@@ -317,7 +318,7 @@ pub(crate) fn tokens<'a>(norm: &'a str, out: &mut Vec<&'a str>) -> bool {
         prev = Some(c);
     }
     if let Some(s) = start {
-        if out.len() == MAX_TOKENS {
+        if out.len() == limit {
             return false;
         }
         out.push(&norm[s..]);
@@ -347,12 +348,20 @@ enum Ref {
 
 /// A reply read word by word.
 #[derive(Debug, Default)]
-struct Reading<'a> {
+pub(crate) struct Reading<'a> {
     refs: Vec<Ref>,
     /// Every number written with digits (amounts and choice numbers).
     numbers: Vec<f64>,
     /// Words that are neither filler, stop-words, prefixes nor currency.
     words: Vec<&'a str>,
+}
+
+impl Reading<'_> {
+    /// True when the reply names nothing: no number, no ordinal, no word
+    /// beyond filler (`ok`, `hello`, `?`).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.refs.is_empty() && self.numbers.is_empty() && self.words.is_empty()
+    }
 }
 
 /// `3rd` -> 3, `2ème` -> 2.
@@ -393,7 +402,7 @@ fn glued_prefix(t: &str) -> Option<u64> {
 
 /// Reads a normalised reply; `None` when it holds a negation, a hedge, a
 /// number that cannot be read, or too many words.
-fn read(norm: &str) -> Option<Reading<'_>> {
+pub(crate) fn read(norm: &str) -> Option<Reading<'_>> {
     if norm.len() > 256 || norm.split(' ').any(negating_word) {
         return None;
     }
@@ -501,10 +510,8 @@ impl<'a> ChoiceWords<'a> {
     pub(crate) fn new(texts: impl Iterator<Item = &'a str>) -> ChoiceWords<'a> {
         let mut words = Vec::with_capacity(8);
         for text in texts {
-            let mut toks = Vec::with_capacity(8);
             // A long text is read up to its first MAX_TOKENS words.
-            let _ = tokens(text, &mut toks);
-            words.extend(toks);
+            let _ = tokens(text, &mut words);
         }
         ChoiceWords { words }
     }
@@ -555,11 +562,13 @@ impl<'a> ChoiceWords<'a> {
     }
 }
 
-/// The choice a reply names through the rules of this module (mention,
+/// The choice a reply ([`read`]) names through the rules of this module (mention,
 /// copied line, ordinal, amount, partial text), if exactly one fits.
 /// `choices[i]` holds the words of choice `i`.
-pub(crate) fn match_in_words(norm: &str, choices: &[ChoiceWords<'_>]) -> Option<(usize, Match)> {
-    let r = read(norm)?;
+pub(crate) fn match_in_words(
+    r: &Reading<'_>,
+    choices: &[ChoiceWords<'_>],
+) -> Option<(usize, Match)> {
     let count = choices.len() as u64;
     let mut found: Option<(usize, Match)> = None;
     let mut agree = |candidate: (usize, Match)| -> bool {
