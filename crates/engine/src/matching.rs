@@ -11,7 +11,11 @@
 //!   `jibu 1`, `chaguo 1`), the number word for `n` (`one`..`ten`,
 //!   `moja`..`kumi`), the choice's text in any of the module's languages, or
 //!   one of its aliases. Exact matches win over typo-tolerant ones; a typo
-//!   that fits two choices selects none.
+//!   that fits two choices selects none. Then, word by word (see
+//!   `matching/words.rs`): a single number, number word or ordinal amid
+//!   filler words, a copied list line, an amount a choice names, or content
+//!   words that fit exactly one choice; never with a negation, a hedge or
+//!   two different references.
 //! - **Typos**: a reply word and an expected word of four characters or more,
 //!   neither containing a digit, match when their Damerau-Levenshtein
 //!   distance is at most 1 (`stpo`, `hepl`, `savigns`). Shorter words and
@@ -20,8 +24,10 @@
 //!   keyword, or the reply has at most three words and contains the keyword
 //!   as whole words (`yes pls` matches `yes`; `I said no way` does not
 //!   match `no`).
-//! - **Module keywords** (STOP, RESTART, HELP): only the whole reply counts
-//!   (`stop`, `STOP!`, `stpo`; never `don't stop`).
+//! - **Module keywords** (STOP, RESTART, HELP): the whole reply (`stop`,
+//!   `STOP!`, `stpo`); STOP and HELP also in a short phrase of courtesy
+//!   words, with the engine's own en/sw/fr words ([`phrase_keyword`]:
+//!   `please stop sending`, `nisaidie`; never `don't stop`).
 //! - **Numbers**: see [`parse_number`].
 //! - **Regex**: matched against the normalised reply.
 //! - **Any**: any reply with at least one visible character.

@@ -5,8 +5,9 @@
 //! randomness and no I/O, and no input makes them panic. The semantics are
 //! documented for authors in docs/module-format.md; in short:
 //!
-//! - Reply precedence: STOP, RESTART, HELP (exact), then the step's choices
-//!   and `answers` in order, then STOP, RESTART, HELP with one typo forgiven
+//! - Reply precedence: STOP, RESTART, HELP (exact), then the step's choices,
+//!   then STOP or HELP in a short phrase (`please stop sending`), then
+//!   `answers` in order, then STOP, RESTART, HELP with one typo forgiven
 //!   (so `stpo` opts out, but a reply the step accepts is never taken for a
 //!   misspelt keyword).
 //! - A reply that matches nothing uses an attempt: `reprompt` (or

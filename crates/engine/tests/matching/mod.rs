@@ -64,6 +64,16 @@ const QUESTIONS: &[(&str, &str)] = &[
 "#,
     ),
     (
+        "amount2",
+        r#"
+    ask: How much can you save each week?
+    choices:
+      - 100 shillings
+      - 500 shillings
+      - 2 shillings
+"#,
+    ),
+    (
         "bounds",
         r#"
     ask: How much do you spend on airtime a week?
@@ -247,6 +257,10 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("amount", "en", "700", "-"),
     ("amount", "en", "ksh 700", "-"),
     ("amount", "en", "2", "2 choice_number"),
+    ("amount2", "en", "2", "2 choice_number"),
+    ("amount2", "en", "I'd say 2", "-"),
+    ("amount2", "en", "500 bob", "2 choice_amount"),
+    ("amount2", "sw", "shilingi 500", "2 choice_amount"),
     ("bounds", "en", "500", "-"),
     ("bounds", "en", "100", "-"),
     // Opt-out and help phrases.
