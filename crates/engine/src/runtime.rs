@@ -1046,14 +1046,11 @@ fn literal(tpl: &Template, out: &mut String) {
     }
 }
 
-/// "Reply 1, 2 or 3." in the learner's language (English unless a
-/// translation is known).
+/// "Reply 1, 2 or 3." in the learner's language (English unless the engine
+/// speaks it: see [`defaults`]).
 fn reply_hint(lang: &Lang, n: usize, out: &mut String) {
-    let (reply, or) = match lang.0.as_str() {
-        "sw" => ("Jibu", "au"),
-        "fr" => ("Répondez", "ou"),
-        _ => ("Reply", "or"),
-    };
+    let texts = defaults::for_learner(lang);
+    let (reply, or) = (texts.reply, texts.or);
     out.push_str(reply);
     for i in 1..=n {
         let sep = match i {
@@ -1070,6 +1067,8 @@ fn reply_hint(lang: &Lang, n: usize, out: &mut String) {
     }
     out.push('.');
 }
+
+pub mod defaults;
 
 #[cfg(test)]
 pub(crate) mod testkit;

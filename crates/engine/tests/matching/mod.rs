@@ -497,3 +497,52 @@ proptest! {
         );
     }
 }
+
+/// The engine's own texts (reply hint, invalid, help, finished) come in the
+/// learner's language when the module does not set them.
+#[test]
+fn default_texts_speak_the_learner_language() {
+    let yaml = "module: m\nname: M\ngoal: g\nversion: \"1\"\nlanguage: en\nlanguages: [en, sw, fr]\n\
+                steps:\n  - id: q\n    ask: { en: Pick, sw: Chagua, fr: Choisissez }\n    choices: [A, B, C]\n\
+                \x20 - id: done\n    end: \"\"\n";
+    let module = load_module(yaml).module.expect("loads");
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    for (lang, hint, invalid, help, finished) in [
+        (
+            "en",
+            "Reply 1, 2 or 3.",
+            "Sorry, I did not understand that.",
+            "Reply with the number",
+            "This course has ended.",
+        ),
+        (
+            "sw",
+            "Jibu 1, 2 au 3.",
+            "Samahani, sijaelewa.",
+            "Jibu kwa namba",
+            "Kozi hii imekwisha.",
+        ),
+        (
+            "fr",
+            "Répondez 1, 2 ou 3.",
+            "Désolé, je n'ai pas compris.",
+            "Répondez avec le numéro",
+            "Ce cours est terminé.",
+        ),
+    ] {
+        let opts = StartOptions {
+            language: Some(lang.into()),
+            learner_name: None,
+        };
+        let turn = start(&module, opts, t0);
+        let prompt: Vec<&str> = turn.messages().collect();
+        assert!(prompt[0].ends_with(hint), "{lang}: {prompt:?}");
+        let t = step(&module, &turn.state, &Input::text("banana", t0)).unwrap();
+        assert_eq!(t.messages().next(), Some(invalid), "{lang}");
+        let t = step(&module, &turn.state, &Input::text("help", t0)).unwrap();
+        assert!(t.messages().next().unwrap().starts_with(help), "{lang}");
+        let done = step(&module, &turn.state, &Input::text("1", t0)).unwrap();
+        let t = step(&module, &done.state, &Input::text("hello", t0)).unwrap();
+        assert!(t.messages().next().unwrap().starts_with(finished), "{lang}");
+    }
+}
