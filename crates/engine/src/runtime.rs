@@ -582,6 +582,15 @@ impl<'m, 't> Machine<'m, 't> {
                 f(&matching::normalize(&buf));
             }
         });
+        // Content words that are an opt-out or help phrase (`please stop`)
+        // are that phrase, even if a choice holds the word ("Stop buying
+        // airtime"): honouring an opt-out comes first.
+        if let Some((_, m)) = chosen
+            && m.by == MatchedBy::ChoicePartial
+            && let Some(c) = self.phrase_command(&norm)
+        {
+            return self.obey(c, idx, ask);
+        }
         if let Some((i, m)) = chosen {
             let choice = &ask.choices[i];
             let correct = ask.quiz.as_ref().map(|q| q.correct.contains(&i));

@@ -64,6 +64,16 @@ const QUESTIONS: &[(&str, &str)] = &[
 "#,
     ),
     (
+        "airtime",
+        r#"
+    ask: What would you change first?
+    choices:
+      - Stop buying airtime
+      - Save more
+      - Ask for help with a budget
+"#,
+    ),
+    (
         "amount2",
         r#"
     ask: How much can you save each week?
@@ -284,6 +294,11 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("keep", "en", "stop spending money", "-"),
     ("keep", "en", "I don't need help", "-"),
     ("keep", "fr", "n'arrêtez pas", "-"),
+    ("airtime", "en", "please stop", "STOP"),
+    ("airtime", "en", "stop buying", "1 choice_partial"),
+    ("airtime", "en", "stop buying airtime", "1 choice_text"),
+    ("airtime", "en", "help please", "HELP"),
+    ("airtime", "en", "help with a budget", "3 choice_partial"),
     // What must stay unmatched.
     ("keep", "en", "1 or 3", "-"),
     ("keep", "en", "2,3", "-"),
