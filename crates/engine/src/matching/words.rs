@@ -10,11 +10,13 @@
 //! the choice it seems to name), any negation, any hedge between two
 //! answers, or two different choice references make it match nothing.
 
+use std::sync::OnceLock;
+
 use super::{CURRENCY_WORDS, Fit, Match, MatchedBy, fits, number_word, parse_digits};
 
 /// Courtesy, hedges, greetings and the verbs learners wrap a choice in
 /// (English, Swahili, French). They never carry a choice on their own.
-const FILLER: &[&str] = &[
+static FILLER: Lexicon = Lexicon::new(&[
     // English
     "i",
     "d",
@@ -184,11 +186,11 @@ const FILLER: &[&str] = &[
     "donc",
     "moi",
     "c'est",
-];
+]);
 
 /// Articles, prepositions, pronouns and connectors: ignored when comparing
 /// a reply's words with a choice's words (English, Swahili, French).
-const STOP_WORDS: &[&str] = &[
+static STOP_WORDS: Lexicon = Lexicon::new(&[
     // English
     "a", "an", "the", "of", "in", "on", "at", "to", "for", "with", "by", "from", "and", "into",
     "about", "as", "are", "some", "your", "our", "their", "his", "her", "we", "us", "they", "them",
@@ -198,33 +200,33 @@ const STOP_WORDS: &[&str] = &[
     "le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "à", "au", "aux", "en", "dans",
     "sur", "sous", "avec", "pour", "par", "et", "mes", "son", "sa", "ses", "ce", "cette", "qui",
     "que", "chez",
-];
+]);
 
 /// Words that deny or hedge: a reply holding one matches no choice and is
 /// never taken for STOP or HELP (`not 2`, `si 2`, `pas 2`, `don't stop`).
-const NEGATIONS: &[&str] = &[
+static NEGATIONS: Lexicon = Lexicon::new(&[
     "not", "never", "none", "nope", "dont", "doesnt", "cant", "wont", "isnt", "aint", "nothing",
     "neither", "nor", "si", "sio", "siyo", "hapana", "sina", "sitaki", "sijui", "hakuna", "pas",
     "non", "ne", "jamais", "aucun", "aucune", "rien",
-];
+]);
 
 /// Words that hedge between answers (`1 or 3`, `2 but maybe 3`).
-const HEDGES: &[&str] = &[
+static HEDGES: Lexicon = Lexicon::new(&[
     "or", "either", "but", "unless", "except", "ou", "mais", "sauf", "lakini", "ama", "instead",
     "badala",
-];
+]);
 
 /// Words that make a choice's amount a bound rather than the amount itself
 /// (`Less than 500`): such a choice is never selected by an amount.
-const BOUNDS: &[&str] = &[
+static BOUNDS: Lexicon = Lexicon::new(&[
     "less", "more", "than", "over", "under", "above", "below", "least", "most", "between", "up",
     "upto", "to", "from", "chini", "zaidi", "juu", "kuliko", "kati", "hadi", "mpaka", "moins",
     "plus", "entre", "jusqu", "dessus", "dessous",
-];
+]);
 
 /// Swahili connectors that turn a number word into an ordinal (`ya tatu`,
 /// `wa kwanza`).
-const SW_ORDINAL_CONNECTORS: &[&str] = &["ya", "wa", "la", "cha", "za", "vya", "ka"];
+static SW_ORDINAL_CONNECTORS: Lexicon = Lexicon::new(&["ya", "wa", "la", "cha", "za", "vya", "ka"]);
 
 /// Ordinal words (English, Swahili, French); `0` stands for "the last".
 const ORDINAL_WORDS: &[(&str, u32)] = &[
@@ -270,22 +272,61 @@ const ORDINAL_WORDS: &[(&str, u32)] = &[
 ];
 
 /// Suffixes of a written ordinal (`3rd`, `2nd`, `3e`, `1er`, `2ème`).
-const ORDINAL_SUFFIXES: &[&str] = &[
+static ORDINAL_SUFFIXES: Lexicon = Lexicon::new(&[
     "st", "nd", "rd", "th", "e", "er", "re", "ère", "ere", "ème", "eme", "è", "ieme", "ième", "de",
     "nde", "ve",
-];
+]);
 
 /// Words that, before `one`, make it a pronoun (`the last one`).
-const ONE_AS_PRONOUN_AFTER: &[&str] = &["the", "this", "that", "which", "a", "any"];
+static ONE_AS_PRONOUN_AFTER: Lexicon = Lexicon::new(&["the", "this", "that", "which", "a", "any"]);
 
 /// Words that may stand directly before a choice number (`no. 2`, `n°3`).
-const NUMBER_PREFIXES: &[&str] = &[
+static NUMBER_PREFIXES: Lexicon = Lexicon::new(&[
     "option", "opt", "choice", "number", "num", "no", "nr", "n", "answer", "jibu", "chaguo",
     "namba", "nambari", "numéro", "numero", "réponse", "reponse", "choix",
-];
+]);
 
-fn is_in(list: &[&str], w: &str) -> bool {
-    list.contains(&w)
+/// A word list, searched by binary search in a copy sorted on first use
+/// (every reply looks words up in these lists, so a linear scan would
+/// dominate the cost of matching).
+pub(crate) struct Lexicon {
+    words: &'static [&'static str],
+    sorted: OnceLock<Vec<&'static str>>,
+}
+
+impl Lexicon {
+    const fn new(words: &'static [&'static str]) -> Lexicon {
+        Lexicon {
+            words,
+            sorted: OnceLock::new(),
+        }
+    }
+
+    fn contains(&self, w: &str) -> bool {
+        let sorted = self.sorted.get_or_init(|| {
+            let mut v = self.words.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
+        });
+        sorted.binary_search(&w).is_ok()
+    }
+}
+
+static CURRENCY: Lexicon = Lexicon::new(CURRENCY_WORDS);
+
+/// Ordinal words sorted for binary search.
+fn ordinal_word(w: &str) -> Option<u32> {
+    static SORTED: OnceLock<Vec<(&'static str, u32)>> = OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let mut v = ORDINAL_WORDS.to_vec();
+        v.sort_unstable();
+        v
+    });
+    sorted
+        .binary_search_by(|(k, _)| (*k).cmp(w))
+        .ok()
+        .map(|i| sorted[i].1)
 }
 
 /// At most this many tokens are read; longer replies match no choice
@@ -334,7 +375,7 @@ fn negating_word(word: &str) -> bool {
         || w.ends_with("n’t")
         || ((w.starts_with("n'") || w.starts_with("n’"))
             && w.chars().nth(2).is_some_and(char::is_alphabetic))
-        || is_in(NEGATIONS, w)
+        || NEGATIONS.contains(w)
 }
 
 /// A reference to a choice found in a reply.
@@ -368,7 +409,7 @@ impl Reading<'_> {
 fn written_ordinal(t: &str) -> Option<u64> {
     let split = t.find(|c: char| !c.is_ascii_digit())?;
     let (digits, suffix) = t.split_at(split);
-    if digits.is_empty() || digits.len() > 3 || !is_in(ORDINAL_SUFFIXES, suffix) {
+    if digits.is_empty() || digits.len() > 3 || !ORDINAL_SUFFIXES.contains(suffix) {
         return None;
     }
     digits.parse().ok()
@@ -391,7 +432,7 @@ fn glued_amount(t: &str) -> Option<f64> {
 fn glued_prefix(t: &str) -> Option<u64> {
     let split = t.find(|c: char| c.is_ascii_digit())?;
     let (prefix, digits) = t.split_at(split);
-    if is_in(NUMBER_PREFIXES, prefix)
+    if NUMBER_PREFIXES.contains(prefix)
         && digits.len() <= 3
         && digits.bytes().all(|b| b.is_ascii_digit())
     {
@@ -443,15 +484,15 @@ pub(crate) fn read(norm: &str) -> Option<Reading<'_>> {
             }
             continue;
         }
-        if is_in(HEDGES, t) {
+        if HEDGES.contains(t) {
             return None;
         }
-        if let Some(&(_, n)) = ORDINAL_WORDS.iter().find(|(w, _)| *w == t) {
+        if let Some(n) = ordinal_word(t) {
             r.refs.push(Ref::Ordinal(u64::from(n)));
             continue;
         }
         if let Some(n) = number_word(t) {
-            let after_prefix = prev.is_some_and(|p| is_in(NUMBER_PREFIXES, p));
+            let after_prefix = prev.is_some_and(|p| NUMBER_PREFIXES.contains(p));
             match t {
                 // French articles, unless they are the whole reply or follow
                 // a prefix (`numéro un`).
@@ -459,11 +500,11 @@ pub(crate) fn read(norm: &str) -> Option<Reading<'_>> {
                 // "the last one", "the first one", "that one": a pronoun.
                 "one"
                     if prev.is_some_and(|p| {
-                        is_in(ONE_AS_PRONOUN_AFTER, p)
-                            || ORDINAL_WORDS.iter().any(|(w, _)| *w == p)
+                        ONE_AS_PRONOUN_AFTER.contains(p)
+                            || ordinal_word(p).is_some()
                             || written_ordinal(p).is_some()
                     }) => {}
-                _ if prev.is_some_and(|p| is_in(SW_ORDINAL_CONNECTORS, p)) => {
+                _ if prev.is_some_and(|p| SW_ORDINAL_CONNECTORS.contains(p)) => {
                     r.refs.push(Ref::Ordinal(u64::from(n)));
                 }
                 _ => r.refs.push(Ref::Number(u64::from(n))),
@@ -473,10 +514,10 @@ pub(crate) fn read(norm: &str) -> Option<Reading<'_>> {
         if t == "no" && !next_is_digits {
             return None;
         }
-        if is_in(FILLER, t)
-            || is_in(STOP_WORDS, t)
-            || is_in(NUMBER_PREFIXES, t)
-            || is_in(CURRENCY_WORDS, t)
+        if FILLER.contains(t)
+            || STOP_WORDS.contains(t)
+            || NUMBER_PREFIXES.contains(t)
+            || CURRENCY.contains(t)
         {
             continue;
         }
@@ -539,7 +580,7 @@ impl<'a> ChoiceWords<'a> {
     fn amount(&self) -> Option<f64> {
         let mut found = None;
         for w in &self.words {
-            if is_in(BOUNDS, w) {
+            if BOUNDS.contains(w) {
                 return None;
             }
             let value = if w.starts_with(|c: char| c.is_ascii_digit()) {
@@ -714,7 +755,7 @@ pub const BUILTIN_HELP: &[&str] = &[
 
 /// Words that may stand around an opt-out or help word in a short reply
 /// (`please stop sending`, `acha tafadhali`, `aidez-moi`).
-const COMMAND_FILLER: &[&str] = &[
+static COMMAND_FILLER: Lexicon = Lexicon::new(&[
     // English
     "please",
     "pls",
@@ -809,7 +850,7 @@ const COMMAND_FILLER: &[&str] = &[
     "l",
     "m",
     "bonjour",
-];
+]);
 
 /// True when a short reply holds one of `keywords` (normalised module
 /// keywords) or `builtin` words as whole words, with only courtesy words
@@ -841,7 +882,7 @@ pub fn phrase_keyword(norm: &str, keywords: &[String], builtin: &[&str]) -> bool
                 && toks[..start]
                     .iter()
                     .chain(&toks[end..])
-                    .all(|t| is_in(COMMAND_FILLER, t))
+                    .all(|t| COMMAND_FILLER.contains(t))
         })
     };
     keywords.iter().any(|k| try_keyword(k)) || builtin.iter().any(|k| try_keyword(k))
