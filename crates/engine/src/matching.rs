@@ -639,7 +639,7 @@ pub fn match_choice(
     };
     // Every choice's normalised texts, for the word-by-word rules: one
     // buffer, and (choice, range) per text.
-    let mut all_texts = String::new();
+    let mut all_texts = String::with_capacity(256);
     let mut texts: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(choices.len() * 2);
     for (i, _) in choices.iter().enumerate() {
         let mut exact = false;
@@ -678,15 +678,7 @@ pub fn match_choice(
     let choice_words: Vec<words::ChoiceWords<'_>> = choices
         .iter()
         .enumerate()
-        .map(|(i, choice)| {
-            words::ChoiceWords::new(
-                texts
-                    .iter()
-                    .filter(|(j, _)| *j == i)
-                    .filter_map(|(_, range)| all_texts.get(range.clone()))
-                    .chain(choice.aliases.iter().map(String::as_str)),
-            )
-        })
+        .map(|(i, choice)| words::ChoiceWords::new(&all_texts, &texts, i, &choice.aliases))
         .collect();
     words::match_in_words(&reading, &choice_words)
 }

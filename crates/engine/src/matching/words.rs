@@ -10,6 +10,8 @@
 //! the choice it seems to name), any negation, any hedge between two
 //! answers, or two different choice references make it match nothing.
 
+use std::cell::OnceCell;
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use super::{CURRENCY_WORDS, Fit, Match, MatchedBy, fits, number_word, parse_digits};
@@ -542,24 +544,53 @@ fn word_fit(reply: &str, choice: &str) -> Option<Fit> {
     fits(reply, choice)
 }
 
-/// The words of one choice (texts in every language and aliases).
+/// The words of one choice (texts in every language and aliases), read
+/// only when a rule needs them.
 pub(crate) struct ChoiceWords<'a> {
-    pub(crate) words: Vec<&'a str>,
+    /// Every choice's normalised texts, one after the other...
+    all_texts: &'a str,
+    /// ...as (choice, range in `all_texts`).
+    texts: &'a [(usize, Range<usize>)],
+    index: usize,
+    aliases: &'a [String],
+    words: OnceCell<Vec<&'a str>>,
 }
 
 impl<'a> ChoiceWords<'a> {
-    pub(crate) fn new(texts: impl Iterator<Item = &'a str>) -> ChoiceWords<'a> {
-        let mut words = Vec::with_capacity(8);
-        for text in texts {
-            // A long text is read up to its first MAX_TOKENS words.
-            let _ = tokens(text, &mut words);
+    pub(crate) fn new(
+        all_texts: &'a str,
+        texts: &'a [(usize, Range<usize>)],
+        index: usize,
+        aliases: &'a [String],
+    ) -> ChoiceWords<'a> {
+        ChoiceWords {
+            all_texts,
+            texts,
+            index,
+            aliases,
+            words: OnceCell::new(),
         }
-        ChoiceWords { words }
+    }
+
+    fn words(&self) -> &[&'a str] {
+        self.words.get_or_init(|| {
+            let mut words = Vec::with_capacity(8);
+            let own = self
+                .texts
+                .iter()
+                .filter(|(i, _)| *i == self.index)
+                .filter_map(|(_, range)| self.all_texts.get(range.clone()));
+            for text in own.chain(self.aliases.iter().map(String::as_str)) {
+                // A long text is read up to its first MAX_TOKENS words.
+                let _ = tokens(text, &mut words);
+            }
+            words
+        })
     }
 
     /// The best fit of `word` among this choice's words.
     fn fit(&self, word: &str) -> Option<Fit> {
-        self.words.iter().filter_map(|c| word_fit(word, c)).min()
+        self.words().iter().filter_map(|c| word_fit(word, c)).min()
     }
 
     /// True when every word fits one of this choice's words; the second
@@ -579,7 +610,7 @@ impl<'a> ChoiceWords<'a> {
     /// as a bound (`500 shillings`, `Ksh 1,000 a week`; not `Less than 500`).
     fn amount(&self) -> Option<f64> {
         let mut found = None;
-        for w in &self.words {
+        for w in self.words() {
             if BOUNDS.contains(w) {
                 return None;
             }
