@@ -541,6 +541,11 @@ fn word_fit(reply: &str, choice: &str) -> Option<Fit> {
     if plural(reply, choice) || plural(choice, reply) {
         return Some(Fit::Exact);
     }
+    // One edit changes an ASCII word's length by at most one: most pairs
+    // stop here, before the edit distance.
+    if reply.is_ascii() && choice.is_ascii() && reply.len().abs_diff(choice.len()) > 1 {
+        return None;
+    }
     fits(reply, choice)
 }
 
