@@ -18,217 +18,233 @@ use super::{CURRENCY_WORDS, Fit, Match, MatchedBy, fits, number_word, parse_digi
 
 /// Courtesy, hedges, greetings and the verbs learners wrap a choice in
 /// (English, Swahili, French). They never carry a choice on their own.
-static FILLER: Lexicon = Lexicon::new(&[
-    // English
-    "i",
-    "d",
-    "m",
-    "s",
-    "ll",
-    "ve",
-    "im",
-    "id",
-    "ill",
-    "say",
-    "said",
-    "think",
-    "guess",
-    "choose",
-    "chose",
-    "pick",
-    "picked",
-    "select",
-    "go",
-    "going",
-    "take",
-    "want",
-    "would",
-    "will",
-    "believe",
-    "answer",
-    "answers",
-    "is",
-    "am",
-    "its",
-    "it",
-    "my",
-    "mine",
-    "thank",
-    "thanks",
-    "you",
-    "sir",
-    "madam",
-    "maam",
-    "please",
-    "pls",
-    "plz",
-    "ok",
-    "okay",
-    "sure",
-    "maybe",
-    "probably",
-    "yes",
-    "yeah",
-    "yep",
-    "hi",
-    "hello",
-    "hey",
-    "dear",
-    "teacher",
-    "option",
-    "opt",
-    "choice",
-    "number",
-    "num",
-    "nr",
-    "correct",
-    "right",
-    "is",
-    "be",
-    "that",
-    "this",
-    "one",
-    "definitely",
-    "obviously",
-    "of",
-    "course",
-    "well",
-    "so",
-    "then",
-    "here",
-    "reply",
-    "should",
-    "let",
-    "me",
-    "mean",
-    "meant",
-    // Swahili
-    "ni",
-    "jibu",
-    "nadhani",
-    "nafikiri",
-    "naamini",
-    "nachagua",
-    "chagua",
-    "nachagua",
-    "nitachagua",
-    "chaguo",
-    "namba",
-    "nambari",
-    "asante",
-    "sana",
-    "tafadhali",
-    "ndio",
-    "ndiyo",
-    "sawa",
-    "mimi",
-    "yangu",
-    "langu",
-    "hii",
-    "hilo",
-    "hiyo",
-    "huo",
-    "habari",
-    "jambo",
-    "mambo",
-    "shikamoo",
-    "mwalimu",
-    "kaka",
-    "dada",
-    "bwana",
-    "mama",
-    "naona",
-    "labda",
-    "ndilo",
-    "ndiyo",
-    // French
-    "je",
-    "j",
-    "crois",
-    "pense",
-    "dirais",
-    "dis",
-    "choisis",
-    "choisir",
-    "prends",
-    "c",
-    "est",
-    "réponse",
-    "reponse",
-    "numéro",
-    "numero",
-    "n",
-    "choix",
-    "merci",
-    "beaucoup",
-    "monsieur",
-    "madame",
-    "il",
-    "vous",
-    "plaît",
-    "plait",
-    "stp",
-    "svp",
-    "oui",
-    "bien",
-    "sûr",
-    "peut",
-    "être",
-    "etre",
-    "ma",
-    "mon",
-    "celle",
-    "celui",
-    "ci",
-    "bonjour",
-    "salut",
-    "voilà",
-    "voila",
-    "alors",
-    "donc",
-    "moi",
-    "c'est",
-]);
+static FILLER: Lexicon = Lexicon::new(
+    &[
+        // English
+        "i",
+        "d",
+        "m",
+        "s",
+        "ll",
+        "ve",
+        "im",
+        "id",
+        "ill",
+        "say",
+        "said",
+        "think",
+        "guess",
+        "choose",
+        "chose",
+        "pick",
+        "picked",
+        "select",
+        "go",
+        "going",
+        "take",
+        "want",
+        "would",
+        "will",
+        "believe",
+        "answer",
+        "answers",
+        "is",
+        "am",
+        "its",
+        "it",
+        "my",
+        "mine",
+        "thank",
+        "thanks",
+        "you",
+        "sir",
+        "madam",
+        "maam",
+        "please",
+        "pls",
+        "plz",
+        "ok",
+        "okay",
+        "sure",
+        "maybe",
+        "probably",
+        "yes",
+        "yeah",
+        "yep",
+        "hi",
+        "hello",
+        "hey",
+        "dear",
+        "teacher",
+        "option",
+        "opt",
+        "choice",
+        "number",
+        "num",
+        "nr",
+        "correct",
+        "right",
+        "is",
+        "be",
+        "that",
+        "this",
+        "one",
+        "definitely",
+        "obviously",
+        "of",
+        "course",
+        "well",
+        "so",
+        "then",
+        "here",
+        "reply",
+        "should",
+        "let",
+        "me",
+        "mean",
+        "meant",
+        // Swahili
+        "ni",
+        "jibu",
+        "nadhani",
+        "nafikiri",
+        "naamini",
+        "nachagua",
+        "chagua",
+        "nachagua",
+        "nitachagua",
+        "chaguo",
+        "namba",
+        "nambari",
+        "asante",
+        "sana",
+        "tafadhali",
+        "ndio",
+        "ndiyo",
+        "sawa",
+        "mimi",
+        "yangu",
+        "langu",
+        "hii",
+        "hilo",
+        "hiyo",
+        "huo",
+        "habari",
+        "jambo",
+        "mambo",
+        "shikamoo",
+        "mwalimu",
+        "kaka",
+        "dada",
+        "bwana",
+        "mama",
+        "naona",
+        "labda",
+        "ndilo",
+        "ndiyo",
+        // French
+        "je",
+        "j",
+        "crois",
+        "pense",
+        "dirais",
+        "dis",
+        "choisis",
+        "choisir",
+        "prends",
+        "c",
+        "est",
+        "réponse",
+        "reponse",
+        "numéro",
+        "numero",
+        "n",
+        "choix",
+        "merci",
+        "beaucoup",
+        "monsieur",
+        "madame",
+        "il",
+        "vous",
+        "plaît",
+        "plait",
+        "stp",
+        "svp",
+        "oui",
+        "bien",
+        "sûr",
+        "peut",
+        "être",
+        "etre",
+        "ma",
+        "mon",
+        "celle",
+        "celui",
+        "ci",
+        "bonjour",
+        "salut",
+        "voilà",
+        "voila",
+        "alors",
+        "donc",
+        "moi",
+        "c'est",
+    ],
+    1 << 0,
+);
 
 /// Articles, prepositions, pronouns and connectors: ignored when comparing
 /// a reply's words with a choice's words (English, Swahili, French).
-static STOP_WORDS: Lexicon = Lexicon::new(&[
-    // English
-    "a", "an", "the", "of", "in", "on", "at", "to", "for", "with", "by", "from", "and", "into",
-    "about", "as", "are", "some", "your", "our", "their", "his", "her", "we", "us", "they", "them",
-    "under", "over", "it", "its", "my", "me", "i", // Swahili
-    "na", "ya", "wa", "la", "za", "cha", "vya", "kwa", "katika", "kwenye", "ni", "pia", "kama",
-    "huko", "ndani", // French
-    "le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "à", "au", "aux", "en", "dans",
-    "sur", "sous", "avec", "pour", "par", "et", "mes", "son", "sa", "ses", "ce", "cette", "qui",
-    "que", "chez",
-]);
+static STOP_WORDS: Lexicon = Lexicon::new(
+    &[
+        // English
+        "a", "an", "the", "of", "in", "on", "at", "to", "for", "with", "by", "from", "and", "into",
+        "about", "as", "are", "some", "your", "our", "their", "his", "her", "we", "us", "they",
+        "them", "under", "over", "it", "its", "my", "me", "i", // Swahili
+        "na", "ya", "wa", "la", "za", "cha", "vya", "kwa", "katika", "kwenye", "ni", "pia", "kama",
+        "huko", "ndani", // French
+        "le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "à", "au", "aux", "en",
+        "dans", "sur", "sous", "avec", "pour", "par", "et", "mes", "son", "sa", "ses", "ce",
+        "cette", "qui", "que", "chez",
+    ],
+    1 << 1,
+);
 
 /// Words that deny or hedge: a reply holding one matches no choice and is
 /// never taken for STOP or HELP (`not 2`, `si 2`, `pas 2`, `don't stop`).
-static NEGATIONS: Lexicon = Lexicon::new(&[
-    "not", "never", "none", "nope", "dont", "doesnt", "cant", "wont", "isnt", "aint", "nothing",
-    "neither", "nor", "si", "sio", "siyo", "hapana", "sina", "sitaki", "sijui", "hakuna", "pas",
-    "non", "ne", "jamais", "aucun", "aucune", "rien",
-]);
+static NEGATIONS: Lexicon = Lexicon::new(
+    &[
+        "not", "never", "none", "nope", "dont", "doesnt", "cant", "wont", "isnt", "aint",
+        "nothing", "neither", "nor", "si", "sio", "siyo", "hapana", "sina", "sitaki", "sijui",
+        "hakuna", "pas", "non", "ne", "jamais", "aucun", "aucune", "rien",
+    ],
+    1 << 2,
+);
 
 /// Words that hedge between answers (`1 or 3`, `2 but maybe 3`).
-static HEDGES: Lexicon = Lexicon::new(&[
-    "or", "either", "but", "unless", "except", "ou", "mais", "sauf", "lakini", "ama", "instead",
-    "badala",
-]);
+static HEDGES: Lexicon = Lexicon::new(
+    &[
+        "or", "either", "but", "unless", "except", "ou", "mais", "sauf", "lakini", "ama",
+        "instead", "badala",
+    ],
+    1 << 3,
+);
 
 /// Words that make a choice's amount a bound rather than the amount itself
 /// (`Less than 500`): such a choice is never selected by an amount.
-static BOUNDS: Lexicon = Lexicon::new(&[
-    "less", "more", "than", "over", "under", "above", "below", "least", "most", "between", "up",
-    "upto", "to", "from", "chini", "zaidi", "juu", "kuliko", "kati", "hadi", "mpaka", "moins",
-    "plus", "entre", "jusqu", "dessus", "dessous",
-]);
+static BOUNDS: Lexicon = Lexicon::new(
+    &[
+        "less", "more", "than", "over", "under", "above", "below", "least", "most", "between",
+        "up", "upto", "to", "from", "chini", "zaidi", "juu", "kuliko", "kati", "hadi", "mpaka",
+        "moins", "plus", "entre", "jusqu", "dessus", "dessous",
+    ],
+    1 << 4,
+);
 
 /// Swahili connectors that turn a number word into an ordinal (`ya tatu`,
 /// `wa kwanza`).
-static SW_ORDINAL_CONNECTORS: Lexicon = Lexicon::new(&["ya", "wa", "la", "cha", "za", "vya", "ka"]);
+static SW_ORDINAL_CONNECTORS: Lexicon =
+    Lexicon::new(&["ya", "wa", "la", "cha", "za", "vya", "ka"], 1 << 5);
 
 /// Ordinal words (English, Swahili, French); `0` stands for "the last".
 const ORDINAL_WORDS: &[(&str, u32)] = &[
@@ -274,48 +290,87 @@ const ORDINAL_WORDS: &[(&str, u32)] = &[
 ];
 
 /// Suffixes of a written ordinal (`3rd`, `2nd`, `3e`, `1er`, `2ème`).
-static ORDINAL_SUFFIXES: Lexicon = Lexicon::new(&[
-    "st", "nd", "rd", "th", "e", "er", "re", "ère", "ere", "ème", "eme", "è", "ieme", "ième", "de",
-    "nde", "ve",
-]);
+static ORDINAL_SUFFIXES: Lexicon = Lexicon::new(
+    &[
+        "st", "nd", "rd", "th", "e", "er", "re", "ère", "ere", "ème", "eme", "è", "ieme", "ième",
+        "de", "nde", "ve",
+    ],
+    1 << 6,
+);
 
 /// Words that, before `one`, make it a pronoun (`the last one`).
-static ONE_AS_PRONOUN_AFTER: Lexicon = Lexicon::new(&["the", "this", "that", "which", "a", "any"]);
+static ONE_AS_PRONOUN_AFTER: Lexicon =
+    Lexicon::new(&["the", "this", "that", "which", "a", "any"], 1 << 7);
 
 /// Words that may stand directly before a choice number (`no. 2`, `n°3`).
-static NUMBER_PREFIXES: Lexicon = Lexicon::new(&[
-    "option", "opt", "choice", "number", "num", "no", "nr", "n", "answer", "jibu", "chaguo",
-    "namba", "nambari", "numéro", "numero", "réponse", "reponse", "choix",
-]);
+static NUMBER_PREFIXES: Lexicon = Lexicon::new(
+    &[
+        "option", "opt", "choice", "number", "num", "no", "nr", "n", "answer", "jibu", "chaguo",
+        "namba", "nambari", "numéro", "numero", "réponse", "reponse", "choix",
+    ],
+    1 << 8,
+);
 
-/// A word list, searched by binary search in a copy sorted on first use
-/// (every reply looks words up in these lists, so a linear scan would
-/// dominate the cost of matching).
+/// A word list. Every list has its own bit; one table, sorted on first
+/// use, maps each word to the bits of the lists that hold it, so a reply's
+/// word is looked up once ([`class`]) and tested against any list.
 pub(crate) struct Lexicon {
     words: &'static [&'static str],
-    sorted: OnceLock<Vec<&'static str>>,
+    bit: u16,
 }
 
 impl Lexicon {
-    const fn new(words: &'static [&'static str]) -> Lexicon {
-        Lexicon {
-            words,
-            sorted: OnceLock::new(),
-        }
+    const fn new(words: &'static [&'static str], bit: u16) -> Lexicon {
+        Lexicon { words, bit }
     }
 
     fn contains(&self, w: &str) -> bool {
-        let sorted = self.sorted.get_or_init(|| {
-            let mut v = self.words.to_vec();
-            v.sort_unstable();
-            v.dedup();
-            v
-        });
-        sorted.binary_search(&w).is_ok()
+        self.has(class(w))
+    }
+
+    /// True when a word of class `class` (see [`class`]) is in this list.
+    fn has(&self, class: u16) -> bool {
+        class & self.bit != 0
     }
 }
 
-static CURRENCY: Lexicon = Lexicon::new(CURRENCY_WORDS);
+/// The lists a word belongs to, as bits (see [`Lexicon`]).
+fn class(w: &str) -> u16 {
+    static LISTS: [&Lexicon; 11] = [
+        &FILLER,
+        &STOP_WORDS,
+        &NEGATIONS,
+        &HEDGES,
+        &BOUNDS,
+        &SW_ORDINAL_CONNECTORS,
+        &ORDINAL_SUFFIXES,
+        &ONE_AS_PRONOUN_AFTER,
+        &NUMBER_PREFIXES,
+        &CURRENCY,
+        &COMMAND_FILLER,
+    ];
+    static TABLE: OnceLock<Vec<(&'static str, u16)>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut v: Vec<(&'static str, u16)> = LISTS
+            .iter()
+            .flat_map(|l| l.words.iter().map(|w| (*w, l.bit)))
+            .collect();
+        v.sort_unstable();
+        let mut merged: Vec<(&'static str, u16)> = Vec::with_capacity(v.len());
+        for (w, bit) in v {
+            match merged.last_mut() {
+                Some((last, bits)) if *last == w => *bits |= bit,
+                _ => merged.push((w, bit)),
+            }
+        }
+        merged
+    });
+    table
+        .binary_search_by(|(k, _)| (*k).cmp(w))
+        .map_or(0, |i| table[i].1)
+}
+
+static CURRENCY: Lexicon = Lexicon::new(CURRENCY_WORDS, 1 << 9);
 
 /// Ordinal words sorted for binary search.
 fn ordinal_word(w: &str) -> Option<u32> {
@@ -486,7 +541,8 @@ pub(crate) fn read(norm: &str) -> Option<Reading<'_>> {
             }
             continue;
         }
-        if HEDGES.contains(t) {
+        let class = class(t);
+        if HEDGES.has(class) {
             return None;
         }
         if let Some(n) = ordinal_word(t) {
@@ -516,10 +572,10 @@ pub(crate) fn read(norm: &str) -> Option<Reading<'_>> {
         if t == "no" && !next_is_digits {
             return None;
         }
-        if FILLER.contains(t)
-            || STOP_WORDS.contains(t)
-            || NUMBER_PREFIXES.contains(t)
-            || CURRENCY.contains(t)
+        if FILLER.has(class)
+            || STOP_WORDS.has(class)
+            || NUMBER_PREFIXES.has(class)
+            || CURRENCY.has(class)
         {
             continue;
         }
@@ -791,102 +847,105 @@ pub const BUILTIN_HELP: &[&str] = &[
 
 /// Words that may stand around an opt-out or help word in a short reply
 /// (`please stop sending`, `acha tafadhali`, `aidez-moi`).
-static COMMAND_FILLER: Lexicon = Lexicon::new(&[
-    // English
-    "please",
-    "pls",
-    "plz",
-    "now",
-    "it",
-    "this",
-    "that",
-    "me",
-    "us",
-    "all",
-    "the",
-    "sending",
-    "send",
-    "messages",
-    "message",
-    "texts",
-    "text",
-    "sms",
-    "right",
-    "away",
-    "i",
-    "want",
-    "to",
-    "need",
-    "would",
-    "like",
-    "wanna",
-    "can",
-    "could",
-    "you",
-    "some",
-    "thanks",
-    "thank",
-    "just",
-    "d",
-    "m",
-    "course",
-    "immediately",
-    "asap",
-    "a",
-    "bit",
-    "with",
-    "sir",
-    "madam",
-    "hi",
-    "hello",
-    // Swahili
-    "tafadhali",
-    "sasa",
-    "hii",
-    "ujumbe",
-    "jumbe",
-    "kutuma",
-    "nitumie",
-    "kunitumia",
-    "asante",
-    "naomba",
-    "nataka",
-    "mimi",
-    "kozi",
-    "hapa",
-    "basi",
-    "kabisa",
-    "nahitaji",
-    // French
-    "moi",
-    "s",
-    "il",
-    "vous",
-    "plaît",
-    "plait",
-    "svp",
-    "stp",
-    "maintenant",
-    "merci",
-    "j",
-    "ai",
-    "besoin",
-    "d",
-    "envoyer",
-    "de",
-    "veux",
-    "je",
-    "les",
-    "des",
-    "ça",
-    "ca",
-    "tout",
-    "cours",
-    "à",
-    "l",
-    "m",
-    "bonjour",
-]);
+static COMMAND_FILLER: Lexicon = Lexicon::new(
+    &[
+        // English
+        "please",
+        "pls",
+        "plz",
+        "now",
+        "it",
+        "this",
+        "that",
+        "me",
+        "us",
+        "all",
+        "the",
+        "sending",
+        "send",
+        "messages",
+        "message",
+        "texts",
+        "text",
+        "sms",
+        "right",
+        "away",
+        "i",
+        "want",
+        "to",
+        "need",
+        "would",
+        "like",
+        "wanna",
+        "can",
+        "could",
+        "you",
+        "some",
+        "thanks",
+        "thank",
+        "just",
+        "d",
+        "m",
+        "course",
+        "immediately",
+        "asap",
+        "a",
+        "bit",
+        "with",
+        "sir",
+        "madam",
+        "hi",
+        "hello",
+        // Swahili
+        "tafadhali",
+        "sasa",
+        "hii",
+        "ujumbe",
+        "jumbe",
+        "kutuma",
+        "nitumie",
+        "kunitumia",
+        "asante",
+        "naomba",
+        "nataka",
+        "mimi",
+        "kozi",
+        "hapa",
+        "basi",
+        "kabisa",
+        "nahitaji",
+        // French
+        "moi",
+        "s",
+        "il",
+        "vous",
+        "plaît",
+        "plait",
+        "svp",
+        "stp",
+        "maintenant",
+        "merci",
+        "j",
+        "ai",
+        "besoin",
+        "d",
+        "envoyer",
+        "de",
+        "veux",
+        "je",
+        "les",
+        "des",
+        "ça",
+        "ca",
+        "tout",
+        "cours",
+        "à",
+        "l",
+        "m",
+        "bonjour",
+    ],
+    1 << 10,
+);
 
 /// True when a short reply holds one of `keywords` (normalised module
 /// keywords) or `builtin` words as whole words, with only courtesy words
