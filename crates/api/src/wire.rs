@@ -112,8 +112,10 @@ pub struct Enrol {
     pub customer_uuid: String,
     /// The module's `module_uuid` (from Fetch Modules), or its `module:` id.
     pub module: String,
-    /// Optional language tag (`en`, `sw`); the module's base language when
-    /// absent or not offered.
+    /// Optional BCP 47 language tag (`en`, `sw-KE`, `fr-CM`), matched
+    /// case-insensitively against the module's languages (`sw-KE` gets
+    /// `sw`); the module's base language when none fits. Not a language
+    /// tag: `400 validation_failed`.
     #[serde(default)]
     pub language: Option<String>,
     /// Optional name of the programme (shown as `program_name` in
@@ -151,6 +153,10 @@ pub struct SessionTokenData {
 pub struct EnrolData {
     pub customer_uuid: String,
     pub session_uuid: String,
+    /// The module language the session runs in, negotiated from the
+    /// requested tag (BCP 47 lookup: `sw-KE` gets `sw`).
+    #[schema(example = "sw")]
+    pub language: String,
 }
 
 /// Body of `POST /api/v1/message`.

@@ -20,7 +20,7 @@ pub mod syntax;
 pub use diagnostics::{Diagnostic, Severity};
 pub use load::{LoadResult, load_module};
 pub use matching::{MatchedBy, normalize};
-pub use module::{Lang, Module, QuizKind};
+pub use module::{Lang, Module, QuizKind, is_language_tag, negotiate_language};
 pub use runtime::{
     Effect, Input, StartOptions, State, StateError, Status, StepError, Turn, start, start_traced,
     step, step_traced,

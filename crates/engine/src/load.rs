@@ -22,7 +22,7 @@ pub use format::{json_schema, json_schema_text};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostics::{Diagnostic, Severity};
-use crate::module::{Keywords, Lang, Module, Part, QuizKind, SystemMessages, Template, Text};
+use crate::module::{Keywords, Lang, Module, Part, QuizKind, SystemMessages, Text};
 use crate::syntax::{self, LineIndex, Node, Span};
 
 /// The outcome of loading one module source. `module` is `Some` exactly when
@@ -550,12 +550,13 @@ fn lower_keywords(cx: &mut Ctx<'_>, node: &Node) -> Keywords {
     keywords
 }
 
-/// English defaults for the texts the engine sends by itself.
-pub const DEFAULT_HELP: &str = "Reply with the number or the words of your answer. Send STOP to leave the course or RESTART to begin again.";
-pub const DEFAULT_STOPPED: &str = "You have left the course. Send RESTART to join again.";
-pub const DEFAULT_INVALID: &str = "Sorry, I did not understand that.";
-pub const DEFAULT_FINISHED: &str = "This course has ended. Send RESTART to take it again.";
-pub const DEFAULT_EXPIRED: &str = "This course session has expired. Send RESTART to begin again.";
+/// English defaults for the texts the engine sends by itself (all
+/// languages: `runtime::defaults`).
+pub const DEFAULT_HELP: &str = crate::runtime::defaults::EN.help;
+pub const DEFAULT_STOPPED: &str = crate::runtime::defaults::EN.stopped;
+pub const DEFAULT_INVALID: &str = crate::runtime::defaults::EN.invalid;
+pub const DEFAULT_FINISHED: &str = crate::runtime::defaults::EN.finished;
+pub const DEFAULT_EXPIRED: &str = crate::runtime::defaults::EN.expired;
 
 fn lower_messages(
     cx: &mut Ctx<'_>,
@@ -564,40 +565,41 @@ fn lower_messages(
 ) -> SystemMessages {
     let fields = node.and_then(|n| cx.fields(n, "`messages`", &format::MESSAGES));
     let mut defaulted = Vec::new();
-    let mut text = |cx: &mut Ctx<'_>, name: &'static str, default: &str| -> Option<Text> {
+    let mut text = |cx: &mut Ctx<'_>, name: &'static str| -> Option<Text> {
         match fields.as_ref().and_then(|f| f.get(name)) {
             Some(n) if name == "expired" && (n.is_null() || n.as_scalar() == Some("")) => None,
             Some(n) => Some(cx.text(n, name, true)),
             None => {
                 defaulted.push(name);
-                Some(Text::new(vec![(
-                    cx.base.clone(),
-                    Template {
-                        parts: vec![Part::Lit(default.to_owned())],
-                    },
-                )]))
+                Some(crate::runtime::defaults::message_text(
+                    name,
+                    &cx.base,
+                    &cx.languages,
+                ))
             }
         }
     };
-    let help = text(cx, "help", DEFAULT_HELP);
-    let stopped = text(cx, "stopped", DEFAULT_STOPPED);
-    let invalid = text(cx, "invalid", DEFAULT_INVALID);
-    let finished = text(cx, "finished", DEFAULT_FINISHED);
-    let expired = text(cx, "expired", DEFAULT_EXPIRED);
+    let help = text(cx, "help");
+    let stopped = text(cx, "stopped");
+    let invalid = text(cx, "invalid");
+    let finished = text(cx, "finished");
+    let expired = text(cx, "expired");
+    let unspoken = crate::runtime::defaults::languages_without_texts(&cx.languages);
     if !defaulted.is_empty()
-        && cx.base.0 != "en"
+        && !unspoken.is_empty()
         && let Some(span) = language_span
     {
+        let list = |items: Vec<String>| items.join(", ");
         cx.warning(
-                "default-message",
-                span,
-                format!(
-                    "the base language is `{}`, but these messages are not set and will be sent in English: {}",
-                    cx.base,
-                    defaulted.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                ),
-                Some("set them under `messages:`".into()),
-            );
+            "default-message",
+            span,
+            format!(
+                "the engine has no texts of its own in {}, but these messages are not set and will be sent in English there: {}",
+                list(unspoken.iter().map(|l| format!("`{l}`")).collect()),
+                list(defaulted.iter().map(|n| format!("`{n}`")).collect())
+            ),
+            Some("set them under `messages:` (the engine speaks en, sw and fr)".into()),
+        );
     }
     let empty = |cx: &Ctx<'_>| cx.placeholder_text();
     SystemMessages {

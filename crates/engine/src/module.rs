@@ -24,6 +24,48 @@ impl fmt::Display for Lang {
     }
 }
 
+/// True when `tag` is a well-formed BCP 47 language tag as learners' tags
+/// are accepted: a primary language subtag of two or three letters, then
+/// subtags of one to eight letters or digits, separated by `-`, at most 35
+/// characters (`en`, `sw-KE`, `fr-CM`, `zh-Hant-TW`, `es-419`).
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    tag.len() <= 35
+        && primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The language of `offered` a learner asking for `wanted` gets (see
+/// [`Module::resolve_language`]); `None` when none fits.
+pub fn negotiate_language(wanted: &str, offered: &[Lang]) -> Option<Lang> {
+    let wanted = wanted.trim().to_ascii_lowercase();
+    if wanted.is_empty() {
+        return None;
+    }
+    let find = |tag: &str| offered.iter().find(|l| l.0.eq_ignore_ascii_case(tag));
+    let mut range = wanted.as_str();
+    loop {
+        if let Some(l) = find(range) {
+            return Some(l.clone());
+        }
+        let Some(cut) = range.rfind('-') else { break };
+        range = &range[..cut];
+        // A single-letter subtag (`x`, an extension) goes with the next one.
+        if range.len() >= 2 && range.as_bytes()[range.len() - 2] == b'-' {
+            range = &range[..range.len() - 2];
+        }
+    }
+    let primary = |t: &str| t.split('-').next().unwrap_or("").to_owned();
+    let want = primary(&wanted);
+    offered
+        .iter()
+        .find(|l| primary(&l.0).eq_ignore_ascii_case(&want))
+        .cloned()
+}
+
 /// Index of a step in [`Module::steps`]. Only the loader creates these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StepIdx(pub(crate) u32);
@@ -107,11 +149,14 @@ impl Module {
         }
     }
 
-    /// The language a learner gets: `wanted` if the module has it, else base.
+    /// The language a learner gets, negotiated as BCP 47 lookup (RFC 4647)
+    /// does, case-insensitively: the module language equal to `wanted`, or
+    /// to `wanted` with subtags dropped from the end (`sw-KE` gets `sw`,
+    /// `fr-Latn-CM` gets `fr`); else a module language with the same
+    /// primary subtag (`pt` gets `pt-br`); else the base language.
     pub fn resolve_language(&self, wanted: Option<&str>) -> Lang {
         wanted
-            .map(|w| w.trim().to_lowercase())
-            .and_then(|w| self.languages.iter().find(|l| l.0 == w).cloned())
+            .and_then(|w| negotiate_language(w, &self.languages))
             .unwrap_or_else(|| self.base_language.clone())
     }
 }
@@ -321,4 +366,58 @@ impl Var {
         "answer",
         "attempts_left",
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_tags() {
+        for ok in [
+            "en",
+            "sw-KE",
+            "fr-CM",
+            "FR-cm",
+            "zh-Hant-TW",
+            "es-419",
+            "sw-x-kenya",
+        ] {
+            assert!(is_language_tag(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "english",
+            "e",
+            "sw_KE",
+            "sw-",
+            "-sw",
+            "sw--ke",
+            "12",
+            "sw ke",
+            "sw-abcdefghi",
+            "ελ",
+        ] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn negotiation_is_bcp47_lookup_then_primary_subtag() {
+        let offered: Vec<Lang> = ["en", "sw", "fr", "pt-br"]
+            .iter()
+            .map(|l| Lang((*l).into()))
+            .collect();
+        let get = |w: &str| negotiate_language(w, &offered).map(|l| l.0);
+        assert_eq!(get("sw-KE").as_deref(), Some("sw"));
+        assert_eq!(get("SW-ke").as_deref(), Some("sw"));
+        assert_eq!(get("fr-CM").as_deref(), Some("fr"));
+        assert_eq!(get("fr-Latn-CM").as_deref(), Some("fr"));
+        assert_eq!(get("en").as_deref(), Some("en"));
+        assert_eq!(get("PT-BR").as_deref(), Some("pt-br"));
+        assert_eq!(get("pt").as_deref(), Some("pt-br"));
+        assert_eq!(get("sw-x-a").as_deref(), Some("sw"));
+        assert_eq!(get("de-DE"), None);
+        assert_eq!(get(" "), None);
+    }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::harness::{Backend, TestApp, both_backends, is_display_time};
+use super::harness::{Backend, TestApp, assert_error, both_backends, is_display_time};
 
 /// The first message of the seed transcript, exactly.
 const SEED_ENROLMENT: &str = "Congratulations! You have successfully been enrolled to the Test Module Updated that aims to help you climb up the financial ladder. To start, please take this pre-quiz to gauge your level of knowledge before the training.\n Reply with 1 to start.";
@@ -476,10 +476,13 @@ async fn enrolment_language_and_learner_name(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let customer = app.register_customer().await;
     let module = app.module_uuid("Budgeting Basics").await;
-    for (language, program, greeting) in [
-        (Some("sw"), 1, "Karibu Jane!"),
-        (Some("fr"), 2, "Welcome Jane!"), // not offered: the base language
-        (None, 3, "Welcome Jane!"),
+    for (language, program, greeting, chosen) in [
+        (Some("sw"), 1, "Karibu Jane!", "sw"),
+        (Some("fr"), 2, "Welcome Jane!", "en"), // not offered: the base language
+        (None, 3, "Welcome Jane!", "en"),
+        (Some("sw-KE"), 4, "Karibu Jane!", "sw"), // BCP 47 lookup
+        (Some("SW-ke"), 5, "Karibu Jane!", "sw"),
+        (Some("fr-CM"), 6, "Welcome Jane!", "en"),
     ] {
         let mut body =
             json!({"program_identifier": program, "customer_uuid": customer, "module": module});
@@ -488,9 +491,17 @@ async fn enrolment_language_and_learner_name(backend: Backend) {
         }
         let (status, response) = app.post("/api/v1/fe/program/customer/add", &body).await;
         assert_eq!(status, 200, "{response}");
+        assert_eq!(response["data"]["language"], chosen, "{language:?}");
         let session = response["data"]["session_uuid"].as_str().expect("uuid");
         let first = &app.transcript(&customer, session).await[0];
         let text = first["message"].as_str().expect("text");
         assert!(text.starts_with(greeting), "{language:?}: {text}");
+    }
+    for bad in ["english", "sw_KE", "1", "sw-"] {
+        let body = json!({"program_identifier": 9, "customer_uuid": customer, "module": module, "language": bad});
+        let (status, response) = app.post("/api/v1/fe/program/customer/add", &body).await;
+        assert_error(status, &response, 400, "validation_failed");
+        let message = response.to_string();
+        assert!(message.contains("not a language tag"), "{message}");
     }
 }

@@ -48,6 +48,19 @@ pub async fn add(
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty());
+    let language = body
+        .language
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    if let Some(tag) = language
+        && !chatcourse_engine::is_language_tag(tag)
+    {
+        errors.push(format!(
+            "language: `{}` is not a language tag (BCP 47), such as `en`, `sw-KE` or `fr-CM`",
+            tag.chars().take(40).collect::<String>()
+        ));
+    }
     if let Some(name) = program_name {
         if name.contains('\0') {
             errors.push("program_name: must not contain NUL characters".to_owned());
@@ -81,19 +94,18 @@ pub async fn add(
             .await
             .map_err(ApiError::internal)?;
     }
-    let session = turns::enrol(
-        &state,
-        &customer,
-        &programme,
-        entry,
-        body.language.as_deref(),
-    )
-    .await?;
+    let session = turns::enrol(&state, &customer, &programme, entry, language).await?;
+    // The language the session runs in: negotiated now, or chosen when an
+    // existing live session was first enrolled.
+    let language = chatcourse_engine::State::from_json(&session.state)
+        .map(|s| s.language)
+        .unwrap_or_else(|_| entry.module.resolve_language(language));
     Ok(ok(
         "Session created successfully",
         EnrolData {
             customer_uuid: customer.uuid.to_string(),
             session_uuid: session.uuid.to_string(),
+            language: language.0,
         },
     ))
 }
