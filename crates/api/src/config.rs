@@ -30,6 +30,9 @@ pub struct Config {
     /// `GET /__test/sleep?ms=` (a slow handler). Never set by the binary.
     #[doc(hidden)]
     pub test_routes: bool,
+    /// Origins allowed to frame the learner's chat page (`https://lender.example`);
+    /// empty: no site may frame it.
+    pub frame_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             wakeup_interval: std::time::Duration::from_secs(5),
             request_timeout: std::time::Duration::from_secs(30),
             test_routes: false,
+            frame_origins: Vec::new(),
         }
     }
 }
@@ -51,4 +55,73 @@ pub fn parse_timezone(name: &str) -> Result<Tz, String> {
     name.trim().parse::<Tz>().map_err(|_| {
         format!("unknown time zone {name:?} (expected an IANA name such as Africa/Nairobi)")
     })
+}
+
+impl Config {
+    /// The CSP `frame-ancestors` source list: the configured origins, or
+    /// `'none'`.
+    pub fn frame_ancestors(&self) -> String {
+        if self.frame_origins.is_empty() {
+            "'none'".to_owned()
+        } else {
+            self.frame_origins.join(" ")
+        }
+    }
+}
+
+/// Parses an origin allowed to frame the pages: `https://host[:port]` (or
+/// `http://` for local testing), nothing after the authority.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("{text:?} is not an origin: write https://host (or https://host:port)")
+        })?;
+    let valid = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '*'));
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin: write https://host (or https://host:port), no path"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_origins_are_origins() {
+        assert_eq!(
+            parse_origin(" https://www.lender.example/ ").unwrap(),
+            "https://www.lender.example"
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:3000").unwrap(),
+            "http://127.0.0.1:3000"
+        );
+        for bad in [
+            "",
+            "www.lender.example",
+            "https://",
+            "https://a.example/path",
+            "javascript:alert(1)",
+            "https://a.example; script-src *",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+        let mut config = Config::default();
+        assert_eq!(config.frame_ancestors(), "'none'");
+        config.frame_origins = vec!["https://a.example".into(), "https://b.example".into()];
+        assert_eq!(
+            config.frame_ancestors(),
+            "https://a.example https://b.example"
+        );
+    }
 }

@@ -94,6 +94,7 @@ impl App {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 events,
+                page_csp: routes::pages::content_security_policy(&config.frame_ancestors()),
             })),
             wakeup_interval: config.wakeup_interval,
             http: HttpOptions::new(config),
@@ -190,6 +191,9 @@ fn router(state: AppState, options: HttpOptions) -> Router {
     let mut ordinary = endpoints
         .ordinary
         .route("/healthz", get(routes::ops::healthz))
+        .route("/chat", get(routes::pages::chat))
+        .route("/assets/chat.js", get(routes::pages::chat_js))
+        .route("/assets/chat.css", get(routes::pages::chat_css))
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics));
     if options.test_routes {

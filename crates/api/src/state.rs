@@ -33,6 +33,9 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// Committed-message events, fanned out to WebSocket connections.
     pub events: broadcast::Sender<MessageEvent>,
+    /// The Content-Security-Policy of the web pages (with the configured
+    /// `frame-ancestors`).
+    pub page_csp: String,
 }
 
 impl std::ops::Deref for AppState {

@@ -234,12 +234,17 @@ impl TestApp {
 
     /// Starts a server on the test's store, on a new random port.
     async fn start(&mut self, config: &Config) {
+        self.start_on(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await;
+    }
+
+    async fn start_on(&mut self, config: &Config, addr: SocketAddr) {
         let app = App::with_store(config, Arc::clone(&self.store))
             .await
             .expect("server starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .expect("bind 127.0.0.1");
         self.addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
         self.server = Some(tokio::spawn(app.serve(listener, async move {
@@ -271,6 +276,14 @@ impl TestApp {
     pub async fn restart(&mut self, config: &Config) {
         self.stop().await.expect("clean stop");
         self.start(config).await;
+    }
+
+    /// Stops the server and starts it again on the same address, as a
+    /// redeployed server behind the same URL.
+    pub async fn restart_same_address(&mut self, config: &Config) {
+        let addr = self.addr;
+        self.stop().await.expect("clean stop");
+        self.start_on(config, addr).await;
     }
 
     /// A new API key of organisation `org` (created if needed).

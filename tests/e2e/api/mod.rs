@@ -13,4 +13,5 @@ mod flow;
 mod http;
 mod lifecycle;
 mod ops;
+mod pages;
 mod ws;

@@ -13,6 +13,7 @@ pub mod exports;
 pub mod messages;
 pub mod modules;
 pub mod ops;
+pub mod pages;
 pub mod session_tokens;
 pub mod summaries;
 pub mod ws;

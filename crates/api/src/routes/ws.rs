@@ -15,6 +15,9 @@
 //!   replies come back as message frames;
 //! - a bad frame gets an error-envelope frame (`{"status", "message",
 //!   "errors", "code"}`) and the connection stays open;
+//! - once the session has ended (completed, expired, opted out) the server
+//!   sends one `{"session_status": "Completed"}` frame after its messages
+//!   (at connection, or when the turn that ended it is delivered);
 //! - at server shutdown the server finishes the turn in progress, then
 //!   closes with code 1001 (going away).
 
@@ -135,6 +138,8 @@ struct Connection {
     session: Session,
     /// The last message id sent to the client.
     last: Option<MessageId>,
+    /// The `session_status` frame has been sent.
+    ended_sent: bool,
 }
 
 /// Why a connection ended early (logged).
@@ -152,6 +157,7 @@ impl Connection {
             state,
             session,
             last: after,
+            ended_sent: false,
         }
     }
 
@@ -228,12 +234,30 @@ impl Connection {
         }
     }
 
-    /// Sends every message after the last one sent.
+    /// Sends every message after the last one sent, then, once, the
+    /// session's end when it has ended.
     async fn deliver(&mut self, socket: &mut WebSocket) -> Result<(), ConnError> {
+        let first = self.last.is_none() && !self.ended_sent;
         let messages = read_messages(&self.state, &self.session, self.last, None).await?;
         for m in &messages {
             send_json(socket, &MessageItem::new(m, self.state.timezone)).await?;
             self.last = Some(m.id);
+        }
+        // Only a delivery of new messages can follow the end of a session.
+        if !self.ended_sent && (first || !messages.is_empty()) {
+            let current = self
+                .state
+                .store
+                .get_session(self.session.org, self.session.uuid)
+                .await
+                .map_err(ApiError::internal)?;
+            if let Some(current) = current
+                && !current.status.is_live()
+            {
+                self.ended_sent = true;
+                let frame = serde_json::json!({ "session_status": current.status.as_str() });
+                send_json(socket, &frame).await?;
+            }
         }
         Ok(())
     }

@@ -21,6 +21,10 @@ pub struct Args {
     /// IANA time zone of the dd/MM/yyyy HH:mm times in responses.
     #[arg(long, env = "CHATCOURSE_TIMEZONE", default_value = "UTC", value_parser = chatcourse_api::parse_timezone)]
     pub timezone: Tz,
+    /// An origin allowed to embed the learner's chat page in an iframe
+    /// (repeat, or separate with commas); none by default.
+    #[arg(long = "frame-origin", env = "CHATCOURSE_FRAME_ORIGINS", value_delimiter = ',', value_parser = chatcourse_api::parse_origin)]
+    pub frame_origins: Vec<String>,
     /// Log format on stderr.
     #[arg(
         long,
@@ -44,6 +48,7 @@ pub fn run(args: Args) -> ExitCode {
         modules_dir: args.modules,
         bind: args.bind,
         timezone: args.timezone,
+        frame_origins: args.frame_origins,
         ..Config::default()
     };
     let runtime = match tokio::runtime::Runtime::new() {

@@ -1,0 +1,239 @@
+//! The web pages: served with their security headers, and, in a real
+//! browser (Debian's Chromium driven by playwright-core, tests/browser),
+//! the learner's chat page completes a module by tapping buttons,
+//! recovers from a server restart with every message once and in order,
+//! and says clearly when its link has expired.
+
+use serde_json::{Value, json};
+
+use super::harness::{Backend, TestApp};
+
+async fn learner_token(app: &TestApp, customer: &str, session: &str, ttl: i64) -> String {
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/session/token",
+            &json!({"customer_uuid": customer, "session_uuid": session, "ttl_seconds": ttl}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_page_and_assets_are_served_with_their_headers() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let page = app
+        .client
+        .get(app.url("/chat?token=abc"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains(r#"<label for="text""#),
+        "the reply box has a label"
+    );
+    // Only same-origin assets, no inline script.
+    assert!(html.contains(r#"src="/assets/chat.js""#));
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script>"));
+    for (path, kind) in [
+        ("/assets/chat.js", "text/javascript"),
+        ("/assets/chat.css", "text/css"),
+    ] {
+        let asset = app.client.get(app.url(path)).send().await.expect("asset");
+        assert_eq!(asset.status(), 200, "{path}");
+        assert!(
+            asset.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+        assert!(!asset.text().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_page_may_be_framed_by_configured_origins_only() {
+    let config = chatcourse_api::Config {
+        frame_origins: vec!["https://www.lender.example".to_owned()],
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let page = app.client.get(app.url("/chat")).send().await.expect("page");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(
+        csp.ends_with("frame-ancestors https://www.lender.example"),
+        "{csp}"
+    );
+}
+
+/// Where the browser scenarios write their screenshots.
+fn artifacts() -> std::path::PathBuf {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifacts folder");
+    dir
+}
+
+/// Starts `node tests/browser/chat.mjs SCENARIO BASE TOKEN ARTIFACTS`.
+fn browser(scenario: &str, base: &str, token: &str) -> tokio::process::Child {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/chat.mjs");
+    tokio::process::Command::new("node")
+        .arg(script)
+        .args([scenario, base, token])
+        .arg(artifacts())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (install Node.js, and `npm ci` in tests/browser)")
+}
+
+async fn finished(child: tokio::process::Child) -> String {
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .expect("the browser scenario ends within 2 minutes")
+    .expect("node output");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success() && stdout.lines().any(|l| l == "ok"),
+        "browser scenario failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The message ids the page showed, from the JSON line the script prints.
+fn shown_ids(stdout: &str) -> Vec<i64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with('['))
+        .expect("the page's messages");
+    let shown: Vec<Value> = serde_json::from_str(line).expect("JSON");
+    shown
+        .iter()
+        .map(|m| m["id"].as_i64().expect("id"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_tests),
+    ignore = "a browser: set CHATCOURSE_BROWSER=/usr/bin/chromium and run `npm ci` in tests/browser"
+)]
+async fn browser_learner_completes_the_module_by_tapping() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (customer, session) = app.enrolled().await;
+    let token = learner_token(&app, &customer, &session, 3600).await;
+    let stdout = finished(browser("complete", &app.url(""), &token)).await;
+    // The page showed exactly the stored conversation, in order.
+    let stored: Vec<i64> = app
+        .transcript(&customer, &session)
+        .await
+        .iter()
+        .map(|m| m["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(shown_ids(&stdout), stored);
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
+        .await;
+    assert_eq!(summary["data"][0]["status"], "Completed", "{summary}");
+    assert_eq!(summary["data"][0]["post_quiz_score"], "2/2", "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_tests),
+    ignore = "a browser: set CHATCOURSE_BROWSER=/usr/bin/chromium and run `npm ci` in tests/browser"
+)]
+async fn browser_chat_recovers_from_a_server_restart() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let (customer, session) = app.enrolled().await;
+    let token = learner_token(&app, &customer, &session, 3600).await;
+    let mut child = browser("reconnect", &app.url(""), &token);
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut before = Vec::new();
+    loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the page reaches the cut")
+            .expect("read")
+            .expect("a line before the end");
+        if line == "ready-to-cut" {
+            break;
+        }
+        before.push(line);
+    }
+    // The server goes away (its sockets closed with 1001) and comes back on
+    // the same address; the page reconnects by itself with afterId.
+    let config = chatcourse_api::Config {
+        modules_dir: super::harness::modules_dir(),
+        ..chatcourse_api::Config::default()
+    };
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        app.restart_same_address(&config),
+    )
+    .await
+    .expect("the server restarts within 30 s");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"cut\n").await.expect("tell the page");
+    drop(stdin); // end of input: node may exit when done
+    let mut rest = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let status = child.wait().await.expect("node exits");
+    assert!(
+        status.success(),
+        "browser scenario failed:\n{}\n{rest}",
+        before.join("\n")
+    );
+    assert!(rest.lines().any(|l| l == "ok"), "{rest}");
+    let stored: Vec<i64> = app
+        .transcript(&customer, &session)
+        .await
+        .iter()
+        .map(|m| m["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(shown_ids(&rest), stored, "every message once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_tests),
+    ignore = "a browser: set CHATCOURSE_BROWSER=/usr/bin/chromium and run `npm ci` in tests/browser"
+)]
+async fn browser_chat_says_when_the_link_expired() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    finished(browser("expired", &app.url(""), "not-a-valid-token")).await;
+}
