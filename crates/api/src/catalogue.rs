@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 
 use chatcourse_engine::{Module, Severity};
 use chatcourse_storage::{ModuleVersion, ModuleVersionId, NewModuleVersion, Store};
-use chrono::Utc;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -165,7 +164,7 @@ impl Catalogue {
         modules: Vec<LoadedModule>,
     ) -> Result<Catalogue, chatcourse_storage::StoreError> {
         let mut current = Vec::with_capacity(modules.len());
-        let now = Utc::now();
+        let now = store.clock().now();
         for loaded in modules {
             let m = &loaded.module;
             let uuid = module_uuid(&m.id);

@@ -318,7 +318,10 @@ async fn learner_token_opens_the_chat(backend: Backend) {
 }
 
 async fn learner_token_opens_only_its_session_until_it_expires(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // The server's clock is the test's: expiry without sleeping.
+    let clock = std::sync::Arc::new(chatcourse_storage::ManualClock::new(chrono::Utc::now()));
+    let app =
+        TestApp::spawn_with_clock(backend, chatcourse_api::Config::default(), clock.clone()).await;
     let (customer, session) = app.enrolled().await;
     let (other_customer, other_session) = app.enrolled().await;
     let token = learner_token(&app, &customer, &session, None).await["token"]
@@ -369,11 +372,12 @@ async fn learner_token_opens_only_its_session_until_it_expires(backend: Backend)
             .expect("RFC 3339");
     let mut socket = open_with_token(&app, &format!("token={short_token}")).await;
     next(&mut socket).await; // enrolment
-    let wait =
-        expires_at.signed_duration_since(chrono::Utc::now()) + chrono::Duration::milliseconds(50);
-    if let Ok(wait) = wait.to_std() {
-        tokio::time::sleep(wait).await;
-    }
+    let left = expires_at.signed_duration_since(chatcourse_storage::Clock::now(clock.as_ref()));
+    assert!(left <= chrono::Duration::seconds(1), "{left}");
+    // Just before the end it still opens; at the end it no longer does.
+    clock.set(expires_at.with_timezone(&chrono::Utc) - chrono::Duration::milliseconds(1));
+    next(&mut open_with_token(&app, &format!("token={short_token}")).await).await;
+    clock.set(expires_at.with_timezone(&chrono::Utc));
     let (status, body) = refused(&app, &format!("token={short_token}")).await;
     assert_error(status, &body, 401, "invalid_token");
     // The other token still works.

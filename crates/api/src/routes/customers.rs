@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use chatcourse_storage::NewCustomer;
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ErrorBody};
@@ -31,7 +31,7 @@ pub async fn register(
     Org(org): Org,
     JsonBody(body): JsonBody<RegisterCustomer>,
 ) -> Result<Envelope<CustomerData>, ApiError> {
-    let customer = validate(body)?;
+    let customer = validate(body, state.clock.now())?;
     let stored = state
         .store
         .register_customer(org, &customer)
@@ -78,7 +78,7 @@ pub async fn fetch(
     ))
 }
 
-fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
+fn validate(body: RegisterCustomer, registered_at: DateTime<Utc>) -> Result<NewCustomer, ApiError> {
     let mut errors = Vec::new();
     let mut text = |name: &str, value: &str, required: bool| -> String {
         let value = value.trim();
@@ -128,7 +128,7 @@ fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
         gender,
         email: (!email.is_empty()).then_some(email),
         date_of_birth,
-        registered_at: Utc::now(),
+        registered_at,
     })
 }
 
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn accepts_a_good_customer() {
-        let c = validate(body()).unwrap();
+        let c = validate(body(), Utc::now()).unwrap();
         assert_eq!(c.full_name, "Jane Wanjiku");
         assert_eq!(c.date_of_birth, NaiveDate::from_ymd_opt(1990, 2, 1));
     }
@@ -166,7 +166,7 @@ mod tests {
         b.full_name = "  ".to_owned();
         b.phone = "07-12".to_owned();
         b.date_of_birth = Some("1990/02/01".to_owned());
-        let e = validate(b).unwrap_err();
+        let e = validate(b, Utc::now()).unwrap_err();
         assert_eq!(e.code(), "validation_failed");
         assert_eq!(
             e.details(),

@@ -1,7 +1,6 @@
 //! Customer subscription: enrol a customer in a module within a programme.
 
 use axum::extract::State;
-use chrono::Utc;
 
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ErrorBody};
@@ -84,7 +83,7 @@ pub async fn add(
         .ok_or(ApiError::CustomerNotFound)?;
     let programme = state
         .store
-        .ensure_programme(org, body.program_identifier, Utc::now())
+        .ensure_programme(org, body.program_identifier, state.clock.now())
         .await
         .map_err(ApiError::internal)?;
     if let Some(name) = program_name.filter(|n| *n != programme.name) {

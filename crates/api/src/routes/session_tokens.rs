@@ -73,7 +73,7 @@ pub async fn create(
     let session = find_session(&state, org, customer_uuid, session_uuid)
         .await?
         .ok_or(ApiError::SessionNotFound)?;
-    let expires_at = expiry(Utc::now(), ttl);
+    let expires_at = expiry(state.clock.now(), ttl);
     let token = generate();
     state
         .store
@@ -108,7 +108,7 @@ pub(crate) async fn session_of(
 ) -> Result<chatcourse_storage::Session, ApiError> {
     state
         .store
-        .find_session_by_token(&chatcourse_storage::hash_api_key(token), Utc::now())
+        .find_session_by_token(&chatcourse_storage::hash_api_key(token), state.clock.now())
         .await
         .map_err(ApiError::internal)?
         .ok_or(ApiError::InvalidToken)
