@@ -605,26 +605,127 @@ fn word_fit(reply: &str, choice: &str) -> Option<Fit> {
     fits(reply, choice)
 }
 
-/// The words of one choice (texts in every language and aliases), read
-/// only when a rule needs them.
-pub(crate) struct ChoiceWords<'a> {
-    /// Every choice's normalised texts, one after the other...
-    all_texts: &'a str,
-    /// ...as (choice, range in `all_texts`).
-    texts: &'a [(usize, Range<usize>)],
-    index: usize,
-    aliases: &'a [String],
-    words: OnceCell<Vec<&'a str>>,
+/// What the matcher needs of one choice, computed once when the module is
+/// loaded: its normalised texts (one per language), its words (texts and
+/// aliases) and the amount it names. A choice whose text holds a template
+/// variable (`{learner_name}`) is rendered and read per reply instead.
+#[derive(Debug, Clone, Default)]
+pub struct ChoiceIndex {
+    literal: Option<LiteralChoice>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LiteralChoice {
+    /// Normalised texts, in the order of the text's languages.
+    pub(crate) texts: Vec<String>,
+    /// The words of every text, then of every alias.
+    words: Vec<String>,
+    /// See [`amount_of`].
+    amount: Option<f64>,
+}
+
+impl ChoiceIndex {
+    /// Reads a choice's text (every language) and its normalised aliases.
+    pub fn new(text: &crate::module::Text, aliases: &[String]) -> ChoiceIndex {
+        use crate::module::Part;
+        let mut texts = Vec::with_capacity(text.by_lang.len());
+        for (_, tpl) in &text.by_lang {
+            let mut raw = String::new();
+            for part in &tpl.parts {
+                match part {
+                    Part::Lit(s) => raw.push_str(s),
+                    Part::Var(_) => return ChoiceIndex { literal: None },
+                }
+            }
+            texts.push(super::normalize(&raw));
+        }
+        let mut words: Vec<&str> = Vec::with_capacity(8);
+        for t in texts.iter().chain(aliases) {
+            // A long text is read up to its first MAX_TOKENS words.
+            let _ = tokens(t, &mut words);
+        }
+        let amount = amount_of(&words);
+        let words = words.into_iter().map(str::to_owned).collect();
+        ChoiceIndex {
+            literal: Some(LiteralChoice {
+                texts,
+                words,
+                amount,
+            }),
+        }
+    }
+
+    /// The choice's texts and words, unless a text has a variable.
+    pub(crate) fn literal(&self) -> Option<&LiteralChoice> {
+        self.literal.as_ref()
+    }
+}
+
+/// The amount a choice's words name, if they name exactly one and not as
+/// a bound (`500 shillings`, `Ksh 1,000 a week`; not `Less than 500`).
+fn amount_of<S: AsRef<str>>(words: &[S]) -> Option<f64> {
+    let mut found = None;
+    for w in words {
+        let w = w.as_ref();
+        if BOUNDS.contains(w) {
+            return None;
+        }
+        let value = if w.starts_with(|c: char| c.is_ascii_digit()) {
+            if w.bytes().all(|b| b.is_ascii_digit()) || w.contains(['.', ',']) {
+                parse_digits(w)
+            } else {
+                glued_amount(w)
+            }
+        } else if w.contains(|c: char| c.is_ascii_digit()) {
+            glued_amount(w)
+        } else {
+            continue;
+        };
+        match (found, value) {
+            (None, Some(v)) => found = Some(v),
+            _ => return None,
+        }
+    }
+    found
+}
+
+/// The best fit of `word` among `words`.
+fn best_fit<'w>(word: &str, words: impl Iterator<Item = &'w str>) -> Option<Fit> {
+    let mut best = None;
+    for c in words {
+        match word_fit(word, c) {
+            Some(Fit::Exact) => return Some(Fit::Exact),
+            Some(Fit::Typo) => best = Some(Fit::Typo),
+            None => {}
+        }
+    }
+    best
+}
+
+/// The words of one choice: read when the module was loaded, or (for a
+/// text with a variable) rendered for this reply and read only when a rule
+/// needs them.
+pub(crate) enum ChoiceWords<'a> {
+    Indexed(&'a LiteralChoice),
+    Rendered {
+        /// Every rendered choice's normalised texts, one after the other...
+        all_texts: &'a str,
+        /// ...as (choice, range in `all_texts`).
+        texts: &'a [(usize, Range<usize>)],
+        index: usize,
+        aliases: &'a [String],
+        words: OnceCell<Vec<&'a str>>,
+    },
 }
 
 impl<'a> ChoiceWords<'a> {
-    pub(crate) fn new(
+    pub(crate) fn rendered(
         all_texts: &'a str,
         texts: &'a [(usize, Range<usize>)],
         index: usize,
         aliases: &'a [String],
     ) -> ChoiceWords<'a> {
-        ChoiceWords {
+        ChoiceWords::Rendered {
             all_texts,
             texts,
             index,
@@ -633,15 +734,25 @@ impl<'a> ChoiceWords<'a> {
         }
     }
 
-    fn words(&self) -> &[&'a str] {
-        self.words.get_or_init(|| {
+    /// The words of a rendered choice.
+    fn rendered_words(&self) -> &[&'a str] {
+        let ChoiceWords::Rendered {
+            all_texts,
+            texts,
+            index,
+            aliases,
+            words,
+        } = self
+        else {
+            return &[];
+        };
+        words.get_or_init(|| {
             let mut words = Vec::with_capacity(8);
-            let own = self
-                .texts
+            let own = texts
                 .iter()
-                .filter(|(i, _)| *i == self.index)
-                .filter_map(|(_, range)| self.all_texts.get(range.clone()));
-            for text in own.chain(self.aliases.iter().map(String::as_str)) {
+                .filter(|(i, _)| i == index)
+                .filter_map(|(_, range)| all_texts.get(range.clone()));
+            for text in own.chain(aliases.iter().map(String::as_str)) {
                 // A long text is read up to its first MAX_TOKENS words.
                 let _ = tokens(text, &mut words);
             }
@@ -651,7 +762,10 @@ impl<'a> ChoiceWords<'a> {
 
     /// The best fit of `word` among this choice's words.
     fn fit(&self, word: &str) -> Option<Fit> {
-        self.words().iter().filter_map(|c| word_fit(word, c)).min()
+        match self {
+            ChoiceWords::Indexed(l) => best_fit(word, l.words.iter().map(String::as_str)),
+            ChoiceWords::Rendered { .. } => best_fit(word, self.rendered_words().iter().copied()),
+        }
     }
 
     /// True when every word fits one of this choice's words; the second
@@ -667,31 +781,12 @@ impl<'a> ChoiceWords<'a> {
         Some(typo)
     }
 
-    /// The amount this choice's text names, if it names exactly one and not
-    /// as a bound (`500 shillings`, `Ksh 1,000 a week`; not `Less than 500`).
+    /// The amount this choice's text names (see [`amount_of`]).
     fn amount(&self) -> Option<f64> {
-        let mut found = None;
-        for w in self.words() {
-            if BOUNDS.contains(w) {
-                return None;
-            }
-            let value = if w.starts_with(|c: char| c.is_ascii_digit()) {
-                if w.bytes().all(|b| b.is_ascii_digit()) || w.contains(['.', ',']) {
-                    parse_digits(w)
-                } else {
-                    glued_amount(w)
-                }
-            } else if w.contains(|c: char| c.is_ascii_digit()) {
-                glued_amount(w)
-            } else {
-                continue;
-            };
-            match (found, value) {
-                (None, Some(v)) => found = Some(v),
-                _ => return None,
-            }
+        match self {
+            ChoiceWords::Indexed(l) => l.amount,
+            ChoiceWords::Rendered { .. } => amount_of(self.rendered_words()),
         }
-        found
     }
 }
 
