@@ -394,34 +394,109 @@ const MAX_TOKENS: usize = 16;
 /// `,` between two digits stay inside a number (`1.5`, `1,000`). Returns
 /// false when the reply is too long to read.
 pub(crate) fn tokens<'a>(norm: &'a str, out: &mut Vec<&'a str>) -> bool {
-    let limit = out.len() + MAX_TOKENS;
-    let mut start: Option<usize> = None;
-    let mut prev: Option<char> = None;
-    let mut chars = norm.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let next = chars.peek().map(|&(_, n)| n);
-        let inner_sep = (c == '.' || c == ',')
-            && prev.is_some_and(|p| p.is_ascii_digit())
-            && next.is_some_and(|n| n.is_ascii_digit());
-        if c.is_alphanumeric() || (inner_sep && start.is_some()) {
-            if start.is_none() {
-                start = Some(i);
-            }
-        } else if let Some(s) = start.take() {
-            if out.len() == limit {
-                return false;
-            }
-            out.push(&norm[s..i]);
-        }
-        prev = Some(c);
-    }
-    if let Some(s) = start {
-        if out.len() == limit {
+    each_token(norm, |t| out.push(t))
+}
+
+/// Calls `push` with each word of `norm` (see [`tokens`]), at most
+/// [`MAX_TOKENS`] of them; false when there are more.
+fn each_token<'a>(norm: &'a str, mut push: impl FnMut(&'a str)) -> bool {
+    let mut count = 0;
+    let mut emit = |t: &'a str| {
+        if count == MAX_TOKENS {
             return false;
         }
-        out.push(&norm[s..]);
+        count += 1;
+        push(t);
+        true
+    };
+    let mut start: Option<usize> = None;
+    if norm.is_ascii() {
+        // Byte by byte: the same words as the loop below, for ASCII.
+        let b = norm.as_bytes();
+        for (i, &c) in b.iter().enumerate() {
+            let inner_sep = (c == b'.' || c == b',')
+                && i > 0
+                && b[i - 1].is_ascii_digit()
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+            if c.is_ascii_alphanumeric() || (inner_sep && start.is_some()) {
+                if start.is_none() {
+                    start = Some(i);
+                }
+            } else if let Some(s) = start.take()
+                && !emit(&norm[s..i])
+            {
+                return false;
+            }
+        }
+    } else {
+        let mut prev: Option<char> = None;
+        let mut chars = norm.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let next = chars.peek().map(|&(_, n)| n);
+            let inner_sep = (c == '.' || c == ',')
+                && prev.is_some_and(|p| p.is_ascii_digit())
+                && next.is_some_and(|n| n.is_ascii_digit());
+            if c.is_alphanumeric() || (inner_sep && start.is_some()) {
+                if start.is_none() {
+                    start = Some(i);
+                }
+            } else if let Some(s) = start.take()
+                && !emit(&norm[s..i])
+            {
+                return false;
+            }
+            prev = Some(c);
+        }
     }
-    true
+    match start {
+        Some(s) => emit(&norm[s..]),
+        None => true,
+    }
+}
+
+/// At most `N` items, kept inline: a reply's words and what [`read`] finds
+/// in them, without allocating.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Few<T: Copy, const N: usize> {
+    len: usize,
+    items: [T; N],
+}
+
+impl<T: Copy + Default, const N: usize> Default for Few<T, N> {
+    fn default() -> Self {
+        Few {
+            len: 0,
+            items: [T::default(); N],
+        }
+    }
+}
+
+impl<T: Copy, const N: usize> Few<T, N> {
+    /// Adds `item`, unless full (callers never hold more than `N`).
+    fn push(&mut self, item: T) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = item;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+}
+
+impl<T: Copy, const N: usize> std::ops::Deref for Few<T, N> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+/// The words of `norm` (see [`tokens`]), inline; `None` when there are
+/// more than [`MAX_TOKENS`].
+fn few_tokens(norm: &str) -> Option<Few<&str, MAX_TOKENS>> {
+    let mut out = Few::default();
+    each_token(norm, |t| out.push(t)).then_some(out)
 }
 
 /// True when a whitespace-separated word of the reply denies something
@@ -444,14 +519,21 @@ enum Ref {
     Ordinal(u64),
 }
 
-/// A reply read word by word.
+impl Default for Ref {
+    fn default() -> Ref {
+        Ref::Number(0)
+    }
+}
+
+/// A reply read word by word (at most one item per word, so nothing
+/// overflows).
 #[derive(Debug, Default)]
 pub(crate) struct Reading<'a> {
-    refs: Vec<Ref>,
+    refs: Few<Ref, MAX_TOKENS>,
     /// Every number written with digits (amounts and choice numbers).
-    numbers: Vec<f64>,
+    numbers: Few<f64, MAX_TOKENS>,
     /// Words that are neither filler, stop-words, prefixes nor currency.
-    words: Vec<&'a str>,
+    words: Few<&'a str, MAX_TOKENS>,
 }
 
 impl Reading<'_> {
@@ -504,10 +586,7 @@ pub(crate) fn read(norm: &str) -> Option<Reading<'_>> {
     if norm.len() > 256 || norm.split(' ').any(negating_word) {
         return None;
     }
-    let mut toks = Vec::with_capacity(8);
-    if !tokens(norm, &mut toks) {
-        return None;
-    }
+    let toks = few_tokens(norm)?;
     let mut r = Reading::default();
     for (i, &t) in toks.iter().enumerate() {
         let prev = i.checked_sub(1).map(|p| toks[p]);
@@ -815,7 +894,7 @@ pub(crate) fn match_in_words(
         let mut target: Option<u64> = None;
         let mut ordinal = false;
         let mut ok = r.numbers.len() <= r.refs.len();
-        for &rf in &r.refs {
+        for &rf in r.refs.iter() {
             let n = match rf {
                 Ref::Number(n) => n,
                 Ref::Ordinal(0) => {
@@ -840,7 +919,7 @@ pub(crate) fn match_in_words(
         });
         if let (true, Some(n)) = (ok, target) {
             let i = (n - 1) as usize;
-            if let Some(typo) = choices[i].fits_all(&r.words) {
+            if let Some(typo) = choices[i].fits_all(r.words.as_slice()) {
                 let by = if !r.words.is_empty() {
                     MatchedBy::ChoiceLine
                 } else if ordinal {
@@ -1057,13 +1136,14 @@ pub fn phrase_keyword(norm: &str, keywords: &[String], builtin: &[&str]) -> bool
     {
         return false;
     }
-    let mut toks = Vec::with_capacity(6);
-    if !tokens(norm, &mut toks) || toks.len() > 6 {
+    let Some(toks) = few_tokens(norm).filter(|t| t.len() <= 6) else {
         return false;
-    }
+    };
     let try_keyword = |keyword: &str| -> bool {
-        let mut kw_toks = Vec::with_capacity(3);
-        if !tokens(keyword, &mut kw_toks) || kw_toks.is_empty() || kw_toks.len() > toks.len() {
+        let Some(kw_toks) = few_tokens(keyword) else {
+            return false;
+        };
+        if kw_toks.is_empty() || kw_toks.len() > toks.len() {
             return false;
         }
         (0..=toks.len() - kw_toks.len()).any(|start| {
