@@ -396,6 +396,10 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
 /// The value of an English, Swahili or French number word (`zero`..`ten`,
 /// `sifuri`..`kumi`, `un`..`dix`).
 pub fn number_word(word: &str) -> Option<u32> {
+    // No number word is shorter than two bytes or longer than six.
+    if !(2..=6).contains(&word.len()) {
+        return None;
+    }
     NUMBER_WORDS
         .iter()
         .find(|(w, _)| *w == word)
@@ -832,6 +836,14 @@ mod tests {
             ("12345678901234", None),
         ] {
             assert_eq!(choice_number(&normalize(input)), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn number_words_fit_the_length_check() {
+        for (w, n) in NUMBER_WORDS {
+            assert!((2..=6).contains(&w.len()), "{w}");
+            assert_eq!(number_word(w), Some(*n));
         }
     }
 

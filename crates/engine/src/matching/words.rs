@@ -334,28 +334,30 @@ impl Lexicon {
     }
 }
 
+/// Every word list, each with its own bit.
+static LISTS: [&Lexicon; 11] = [
+    &FILLER,
+    &STOP_WORDS,
+    &NEGATIONS,
+    &HEDGES,
+    &BOUNDS,
+    &SW_ORDINAL_CONNECTORS,
+    &ORDINAL_SUFFIXES,
+    &ONE_AS_PRONOUN_AFTER,
+    &NUMBER_PREFIXES,
+    &CURRENCY,
+    &COMMAND_FILLER,
+];
+
 /// The lists a word belongs to, as bits (see [`Lexicon`]).
 fn class(w: &str) -> u16 {
-    static LISTS: [&Lexicon; 11] = [
-        &FILLER,
-        &STOP_WORDS,
-        &NEGATIONS,
-        &HEDGES,
-        &BOUNDS,
-        &SW_ORDINAL_CONNECTORS,
-        &ORDINAL_SUFFIXES,
-        &ONE_AS_PRONOUN_AFTER,
-        &NUMBER_PREFIXES,
-        &CURRENCY,
-        &COMMAND_FILLER,
-    ];
     static TABLE: OnceLock<Vec<(&'static str, u16)>> = OnceLock::new();
     let table = TABLE.get_or_init(|| {
         let mut v: Vec<(&'static str, u16)> = LISTS
             .iter()
             .flat_map(|l| l.words.iter().map(|w| (*w, l.bit)))
             .collect();
-        v.sort_unstable();
+        v.sort_unstable_by(|a, b| by_len(a.0, b.0).then(a.1.cmp(&b.1)));
         let mut merged: Vec<(&'static str, u16)> = Vec::with_capacity(v.len());
         for (w, bit) in v {
             match merged.last_mut() {
@@ -366,8 +368,14 @@ fn class(w: &str) -> u16 {
         merged
     });
     table
-        .binary_search_by(|(k, _)| (*k).cmp(w))
+        .binary_search_by(|(k, _)| by_len(k, w))
         .map_or(0, |i| table[i].1)
+}
+
+/// The order of the word tables: shorter words first, then bytes. Most
+/// probes of a binary search then compare two lengths, not two strings.
+fn by_len(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 static CURRENCY: Lexicon = Lexicon::new(CURRENCY_WORDS, 1 << 9);
@@ -377,11 +385,11 @@ fn ordinal_word(w: &str) -> Option<u32> {
     static SORTED: OnceLock<Vec<(&'static str, u32)>> = OnceLock::new();
     let sorted = SORTED.get_or_init(|| {
         let mut v = ORDINAL_WORDS.to_vec();
-        v.sort_unstable();
+        v.sort_unstable_by(|a, b| by_len(a.0, b.0));
         v
     });
     sorted
-        .binary_search_by(|(k, _)| (*k).cmp(w))
+        .binary_search_by(|(k, _)| by_len(k, w))
         .ok()
         .map(|i| sorted[i].1)
 }
@@ -1156,4 +1164,29 @@ pub fn phrase_keyword(norm: &str, keywords: &[String], builtin: &[&str]) -> bool
         })
     };
     keywords.iter().any(|k| try_keyword(k)) || builtin.iter().any(|k| try_keyword(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_word_is_found_in_its_lists_only() {
+        let lists = LISTS;
+        for list in lists {
+            for w in list.words {
+                let want = lists
+                    .iter()
+                    .filter(|l| l.words.contains(w))
+                    .fold(0, |bits, l| bits | l.bit);
+                assert_eq!(class(w), want, "{w}");
+            }
+        }
+        assert_eq!(class("banana"), 0);
+        assert_eq!(class(""), 0);
+        for (w, n) in ORDINAL_WORDS {
+            assert_eq!(ordinal_word(w), Some(*n), "{w}");
+        }
+        assert_eq!(ordinal_word("firsts"), None);
+    }
 }
