@@ -425,7 +425,12 @@ pub fn choice_number(norm: &str) -> Option<(u32, MatchedBy)> {
     if let Some(found) = bare(norm) {
         return Some(found);
     }
+    let first = norm.as_bytes().first();
     for prefix in CHOICE_PREFIXES {
+        // Most replies start with no prefix's first letter.
+        if prefix.as_bytes().first() != first {
+            continue;
+        }
         let Some(rest) = norm.strip_prefix(prefix) else {
             continue;
         };
@@ -695,15 +700,22 @@ pub fn match_choice(
     if reading.is_empty() {
         return None;
     }
-    let choice_words: Vec<words::ChoiceWords<'_>> = choices
-        .iter()
-        .enumerate()
-        .map(|(i, choice)| match choice.index.literal() {
+    let words_of = |i: usize| match choices.get(i) {
+        Some(choice) => match choice.index.literal() {
             Some(lit) => words::ChoiceWords::Indexed(lit),
             None => words::ChoiceWords::rendered(&all_texts, &texts, i, &choice.aliases),
-        })
-        .collect();
-    words::match_in_words(&reading, &choice_words)
+        },
+        None => words::ChoiceWords::Indexed(&words::NO_CHOICE),
+    };
+    // Up to sixteen choices (all but the oddest questions) on the stack.
+    const INLINE: usize = 16;
+    if choices.len() <= INLINE {
+        let choice_words: [words::ChoiceWords<'_>; INLINE] = std::array::from_fn(words_of);
+        words::match_in_words(&reading, &choice_words[..choices.len()])
+    } else {
+        let choice_words: Vec<words::ChoiceWords<'_>> = (0..choices.len()).map(words_of).collect();
+        words::match_in_words(&reading, &choice_words)
+    }
 }
 
 #[cfg(test)]

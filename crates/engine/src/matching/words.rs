@@ -351,47 +351,85 @@ static LISTS: [&Lexicon; 11] = [
 
 /// The lists a word belongs to, as bits (see [`Lexicon`]).
 fn class(w: &str) -> u16 {
-    static TABLE: OnceLock<Vec<(&'static str, u16)>> = OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut v: Vec<(&'static str, u16)> = LISTS
-            .iter()
-            .flat_map(|l| l.words.iter().map(|w| (*w, l.bit)))
-            .collect();
-        v.sort_unstable_by(|a, b| by_len(a.0, b.0).then(a.1.cmp(&b.1)));
-        let mut merged: Vec<(&'static str, u16)> = Vec::with_capacity(v.len());
-        for (w, bit) in v {
-            match merged.last_mut() {
-                Some((last, bits)) if *last == w => *bits |= bit,
-                _ => merged.push((w, bit)),
-            }
-        }
-        merged
-    });
-    table
-        .binary_search_by(|(k, _)| by_len(k, w))
-        .map_or(0, |i| table[i].1)
+    static TABLE: OnceLock<WordTable<u16>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            let entries = LISTS
+                .iter()
+                .flat_map(|l| l.words.iter().map(|w| (*w, l.bit)));
+            WordTable::new(entries, |a, b| a | b)
+        })
+        .get(w)
+        .unwrap_or(0)
 }
 
-/// The order of the word tables: shorter words first, then bytes. Most
-/// probes of a binary search then compare two lengths, not two strings.
-fn by_len(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+/// A word list as an open-addressing hash table (FNV-1a, linear probing,
+/// at most half full), built once: a lookup hashes the word and compares
+/// it with about one entry.
+struct WordTable<V> {
+    slots: Vec<Option<(&'static str, V)>>,
+    mask: usize,
+}
+
+impl<V: Copy> WordTable<V> {
+    /// The table of `entries`; a word listed twice gets `merge(old, new)`.
+    fn new(entries: impl Iterator<Item = (&'static str, V)>, merge: impl Fn(V, V) -> V) -> Self {
+        let entries: Vec<_> = entries.collect();
+        let size = (entries.len() * 2).next_power_of_two().max(16);
+        let mut table = WordTable {
+            slots: vec![None; size],
+            mask: size - 1,
+        };
+        for (word, value) in entries {
+            let mut i = word_hash(word) & table.mask;
+            loop {
+                match &mut table.slots[i] {
+                    slot @ None => {
+                        *slot = Some((word, value));
+                        break;
+                    }
+                    Some((k, v)) if *k == word => {
+                        *v = merge(*v, value);
+                        break;
+                    }
+                    Some(_) => i = (i + 1) & table.mask,
+                }
+            }
+        }
+        table
+    }
+
+    fn get(&self, word: &str) -> Option<V> {
+        let mut i = word_hash(word) & self.mask;
+        // At most half full: an empty slot ends every probe.
+        loop {
+            match self.slots[i] {
+                None => return None,
+                Some((k, v)) if k == word => return Some(v),
+                Some(_) => i = (i + 1) & self.mask,
+            }
+        }
+    }
+}
+
+/// FNV-1a, enough to spread a few hundred short words.
+fn word_hash(w: &str) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in w.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as usize
 }
 
 static CURRENCY: Lexicon = Lexicon::new(CURRENCY_WORDS, 1 << 9);
 
-/// Ordinal words sorted for binary search.
+/// The value of an ordinal word ([`ORDINAL_WORDS`]).
 fn ordinal_word(w: &str) -> Option<u32> {
-    static SORTED: OnceLock<Vec<(&'static str, u32)>> = OnceLock::new();
-    let sorted = SORTED.get_or_init(|| {
-        let mut v = ORDINAL_WORDS.to_vec();
-        v.sort_unstable_by(|a, b| by_len(a.0, b.0));
-        v
-    });
-    sorted
-        .binary_search_by(|(k, _)| by_len(k, w))
-        .ok()
-        .map(|i| sorted[i].1)
+    static TABLE: OnceLock<WordTable<u32>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| WordTable::new(ORDINAL_WORDS.iter().copied(), |a, _| a))
+        .get(w)
 }
 
 /// At most this many tokens are read; longer replies match no choice
@@ -710,6 +748,14 @@ pub(crate) struct LiteralChoice {
     /// See [`amount_of`].
     amount: Option<f64>,
 }
+
+/// Stands for the choices a question does not have, where a fixed number
+/// of [`ChoiceWords`] is needed.
+pub(crate) static NO_CHOICE: LiteralChoice = LiteralChoice {
+    texts: Vec::new(),
+    words: Vec::new(),
+    amount: None,
+};
 
 impl ChoiceIndex {
     /// Reads a choice's text (every language) and its normalised aliases.
