@@ -105,6 +105,31 @@ const QUESTIONS: &[(&str, &str)] = &[
       - "{module_name} gets 500 shillings"
 "#,
     ),
+    (
+        // More choices than the matcher keeps on the stack.
+        "many",
+        r#"
+    ask: Which fruit?
+    choices:
+      - Apple
+      - Banana
+      - Cherry
+      - Date palm
+      - Elderberry
+      - Fig tree
+      - Grape
+      - Honeydew melon
+      - Jackfruit
+      - Kiwi
+      - Lemon
+      - Mango
+      - Nectarine
+      - Orange
+      - Papaya
+      - Pear
+      - Quince
+"#,
+    ),
 ];
 
 fn module_for(question: &str) -> Module {
@@ -360,6 +385,15 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("named", "en", "1 gets", "-"),
     ("named", "en", "m", "-"),
     ("named", "en", "the 3rd", "3 choice_ordinal"),
+    // Seventeen choices.
+    ("many", "en", "17", "17 choice_number"),
+    ("many", "en", "quince", "17 choice_text"),
+    ("many", "en", "i'd say 17", "17 choice_mention"),
+    ("many", "en", "the last one", "17 choice_ordinal"),
+    ("many", "en", "a quince please", "17 choice_partial"),
+    ("many", "en", "melon", "8 choice_partial"),
+    ("many", "en", "17 melon", "-"),
+    ("many", "en", "tree", "6 choice_partial"),
 ];
 
 fn expected(s: &str) -> Outcome {
