@@ -159,7 +159,7 @@ fn match_replies(module: &Module, ask: &Ask, replies: &[&str], n: u64) -> (f64, 
         let norm = normalize(reply);
         let keyword = [&keywords.stop, &keywords.restart, &keywords.help]
             .into_iter()
-            .any(|words| words.iter().any(|w| *w == norm));
+            .any(|words| words.contains(&norm));
         let found = keyword
             || match_choice(&norm, &ask.choices, |_, f| {
                 // Only texts with a variable are rendered per reply; this
