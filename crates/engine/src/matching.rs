@@ -34,7 +34,7 @@
 
 mod words;
 
-pub use words::{BUILTIN_HELP, BUILTIN_STOP, phrase_keyword};
+pub use words::{BUILTIN_HELP, BUILTIN_STOP, ChoiceIndex, phrase_keyword};
 
 /// The canonical form of a learner's reply (or of an author's keyword,
 /// alias or choice text) that every matcher compares:
@@ -396,6 +396,10 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
 /// The value of an English, Swahili or French number word (`zero`..`ten`,
 /// `sifuri`..`kumi`, `un`..`dix`).
 pub fn number_word(word: &str) -> Option<u32> {
+    // No number word is shorter than two bytes or longer than six.
+    if !(2..=6).contains(&word.len()) {
+        return None;
+    }
     NUMBER_WORDS
         .iter()
         .find(|(w, _)| *w == word)
@@ -421,7 +425,12 @@ pub fn choice_number(norm: &str) -> Option<(u32, MatchedBy)> {
     if let Some(found) = bare(norm) {
         return Some(found);
     }
+    let first = norm.as_bytes().first();
     for prefix in CHOICE_PREFIXES {
+        // Most replies start with no prefix's first letter.
+        if prefix.as_bytes().first() != first {
+            continue;
+        }
         let Some(rest) = norm.strip_prefix(prefix) else {
             continue;
         };
@@ -605,9 +614,12 @@ pub fn match_rule(norm: &str, raw: &str, matcher: &crate::module::Matcher) -> Op
     }
 }
 
-/// Matches a normalised reply against numbered choices. `choice_texts(i,
-/// f)` must call `f` with the normalised text of choice `i` in each
-/// language the module offers (the runtime renders templates).
+/// Matches a normalised reply against numbered choices. Each choice's
+/// texts and words were read when the module was loaded
+/// ([`ChoiceIndex`]); only for a choice whose text holds a template
+/// variable, `choice_texts(i, f)` must call `f` with the normalised text of
+/// choice `i` in each language the module offers (the runtime renders the
+/// templates).
 ///
 /// Order: choice number, number word, exact text, exact alias, then one
 /// typo in a whole text or alias if that fits exactly one choice; then the
@@ -637,22 +649,35 @@ pub fn match_choice(
         Some((j, _)) if j != i => ambiguous = true,
         Some(_) => {}
     };
-    // Every choice's normalised texts, for the word-by-word rules: one
-    // buffer, and (choice, range) per text.
-    let mut all_texts = String::with_capacity(256);
-    let mut texts: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(choices.len() * 2);
-    for (i, _) in choices.iter().enumerate() {
+    // The normalised texts of choices rendered for this reply (those with
+    // a variable), for the word-by-word rules: one buffer, and (choice,
+    // range) per text. Empty, without allocating, when every text is
+    // literal.
+    let mut all_texts = String::new();
+    let mut texts: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    for (i, choice) in choices.iter().enumerate() {
         let mut exact = false;
-        choice_texts(i, &mut |text: &str| {
-            match fits(norm, text) {
-                Some(Fit::Exact) => exact = true,
-                Some(Fit::Typo) => note_typo(i, MatchedBy::ChoiceText),
-                None => {}
+        match choice.index.literal() {
+            Some(lit) => {
+                for text in &lit.texts {
+                    match fits(norm, text) {
+                        Some(Fit::Exact) => exact = true,
+                        Some(Fit::Typo) => note_typo(i, MatchedBy::ChoiceText),
+                        None => {}
+                    }
+                }
             }
-            let start = all_texts.len();
-            all_texts.push_str(text);
-            texts.push((i, start..all_texts.len()));
-        });
+            None => choice_texts(i, &mut |text: &str| {
+                match fits(norm, text) {
+                    Some(Fit::Exact) => exact = true,
+                    Some(Fit::Typo) => note_typo(i, MatchedBy::ChoiceText),
+                    None => {}
+                }
+                let start = all_texts.len();
+                all_texts.push_str(text);
+                texts.push((i, start..all_texts.len()));
+            }),
+        }
         if exact {
             return Some((i, Match::exact(MatchedBy::ChoiceText)));
         }
@@ -675,12 +700,22 @@ pub fn match_choice(
     if reading.is_empty() {
         return None;
     }
-    let choice_words: Vec<words::ChoiceWords<'_>> = choices
-        .iter()
-        .enumerate()
-        .map(|(i, choice)| words::ChoiceWords::new(&all_texts, &texts, i, &choice.aliases))
-        .collect();
-    words::match_in_words(&reading, &choice_words)
+    let words_of = |i: usize| match choices.get(i) {
+        Some(choice) => match choice.index.literal() {
+            Some(lit) => words::ChoiceWords::Indexed(lit),
+            None => words::ChoiceWords::rendered(&all_texts, &texts, i, &choice.aliases),
+        },
+        None => words::ChoiceWords::Indexed(&words::NO_CHOICE),
+    };
+    // Up to sixteen choices (all but the oddest questions) on the stack.
+    const INLINE: usize = 16;
+    if choices.len() <= INLINE {
+        let choice_words: [words::ChoiceWords<'_>; INLINE] = std::array::from_fn(words_of);
+        words::match_in_words(&reading, &choice_words[..choices.len()])
+    } else {
+        let choice_words: Vec<words::ChoiceWords<'_>> = (0..choices.len()).map(words_of).collect();
+        words::match_in_words(&reading, &choice_words)
+    }
 }
 
 #[cfg(test)]
@@ -813,6 +848,14 @@ mod tests {
             ("12345678901234", None),
         ] {
             assert_eq!(choice_number(&normalize(input)), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn number_words_fit_the_length_check() {
+        for (w, n) in NUMBER_WORDS {
+            assert!((2..=6).contains(&w.len()), "{w}");
+            assert_eq!(number_word(w), Some(*n));
         }
     }
 

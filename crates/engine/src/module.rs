@@ -252,6 +252,28 @@ pub struct Choice {
     pub aliases: Vec<String>,
     pub reply: Option<Text>,
     pub next: Option<StepIdx>,
+    /// The normalised texts and words the matcher compares replies with,
+    /// computed once when the module is loaded ([`Choice::new`]).
+    pub(crate) index: crate::matching::ChoiceIndex,
+}
+
+impl Choice {
+    /// A choice, with its texts and aliases read for the matcher once.
+    pub fn new(
+        text: Text,
+        aliases: Vec<String>,
+        reply: Option<Text>,
+        next: Option<StepIdx>,
+    ) -> Choice {
+        let index = crate::matching::ChoiceIndex::new(&text, &aliases);
+        Choice {
+            text,
+            aliases,
+            reply,
+            next,
+            index,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -138,12 +138,7 @@ pub(super) fn resolve(
                 let mut choices = Vec::with_capacity(ask.choices.len());
                 for c in ask.choices {
                     match resolve(cx, c.next) {
-                        Some(next) => choices.push(Choice {
-                            text: c.text,
-                            aliases: c.aliases,
-                            reply: c.reply,
-                            next,
-                        }),
+                        Some(next) => choices.push(Choice::new(c.text, c.aliases, c.reply, next)),
                         None => complete = false,
                     }
                 }

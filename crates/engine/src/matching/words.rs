@@ -334,56 +334,102 @@ impl Lexicon {
     }
 }
 
+/// Every word list, each with its own bit.
+static LISTS: [&Lexicon; 11] = [
+    &FILLER,
+    &STOP_WORDS,
+    &NEGATIONS,
+    &HEDGES,
+    &BOUNDS,
+    &SW_ORDINAL_CONNECTORS,
+    &ORDINAL_SUFFIXES,
+    &ONE_AS_PRONOUN_AFTER,
+    &NUMBER_PREFIXES,
+    &CURRENCY,
+    &COMMAND_FILLER,
+];
+
 /// The lists a word belongs to, as bits (see [`Lexicon`]).
 fn class(w: &str) -> u16 {
-    static LISTS: [&Lexicon; 11] = [
-        &FILLER,
-        &STOP_WORDS,
-        &NEGATIONS,
-        &HEDGES,
-        &BOUNDS,
-        &SW_ORDINAL_CONNECTORS,
-        &ORDINAL_SUFFIXES,
-        &ONE_AS_PRONOUN_AFTER,
-        &NUMBER_PREFIXES,
-        &CURRENCY,
-        &COMMAND_FILLER,
-    ];
-    static TABLE: OnceLock<Vec<(&'static str, u16)>> = OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut v: Vec<(&'static str, u16)> = LISTS
-            .iter()
-            .flat_map(|l| l.words.iter().map(|w| (*w, l.bit)))
-            .collect();
-        v.sort_unstable();
-        let mut merged: Vec<(&'static str, u16)> = Vec::with_capacity(v.len());
-        for (w, bit) in v {
-            match merged.last_mut() {
-                Some((last, bits)) if *last == w => *bits |= bit,
-                _ => merged.push((w, bit)),
+    static TABLE: OnceLock<WordTable<u16>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            let entries = LISTS
+                .iter()
+                .flat_map(|l| l.words.iter().map(|w| (*w, l.bit)));
+            WordTable::new(entries, |a, b| a | b)
+        })
+        .get(w)
+        .unwrap_or(0)
+}
+
+/// A word list as an open-addressing hash table (FNV-1a, linear probing,
+/// at most half full), built once: a lookup hashes the word and compares
+/// it with about one entry.
+struct WordTable<V> {
+    slots: Vec<Option<(&'static str, V)>>,
+    mask: usize,
+}
+
+impl<V: Copy> WordTable<V> {
+    /// The table of `entries`; a word listed twice gets `merge(old, new)`.
+    fn new(entries: impl Iterator<Item = (&'static str, V)>, merge: impl Fn(V, V) -> V) -> Self {
+        let entries: Vec<_> = entries.collect();
+        let size = (entries.len() * 2).next_power_of_two().max(16);
+        let mut table = WordTable {
+            slots: vec![None; size],
+            mask: size - 1,
+        };
+        for (word, value) in entries {
+            let mut i = word_hash(word) & table.mask;
+            loop {
+                match &mut table.slots[i] {
+                    slot @ None => {
+                        *slot = Some((word, value));
+                        break;
+                    }
+                    Some((k, v)) if *k == word => {
+                        *v = merge(*v, value);
+                        break;
+                    }
+                    Some(_) => i = (i + 1) & table.mask,
+                }
             }
         }
-        merged
-    });
-    table
-        .binary_search_by(|(k, _)| (*k).cmp(w))
-        .map_or(0, |i| table[i].1)
+        table
+    }
+
+    fn get(&self, word: &str) -> Option<V> {
+        let mut i = word_hash(word) & self.mask;
+        // At most half full: an empty slot ends every probe.
+        loop {
+            match self.slots[i] {
+                None => return None,
+                Some((k, v)) if k == word => return Some(v),
+                Some(_) => i = (i + 1) & self.mask,
+            }
+        }
+    }
+}
+
+/// FNV-1a, enough to spread a few hundred short words.
+fn word_hash(w: &str) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in w.as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as usize
 }
 
 static CURRENCY: Lexicon = Lexicon::new(CURRENCY_WORDS, 1 << 9);
 
-/// Ordinal words sorted for binary search.
+/// The value of an ordinal word ([`ORDINAL_WORDS`]).
 fn ordinal_word(w: &str) -> Option<u32> {
-    static SORTED: OnceLock<Vec<(&'static str, u32)>> = OnceLock::new();
-    let sorted = SORTED.get_or_init(|| {
-        let mut v = ORDINAL_WORDS.to_vec();
-        v.sort_unstable();
-        v
-    });
-    sorted
-        .binary_search_by(|(k, _)| (*k).cmp(w))
-        .ok()
-        .map(|i| sorted[i].1)
+    static TABLE: OnceLock<WordTable<u32>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| WordTable::new(ORDINAL_WORDS.iter().copied(), |a, _| a))
+        .get(w)
 }
 
 /// At most this many tokens are read; longer replies match no choice
@@ -394,34 +440,109 @@ const MAX_TOKENS: usize = 16;
 /// `,` between two digits stay inside a number (`1.5`, `1,000`). Returns
 /// false when the reply is too long to read.
 pub(crate) fn tokens<'a>(norm: &'a str, out: &mut Vec<&'a str>) -> bool {
-    let limit = out.len() + MAX_TOKENS;
-    let mut start: Option<usize> = None;
-    let mut prev: Option<char> = None;
-    let mut chars = norm.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let next = chars.peek().map(|&(_, n)| n);
-        let inner_sep = (c == '.' || c == ',')
-            && prev.is_some_and(|p| p.is_ascii_digit())
-            && next.is_some_and(|n| n.is_ascii_digit());
-        if c.is_alphanumeric() || (inner_sep && start.is_some()) {
-            if start.is_none() {
-                start = Some(i);
-            }
-        } else if let Some(s) = start.take() {
-            if out.len() == limit {
-                return false;
-            }
-            out.push(&norm[s..i]);
-        }
-        prev = Some(c);
-    }
-    if let Some(s) = start {
-        if out.len() == limit {
+    each_token(norm, |t| out.push(t))
+}
+
+/// Calls `push` with each word of `norm` (see [`tokens`]), at most
+/// [`MAX_TOKENS`] of them; false when there are more.
+fn each_token<'a>(norm: &'a str, mut push: impl FnMut(&'a str)) -> bool {
+    let mut count = 0;
+    let mut emit = |t: &'a str| {
+        if count == MAX_TOKENS {
             return false;
         }
-        out.push(&norm[s..]);
+        count += 1;
+        push(t);
+        true
+    };
+    let mut start: Option<usize> = None;
+    if norm.is_ascii() {
+        // Byte by byte: the same words as the loop below, for ASCII.
+        let b = norm.as_bytes();
+        for (i, &c) in b.iter().enumerate() {
+            let inner_sep = (c == b'.' || c == b',')
+                && i > 0
+                && b[i - 1].is_ascii_digit()
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+            if c.is_ascii_alphanumeric() || (inner_sep && start.is_some()) {
+                if start.is_none() {
+                    start = Some(i);
+                }
+            } else if let Some(s) = start.take()
+                && !emit(&norm[s..i])
+            {
+                return false;
+            }
+        }
+    } else {
+        let mut prev: Option<char> = None;
+        let mut chars = norm.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let next = chars.peek().map(|&(_, n)| n);
+            let inner_sep = (c == '.' || c == ',')
+                && prev.is_some_and(|p| p.is_ascii_digit())
+                && next.is_some_and(|n| n.is_ascii_digit());
+            if c.is_alphanumeric() || (inner_sep && start.is_some()) {
+                if start.is_none() {
+                    start = Some(i);
+                }
+            } else if let Some(s) = start.take()
+                && !emit(&norm[s..i])
+            {
+                return false;
+            }
+            prev = Some(c);
+        }
     }
-    true
+    match start {
+        Some(s) => emit(&norm[s..]),
+        None => true,
+    }
+}
+
+/// At most `N` items, kept inline: a reply's words and what [`read`] finds
+/// in them, without allocating.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Few<T: Copy, const N: usize> {
+    len: usize,
+    items: [T; N],
+}
+
+impl<T: Copy + Default, const N: usize> Default for Few<T, N> {
+    fn default() -> Self {
+        Few {
+            len: 0,
+            items: [T::default(); N],
+        }
+    }
+}
+
+impl<T: Copy, const N: usize> Few<T, N> {
+    /// Adds `item`, unless full (callers never hold more than `N`).
+    fn push(&mut self, item: T) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = item;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+}
+
+impl<T: Copy, const N: usize> std::ops::Deref for Few<T, N> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+/// The words of `norm` (see [`tokens`]), inline; `None` when there are
+/// more than [`MAX_TOKENS`].
+fn few_tokens(norm: &str) -> Option<Few<&str, MAX_TOKENS>> {
+    let mut out = Few::default();
+    each_token(norm, |t| out.push(t)).then_some(out)
 }
 
 /// True when a whitespace-separated word of the reply denies something
@@ -444,14 +565,21 @@ enum Ref {
     Ordinal(u64),
 }
 
-/// A reply read word by word.
+impl Default for Ref {
+    fn default() -> Ref {
+        Ref::Number(0)
+    }
+}
+
+/// A reply read word by word (at most one item per word, so nothing
+/// overflows).
 #[derive(Debug, Default)]
 pub(crate) struct Reading<'a> {
-    refs: Vec<Ref>,
+    refs: Few<Ref, MAX_TOKENS>,
     /// Every number written with digits (amounts and choice numbers).
-    numbers: Vec<f64>,
+    numbers: Few<f64, MAX_TOKENS>,
     /// Words that are neither filler, stop-words, prefixes nor currency.
-    words: Vec<&'a str>,
+    words: Few<&'a str, MAX_TOKENS>,
 }
 
 impl Reading<'_> {
@@ -504,10 +632,7 @@ pub(crate) fn read(norm: &str) -> Option<Reading<'_>> {
     if norm.len() > 256 || norm.split(' ').any(negating_word) {
         return None;
     }
-    let mut toks = Vec::with_capacity(8);
-    if !tokens(norm, &mut toks) {
-        return None;
-    }
+    let toks = few_tokens(norm)?;
     let mut r = Reading::default();
     for (i, &t) in toks.iter().enumerate() {
         let prev = i.checked_sub(1).map(|p| toks[p]);
@@ -605,26 +730,135 @@ fn word_fit(reply: &str, choice: &str) -> Option<Fit> {
     fits(reply, choice)
 }
 
-/// The words of one choice (texts in every language and aliases), read
-/// only when a rule needs them.
-pub(crate) struct ChoiceWords<'a> {
-    /// Every choice's normalised texts, one after the other...
-    all_texts: &'a str,
-    /// ...as (choice, range in `all_texts`).
-    texts: &'a [(usize, Range<usize>)],
-    index: usize,
-    aliases: &'a [String],
-    words: OnceCell<Vec<&'a str>>,
+/// What the matcher needs of one choice, computed once when the module is
+/// loaded: its normalised texts (one per language), its words (texts and
+/// aliases) and the amount it names. A choice whose text holds a template
+/// variable (`{learner_name}`) is rendered and read per reply instead.
+#[derive(Debug, Clone, Default)]
+pub struct ChoiceIndex {
+    literal: Option<LiteralChoice>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LiteralChoice {
+    /// Normalised texts, in the order of the text's languages.
+    pub(crate) texts: Vec<String>,
+    /// The words of every text, then of every alias.
+    words: Vec<String>,
+    /// See [`amount_of`].
+    amount: Option<f64>,
+}
+
+/// Stands for the choices a question does not have, where a fixed number
+/// of [`ChoiceWords`] is needed.
+pub(crate) static NO_CHOICE: LiteralChoice = LiteralChoice {
+    texts: Vec::new(),
+    words: Vec::new(),
+    amount: None,
+};
+
+impl ChoiceIndex {
+    /// Reads a choice's text (every language) and its normalised aliases.
+    pub fn new(text: &crate::module::Text, aliases: &[String]) -> ChoiceIndex {
+        use crate::module::Part;
+        let mut texts = Vec::with_capacity(text.by_lang.len());
+        for (_, tpl) in &text.by_lang {
+            let mut raw = String::new();
+            for part in &tpl.parts {
+                match part {
+                    Part::Lit(s) => raw.push_str(s),
+                    Part::Var(_) => return ChoiceIndex { literal: None },
+                }
+            }
+            texts.push(super::normalize(&raw));
+        }
+        let mut words: Vec<&str> = Vec::with_capacity(8);
+        for t in texts.iter().chain(aliases) {
+            // A long text is read up to its first MAX_TOKENS words.
+            let _ = tokens(t, &mut words);
+        }
+        let amount = amount_of(&words);
+        let words = words.into_iter().map(str::to_owned).collect();
+        ChoiceIndex {
+            literal: Some(LiteralChoice {
+                texts,
+                words,
+                amount,
+            }),
+        }
+    }
+
+    /// The choice's texts and words, unless a text has a variable.
+    pub(crate) fn literal(&self) -> Option<&LiteralChoice> {
+        self.literal.as_ref()
+    }
+}
+
+/// The amount a choice's words name, if they name exactly one and not as
+/// a bound (`500 shillings`, `Ksh 1,000 a week`; not `Less than 500`).
+fn amount_of<S: AsRef<str>>(words: &[S]) -> Option<f64> {
+    let mut found = None;
+    for w in words {
+        let w = w.as_ref();
+        if BOUNDS.contains(w) {
+            return None;
+        }
+        let value = if w.starts_with(|c: char| c.is_ascii_digit()) {
+            if w.bytes().all(|b| b.is_ascii_digit()) || w.contains(['.', ',']) {
+                parse_digits(w)
+            } else {
+                glued_amount(w)
+            }
+        } else if w.contains(|c: char| c.is_ascii_digit()) {
+            glued_amount(w)
+        } else {
+            continue;
+        };
+        match (found, value) {
+            (None, Some(v)) => found = Some(v),
+            _ => return None,
+        }
+    }
+    found
+}
+
+/// The best fit of `word` among `words`.
+fn best_fit<'w>(word: &str, words: impl Iterator<Item = &'w str>) -> Option<Fit> {
+    let mut best = None;
+    for c in words {
+        match word_fit(word, c) {
+            Some(Fit::Exact) => return Some(Fit::Exact),
+            Some(Fit::Typo) => best = Some(Fit::Typo),
+            None => {}
+        }
+    }
+    best
+}
+
+/// The words of one choice: read when the module was loaded, or (for a
+/// text with a variable) rendered for this reply and read only when a rule
+/// needs them.
+pub(crate) enum ChoiceWords<'a> {
+    Indexed(&'a LiteralChoice),
+    Rendered {
+        /// Every rendered choice's normalised texts, one after the other...
+        all_texts: &'a str,
+        /// ...as (choice, range in `all_texts`).
+        texts: &'a [(usize, Range<usize>)],
+        index: usize,
+        aliases: &'a [String],
+        words: OnceCell<Vec<&'a str>>,
+    },
 }
 
 impl<'a> ChoiceWords<'a> {
-    pub(crate) fn new(
+    pub(crate) fn rendered(
         all_texts: &'a str,
         texts: &'a [(usize, Range<usize>)],
         index: usize,
         aliases: &'a [String],
     ) -> ChoiceWords<'a> {
-        ChoiceWords {
+        ChoiceWords::Rendered {
             all_texts,
             texts,
             index,
@@ -633,15 +867,25 @@ impl<'a> ChoiceWords<'a> {
         }
     }
 
-    fn words(&self) -> &[&'a str] {
-        self.words.get_or_init(|| {
+    /// The words of a rendered choice.
+    fn rendered_words(&self) -> &[&'a str] {
+        let ChoiceWords::Rendered {
+            all_texts,
+            texts,
+            index,
+            aliases,
+            words,
+        } = self
+        else {
+            return &[];
+        };
+        words.get_or_init(|| {
             let mut words = Vec::with_capacity(8);
-            let own = self
-                .texts
+            let own = texts
                 .iter()
-                .filter(|(i, _)| *i == self.index)
-                .filter_map(|(_, range)| self.all_texts.get(range.clone()));
-            for text in own.chain(self.aliases.iter().map(String::as_str)) {
+                .filter(|(i, _)| i == index)
+                .filter_map(|(_, range)| all_texts.get(range.clone()));
+            for text in own.chain(aliases.iter().map(String::as_str)) {
                 // A long text is read up to its first MAX_TOKENS words.
                 let _ = tokens(text, &mut words);
             }
@@ -651,7 +895,10 @@ impl<'a> ChoiceWords<'a> {
 
     /// The best fit of `word` among this choice's words.
     fn fit(&self, word: &str) -> Option<Fit> {
-        self.words().iter().filter_map(|c| word_fit(word, c)).min()
+        match self {
+            ChoiceWords::Indexed(l) => best_fit(word, l.words.iter().map(String::as_str)),
+            ChoiceWords::Rendered { .. } => best_fit(word, self.rendered_words().iter().copied()),
+        }
     }
 
     /// True when every word fits one of this choice's words; the second
@@ -667,31 +914,12 @@ impl<'a> ChoiceWords<'a> {
         Some(typo)
     }
 
-    /// The amount this choice's text names, if it names exactly one and not
-    /// as a bound (`500 shillings`, `Ksh 1,000 a week`; not `Less than 500`).
+    /// The amount this choice's text names (see [`amount_of`]).
     fn amount(&self) -> Option<f64> {
-        let mut found = None;
-        for w in self.words() {
-            if BOUNDS.contains(w) {
-                return None;
-            }
-            let value = if w.starts_with(|c: char| c.is_ascii_digit()) {
-                if w.bytes().all(|b| b.is_ascii_digit()) || w.contains(['.', ',']) {
-                    parse_digits(w)
-                } else {
-                    glued_amount(w)
-                }
-            } else if w.contains(|c: char| c.is_ascii_digit()) {
-                glued_amount(w)
-            } else {
-                continue;
-            };
-            match (found, value) {
-                (None, Some(v)) => found = Some(v),
-                _ => return None,
-            }
+        match self {
+            ChoiceWords::Indexed(l) => l.amount,
+            ChoiceWords::Rendered { .. } => amount_of(self.rendered_words()),
         }
-        found
     }
 }
 
@@ -720,7 +948,7 @@ pub(crate) fn match_in_words(
         let mut target: Option<u64> = None;
         let mut ordinal = false;
         let mut ok = r.numbers.len() <= r.refs.len();
-        for &rf in &r.refs {
+        for &rf in r.refs.iter() {
             let n = match rf {
                 Ref::Number(n) => n,
                 Ref::Ordinal(0) => {
@@ -745,7 +973,7 @@ pub(crate) fn match_in_words(
         });
         if let (true, Some(n)) = (ok, target) {
             let i = (n - 1) as usize;
-            if let Some(typo) = choices[i].fits_all(&r.words) {
+            if let Some(typo) = choices[i].fits_all(r.words.as_slice()) {
                 let by = if !r.words.is_empty() {
                     MatchedBy::ChoiceLine
                 } else if ordinal {
@@ -962,13 +1190,14 @@ pub fn phrase_keyword(norm: &str, keywords: &[String], builtin: &[&str]) -> bool
     {
         return false;
     }
-    let mut toks = Vec::with_capacity(6);
-    if !tokens(norm, &mut toks) || toks.len() > 6 {
+    let Some(toks) = few_tokens(norm).filter(|t| t.len() <= 6) else {
         return false;
-    }
+    };
     let try_keyword = |keyword: &str| -> bool {
-        let mut kw_toks = Vec::with_capacity(3);
-        if !tokens(keyword, &mut kw_toks) || kw_toks.is_empty() || kw_toks.len() > toks.len() {
+        let Some(kw_toks) = few_tokens(keyword) else {
+            return false;
+        };
+        if kw_toks.is_empty() || kw_toks.len() > toks.len() {
             return false;
         }
         (0..=toks.len() - kw_toks.len()).any(|start| {
@@ -981,4 +1210,29 @@ pub fn phrase_keyword(norm: &str, keywords: &[String], builtin: &[&str]) -> bool
         })
     };
     keywords.iter().any(|k| try_keyword(k)) || builtin.iter().any(|k| try_keyword(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_word_is_found_in_its_lists_only() {
+        let lists = LISTS;
+        for list in lists {
+            for w in list.words {
+                let want = lists
+                    .iter()
+                    .filter(|l| l.words.contains(w))
+                    .fold(0, |bits, l| bits | l.bit);
+                assert_eq!(class(w), want, "{w}");
+            }
+        }
+        assert_eq!(class("banana"), 0);
+        assert_eq!(class(""), 0);
+        for (w, n) in ORDINAL_WORDS {
+            assert_eq!(ordinal_word(w), Some(*n), "{w}");
+        }
+        assert_eq!(ordinal_word("firsts"), None);
+    }
 }

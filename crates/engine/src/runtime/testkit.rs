@@ -334,11 +334,9 @@ impl ModuleBuilder {
                         choices: a
                             .choices
                             .into_iter()
-                            .map(|c| Choice {
-                                text: c.text,
-                                aliases: c.aliases,
-                                reply: c.reply,
-                                next: c.next.as_deref().map(resolve),
+                            .map(|c| {
+                                let next = c.next.as_deref().map(resolve);
+                                Choice::new(c.text, c.aliases, c.reply, next)
                             })
                             .collect(),
                         list_choices: a.list_choices,

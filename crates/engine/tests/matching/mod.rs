@@ -93,6 +93,43 @@ const QUESTIONS: &[(&str, &str)] = &[
       - More than 500 shillings
 "#,
     ),
+    (
+        // Texts with a variable are rendered and read per reply; literal
+        // ones were read when the module was loaded. Both beside each other.
+        "named",
+        r#"
+    ask: Where would you save?
+    choices:
+      - Save with the {module_name} club
+      - A bank account
+      - "{module_name} gets 500 shillings"
+"#,
+    ),
+    (
+        // More choices than the matcher keeps on the stack.
+        "many",
+        r#"
+    ask: Which fruit?
+    choices:
+      - Apple
+      - Banana
+      - Cherry
+      - Date palm
+      - Elderberry
+      - Fig tree
+      - Grape
+      - Honeydew melon
+      - Jackfruit
+      - Kiwi
+      - Lemon
+      - Mango
+      - Nectarine
+      - Orange
+      - Papaya
+      - Pear
+      - Quince
+"#,
+    ),
 ];
 
 fn module_for(question: &str) -> Module {
@@ -336,6 +373,27 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("keep", "en", "mattress friend", "-"),
     ("keep", "en", "banana", "-"),
     ("keep", "en", "the", "-"),
+    // Choice texts with a template variable (the module is called "M").
+    ("named", "en", "Save with the M club", "1 choice_text"),
+    ("named", "en", "save with the m clb", "1 choice_text"),
+    ("named", "en", "the club", "1 choice_partial"),
+    ("named", "en", "clubs", "1 choice_partial"),
+    ("named", "en", "bank", "2 choice_partial"),
+    ("named", "en", "500", "3 choice_amount"),
+    ("named", "en", "ksh 500", "3 choice_amount"),
+    ("named", "en", "3 gets", "3 choice_line"),
+    ("named", "en", "1 gets", "-"),
+    ("named", "en", "m", "-"),
+    ("named", "en", "the 3rd", "3 choice_ordinal"),
+    // Seventeen choices.
+    ("many", "en", "17", "17 choice_number"),
+    ("many", "en", "quince", "17 choice_text"),
+    ("many", "en", "i'd say 17", "17 choice_mention"),
+    ("many", "en", "the last one", "17 choice_ordinal"),
+    ("many", "en", "a quince please", "17 choice_partial"),
+    ("many", "en", "melon", "8 choice_partial"),
+    ("many", "en", "17 melon", "-"),
+    ("many", "en", "tree", "6 choice_partial"),
 ];
 
 fn expected(s: &str) -> Outcome {
