@@ -767,7 +767,7 @@ impl ChoiceIndex {
             for part in &tpl.parts {
                 match part {
                     Part::Lit(s) => raw.push_str(s),
-                    Part::Var(_) => return ChoiceIndex { literal: None },
+                    Part::Var(_) | Part::VarOr(..) => return ChoiceIndex { literal: None },
                 }
             }
             texts.push(super::normalize(&raw));
