@@ -70,6 +70,7 @@ impl App {
         let (events, _) = broadcast::channel(1024);
         Ok(App {
             state: AppState(Arc::new(Shared {
+                clock: store.clock(),
                 store,
                 catalogue,
                 timezone: config.timezone,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use chatcourse_storage::{MessageEvent, OrgId, Store};
+use chatcourse_storage::{Clock, MessageEvent, OrgId, Store};
 use chrono_tz::Tz;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +21,9 @@ pub(crate) struct AppState(pub(crate) Arc<Shared>);
 
 pub(crate) struct Shared {
     pub store: Arc<dyn Store>,
+    /// The store's clock ([`Store::clock`]): the time of turns, enrolments
+    /// and wake-up rounds.
+    pub clock: Arc<dyn Clock>,
     pub catalogue: Catalogue,
     pub timezone: Tz,
     pub metrics: Metrics,

@@ -95,7 +95,7 @@ pub async fn enrol(
     language: Option<&str>,
 ) -> Result<Session, ApiError> {
     let started = Instant::now();
-    let now = Utc::now();
+    let now = state.clock.now();
     let plan = engine::start(&entry.module, customer, language, now);
     let created = state
         .store
@@ -137,9 +137,8 @@ pub async fn learner_turn(
     external_id: Option<String>,
     kind: TurnKind,
 ) -> Result<TurnOutcome, ApiError> {
-    let at = Utc::now();
-    let inbound = Inbound::message(text.clone(), external_id, at);
-    run(state, session, inbound, kind, move |module, s| {
+    let inbound = Inbound::message(text.clone(), external_id);
+    run(state, session, inbound, kind, move |module, s, at| {
         engine::step(module, s, Some(&text), at)
     })
     .await
@@ -147,13 +146,12 @@ pub async fn learner_turn(
 
 /// Wakes `session` (its timer is due).
 pub async fn wake_turn(state: &AppState, session: &Session) -> Result<TurnOutcome, ApiError> {
-    let at = Utc::now();
     run(
         state,
         session,
-        Inbound::wake_up(at),
+        Inbound::wake_up(),
         TurnKind::Wake,
-        move |module, s| engine::step(module, s, None, at),
+        |module, s, at| engine::step(module, s, None, at),
     )
     .await
 }
@@ -163,14 +161,15 @@ async fn run(
     session: &Session,
     inbound: Inbound,
     kind: TurnKind,
-    decide: impl Fn(&Module, &Session) -> Result<TurnPlan, TurnRejected> + Send + Sync,
+    decide: impl Fn(&Module, &Session, DateTime<Utc>) -> Result<TurnPlan, TurnRejected> + Send + Sync,
 ) -> Result<TurnOutcome, ApiError> {
     let started = Instant::now();
     let module: Arc<Module> = state
         .catalogue
         .version(state.store.as_ref(), session.module_version)
         .await?;
-    let mut decide = |s: &Session| decide(&module, s);
+    // `at` is the store's clock, read under the session's lock.
+    let mut decide = |s: &Session, at: DateTime<Utc>| decide(&module, s, at);
     let result = state
         .store
         .apply_turn(session.id, inbound, &mut decide)

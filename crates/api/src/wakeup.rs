@@ -1,10 +1,10 @@
 //! The wake-up loop: sessions whose timer is due (a reminder, an expiry)
 //! get a wake turn. The store leases each due session to one caller, so
-//! several server processes can share one database.
+//! several server processes can share one database. The loop polls on a
+//! real interval but asks the store's clock what time it is, so tests move
+//! time with a `ManualClock` instead of sleeping.
 
 use std::time::Duration;
-
-use chrono::Utc;
 
 use crate::state::AppState;
 use crate::turns;
@@ -36,7 +36,7 @@ pub async fn run(state: AppState, every: Duration) {
 async fn round(state: &AppState) -> usize {
     let due = match state
         .store
-        .claim_due_wakeups(Utc::now(), LEASE, BATCH)
+        .claim_due_wakeups(state.clock.now(), LEASE, BATCH)
         .await
     {
         Ok(due) => due,

@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chatcourse_storage::*;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 const CONCURRENCY: [usize; 3] = [1, 16, 128];
 
 /// The counter engine of the tests: trivial, so the store is what is measured.
-fn counter(session: &Session) -> Result<TurnPlan, TurnRejected> {
+fn counter(session: &Session, at: DateTime<Utc>) -> Result<TurnPlan, TurnRejected> {
     let n: u64 = session
         .state
         .parse()
@@ -30,7 +30,7 @@ fn counter(session: &Session) -> Result<TurnPlan, TurnRejected> {
         answers: vec![],
         progress: QuizProgress::default(),
         wake_at: None,
-        last_activity: Some(Utc::now()),
+        last_activity: Some(at),
     })
 }
 
@@ -208,11 +208,7 @@ async fn bench(name: &str, store: Arc<dyn Store>, raw: Raw, length: Duration) {
                 let store = store.clone();
                 async move {
                     store
-                        .apply_turn(
-                            session.id,
-                            Inbound::message("hello", None, Utc::now()),
-                            &mut counter,
-                        )
+                        .apply_turn(session.id, Inbound::message("hello", None), &mut counter)
                         .await
                         .unwrap();
                 }

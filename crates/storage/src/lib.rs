@@ -20,10 +20,13 @@ use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod clock;
 mod model;
 mod postgres;
 mod sqlite;
+mod turn;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use model::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -71,6 +74,10 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Histogram of the time to get a connection, in seconds, labelled `pool`
+/// (`sqlite_writer`, `postgres`).
+pub(crate) const POOL_WAIT: &str = "chatcourse_store_pool_wait_seconds";
+
 /// Which backend a store uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -84,6 +91,10 @@ pub enum Backend {
 #[async_trait]
 pub trait Store: Send + Sync {
     fn backend(&self) -> Backend;
+
+    /// The clock turns read their time from ([`StoreOptions::clock`]); a
+    /// server built on the store uses the same one.
+    fn clock(&self) -> Arc<dyn Clock>;
 
     /// Apply pending migrations; returns the versions applied now (empty when
     /// up to date). [`connect`] already does this.
@@ -164,10 +175,12 @@ pub trait Store: Send + Sync {
 
     /// Apply one turn atomically. Under the session's lock: if the inbound
     /// external id is already stored for the session, return the original
-    /// turn (`replayed`, nothing changes); otherwise call `decide` with the
-    /// session as stored and store the inbound message, the replies, the
-    /// answers, the quiz progress and the new state, then commit. A
-    /// rejection or any error stores nothing. Turns of one session are
+    /// turn (`replayed`, nothing changes); otherwise read the clock, call
+    /// `decide` with the session as stored and that time, and store the
+    /// inbound message, the replies, the answers (all at that time), the
+    /// quiz progress and the new state, then commit. A rejection, a panic in
+    /// `decide` (returned as [`StoreError::Rejected`]) or any error stores
+    /// nothing. Turns of one session are
     /// serialized across connections and processes. `Err(StoreError::Commit)`
     /// means the transaction holding the turn failed (on SQLite, turns of
     /// several sessions share a commit): nothing of the turn was stored.
@@ -267,6 +280,9 @@ pub struct StoreOptions {
     /// commits, and the store opens no notifier connection: for processes
     /// whose writes nobody elsewhere needs to hear of live (imports, tools).
     pub postgres_notify: bool,
+    /// Where turns read their time (default [`SystemClock`]). Tests pass a
+    /// [`ManualClock`] to move time instead of waiting.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl StoreOptions {
@@ -277,6 +293,7 @@ impl StoreOptions {
             max_connections: 10,
             migrate: true,
             postgres_notify: true,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -369,6 +386,24 @@ where
     Box::pin(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))
+}
+
+/// Sends the rows of a streamed query, each mapped by `map`, to `tx` (the
+/// sender of [`channel_stream`]): until the rows end, the first error (sent,
+/// then stop) or the receiver is gone.
+pub(crate) async fn forward_rows<R, T>(
+    mut rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+    tx: &tokio::sync::mpsc::Sender<Result<T>>,
+    map: impl Fn(&R) -> Result<T>,
+) {
+    use futures::StreamExt;
+    while let Some(row) = rows.next().await {
+        let item = row.map_err(StoreError::from).and_then(|row| map(&row));
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            break;
+        }
+    }
 }
 
 /// The events of a broadcast channel; a lagging receiver yields

@@ -350,31 +350,27 @@ pub struct CreatedSession {
 }
 
 /// What arrives for a turn: a learner's message, or nothing (a wake-up).
+/// The turn's time is not here: the store reads its [`crate::Clock`] under
+/// the session's lock and gives it to `decide`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbound {
     pub message: Option<InboundMessage>,
-    pub at: DateTime<Utc>,
 }
 
 impl Inbound {
     /// A learner's message; `external_id` is the channel's id for it, if any.
-    pub fn message(
-        text: impl Into<String>,
-        external_id: Option<String>,
-        at: DateTime<Utc>,
-    ) -> Self {
+    pub fn message(text: impl Into<String>, external_id: Option<String>) -> Self {
         Inbound {
             message: Some(InboundMessage {
                 text: text.into(),
                 external_id,
             }),
-            at,
         }
     }
 
     /// A wake-up turn: no inbound message.
-    pub fn wake_up(at: DateTime<Utc>) -> Self {
-        Inbound { message: None, at }
+    pub fn wake_up() -> Self {
+        Inbound { message: None }
     }
 }
 
@@ -433,9 +429,13 @@ impl TurnRejected {
 }
 
 /// The decision closure of [`crate::Store::apply_turn`]: given the session as
-/// stored (under its lock), plan the turn. Pure, synchronous and fast: it runs
-/// inside the transaction. It may run more than once if the store retries.
-pub type Decide<'a> = dyn FnMut(&Session) -> Result<TurnPlan, TurnRejected> + Send + 'a;
+/// stored (under its lock) and the turn's time (the store's clock, read under
+/// that lock; every time the turn stores is this one), plan the turn. Pure,
+/// synchronous and fast: it runs inside the transaction. It may run more than
+/// once if the store retries. A panic in it rejects the turn
+/// ([`crate::StoreError::Rejected`]) and nothing else.
+pub type Decide<'a> =
+    dyn FnMut(&Session, DateTime<Utc>) -> Result<TurnPlan, TurnRejected> + Send + 'a;
 
 /// Result of [`crate::Store::apply_turn`].
 #[derive(Debug, Clone, PartialEq, Eq)]

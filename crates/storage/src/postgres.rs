@@ -5,7 +5,11 @@
 //! and processes; other sessions proceed in parallel. Commits of messages are
 //! announced after they commit, in batches ([`live`]).
 
+mod export;
 mod live;
+mod reads;
+mod rows;
+mod turn;
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -14,17 +18,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use futures::stream::BoxStream;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::types::Json;
-use sqlx::{Connection, Row};
 use uuid::Uuid;
 
+use rows::{customer_from, key_from, module_from, org_from, programme_from};
+use turn::PgTx;
+
+use crate::clock::Clock;
 use crate::model::*;
+use crate::turn::{ENROL_ATTEMPTS, Enrolled, TurnDone, TurnRunner};
 use crate::{
-    AppliedMigration, Backend, Result, Store, StoreError, StoreOptions, migrations_applied, parse,
-    score,
+    AppliedMigration, Backend, Result, Store, StoreError, StoreOptions, migrations_applied,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -35,221 +42,7 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Live events: this process's subscribers and the NOTIFY batches.
     live: Arc<live::Live>,
-}
-
-const SESSION_COLS: &str = "s.id, s.uuid, s.org_id, s.customer_id, c.uuid AS customer_uuid, s.programme_id, \
-     s.module_version_id, s.module_uuid, s.status, s.state, s.state_format, s.turns, s.created_at, \
-     s.last_activity, s.wake_at";
-
-fn session_from(row: &PgRow) -> Result<Session> {
-    Ok(Session {
-        id: SessionId(row.try_get("id")?),
-        uuid: row.try_get("uuid")?,
-        org: OrgId(row.try_get("org_id")?),
-        customer: CustomerId(row.try_get("customer_id")?),
-        customer_uuid: row.try_get("customer_uuid")?,
-        programme: ProgrammeId(row.try_get("programme_id")?),
-        module_version: ModuleVersionId(row.try_get("module_version_id")?),
-        module_uuid: row.try_get("module_uuid")?,
-        status: parse(row.try_get("status")?)?,
-        state: row.try_get("state")?,
-        state_format: row.try_get("state_format")?,
-        turns: row.try_get("turns")?,
-        created_at: row.try_get("created_at")?,
-        last_activity: row.try_get("last_activity")?,
-        wake_at: row.try_get("wake_at")?,
-    })
-}
-
-const MESSAGE_COLS: &str = "m.id, m.session_id, s.uuid AS session_uuid, m.customer_id, m.direction, m.text, m.created_at, m.external_id, m.turn";
-
-fn message_from(row: &PgRow) -> Result<Message> {
-    Ok(Message {
-        id: MessageId(row.try_get("id")?),
-        session: SessionId(row.try_get("session_id")?),
-        session_uuid: row.try_get("session_uuid")?,
-        customer: CustomerId(row.try_get("customer_id")?),
-        direction: parse(row.try_get("direction")?)?,
-        text: row.try_get("text")?,
-        created_at: row.try_get("created_at")?,
-        external_id: row.try_get("external_id")?,
-        turn: row.try_get("turn")?,
-    })
-}
-
-fn org_from(row: &PgRow) -> Result<Organisation> {
-    Ok(Organisation {
-        id: OrgId(row.try_get("id")?),
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn key_from(row: &PgRow) -> Result<ApiKey> {
-    Ok(ApiKey {
-        id: ApiKeyId(row.try_get("id")?),
-        org: OrgId(row.try_get("org_id")?),
-        label: row.try_get("label")?,
-        key_hash: row.try_get("key_hash")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn programme_from(row: &PgRow) -> Result<Programme> {
-    Ok(Programme {
-        id: ProgrammeId(row.try_get("id")?),
-        org: OrgId(row.try_get("org_id")?),
-        identifier: row.try_get("identifier")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn module_from(row: &PgRow) -> Result<ModuleVersion> {
-    Ok(ModuleVersion {
-        id: ModuleVersionId(row.try_get("id")?),
-        module_id: row.try_get("module_id")?,
-        module_uuid: row.try_get("module_uuid")?,
-        name: row.try_get("name")?,
-        goal: row.try_get("goal")?,
-        content_hash: row.try_get("content_hash")?,
-        source: row.try_get("source")?,
-        languages: row.try_get::<Json<Vec<String>>, _>("languages")?.0,
-        pre_quiz_total: row.try_get("pre_quiz_total")?,
-        post_quiz_total: row.try_get("post_quiz_total")?,
-        registered_at: row.try_get("registered_at")?,
-    })
-}
-
-fn customer_from(row: &PgRow) -> Result<Customer> {
-    Ok(Customer {
-        id: CustomerId(row.try_get("id")?),
-        uuid: row.try_get("uuid")?,
-        org: OrgId(row.try_get("org_id")?),
-        full_name: row.try_get("full_name")?,
-        national_id: row.try_get("national_id")?,
-        phone: row.try_get("phone")?,
-        location: row.try_get("location")?,
-        gender: row.try_get("gender")?,
-        email: row.try_get("email")?,
-        date_of_birth: row.try_get("date_of_birth")?,
-        registered_at: row.try_get("registered_at")?,
-    })
-}
-
-const SUMMARY_COLS: &str = "p.identifier AS programme_identifier, p.name AS programme_name, \
-     mv.name AS module_name, mv.pre_quiz_total, mv.post_quiz_total, \
-     s.pre_correct, s.pre_answered, s.post_correct, s.post_answered";
-
-const SUMMARY_JOINS: &str = "FROM sessions s JOIN customers c ON c.id = s.customer_id \
-     JOIN programmes p ON p.id = s.programme_id JOIN module_versions mv ON mv.id = s.module_version_id";
-
-fn summary_from(row: &PgRow) -> Result<SessionSummary> {
-    let count = |column: &str| -> Result<i64> { Ok(i64::from(row.try_get::<i32, _>(column)?)) };
-    Ok(SessionSummary {
-        session: session_from(row)?,
-        programme_identifier: row.try_get("programme_identifier")?,
-        programme_name: row.try_get("programme_name")?,
-        module_name: row.try_get("module_name")?,
-        scores: Scores {
-            pre: score(
-                count("pre_correct")?,
-                count("pre_answered")?,
-                row.try_get("pre_quiz_total")?,
-            ),
-            post: score(
-                count("post_correct")?,
-                count("post_answered")?,
-                row.try_get("post_quiz_total")?,
-            ),
-        },
-    })
-}
-
-async fn load_session(
-    conn: &mut PgConnection,
-    id: SessionId,
-    lock: bool,
-) -> Result<Option<Session>> {
-    let sql = format!(
-        "SELECT {SESSION_COLS} FROM sessions s JOIN customers c ON c.id = s.customer_id WHERE s.id = $1 {}",
-        if lock { "FOR UPDATE OF s" } else { "" }
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.0)
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(session_from).transpose()
-}
-
-async fn turn_messages(
-    conn: &mut PgConnection,
-    session: SessionId,
-    turn: i64,
-) -> Result<Vec<Message>> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLS} FROM messages m JOIN sessions s ON s.id = m.session_id \
-         WHERE m.session_id = $1 AND m.turn = $2 ORDER BY m.id"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(session.0)
-        .bind(turn)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(message_from).collect()
-}
-
-async fn replay(
-    conn: &mut PgConnection,
-    session: SessionId,
-    external_id: &str,
-) -> Result<Option<Vec<Message>>> {
-    let turn: Option<i64> =
-        sqlx::query_scalar("SELECT turn FROM messages WHERE session_id = $1 AND external_id = $2")
-            .bind(session.0)
-            .bind(external_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    match turn {
-        Some(turn) => Ok(Some(turn_messages(conn, session, turn).await?)),
-        None => Ok(None),
-    }
-}
-
-async fn insert_message(
-    conn: &mut PgConnection,
-    session: &Session,
-    direction: Direction,
-    text: &str,
-    at: DateTime<Utc>,
-    external_id: Option<&str>,
-    turn: i64,
-) -> Result<Message> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO messages (session_id, customer_id, direction, text, created_at, external_id, turn) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(session.id.0)
-    .bind(session.customer.0)
-    .bind(direction.as_str())
-    .bind(text)
-    .bind(at)
-    .bind(external_id)
-    .bind(turn)
-    .fetch_one(conn)
-    .await?;
-    Ok(Message {
-        id: MessageId(id),
-        session: session.id,
-        session_uuid: session.uuid,
-        customer: session.customer,
-        direction,
-        text: text.to_owned(),
-        created_at: at,
-        external_id: external_id.map(str::to_owned),
-        turn,
-    })
+    clock: Arc<dyn Clock>,
 }
 
 /// `pool.begin()`, safe to cancel. sqlx leaves the transaction open if the
@@ -259,10 +52,17 @@ async fn insert_message(
 /// dropped, which rolls it back.
 async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let pool = pool.clone();
-    tokio::spawn(async move { pool.begin().await })
-        .await
-        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
-        .map_err(StoreError::from)
+    tokio::spawn(async move {
+        // What `pool.begin()` does, with the wait for a connection measured.
+        let started = std::time::Instant::now();
+        let conn = pool.acquire().await?;
+        metrics::histogram!(crate::POOL_WAIT, "pool" => "postgres")
+            .record(started.elapsed().as_secs_f64());
+        sqlx::Transaction::begin(conn, None).await
+    })
+    .await
+    .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+    .map_err(StoreError::from)
 }
 
 fn valid_schema(name: &str) -> bool {
@@ -312,6 +112,7 @@ impl PostgresStore {
         let store = PostgresStore {
             pool,
             live: Arc::new(live::Live::new(connect, channel, options.postgres_notify)),
+            clock: options.clock.clone(),
         };
         if options.migrate {
             store.migrate().await?;
@@ -346,22 +147,15 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Commit, then announce the new messages `ids` of `session`. Both run
+    /// Commit, then announce `event` (new messages). Both run
     /// in a task of their own: a caller dropped during COMMIT cannot leave a
     /// committed turn unannounced.
     async fn commit(
         &self,
         tx: sqlx::Transaction<'static, sqlx::Postgres>,
-        session: &Session,
-        ids: Vec<MessageId>,
+        event: Option<MessageEvent>,
     ) -> Result<()> {
         let live = self.live.clone();
-        let event = (!ids.is_empty()).then_some(MessageEvent::Committed {
-            org: session.org,
-            session: session.id,
-            session_uuid: session.uuid,
-            ids,
-        });
         tokio::spawn(async move {
             let committed = tx.commit().await;
             if let Some(event) = event {
@@ -377,135 +171,45 @@ impl PostgresStore {
         .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
         .map_err(StoreError::from)
     }
+}
 
-    async fn summary_where(
-        &self,
-        condition: &str,
-        org: OrgId,
-        key: PgKey,
-    ) -> Result<Vec<SessionSummary>> {
-        let sql = format!(
-            "SELECT {SESSION_COLS}, {SUMMARY_COLS} {SUMMARY_JOINS} WHERE s.org_id = $1 AND {condition} \
-             ORDER BY s.created_at DESC, s.id DESC"
-        );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
-        let query = match key {
-            PgKey::Id(id) => query.bind(id),
-            PgKey::Uuid(u) => query.bind(u),
-        };
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(summary_from).collect()
-    }
-
-    async fn try_apply_turn(
+impl TurnRunner for PostgresStore {
+    async fn try_turn(
         &self,
         session: SessionId,
         inbound: &Inbound,
         decide: &mut Decide<'_>,
     ) -> Result<TurnOutcome> {
-        let at = to_micros(inbound.at);
         let mut tx = begin(&self.pool).await?;
-        let current = load_session(&mut tx, session, true)
-            .await?
-            .ok_or(StoreError::NotFound("session"))?;
-        let external_id = inbound
-            .message
-            .as_ref()
-            .and_then(|m| m.external_id.as_deref());
-        if let Some(external_id) = external_id
-            && let Some(messages) = replay(&mut tx, session, external_id).await?
-        {
-            tx.rollback().await?;
-            return Ok(TurnOutcome::replayed(current, messages));
-        }
-        let plan = decide(&current)?;
-        let turn = current.turns + 1;
-        let received = match &inbound.message {
-            Some(m) => Some(
-                insert_message(
-                    &mut tx,
-                    &current,
-                    Direction::Received,
-                    &m.text,
-                    at,
-                    external_id,
-                    turn,
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        let mut sent = Vec::with_capacity(plan.replies.len());
-        for reply in &plan.replies {
-            sent.push(
-                insert_message(&mut tx, &current, Direction::Sent, reply, at, None, turn).await?,
-            );
-        }
-        for answer in &plan.answers {
-            sqlx::query(
-                "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-                 matched_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(session.0)
-            .bind(answer.quiz.as_str())
-            .bind(&answer.question_id)
-            .bind(&answer.question)
-            .bind(&answer.answer)
-            .bind(answer.correct)
-            .bind(answer.attempt)
-            .bind(&answer.matched_by)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let wake_at = plan.wake_at.map(to_micros);
-        let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
-        sqlx::query(
-            "UPDATE sessions SET state = $1, state_format = $2, status = $3, turns = $4, wake_at = $5, \
-             last_activity = $6, claimed_until = NULL, pre_correct = $7, pre_answered = $8, \
-             post_correct = $9, post_answered = $10 WHERE id = $11",
+        let done = crate::turn::turn(
+            &mut PgTx(&mut tx),
+            self.clock.as_ref(),
+            session,
+            inbound,
+            decide,
         )
-        .bind(&plan.state)
-        .bind(plan.state_format)
-        .bind(plan.status.as_str())
-        .bind(turn)
-        .bind(wake_at)
-        .bind(last_activity)
-        .bind(plan.progress.pre_correct)
-        .bind(plan.progress.pre_answered)
-        .bind(plan.progress.post_correct)
-        .bind(plan.progress.post_answered)
-        .bind(session.0)
-        .execute(&mut *tx)
         .await?;
-        let ids: Vec<MessageId> = received.iter().chain(&sent).map(|m| m.id).collect();
-        self.commit(tx, &current, ids).await?;
-        Ok(TurnOutcome {
-            session: Session {
-                status: plan.status,
-                state: plan.state,
-                state_format: plan.state_format,
-                turns: turn,
-                last_activity,
-                wake_at,
-                ..current
-            },
-            received,
-            sent,
-            replayed: false,
-        })
+        match done {
+            TurnDone::Replayed(outcome) => {
+                tx.rollback().await?;
+                Ok(outcome)
+            }
+            TurnDone::Applied(outcome, event) => {
+                self.commit(tx, event).await?;
+                Ok(outcome)
+            }
+        }
     }
-}
-
-enum PgKey {
-    Id(i64),
-    Uuid(Uuid),
 }
 
 #[async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     async fn migrate(&self) -> Result<Vec<AppliedMigration>> {
@@ -539,11 +243,7 @@ impl Store for PostgresStore {
     }
 
     async fn find_org(&self, name: &str) -> Result<Option<Organisation>> {
-        let row = sqlx::query("SELECT id, name, created_at FROM organisations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(org_from).transpose()
+        reads::find_org(&self.pool, name).await
     }
 
     async fn add_api_key(
@@ -567,24 +267,11 @@ impl Store for PostgresStore {
     }
 
     async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>> {
-        let row = sqlx::query(
-            "SELECT o.id, o.name, o.created_at FROM api_keys k JOIN organisations o ON o.id = k.org_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        )
-        .bind(key_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(org_from).transpose()
+        reads::find_org_by_key_hash(&self.pool, key_hash).await
     }
 
     async fn list_keys(&self, org: OrgId) -> Result<Vec<ApiKey>> {
-        let rows = sqlx::query(
-            "SELECT id, org_id, label, key_hash, created_at, revoked_at FROM api_keys WHERE org_id = $1 ORDER BY id",
-        )
-        .bind(org.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(key_from).collect()
+        reads::list_keys(&self.pool, org).await
     }
 
     async fn revoke_key(&self, org: OrgId, key: ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
@@ -620,14 +307,7 @@ impl Store for PostgresStore {
     }
 
     async fn get_programme(&self, org: OrgId, identifier: i64) -> Result<Option<Programme>> {
-        let row = sqlx::query(
-            "SELECT id, org_id, identifier, name, created_at FROM programmes WHERE org_id = $1 AND identifier = $2",
-        )
-        .bind(org.0)
-        .bind(identifier)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(programme_from).transpose()
+        reads::get_programme(&self.pool, org, identifier).await
     }
 
     async fn rename_programme(&self, org: OrgId, identifier: i64, name: &str) -> Result<bool> {
@@ -665,31 +345,15 @@ impl Store for PostgresStore {
     }
 
     async fn get_module_version(&self, id: ModuleVersionId) -> Result<Option<ModuleVersion>> {
-        let row = sqlx::query("SELECT * FROM module_versions WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(module_from).transpose()
+        reads::get_module_version(&self.pool, id).await
     }
 
     async fn find_module(&self, module_uuid: Uuid) -> Result<Option<ModuleVersion>> {
-        let row = sqlx::query(
-            "SELECT * FROM module_versions WHERE module_uuid = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(module_uuid)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(module_from).transpose()
+        reads::find_module(&self.pool, module_uuid).await
     }
 
     async fn list_modules(&self) -> Result<Vec<ModuleVersion>> {
-        let rows = sqlx::query(
-            "SELECT * FROM module_versions mv WHERE mv.id = \
-             (SELECT MAX(l.id) FROM module_versions l WHERE l.module_uuid = mv.module_uuid) ORDER BY mv.name, mv.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(module_from).collect()
+        reads::list_modules(&self.pool).await
     }
 
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {
@@ -713,119 +377,30 @@ impl Store for PostgresStore {
     }
 
     async fn get_customer(&self, org: OrgId, uuid: Uuid) -> Result<Option<Customer>> {
-        let row = sqlx::query("SELECT * FROM customers WHERE uuid = $1 AND org_id = $2")
-            .bind(uuid)
-            .bind(org.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(customer_from).transpose()
+        reads::get_customer(&self.pool, org, uuid).await
     }
 
     async fn create_session(&self, org: OrgId, new: &NewSession) -> Result<CreatedSession> {
-        let at = to_micros(new.at);
         // A live session can end between our conflict and our read of it: try again then.
-        for _ in 0..3 {
+        for _ in 0..ENROL_ATTEMPTS {
             let mut tx = begin(&self.pool).await?;
-            let customer_ok: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM customers WHERE id = $1 AND org_id = $2")
-                    .bind(new.customer.0)
-                    .bind(org.0)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            customer_ok.ok_or(StoreError::NotFound("customer"))?;
-            let programme_ok: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM programmes WHERE id = $1 AND org_id = $2")
-                    .bind(new.programme.0)
-                    .bind(org.0)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            programme_ok.ok_or(StoreError::NotFound("programme"))?;
-            let module_uuid: Uuid =
-                sqlx::query_scalar("SELECT module_uuid FROM module_versions WHERE id = $1")
-                    .bind(new.module_version.0)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or(StoreError::NotFound("module version"))?;
-            // The unique partial index makes a concurrent enrolment wait for ours
-            // and then do nothing.
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO sessions (uuid, org_id, customer_id, programme_id, module_version_id, module_uuid, \
-                 status, state, state_format, turns, created_at, last_activity, wake_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, NULL, $11) \
-                 ON CONFLICT (customer_id, programme_id, module_uuid) WHERE status IN ('Pending', 'InProgress') \
-                 DO NOTHING RETURNING id",
-            )
-            .bind(Uuid::new_v4())
-            .bind(org.0)
-            .bind(new.customer.0)
-            .bind(new.programme.0)
-            .bind(new.module_version.0)
-            .bind(module_uuid)
-            .bind(new.status.as_str())
-            .bind(&new.state)
-            .bind(new.state_format)
-            .bind(at)
-            .bind(new.wake_at.map(to_micros))
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(id) = id else {
-                let existing: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM sessions WHERE customer_id = $1 AND programme_id = $2 AND module_uuid = $3 \
-                     AND status IN ('Pending', 'InProgress')",
-                )
-                .bind(new.customer.0)
-                .bind(new.programme.0)
-                .bind(module_uuid)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(existing) = existing else {
+            match crate::turn::enrol(&mut PgTx(&mut tx), org, new).await? {
+                Enrolled::New(created, event) => {
+                    self.commit(tx, event).await?;
+                    return Ok(created);
+                }
+                Enrolled::Existing(created) => {
                     tx.rollback().await?;
-                    continue;
-                };
-                let session = load_session(&mut tx, SessionId(existing), false)
-                    .await?
-                    .ok_or(StoreError::NotFound("session"))?;
-                let messages = turn_messages(&mut tx, session.id, 0).await?;
-                tx.rollback().await?;
-                return Ok(CreatedSession {
-                    session,
-                    messages,
-                    existing: true,
-                });
-            };
-            let session = load_session(&mut tx, SessionId(id), false)
-                .await?
-                .ok_or(StoreError::NotFound("session"))?;
-            let mut messages = Vec::with_capacity(new.messages.len());
-            for text in &new.messages {
-                messages.push(
-                    insert_message(&mut tx, &session, Direction::Sent, text, at, None, 0).await?,
-                );
+                    return Ok(created);
+                }
+                Enrolled::Retry => tx.rollback().await?,
             }
-            let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
-            self.commit(tx, &session, ids).await?;
-            return Ok(CreatedSession {
-                session,
-                messages,
-                existing: false,
-            });
         }
-        Err(StoreError::Database(sqlx::Error::Protocol(
-            "enrolment kept conflicting with a session that ended; try again".into(),
-        )))
+        Err(crate::turn::enrol_gave_up())
     }
 
     async fn get_session(&self, org: OrgId, uuid: Uuid) -> Result<Option<Session>> {
-        let sql = format!(
-            "SELECT {SESSION_COLS} FROM sessions s JOIN customers c ON c.id = s.customer_id \
-             WHERE s.uuid = $1 AND s.org_id = $2"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(uuid)
-            .bind(org.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(session_from).transpose()
+        reads::get_session(&self.pool, org, uuid).await
     }
 
     async fn create_session_token(
@@ -856,16 +431,7 @@ impl Store for PostgresStore {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>> {
-        let sql = format!(
-            "SELECT {SESSION_COLS} FROM session_tokens t JOIN sessions s ON s.id = t.session_id \
-             JOIN customers c ON c.id = s.customer_id WHERE t.token_hash = $1 AND t.expires_at > $2"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(token_hash)
-            .bind(to_micros(now))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(session_from).transpose()
+        reads::find_session_by_token(&self.pool, token_hash, now).await
     }
 
     async fn apply_turn(
@@ -874,14 +440,7 @@ impl Store for PostgresStore {
         inbound: Inbound,
         decide: &mut Decide<'_>,
     ) -> Result<TurnOutcome> {
-        match self.try_apply_turn(session, &inbound, decide).await {
-            // Backstop: the row lock makes the external-id check and insert
-            // atomic; if the unique constraint still fires, the retry replays.
-            Err(e) if e.is_unique_violation() => {
-                self.try_apply_turn(session, &inbound, decide).await
-            }
-            other => other,
-        }
+        crate::turn::with_retry(self, session, &inbound, decide).await
     }
 
     async fn claim_due_wakeups(
@@ -891,7 +450,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<Session>> {
         let now = to_micros(now);
-        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(365));
+        let until = crate::turn::lease_until(now, lease);
         let mut tx = begin(&self.pool).await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE sessions SET claimed_until = $1 WHERE id IN (SELECT id FROM sessions \
@@ -906,7 +465,7 @@ impl Store for PostgresStore {
         .await?;
         let mut sessions = Vec::with_capacity(ids.len());
         for id in ids {
-            sessions.extend(load_session(&mut tx, SessionId(id), false).await?);
+            sessions.extend(turn::load_session(&mut tx, SessionId(id), false).await?);
         }
         tx.commit().await?;
         sessions.sort_by_key(|s| (s.wake_at, s.id));
@@ -920,18 +479,7 @@ impl Store for PostgresStore {
         after: Option<MessageId>,
         limit: u32,
     ) -> Result<Vec<Message>> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLS} FROM messages m JOIN sessions s ON s.id = m.session_id \
-             WHERE m.session_id = $1 AND s.org_id = $2 AND m.id > $3 ORDER BY m.id LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(session.0)
-            .bind(org.0)
-            .bind(after.map_or(0, |a| a.0))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(message_from).collect()
+        reads::messages(&self.pool, org, session, after, limit).await
     }
 
     async fn customer_sessions(
@@ -939,53 +487,11 @@ impl Store for PostgresStore {
         org: OrgId,
         customer: CustomerId,
     ) -> Result<Vec<SessionSummary>> {
-        self.summary_where("s.customer_id = $2", org, PgKey::Id(customer.0))
-            .await
+        reads::customer_sessions(&self.pool, org, customer).await
     }
 
     async fn session_detail(&self, org: OrgId, session: Uuid) -> Result<Option<SessionDetail>> {
-        let Some(summary) = self
-            .summary_where("s.uuid = $2", org, PgKey::Uuid(session))
-            .await?
-            .pop()
-        else {
-            return Ok(None);
-        };
-        let rows = sqlx::query(
-            "SELECT quiz, question_id, question, answer, correct, attempt, matched_by, created_at \
-             FROM quiz_answers WHERE session_id = $1 ORDER BY id",
-        )
-        .bind(summary.session.id.0)
-        .fetch_all(&self.pool)
-        .await?;
-        let answers = rows
-            .iter()
-            .map(|row| {
-                Ok(QuizAnswer {
-                    quiz: parse(row.try_get("quiz")?)?,
-                    question_id: row.try_get("question_id")?,
-                    question: row.try_get("question")?,
-                    answer: row.try_get("answer")?,
-                    correct: row.try_get("correct")?,
-                    attempt: row.try_get("attempt")?,
-                    matched_by: row.try_get("matched_by")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(created_at) AS first, MAX(created_at) AS last FROM messages WHERE session_id = $1",
-        )
-        .bind(summary.session.id.0)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Some(SessionDetail {
-            answers,
-            message_count: row.try_get("n")?,
-            first_message_at: row.try_get("first")?,
-            last_message_at: row.try_get("last")?,
-            summary,
-        }))
+        reads::session_detail(&self.pool, org, session).await
     }
 
     async fn programme_summary(
@@ -993,36 +499,7 @@ impl Store for PostgresStore {
         org: OrgId,
         identifier: i64,
     ) -> Result<Option<ProgrammeSummary>> {
-        let Some(programme) = self.get_programme(org, identifier).await? else {
-            return Ok(None);
-        };
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS enrolled, \
-             COUNT(*) FILTER (WHERE s.status = 'Pending') AS pending, \
-             COUNT(*) FILTER (WHERE s.status = 'InProgress') AS in_progress, \
-             COUNT(*) FILTER (WHERE s.status = 'Completed') AS completed, \
-             COUNT(*) FILTER (WHERE s.status = 'OptedOut') AS opted_out, \
-             COUNT(*) FILTER (WHERE s.status = 'Expired') AS expired, \
-             AVG(CASE WHEN s.pre_answered > 0 AND mv.pre_quiz_total > 0 \
-                 THEN CAST(s.pre_correct AS DOUBLE PRECISION) / mv.pre_quiz_total END) AS avg_pre, \
-             AVG(CASE WHEN s.post_answered > 0 AND mv.post_quiz_total > 0 \
-                 THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS avg_post \
-             FROM sessions s JOIN module_versions mv ON mv.id = s.module_version_id WHERE s.programme_id = $1",
-        )
-        .bind(programme.id.0)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Some(ProgrammeSummary {
-            enrolled: row.try_get("enrolled")?,
-            pending: row.try_get("pending")?,
-            in_progress: row.try_get("in_progress")?,
-            completed: row.try_get("completed")?,
-            opted_out: row.try_get("opted_out")?,
-            expired: row.try_get("expired")?,
-            average_pre_score: row.try_get("avg_pre")?,
-            average_post_score: row.try_get("avg_post")?,
-            programme,
-        }))
+        reads::programme_summary(&self.pool, org, identifier).await
     }
 
     fn export_transcripts(
@@ -1030,38 +507,7 @@ impl Store for PostgresStore {
         org: OrgId,
         filter: ExportFilter,
     ) -> BoxStream<'static, Result<ExportRow>> {
-        let pool = self.pool.clone();
-        crate::channel_stream(move |tx| async move {
-            let sql = format!(
-                "SELECT {MESSAGE_COLS}, c.uuid AS customer_uuid, p.identifier AS programme_identifier, \
-                 s.module_uuid FROM messages m JOIN sessions s ON s.id = m.session_id \
-                 JOIN customers c ON c.id = s.customer_id JOIN programmes p ON p.id = s.programme_id \
-                 WHERE s.org_id = $1 AND ($2::BIGINT IS NULL OR p.identifier = $2) \
-                 AND ($3::TIMESTAMPTZ IS NULL OR m.created_at >= $3) \
-                 AND ($4::TIMESTAMPTZ IS NULL OR m.created_at < $4) \
-                 ORDER BY m.session_id, m.id"
-            );
-            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(org.0)
-                .bind(filter.programme)
-                .bind(filter.from)
-                .bind(filter.until)
-                .fetch(&pool);
-            while let Some(row) = rows.next().await {
-                let item = row.map_err(StoreError::from).and_then(|row| {
-                    Ok(ExportRow {
-                        message: message_from(&row)?,
-                        customer_uuid: row.try_get("customer_uuid")?,
-                        programme_identifier: row.try_get("programme_identifier")?,
-                        module_uuid: row.try_get("module_uuid")?,
-                    })
-                });
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    break;
-                }
-            }
-        })
+        export::export_transcripts(&self.pool, org, filter)
     }
 
     fn export_sessions(
@@ -1069,31 +515,7 @@ impl Store for PostgresStore {
         org: OrgId,
         identifier: i64,
     ) -> BoxStream<'static, Result<SessionExportRow>> {
-        let pool = self.pool.clone();
-        crate::channel_stream(move |tx| async move {
-            let sql = format!(
-                "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
-                 c.phone AS customer_phone {SUMMARY_JOINS} \
-                 WHERE s.org_id = $1 AND p.identifier = $2 ORDER BY s.id"
-            );
-            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(org.0)
-                .bind(identifier)
-                .fetch(&pool);
-            while let Some(row) = rows.next().await {
-                let item = row.map_err(StoreError::from).and_then(|row| {
-                    Ok(SessionExportRow {
-                        summary: summary_from(&row)?,
-                        customer_full_name: row.try_get("customer_full_name")?,
-                        customer_phone: row.try_get("customer_phone")?,
-                    })
-                });
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    break;
-                }
-            }
-        })
+        export::export_sessions(&self.pool, org, identifier)
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>> {

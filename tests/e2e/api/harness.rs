@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use chatcourse_api::{App, Config};
-use chatcourse_storage::{PostgresStore, Store, StoreOptions};
+use chatcourse_storage::{Clock, PostgresStore, Store, StoreOptions, SystemClock};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -175,7 +175,17 @@ impl TestApp {
 
     /// Starts the server with `config` (its database and bind address are
     /// replaced by the test's own).
-    pub async fn spawn_with(backend: Backend, mut config: Config) -> TestApp {
+    pub async fn spawn_with(backend: Backend, config: Config) -> TestApp {
+        TestApp::spawn_with_clock(backend, config, Arc::new(SystemClock)).await
+    }
+
+    /// [`TestApp::spawn_with`], the store and the server reading the time
+    /// from `clock` (a `ManualClock` moves time without sleeping).
+    pub async fn spawn_with_clock(
+        backend: Backend,
+        mut config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> TestApp {
         if config.modules_dir == Config::default().modules_dir {
             config.modules_dir = modules_dir();
         }
@@ -184,7 +194,11 @@ impl TestApp {
                 let path = std::env::temp_dir().join(format!("chatcourse-e2e-{}.db", unique()));
                 let url = format!("sqlite://{}", path.display());
                 config.database_url = url.clone();
-                let store = chatcourse_storage::connect(&url)
+                let options = StoreOptions {
+                    clock,
+                    ..StoreOptions::new(url)
+                };
+                let store = chatcourse_storage::connect_with(options)
                     .await
                     .expect("open SQLite store");
                 (store, Cleanup::File(path))
@@ -195,6 +209,7 @@ impl TestApp {
                 let options = StoreOptions {
                     postgres_schema: Some(schema.clone()),
                     max_connections: 8,
+                    clock,
                     ..StoreOptions::new(url.clone())
                 };
                 let store = chatcourse_storage::connect_with(options)

@@ -3,9 +3,11 @@
 //! reminders and expires silent sessions.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatcourse_api::Config;
+use chatcourse_storage::ManualClock;
 use serde_json::Value;
 
 use super::harness::{Backend, TestApp, both_backends, modules_dir, unique};
@@ -111,14 +113,23 @@ where
     }
 }
 
+/// The reminder (after 1 s) and the expiry (after 8 s) on a manual clock:
+/// the wake-up loop polls every 100 ms of real time but goes by the clock,
+/// so the test moves the clock instead of waiting.
 async fn reminders_and_expiry(backend: Backend) {
     let modules = ModulesDir::new();
     modules.write("reminders.yaml", include_str!("fixtures/reminders.yaml"));
-    let app = TestApp::spawn_with(backend, modules.config()).await;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_with_clock(backend, modules.config(), clock.clone()).await;
     let customer = app.register_customer().await;
     let module = app.module_uuid("Reminder Check").await;
     let session = app.enrol(&customer, &module, 7).await;
 
+    // Several rounds of the loop, but no time passes on the clock: nothing.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(app.transcript(&customer, &session).await.len(), 1);
+
+    clock.advance(Duration::from_secs(2));
     eventually("the reminder", || async {
         app.transcript(&customer, &session)
             .await
@@ -126,6 +137,7 @@ async fn reminders_and_expiry(backend: Backend) {
             .any(|m| m["message"] == "Hello Jane, reply to continue.")
     })
     .await;
+    clock.advance(Duration::from_secs(10));
     eventually("the expiry", || async {
         let (_, body) = app
             .get(&format!(

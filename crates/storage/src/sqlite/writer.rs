@@ -20,12 +20,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use sqlx::SqliteConnection;
 use tokio::sync::{Mutex, OwnedMutexGuard, broadcast, watch};
 
 use crate::model::MessageEvent;
-use crate::{Result, StoreError};
+use crate::{POOL_WAIT, Result, StoreError};
 
 /// Most turns in one transaction.
 const MAX_BATCH: usize = 512;
@@ -101,7 +102,10 @@ impl Writer {
     /// The connection, repaired after a cut-off caller; a batch may be open.
     async fn lock(&self) -> Locked {
         self.waiting.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
         let mut state = self.state.clone().lock_owned().await;
+        metrics::histogram!(POOL_WAIT, "pool" => "sqlite_writer")
+            .record(started.elapsed().as_secs_f64());
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         if state.dirty {
             abort(&mut state, "a transaction was cut off").await;
@@ -188,6 +192,8 @@ impl Writer {
         let events = self.events.clone();
         let task = tokio::spawn(async move {
             if let Some(batch) = state.batch.take() {
+                metrics::histogram!("chatcourse_store_commit_batch_size")
+                    .record(batch.turns as f64);
                 state.dirty = true;
                 match sqlx::raw_sql("COMMIT").execute(&mut state.conn).await {
                     Ok(_) => {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::*;
 
-pub async fn organisations_and_keys(store: Arc<dyn Store>) {
+pub async fn organisations_and_keys(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let acme = store.create_org_if_missing("acme", t0()).await.unwrap();
     let again = store.create_org_if_missing("acme", at(60)).await.unwrap();
     assert_eq!(
@@ -93,7 +93,7 @@ pub async fn organisations_and_keys(store: Arc<dyn Store>) {
     assert_eq!(keys[0].revoked_at, Some(at(1)));
 }
 
-pub async fn programmes_modules_customers(store: Arc<dyn Store>) {
+pub async fn programmes_modules_customers(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let org = store.create_org_if_missing("acme", t0()).await.unwrap().id;
     let other = store.create_org_if_missing("other", t0()).await.unwrap().id;
 
@@ -170,7 +170,7 @@ pub async fn programmes_modules_customers(store: Arc<dyn Store>) {
     assert!(d.id > c.id && d.uuid != c.uuid);
 }
 
-pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>) {
+pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let created = store
         .create_session(
@@ -223,7 +223,7 @@ pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>) {
     assert!(store.create_session(w.org, &newer).await.unwrap().existing);
 
     // Once the session is over, enrolling starts a new one.
-    let done = |_: &Session| {
+    let done = |_: &Session, _: DateTime<Utc>| {
         Ok(TurnPlan {
             state: "done".to_owned(),
             state_format: 1,
@@ -236,7 +236,7 @@ pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>) {
         })
     };
     store
-        .apply_turn(s.id, Inbound::message("STOP", None, at(10)), &mut { done })
+        .apply_turn(s.id, Inbound::message("STOP", None), &mut { done })
         .await
         .unwrap();
     let fresh = store.create_session(w.org, &newer).await.unwrap();
@@ -250,7 +250,10 @@ pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>) {
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
-pub async fn concurrent_enrolment_creates_one_session(store: Arc<dyn Store>) {
+pub async fn concurrent_enrolment_creates_one_session(
+    store: Arc<dyn Store>,
+    _clock: Arc<ManualClock>,
+) {
     let w = Arc::new(world(&store, "acme").await);
     let tasks: Vec<_> = (0..10)
         .map(|i| {
@@ -284,7 +287,7 @@ pub async fn concurrent_enrolment_creates_one_session(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn migrate_is_idempotent(store: Arc<dyn Store>) {
+pub async fn migrate_is_idempotent(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     // connect already migrated.
     assert_eq!(store.migrate().await.unwrap(), vec![]);
     assert_eq!(store.migrate().await.unwrap(), vec![]);

@@ -111,7 +111,7 @@ pub async fn session(store: &Arc<dyn Store>, w: &World) -> Session {
 
 /// A counter engine: the state is a number; each turn adds one and replies
 /// with the new value. Serial application of n turns gives state n.
-pub fn counter(session: &Session) -> Result<TurnPlan, TurnRejected> {
+pub fn counter(session: &Session, _at: DateTime<Utc>) -> Result<TurnPlan, TurnRejected> {
     let n: u64 = session
         .state
         .parse()

@@ -39,29 +39,32 @@ fn answer(quiz: QuizKind, question: &str, correct: bool, attempt: i32) -> NewQui
     }
 }
 
+/// A turn at `when` (the store's clock is set to it).
 async fn turn(
     store: &Arc<dyn Store>,
+    clock: &ManualClock,
     s: &Session,
     when: DateTime<Utc>,
     p: TurnPlan,
 ) -> TurnOutcome {
     let mut p = Some(p);
+    clock.set(when);
     store
         .apply_turn(
             s.id,
-            Inbound::message("answer", None, when),
-            &mut |_: &Session| Ok(p.take().expect("decide runs once")),
+            Inbound::message("answer", None),
+            &mut |_: &Session, _: DateTime<Utc>| Ok(p.take().expect("decide runs once")),
         )
         .await
         .unwrap()
 }
 
-pub async fn organisations_are_isolated(store: Arc<dyn Store>) {
+pub async fn organisations_are_isolated(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let a = world(&store, "acme").await;
     let b = world(&store, "beta").await;
     let s = session(&store, &a).await;
     store
-        .apply_turn(s.id, Inbound::message("hi", None, at(1)), &mut counter)
+        .apply_turn(s.id, Inbound::message("hi", None), &mut counter)
         .await
         .unwrap();
 
@@ -112,16 +115,13 @@ pub async fn organisations_are_isolated(store: Arc<dyn Store>) {
     ));
 }
 
-pub async fn message_paging(store: Arc<dyn Store>) {
+pub async fn message_paging(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     for i in 0..12 {
+        clock.set(at(i));
         store
-            .apply_turn(
-                s.id,
-                Inbound::message(format!("m{i}"), None, at(i)),
-                &mut counter,
-            )
+            .apply_turn(s.id, Inbound::message(format!("m{i}"), None), &mut counter)
             .await
             .unwrap();
     }
@@ -160,7 +160,7 @@ pub async fn message_paging(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn summaries(store: Arc<dyn Store>) {
+pub async fn summaries(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     store
         .rename_programme(w.org, 49, "Test Prog")
@@ -181,6 +181,7 @@ pub async fn summaries(store: Arc<dyn Store>) {
     };
     turn(
         &store,
+        &clock,
         &s,
         at(10),
         plan(
@@ -194,6 +195,7 @@ pub async fn summaries(store: Arc<dyn Store>) {
     .await;
     turn(
         &store,
+        &clock,
         &s,
         at(20),
         plan(
@@ -207,6 +209,7 @@ pub async fn summaries(store: Arc<dyn Store>) {
     .await;
     turn(
         &store,
+        &clock,
         &s,
         at(30),
         plan(
@@ -220,6 +223,7 @@ pub async fn summaries(store: Arc<dyn Store>) {
     .await;
     turn(
         &store,
+        &clock,
         &s,
         at(40),
         plan(
@@ -296,6 +300,7 @@ pub async fn summaries(store: Arc<dyn Store>) {
         .session;
     turn(
         &store,
+        &clock,
         &s2,
         at(50),
         plan(
@@ -318,6 +323,7 @@ pub async fn summaries(store: Arc<dyn Store>) {
         .session;
     turn(
         &store,
+        &clock,
         &s3,
         at(60),
         plan(
@@ -375,7 +381,7 @@ pub async fn summaries(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn export_streams(store: Arc<dyn Store>) {
+pub async fn export_streams(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let other = store.ensure_programme(w.org, 7, t0()).await.unwrap();
     let mut sessions = Vec::new();
@@ -390,10 +396,11 @@ pub async fn export_streams(store: Arc<dyn Store>) {
         }
         let s = store.create_session(w.org, &new).await.unwrap().session;
         for t in 0..5 {
+            clock.set(at(100 * t));
             store
                 .apply_turn(
                     s.id,
-                    Inbound::message(format!("{i}/{t}"), None, at(100 * t)),
+                    Inbound::message(format!("{i}/{t}"), None),
                     &mut counter,
                 )
                 .await
@@ -460,7 +467,7 @@ pub async fn export_streams(store: Arc<dyn Store>) {
         StdDuration::from_secs(10),
         store.apply_turn(
             sessions[0].id,
-            Inbound::message("after", None, at(999)),
+            Inbound::message("after", None),
             &mut counter,
         ),
     )
@@ -469,7 +476,7 @@ pub async fn export_streams(store: Arc<dyn Store>) {
     .unwrap();
 }
 
-pub async fn subscribe_sees_commits(store: Arc<dyn Store>) {
+pub async fn subscribe_sees_commits(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let mut events = store.subscribe().await.unwrap();
     let w = world(&store, "acme").await;
     let created = store
@@ -478,13 +485,15 @@ pub async fn subscribe_sees_commits(store: Arc<dyn Store>) {
         .unwrap();
     let s = created.session;
     let rejected = store
-        .apply_turn(s.id, Inbound::wake_up(at(1)), &mut |_: &Session| {
-            Err(TurnRejected::new("no"))
-        })
+        .apply_turn(
+            s.id,
+            Inbound::wake_up(),
+            &mut |_: &Session, _: DateTime<Utc>| Err(TurnRejected::new("no")),
+        )
         .await;
     assert!(rejected.is_err());
     let out = store
-        .apply_turn(s.id, Inbound::message("hi", None, at(2)), &mut counter)
+        .apply_turn(s.id, Inbound::message("hi", None), &mut counter)
         .await
         .unwrap();
     let mut expected = vec![
@@ -518,7 +527,7 @@ pub async fn subscribe_sees_commits(store: Arc<dyn Store>) {
 /// Concurrent enrolments and turns of several sessions: two subscriptions
 /// each get every committed message once (on PostgreSQL, not again when the
 /// store's own NOTIFY comes back).
-pub async fn subscribe_announces_each_commit_once(store: Arc<dyn Store>) {
+pub async fn subscribe_announces_each_commit_once(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     const SESSIONS: usize = 8;
     const TURNS: usize = 5;
     let mut first = store.subscribe().await.unwrap();
@@ -555,7 +564,7 @@ pub async fn subscribe_announces_each_commit_once(store: Arc<dyn Store>) {
                     let out = store
                         .apply_turn(
                             created.session.id,
-                            Inbound::message(format!("t{turn}"), None, at(1)),
+                            Inbound::message(format!("t{turn}"), None),
                             &mut counter,
                         )
                         .await
@@ -576,7 +585,7 @@ pub async fn subscribe_announces_each_commit_once(store: Arc<dyn Store>) {
     expect_announced_once(&mut second, &messages).await;
 }
 
-pub async fn export_sessions_streams(store: Arc<dyn Store>) {
+pub async fn export_sessions_streams(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let a = world(&store, "acme").await;
     let b = world(&store, "beta").await;
     let empty = store.ensure_programme(a.org, 7, t0()).await.unwrap();
@@ -611,8 +620,8 @@ pub async fn export_sessions_streams(store: Arc<dyn Store>) {
     store
         .apply_turn(
             sessions[1].id,
-            Inbound::message("2", None, at(5)),
-            &mut |_: &Session| {
+            Inbound::message("2", None),
+            &mut |_: &Session, _: DateTime<Utc>| {
                 Ok(plan(
                     "done",
                     SessionStatus::Completed,
@@ -689,7 +698,7 @@ pub async fn export_sessions_streams(store: Arc<dyn Store>) {
         StdDuration::from_secs(10),
         store.apply_turn(
             sessions[0].id,
-            Inbound::message("after", None, at(9)),
+            Inbound::message("after", None),
             &mut counter,
         ),
     )

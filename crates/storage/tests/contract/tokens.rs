@@ -6,7 +6,7 @@ use chatcourse_storage::*;
 
 use super::*;
 
-pub async fn session_tokens(store: Arc<dyn Store>) {
+pub async fn session_tokens(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "Acme").await;
     let mine = session(&store, &w).await;
     let other_customer = store

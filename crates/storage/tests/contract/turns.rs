@@ -19,14 +19,15 @@ fn answer(quiz: QuizKind, question: &str, correct: bool) -> NewQuizAnswer {
     }
 }
 
-pub async fn turn_stores_everything(store: Arc<dyn Store>) {
+pub async fn turn_stores_everything(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
-    let mut decide = |current: &Session| {
+    let mut decide = |current: &Session, now: DateTime<Utc>| {
         assert_eq!(
             (current.id, current.turns, current.state.as_str()),
             (s.id, 0, "0")
         );
+        assert_eq!(now, at(5), "decide gets the turn's time");
         Ok(TurnPlan {
             state: "{\"step\":\"q2\"}".to_owned(),
             state_format: 3,
@@ -42,10 +43,11 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
             last_activity: Some(at(5)),
         })
     };
+    clock.set(at(5));
     let out = store
         .apply_turn(
             s.id,
-            Inbound::message("2", Some("wamid.1".to_owned()), at(5)),
+            Inbound::message("2", Some("wamid.1".to_owned())),
             &mut decide,
         )
         .await
@@ -101,23 +103,23 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
 
     // A later turn without last_activity keeps it; its progress (none: a
     // restart) is stored although it has no answers.
+    clock.set(at(9));
     let out = store
-        .apply_turn(
-            s.id,
-            Inbound::message("hi", None, at(9)),
-            &mut |_: &Session| {
-                Ok(TurnPlan {
-                    state: "x".to_owned(),
-                    state_format: 3,
-                    status: SessionStatus::InProgress,
-                    replies: vec![],
-                    answers: vec![],
-                    progress: QuizProgress::default(),
-                    wake_at: None,
-                    last_activity: None,
-                })
-            },
-        )
+        .apply_turn(s.id, Inbound::message("hi", None), &mut |_: &Session,
+                                                              _: DateTime<
+            Utc,
+        >| {
+            Ok(TurnPlan {
+                state: "x".to_owned(),
+                state_format: 3,
+                status: SessionStatus::InProgress,
+                replies: vec![],
+                answers: vec![],
+                progress: QuizProgress::default(),
+                wake_at: None,
+                last_activity: None,
+            })
+        })
         .await
         .unwrap();
     assert_eq!(
@@ -143,7 +145,7 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>) {
 /// The stored scores are the plans' progress, verbatim: here the engine
 /// counts q1 right, then a restart resets the run, then q1 wrong in the new
 /// run. The answer log keeps all of it.
-pub async fn progress_is_stored_as_planned(store: Arc<dyn Store>) {
+pub async fn progress_is_stored_as_planned(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let steps = [
@@ -167,11 +169,12 @@ pub async fn progress_is_stored_as_planned(store: Arc<dyn Store>) {
             last_activity: None,
         });
         store
-            .apply_turn(
-                s.id,
-                Inbound::message("x", None, at(i as i64)),
-                &mut |_: &Session| Ok(plan.take().expect("decide runs once")),
-            )
+            .apply_turn(s.id, Inbound::message("x", None), &mut |_: &Session,
+                                                                 _: DateTime<
+                Utc,
+            >| {
+                Ok(plan.take().expect("decide runs once"))
+            })
             .await
             .unwrap();
         let detail = store.session_detail(w.org, s.uuid).await.unwrap().unwrap();
@@ -205,11 +208,11 @@ pub async fn progress_is_stored_as_planned(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn wake_up_turn_has_no_inbound(store: Arc<dyn Store>) {
+pub async fn wake_up_turn_has_no_inbound(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let out = store
-        .apply_turn(s.id, Inbound::wake_up(at(100)), &mut counter)
+        .apply_turn(s.id, Inbound::wake_up(), &mut counter)
         .await
         .unwrap();
     assert_eq!(out.received, None);
@@ -220,15 +223,15 @@ pub async fn wake_up_turn_has_no_inbound(store: Arc<dyn Store>) {
     assert!(messages.iter().all(|m| m.direction == Direction::Sent));
 }
 
-pub async fn rejected_turn_leaves_no_trace(store: Arc<dyn Store>) {
+pub async fn rejected_turn_leaves_no_trace(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let before = all_messages(&store, w.org, s.id).await;
     let err = store
         .apply_turn(
             s.id,
-            Inbound::message("hello", Some("e1".to_owned()), at(1)),
-            &mut |_: &Session| Err(TurnRejected::new("session is over")),
+            Inbound::message("hello", Some("e1".to_owned())),
+            &mut |_: &Session, _: DateTime<Utc>| Err(TurnRejected::new("session is over")),
         )
         .await
         .unwrap_err();
@@ -245,7 +248,7 @@ pub async fn rejected_turn_leaves_no_trace(store: Arc<dyn Store>) {
     let out = store
         .apply_turn(
             s.id,
-            Inbound::message("hello", Some("e1".to_owned()), at(2)),
+            Inbound::message("hello", Some("e1".to_owned())),
             &mut counter,
         )
         .await
@@ -254,13 +257,13 @@ pub async fn rejected_turn_leaves_no_trace(store: Arc<dyn Store>) {
     assert_eq!(out.session.turns, 1);
 
     let missing = store
-        .apply_turn(SessionId(i64::MAX), Inbound::wake_up(at(3)), &mut counter)
+        .apply_turn(SessionId(i64::MAX), Inbound::wake_up(), &mut counter)
         .await
         .unwrap_err();
     assert!(matches!(missing, StoreError::NotFound(_)), "{missing}");
 }
 
-pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
+pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let before = all_messages(&store, w.org, s.id).await;
@@ -268,15 +271,15 @@ pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
     // for many replies: the timeout drops the turn's future at the first
     // statement after the decision that is not answered at once, in the
     // middle of its transaction.
-    let mut slow = |current: &Session| {
+    let mut slow = |current: &Session, now: DateTime<Utc>| {
         std::thread::sleep(std::time::Duration::from_millis(150));
-        let mut plan = counter(current)?;
+        let mut plan = counter(current, now)?;
         plan.replies = (0..200).map(|i| format!("reply {i}")).collect();
         Ok(plan)
     };
     let turn = store.apply_turn(
         s.id,
-        Inbound::message("lost", Some("x1".to_owned()), at(1)),
+        Inbound::message("lost", Some("x1".to_owned())),
         &mut slow,
     );
     let result = tokio::time::timeout(std::time::Duration::from_millis(20), turn).await;
@@ -284,25 +287,26 @@ pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>) {
     after_crash(&store, &w, &s, &before).await;
 }
 
-/// A turn whose engine panics (inside the transaction) leaves no trace.
-pub async fn panicking_turn_leaves_no_trace(store: Arc<dyn Store>) {
+/// A turn whose engine panics (inside the transaction) is rejected, naming
+/// the panic, and leaves no trace.
+pub async fn panicking_turn_leaves_no_trace(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let before = all_messages(&store, w.org, s.id).await;
-    let task = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let mut boom = |_: &Session| -> Result<TurnPlan, TurnRejected> { panic!("engine bug") };
-            store
-                .apply_turn(
-                    s.id,
-                    Inbound::message("lost", Some("x1".to_owned()), at(1)),
-                    &mut boom,
-                )
-                .await
-        })
-    };
-    assert!(task.await.unwrap_err().is_panic());
+    let mut boom =
+        |_: &Session, _: DateTime<Utc>| -> Result<TurnPlan, TurnRejected> { panic!("engine bug") };
+    let err = store
+        .apply_turn(
+            s.id,
+            Inbound::message("lost", Some("x1".to_owned())),
+            &mut boom,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Rejected(r) if r.reason.contains("panicked: engine bug")),
+        "{err}"
+    );
     after_crash(&store, &w, &s, &before).await;
 }
 
@@ -313,7 +317,7 @@ async fn after_crash(store: &Arc<dyn Store>, w: &World, s: &Session, before: &[M
         std::time::Duration::from_secs(10),
         store.apply_turn(
             s.id,
-            Inbound::message("again", Some("x1".to_owned()), at(2)),
+            Inbound::message("again", Some("x1".to_owned())),
             &mut counter,
         ),
     )
@@ -385,7 +389,7 @@ async fn check_counter_transcript(
     }
 }
 
-pub async fn concurrent_turns_one_session(store: Arc<dyn Store>) {
+pub async fn concurrent_turns_one_session(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     const TASKS: usize = 50;
     const TURNS: usize = 20;
     let w = world(&store, "acme").await;
@@ -400,7 +404,7 @@ pub async fn concurrent_turns_one_session(store: Arc<dyn Store>) {
                     let out = store
                         .apply_turn(
                             s.id,
-                            Inbound::message(text, Some(format!("e{task}-{turn}")), at(1)),
+                            Inbound::message(text, Some(format!("e{task}-{turn}"))),
                             &mut counter,
                         )
                         .await
@@ -419,7 +423,7 @@ pub async fn concurrent_turns_one_session(store: Arc<dyn Store>) {
     check_counter_transcript(&store, w.org, &s, TASKS * TURNS).await;
 }
 
-pub async fn concurrent_turns_many_sessions(store: Arc<dyn Store>) {
+pub async fn concurrent_turns_many_sessions(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     const SESSIONS: usize = 200;
     const SENDERS: usize = 3;
     const TURNS: usize = 2;
@@ -444,7 +448,7 @@ pub async fn concurrent_turns_many_sessions(store: Arc<dyn Store>) {
                 for turn in 0..TURNS {
                     let text = format!("s{sender}-{turn}");
                     store
-                        .apply_turn(id, Inbound::message(text, None, at(1)), &mut counter)
+                        .apply_turn(id, Inbound::message(text, None), &mut counter)
                         .await
                         .unwrap();
                 }
@@ -459,7 +463,7 @@ pub async fn concurrent_turns_many_sessions(store: Arc<dyn Store>) {
     }
 }
 
-pub async fn idempotent_external_id(store: Arc<dyn Store>) {
+pub async fn idempotent_external_id(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let tasks: Vec<_> = (0..10)
@@ -469,7 +473,7 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
                 store
                     .apply_turn(
                         s.id,
-                        Inbound::message("2", Some("sms-77".to_owned()), at(1)),
+                        Inbound::message("2", Some("sms-77".to_owned())),
                         &mut counter,
                     )
                     .await
@@ -501,7 +505,7 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
     store
         .apply_turn(
             s.id,
-            Inbound::message("3", Some("sms-78".to_owned()), at(2)),
+            Inbound::message("3", Some("sms-78".to_owned())),
             &mut counter,
         )
         .await
@@ -509,8 +513,8 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
     let late = store
         .apply_turn(
             s.id,
-            Inbound::message("2", Some("sms-77".to_owned()), at(3)),
-            &mut |_: &Session| panic!("a replay must not run the engine"),
+            Inbound::message("2", Some("sms-77".to_owned())),
+            &mut |_: &Session, _: DateTime<Utc>| panic!("a replay must not run the engine"),
         )
         .await
         .unwrap();
@@ -531,7 +535,7 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
     let out = store
         .apply_turn(
             other.id,
-            Inbound::message("2", Some("sms-77".to_owned()), at(4)),
+            Inbound::message("2", Some("sms-77".to_owned())),
             &mut counter,
         )
         .await
@@ -541,7 +545,7 @@ pub async fn idempotent_external_id(store: Arc<dyn Store>) {
 
 /// Turns that fail (the engine declines every third one) among concurrent
 /// turns of other sessions: only they are missing; the rest are all stored.
-pub async fn failures_amid_concurrent_turns(store: Arc<dyn Store>) {
+pub async fn failures_amid_concurrent_turns(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     const SESSIONS: usize = 30;
     const TURNS: usize = 6;
     let w = world(&store, "acme").await;
@@ -564,16 +568,16 @@ pub async fn failures_amid_concurrent_turns(store: Arc<dyn Store>) {
             tokio::spawn(async move {
                 let mut stored = 0;
                 for turn in 0..TURNS {
-                    let mut picky = |s: &Session| {
+                    let mut picky = |s: &Session, now: DateTime<Utc>| {
                         if turn % 3 == 2 {
                             Err(TurnRejected::new("declined"))
                         } else {
-                            counter(s)
+                            counter(s, now)
                         }
                     };
                     let text = format!("m-{turn}");
                     match store
-                        .apply_turn(id, Inbound::message(text, None, at(1)), &mut picky)
+                        .apply_turn(id, Inbound::message(text, None), &mut picky)
                         .await
                     {
                         Ok(_) => stored += 1,
@@ -596,7 +600,7 @@ pub async fn failures_amid_concurrent_turns(store: Arc<dyn Store>) {
 /// Callers cut off at random moments among concurrent turns: every turn
 /// reported stored is stored, every turn reported failed is not, and each
 /// transcript is still a gapless serial history.
-pub async fn cancellations_amid_concurrent_turns(store: Arc<dyn Store>) {
+pub async fn cancellations_amid_concurrent_turns(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     const SESSIONS: usize = 20;
     const TURNS: usize = 8;
     let w = world(&store, "acme").await;
@@ -622,11 +626,11 @@ pub async fn cancellations_amid_concurrent_turns(store: Arc<dyn Store>) {
                 let mut results = Vec::new();
                 for turn in 0..TURNS {
                     let text = format!("s{i}-{turn}");
-                    let inbound = Inbound::message(text.clone(), Some(text.clone()), at(1));
+                    let inbound = Inbound::message(text.clone(), Some(text.clone()));
                     let result = if (i + turn) % 3 == 0 {
-                        let mut slow = |s: &Session| {
+                        let mut slow = |s: &Session, now: DateTime<Utc>| {
                             std::thread::sleep(std::time::Duration::from_millis(2));
-                            counter(s)
+                            counter(s, now)
                         };
                         let limit = std::time::Duration::from_micros(500 * (turn as u64 % 4));
                         match tokio::time::timeout(limit, store.apply_turn(id, inbound, &mut slow))
@@ -674,5 +678,145 @@ pub async fn cancellations_amid_concurrent_turns(store: Arc<dyn Store>) {
                 None => {}
             }
         }
+    }
+}
+
+/// `count` sessions of distinct customers, each with its enrolment message.
+async fn many_sessions(store: &Arc<dyn Store>, w: &World, count: usize) -> Vec<Session> {
+    let mut sessions = Vec::new();
+    for i in 0..count {
+        let customer = store
+            .register_customer(w.org, &new_customer(&format!("c{i}")))
+            .await
+            .unwrap();
+        let created = store
+            .create_session(w.org, &new_session(w, &customer, &["Welcome!"]))
+            .await
+            .unwrap();
+        sessions.push(created.session);
+    }
+    sessions
+}
+
+/// Decisions that panic (one turn of every fifth session) among many
+/// concurrent turns of other sessions: each panicking turn is rejected and
+/// leaves no trace; every other turn commits (on SQLite they share the
+/// panicking turn's transaction).
+pub async fn panics_amid_concurrent_turns(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    const SESSIONS: usize = 40;
+    const TURNS: usize = 6;
+    let w = world(&store, "acme").await;
+    let sessions = many_sessions(&store, &w, SESSIONS).await;
+    let tasks: Vec<_> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (store, id) = (store.clone(), s.id);
+            tokio::spawn(async move {
+                let mut stored = 0;
+                for turn in 0..TURNS {
+                    let panics = i % 5 == 0 && turn == 3;
+                    let mut engine = |s: &Session, now: DateTime<Utc>| {
+                        if panics {
+                            panic!("engine bug in session {i}");
+                        }
+                        counter(s, now)
+                    };
+                    let text = format!("m-{turn}");
+                    match store
+                        .apply_turn(id, Inbound::message(text, None), &mut engine)
+                        .await
+                    {
+                        Ok(_) => {
+                            assert!(!panics, "a panicking turn was stored");
+                            stored += 1;
+                        }
+                        Err(StoreError::Rejected(r)) if panics => {
+                            assert!(r.reason.contains("engine bug in session"), "{r}");
+                        }
+                        Err(e) => panic!("session {i}, turn {turn}: {e}"),
+                    }
+                }
+                stored
+            })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let expected = if i % 5 == 0 { TURNS - 1 } else { TURNS };
+        assert_eq!(task.await.unwrap(), expected, "session {i}");
+    }
+    for (i, s) in sessions.iter().enumerate() {
+        let expected = if i % 5 == 0 { TURNS - 1 } else { TURNS };
+        check_counter_transcript(&store, w.org, s, expected).await;
+    }
+}
+
+/// The turn's time is read under the session's lock: while the clock moves
+/// on, concurrent turns store times that never decrease in id order within
+/// a session, and `decide` is given the time the turn stores.
+pub async fn stored_times_follow_commit_order(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
+    const SESSIONS: usize = 4;
+    const SENDERS: usize = 8;
+    const TURNS: usize = 10;
+    let w = world(&store, "acme").await;
+    let sessions = many_sessions(&store, &w, SESSIONS).await;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = {
+        let (clock, done) = (clock.clone(), done.clone());
+        tokio::spawn(async move {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                clock.advance(std::time::Duration::from_micros(7));
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for s in &sessions {
+        for sender in 0..SENDERS {
+            let (store, id) = (store.clone(), s.id);
+            tasks.push(tokio::spawn(async move {
+                for turn in 0..TURNS {
+                    let mut decided = None;
+                    let mut engine = |s: &Session, now: DateTime<Utc>| {
+                        decided = Some(now);
+                        let mut plan = counter(s, now)?;
+                        plan.last_activity = Some(now);
+                        Ok(plan)
+                    };
+                    let text = format!("s{sender}-{turn}");
+                    let out = store
+                        .apply_turn(id, Inbound::message(text, None), &mut engine)
+                        .await
+                        .unwrap();
+                    let received = out.received.unwrap();
+                    assert_eq!(Some(received.created_at), decided);
+                    assert!(out.sent.iter().all(|m| Some(m.created_at) == decided));
+                    assert_eq!(out.session.last_activity, decided);
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    ticker.await.unwrap();
+    for s in &sessions {
+        check_counter_transcript(&store, w.org, s, SENDERS * TURNS).await;
+        let messages = all_messages(&store, w.org, s.id).await;
+        for pair in messages.windows(2) {
+            assert!(
+                pair[0].created_at <= pair[1].created_at,
+                "message {} at {} before message {} at {}",
+                pair[0].id,
+                pair[0].created_at,
+                pair[1].id,
+                pair[1].created_at
+            );
+        }
+        assert!(
+            messages.last().unwrap().created_at > messages[1].created_at,
+            "the clock moved during the test"
+        );
     }
 }

@@ -30,7 +30,7 @@ async fn sleeping_sessions(
     out
 }
 
-pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>) {
+pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     // Even: due at t0 + i s; odd: due in an hour.
     let sessions = sleeping_sessions(&store, &w, 8, |i| {
@@ -61,13 +61,13 @@ pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>) {
     );
 
     // A wake-up turn ends the lease; its new wake_at decides the next claim.
-    let mut wake_again = |s: &Session| {
-        let mut p = counter(s)?;
+    let mut wake_again = |s: &Session, now: DateTime<Utc>| {
+        let mut p = counter(s, now)?;
         p.wake_at = Some(at(200));
         Ok(p)
     };
     store
-        .apply_turn(sessions[0].id, Inbound::wake_up(now), &mut wake_again)
+        .apply_turn(sessions[0].id, Inbound::wake_up(), &mut wake_again)
         .await
         .unwrap();
     assert!(
@@ -99,14 +99,14 @@ pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>) {
     );
 
     // Sessions that are over are never handed out.
-    let mut finish = |s: &Session| {
-        let mut p = counter(s)?;
+    let mut finish = |s: &Session, now: DateTime<Utc>| {
+        let mut p = counter(s, now)?;
         p.status = SessionStatus::Expired;
         p.wake_at = Some(at(0));
         Ok(p)
     };
     store
-        .apply_turn(sessions[1].id, Inbound::wake_up(now), &mut finish)
+        .apply_turn(sessions[1].id, Inbound::wake_up(), &mut finish)
         .await
         .unwrap();
     let all = store
@@ -116,7 +116,7 @@ pub async fn wakeups_are_claimed_once(store: Arc<dyn Store>) {
     assert!(all.iter().all(|s| s.id != sessions[1].id));
 }
 
-pub async fn concurrent_wakeup_claimers(store: Arc<dyn Store>) {
+pub async fn concurrent_wakeup_claimers(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let sessions = sleeping_sessions(&store, &w, 40, |i| Some(at(i as i64))).await;
     let tasks: Vec<_> = (0..4)
@@ -141,4 +141,55 @@ pub async fn concurrent_wakeup_claimers(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(seen, sessions.iter().map(|s| s.id).collect::<HashSet<_>>());
+}
+
+/// A lease too long to represent as a time (up to `Duration::MAX`) holds
+/// the session until the end of representable time, on both backends: the
+/// claim neither fails nor panics, and the session is not handed out again
+/// a year later, or a hundred thousand years later.
+pub async fn lease_too_long_to_represent(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    let sessions = sleeping_sessions(&store, &w, 2, |_| Some(at(0))).await;
+    let huge = StdDuration::from_secs(400 * 365 * 24 * 3600 * 1000);
+    let first = store.claim_due_wakeups(at(1), huge, 1).await.unwrap();
+    let second = store
+        .claim_due_wakeups(at(1), StdDuration::MAX, 1)
+        .await
+        .unwrap();
+    let claimed: HashSet<_> = first.iter().chain(&second).map(|s| s.id).collect();
+    assert_eq!(
+        claimed,
+        sessions.iter().map(|s| s.id).collect::<HashSet<_>>()
+    );
+    for later in [
+        at(1) + chrono::Duration::days(400),
+        at(1) + chrono::Duration::days(100_000 * 365),
+    ] {
+        assert!(
+            store
+                .claim_due_wakeups(later, LEASE, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "claimable again at {later}"
+        );
+    }
+    // A turn still ends such a lease.
+    store
+        .apply_turn(
+            sessions[0].id,
+            Inbound::wake_up(),
+            &mut |s: &Session, now| {
+                let mut plan = counter(s, now)?;
+                plan.wake_at = Some(at(2));
+                Ok(plan)
+            },
+        )
+        .await
+        .unwrap();
+    let again = store.claim_due_wakeups(at(3), LEASE, 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [sessions[0].id]
+    );
 }

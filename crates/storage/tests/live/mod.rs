@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chatcourse_storage::*;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::contract::*;
@@ -11,6 +12,10 @@ use crate::fixture::Fixture;
 
 /// A commit through either store reaches the subscriptions of both, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    postgres_skipped,
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
 async fn commits_reach_other_stores_once() {
     let Some(fixture) = Fixture::postgres().await else {
         return;
@@ -26,17 +31,19 @@ async fn commits_reach_other_stores_once() {
         .unwrap();
     let s = created.session;
     let rejected = b
-        .apply_turn(s.id, Inbound::wake_up(at(1)), &mut |_: &Session| {
-            Err(TurnRejected::new("no"))
-        })
+        .apply_turn(
+            s.id,
+            Inbound::wake_up(),
+            &mut |_: &Session, _: DateTime<Utc>| Err(TurnRejected::new("no")),
+        )
         .await;
     assert!(rejected.is_err());
     let on_a_turn = a
-        .apply_turn(s.id, Inbound::message("via a", None, at(2)), &mut counter)
+        .apply_turn(s.id, Inbound::message("via a", None), &mut counter)
         .await
         .unwrap();
     let on_b_turn = b
-        .apply_turn(s.id, Inbound::message("via b", None, at(3)), &mut counter)
+        .apply_turn(s.id, Inbound::message("via b", None), &mut counter)
         .await
         .unwrap();
     let mut expected = created.messages;
@@ -52,6 +59,10 @@ async fn commits_reach_other_stores_once() {
 /// A commit too large for one NOTIFY payload (8000 bytes) is announced in
 /// several, every id once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    postgres_skipped,
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
 async fn large_commits_span_several_payloads() {
     let Some(fixture) = Fixture::postgres().await else {
         return;
@@ -73,6 +84,10 @@ async fn large_commits_span_several_payloads() {
 /// Payloads of versions that notified inside the transaction (one bare
 /// notice) are understood; a payload nobody understands means "re-read".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    postgres_skipped,
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
 async fn older_and_unknown_payloads() {
     let Some(fixture) = Fixture::postgres().await else {
         return;

@@ -1,0 +1,269 @@
+//! PostgreSQL reads, on the pool.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::rows::*;
+use crate::model::*;
+use crate::{Result, parse};
+
+enum PgKey {
+    Id(i64),
+    Uuid(Uuid),
+}
+
+async fn summary_where(
+    pool: &PgPool,
+    condition: &str,
+    org: OrgId,
+    key: PgKey,
+) -> Result<Vec<SessionSummary>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS}, {SUMMARY_COLS} {SUMMARY_JOINS} WHERE s.org_id = $1 AND {condition} \
+         ORDER BY s.created_at DESC, s.id DESC"
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
+    let query = match key {
+        PgKey::Id(id) => query.bind(id),
+        PgKey::Uuid(u) => query.bind(u),
+    };
+    let rows = query.fetch_all(pool).await?;
+    rows.iter().map(summary_from).collect()
+}
+
+pub(super) async fn find_org(pool: &PgPool, name: &str) -> Result<Option<Organisation>> {
+    let row = sqlx::query("SELECT id, name, created_at FROM organisations WHERE name = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(org_from).transpose()
+}
+
+pub(super) async fn find_org_by_key_hash(
+    pool: &PgPool,
+    key_hash: &str,
+) -> Result<Option<Organisation>> {
+    let row = sqlx::query(
+        "SELECT o.id, o.name, o.created_at FROM api_keys k JOIN organisations o ON o.id = k.org_id \
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+    )
+    .bind(key_hash)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(org_from).transpose()
+}
+
+pub(super) async fn list_keys(pool: &PgPool, org: OrgId) -> Result<Vec<ApiKey>> {
+    let rows = sqlx::query(
+        "SELECT id, org_id, label, key_hash, created_at, revoked_at FROM api_keys WHERE org_id = $1 ORDER BY id",
+    )
+    .bind(org.0)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(key_from).collect()
+}
+
+pub(super) async fn get_programme(
+    pool: &PgPool,
+    org: OrgId,
+    identifier: i64,
+) -> Result<Option<Programme>> {
+    let row = sqlx::query(
+        "SELECT id, org_id, identifier, name, created_at FROM programmes WHERE org_id = $1 AND identifier = $2",
+    )
+    .bind(org.0)
+    .bind(identifier)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(programme_from).transpose()
+}
+
+pub(super) async fn get_module_version(
+    pool: &PgPool,
+    id: ModuleVersionId,
+) -> Result<Option<ModuleVersion>> {
+    let row = sqlx::query("SELECT * FROM module_versions WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(module_from).transpose()
+}
+
+pub(super) async fn find_module(pool: &PgPool, module_uuid: Uuid) -> Result<Option<ModuleVersion>> {
+    let row = sqlx::query(
+        "SELECT * FROM module_versions WHERE module_uuid = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(module_uuid)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(module_from).transpose()
+}
+
+pub(super) async fn list_modules(pool: &PgPool) -> Result<Vec<ModuleVersion>> {
+    let rows = sqlx::query(
+        "SELECT * FROM module_versions mv WHERE mv.id = \
+         (SELECT MAX(l.id) FROM module_versions l WHERE l.module_uuid = mv.module_uuid) ORDER BY mv.name, mv.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(module_from).collect()
+}
+
+pub(super) async fn get_customer(
+    pool: &PgPool,
+    org: OrgId,
+    uuid: Uuid,
+) -> Result<Option<Customer>> {
+    let row = sqlx::query("SELECT * FROM customers WHERE uuid = $1 AND org_id = $2")
+        .bind(uuid)
+        .bind(org.0)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(customer_from).transpose()
+}
+
+pub(super) async fn get_session(pool: &PgPool, org: OrgId, uuid: Uuid) -> Result<Option<Session>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS} FROM sessions s JOIN customers c ON c.id = s.customer_id \
+         WHERE s.uuid = $1 AND s.org_id = $2"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(uuid)
+        .bind(org.0)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(session_from).transpose()
+}
+
+pub(super) async fn find_session_by_token(
+    pool: &PgPool,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Session>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS} FROM session_tokens t JOIN sessions s ON s.id = t.session_id \
+         JOIN customers c ON c.id = s.customer_id WHERE t.token_hash = $1 AND t.expires_at > $2"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(token_hash)
+        .bind(to_micros(now))
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(session_from).transpose()
+}
+
+pub(super) async fn messages(
+    pool: &PgPool,
+    org: OrgId,
+    session: SessionId,
+    after: Option<MessageId>,
+    limit: u32,
+) -> Result<Vec<Message>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLS} FROM messages m JOIN sessions s ON s.id = m.session_id \
+         WHERE m.session_id = $1 AND s.org_id = $2 AND m.id > $3 ORDER BY m.id LIMIT $4"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(session.0)
+        .bind(org.0)
+        .bind(after.map_or(0, |a| a.0))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(message_from).collect()
+}
+
+pub(super) async fn customer_sessions(
+    pool: &PgPool,
+    org: OrgId,
+    customer: CustomerId,
+) -> Result<Vec<SessionSummary>> {
+    summary_where(pool, "s.customer_id = $2", org, PgKey::Id(customer.0)).await
+}
+
+pub(super) async fn session_detail(
+    pool: &PgPool,
+    org: OrgId,
+    session: Uuid,
+) -> Result<Option<SessionDetail>> {
+    let Some(summary) = summary_where(pool, "s.uuid = $2", org, PgKey::Uuid(session))
+        .await?
+        .pop()
+    else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(
+        "SELECT quiz, question_id, question, answer, correct, attempt, matched_by, created_at \
+         FROM quiz_answers WHERE session_id = $1 ORDER BY id",
+    )
+    .bind(summary.session.id.0)
+    .fetch_all(pool)
+    .await?;
+    let answers = rows
+        .iter()
+        .map(|row| {
+            Ok(QuizAnswer {
+                quiz: parse(row.try_get("quiz")?)?,
+                question_id: row.try_get("question_id")?,
+                question: row.try_get("question")?,
+                answer: row.try_get("answer")?,
+                correct: row.try_get("correct")?,
+                attempt: row.try_get("attempt")?,
+                matched_by: row.try_get("matched_by")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS first, MAX(created_at) AS last FROM messages WHERE session_id = $1",
+    )
+    .bind(summary.session.id.0)
+    .fetch_one(pool)
+    .await?;
+    Ok(Some(SessionDetail {
+        answers,
+        message_count: row.try_get("n")?,
+        first_message_at: row.try_get("first")?,
+        last_message_at: row.try_get("last")?,
+        summary,
+    }))
+}
+
+pub(super) async fn programme_summary(
+    pool: &PgPool,
+    org: OrgId,
+    identifier: i64,
+) -> Result<Option<ProgrammeSummary>> {
+    let Some(programme) = get_programme(pool, org, identifier).await? else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS enrolled, \
+         COUNT(*) FILTER (WHERE s.status = 'Pending') AS pending, \
+         COUNT(*) FILTER (WHERE s.status = 'InProgress') AS in_progress, \
+         COUNT(*) FILTER (WHERE s.status = 'Completed') AS completed, \
+         COUNT(*) FILTER (WHERE s.status = 'OptedOut') AS opted_out, \
+         COUNT(*) FILTER (WHERE s.status = 'Expired') AS expired, \
+         AVG(CASE WHEN s.pre_answered > 0 AND mv.pre_quiz_total > 0 \
+             THEN CAST(s.pre_correct AS DOUBLE PRECISION) / mv.pre_quiz_total END) AS avg_pre, \
+         AVG(CASE WHEN s.post_answered > 0 AND mv.post_quiz_total > 0 \
+             THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS avg_post \
+         FROM sessions s JOIN module_versions mv ON mv.id = s.module_version_id WHERE s.programme_id = $1",
+    )
+    .bind(programme.id.0)
+    .fetch_one(pool)
+    .await?;
+    Ok(Some(ProgrammeSummary {
+        enrolled: row.try_get("enrolled")?,
+        pending: row.try_get("pending")?,
+        in_progress: row.try_get("in_progress")?,
+        completed: row.try_get("completed")?,
+        opted_out: row.try_get("opted_out")?,
+        expired: row.try_get("expired")?,
+        average_pre_score: row.try_get("avg_pre")?,
+        average_post_score: row.try_get("avg_post")?,
+        programme,
+    }))
+}

@@ -1,0 +1,155 @@
+//! PostgreSQL rows: column lists and row mappers.
+
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+
+use crate::model::*;
+use crate::{Result, parse, score};
+
+pub(super) const SESSION_COLS: &str = "s.id, s.uuid, s.org_id, s.customer_id, c.uuid AS customer_uuid, s.programme_id, \
+     s.module_version_id, s.module_uuid, s.status, s.state, s.state_format, s.turns, s.created_at, \
+     s.last_activity, s.wake_at";
+
+pub(super) fn session_from(row: &PgRow) -> Result<Session> {
+    Ok(Session {
+        id: SessionId(row.try_get("id")?),
+        uuid: row.try_get("uuid")?,
+        org: OrgId(row.try_get("org_id")?),
+        customer: CustomerId(row.try_get("customer_id")?),
+        customer_uuid: row.try_get("customer_uuid")?,
+        programme: ProgrammeId(row.try_get("programme_id")?),
+        module_version: ModuleVersionId(row.try_get("module_version_id")?),
+        module_uuid: row.try_get("module_uuid")?,
+        status: parse(row.try_get("status")?)?,
+        state: row.try_get("state")?,
+        state_format: row.try_get("state_format")?,
+        turns: row.try_get("turns")?,
+        created_at: row.try_get("created_at")?,
+        last_activity: row.try_get("last_activity")?,
+        wake_at: row.try_get("wake_at")?,
+    })
+}
+
+pub(super) const MESSAGE_COLS: &str = "m.id, m.session_id, s.uuid AS session_uuid, m.customer_id, m.direction, m.text, m.created_at, m.external_id, m.turn";
+
+pub(super) fn message_from(row: &PgRow) -> Result<Message> {
+    Ok(Message {
+        id: MessageId(row.try_get("id")?),
+        session: SessionId(row.try_get("session_id")?),
+        session_uuid: row.try_get("session_uuid")?,
+        customer: CustomerId(row.try_get("customer_id")?),
+        direction: parse(row.try_get("direction")?)?,
+        text: row.try_get("text")?,
+        created_at: row.try_get("created_at")?,
+        external_id: row.try_get("external_id")?,
+        turn: row.try_get("turn")?,
+    })
+}
+
+pub(super) fn org_from(row: &PgRow) -> Result<Organisation> {
+    Ok(Organisation {
+        id: OrgId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub(super) fn key_from(row: &PgRow) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: ApiKeyId(row.try_get("id")?),
+        org: OrgId(row.try_get("org_id")?),
+        label: row.try_get("label")?,
+        key_hash: row.try_get("key_hash")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+pub(super) fn programme_from(row: &PgRow) -> Result<Programme> {
+    Ok(Programme {
+        id: ProgrammeId(row.try_get("id")?),
+        org: OrgId(row.try_get("org_id")?),
+        identifier: row.try_get("identifier")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub(super) fn module_from(row: &PgRow) -> Result<ModuleVersion> {
+    Ok(ModuleVersion {
+        id: ModuleVersionId(row.try_get("id")?),
+        module_id: row.try_get("module_id")?,
+        module_uuid: row.try_get("module_uuid")?,
+        name: row.try_get("name")?,
+        goal: row.try_get("goal")?,
+        content_hash: row.try_get("content_hash")?,
+        source: row.try_get("source")?,
+        languages: row.try_get::<Json<Vec<String>>, _>("languages")?.0,
+        pre_quiz_total: row.try_get("pre_quiz_total")?,
+        post_quiz_total: row.try_get("post_quiz_total")?,
+        registered_at: row.try_get("registered_at")?,
+    })
+}
+
+pub(super) fn customer_from(row: &PgRow) -> Result<Customer> {
+    Ok(Customer {
+        id: CustomerId(row.try_get("id")?),
+        uuid: row.try_get("uuid")?,
+        org: OrgId(row.try_get("org_id")?),
+        full_name: row.try_get("full_name")?,
+        national_id: row.try_get("national_id")?,
+        phone: row.try_get("phone")?,
+        location: row.try_get("location")?,
+        gender: row.try_get("gender")?,
+        email: row.try_get("email")?,
+        date_of_birth: row.try_get("date_of_birth")?,
+        registered_at: row.try_get("registered_at")?,
+    })
+}
+
+pub(super) const SUMMARY_COLS: &str = "p.identifier AS programme_identifier, p.name AS programme_name, \
+     mv.name AS module_name, mv.pre_quiz_total, mv.post_quiz_total, \
+     s.pre_correct, s.pre_answered, s.post_correct, s.post_answered";
+
+pub(super) const SUMMARY_JOINS: &str = "FROM sessions s JOIN customers c ON c.id = s.customer_id \
+     JOIN programmes p ON p.id = s.programme_id JOIN module_versions mv ON mv.id = s.module_version_id";
+
+pub(super) fn summary_from(row: &PgRow) -> Result<SessionSummary> {
+    let count = |column: &str| -> Result<i64> { Ok(i64::from(row.try_get::<i32, _>(column)?)) };
+    Ok(SessionSummary {
+        session: session_from(row)?,
+        programme_identifier: row.try_get("programme_identifier")?,
+        programme_name: row.try_get("programme_name")?,
+        module_name: row.try_get("module_name")?,
+        scores: Scores {
+            pre: score(
+                count("pre_correct")?,
+                count("pre_answered")?,
+                row.try_get("pre_quiz_total")?,
+            ),
+            post: score(
+                count("post_correct")?,
+                count("post_answered")?,
+                row.try_get("post_quiz_total")?,
+            ),
+        },
+    })
+}
+
+pub(super) fn export_row_from(row: &PgRow) -> Result<ExportRow> {
+    Ok(ExportRow {
+        message: message_from(row)?,
+        customer_uuid: row.try_get("customer_uuid")?,
+        programme_identifier: row.try_get("programme_identifier")?,
+        module_uuid: row.try_get("module_uuid")?,
+    })
+}
+
+pub(super) fn session_export_from(row: &PgRow) -> Result<SessionExportRow> {
+    Ok(SessionExportRow {
+        summary: summary_from(row)?,
+        customer_full_name: row.try_get("customer_full_name")?,
+        customer_phone: row.try_get("customer_phone")?,
+    })
+}

@@ -1,0 +1,363 @@
+//! The turn and the enrolment, written once for both backends.
+//!
+//! A backend opens the transaction (and takes the session's lock, as it
+//! must: SQLite holds the database write lock, PostgreSQL locks the row in
+//! [`TurnTx::lock_session`]), runs [`turn`] or [`enrol`] on it through its
+//! [`TurnTx`] / [`EnrolTx`] (its own SQL), and then commits or rolls back as
+//! the result says. What a turn reads and writes, and in which order, is
+//! decided here only.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::model::*;
+use crate::{Result, StoreError};
+
+/// A message to insert.
+pub(crate) struct NewMessage<'a> {
+    pub session: &'a Session,
+    pub direction: Direction,
+    pub text: &'a str,
+    pub at: DateTime<Utc>,
+    pub external_id: Option<&'a str>,
+    pub turn: i64,
+}
+
+impl NewMessage<'_> {
+    /// The stored message, given its new id.
+    fn stored(&self, id: MessageId) -> Message {
+        Message {
+            id,
+            session: self.session.id,
+            session_uuid: self.session.uuid,
+            customer: self.session.customer,
+            direction: self.direction,
+            text: self.text.to_owned(),
+            created_at: self.at,
+            external_id: self.external_id.map(str::to_owned),
+            turn: self.turn,
+        }
+    }
+}
+
+/// The statements of a turn, in one backend's SQL, on its open transaction.
+pub(crate) trait TurnTx: Send {
+    /// The session, locked until the transaction ends; `None` if missing.
+    async fn lock_session(&mut self, id: SessionId) -> Result<Option<Session>>;
+    /// The turn whose inbound message has this external id, if any.
+    async fn turn_of_external_id(
+        &mut self,
+        session: SessionId,
+        external_id: &str,
+    ) -> Result<Option<i64>>;
+    /// The messages one turn of a session stored, in id order.
+    async fn turn_messages(&mut self, session: SessionId, turn: i64) -> Result<Vec<Message>>;
+    async fn insert_message(&mut self, message: &NewMessage<'_>) -> Result<MessageId>;
+    async fn insert_answer(
+        &mut self,
+        session: SessionId,
+        answer: &NewQuizAnswer,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Store the session's new state, status, turns, wake-up, last activity
+    /// and quiz progress, and end its wake-up lease.
+    async fn update_session(&mut self, session: &Session, progress: &QuizProgress) -> Result<()>;
+}
+
+/// How a turn ended, for the backend to commit.
+pub(crate) enum TurnDone {
+    /// The inbound external id was stored before: nothing was written.
+    Replayed(TurnOutcome),
+    /// Written: commit, then announce `event` (if the turn stored messages).
+    Applied(TurnOutcome, Option<MessageEvent>),
+}
+
+impl TurnDone {
+    pub(crate) fn outcome(self) -> TurnOutcome {
+        match self {
+            TurnDone::Replayed(outcome) | TurnDone::Applied(outcome, _) => outcome,
+        }
+    }
+}
+
+/// One turn on an open transaction: lock and load the session; replay a
+/// repeated external id; read the clock (now, under the lock) and decide;
+/// store the inbound message, the replies and the answers with that time;
+/// update the session. A rejection, a panic in `decide` or a missing session
+/// returns an error before anything is written.
+pub(crate) async fn turn<T: TurnTx>(
+    tx: &mut T,
+    clock: &dyn Clock,
+    session: SessionId,
+    inbound: &Inbound,
+    decide: &mut Decide<'_>,
+) -> Result<TurnDone> {
+    let current = tx
+        .lock_session(session)
+        .await?
+        .ok_or(StoreError::NotFound("session"))?;
+    let external_id = inbound
+        .message
+        .as_ref()
+        .and_then(|m| m.external_id.as_deref());
+    if let Some(external_id) = external_id
+        && let Some(turn) = tx.turn_of_external_id(session, external_id).await?
+    {
+        let messages = tx.turn_messages(session, turn).await?;
+        return Ok(TurnDone::Replayed(TurnOutcome::replayed(current, messages)));
+    }
+    let at = to_micros(clock.now());
+    let plan = decide_safely(decide, &current, at)?;
+    let turn = current.turns + 1;
+    let received = match &inbound.message {
+        Some(m) => {
+            let new = NewMessage {
+                session: &current,
+                direction: Direction::Received,
+                text: &m.text,
+                at,
+                external_id,
+                turn,
+            };
+            Some(new.stored(tx.insert_message(&new).await?))
+        }
+        None => None,
+    };
+    let mut sent = Vec::with_capacity(plan.replies.len());
+    for reply in &plan.replies {
+        let new = NewMessage {
+            session: &current,
+            direction: Direction::Sent,
+            text: reply,
+            at,
+            external_id: None,
+            turn,
+        };
+        sent.push(new.stored(tx.insert_message(&new).await?));
+    }
+    for answer in &plan.answers {
+        tx.insert_answer(session, answer, at).await?;
+    }
+    let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
+    let session = Session {
+        status: plan.status,
+        state: plan.state,
+        state_format: plan.state_format,
+        turns: turn,
+        last_activity,
+        wake_at: plan.wake_at.map(to_micros),
+        ..current
+    };
+    tx.update_session(&session, &plan.progress).await?;
+    let event = event(
+        &session,
+        received.iter().chain(&sent).map(|m| m.id).collect(),
+    );
+    Ok(TurnDone::Applied(
+        TurnOutcome {
+            session,
+            received,
+            sent,
+            replayed: false,
+        },
+        event,
+    ))
+}
+
+/// `decide`, with a panic turned into a rejection of this turn only (on
+/// SQLite other sessions' turns share the transaction; they must not fail
+/// because of it).
+fn decide_safely(
+    decide: &mut Decide<'_>,
+    session: &Session,
+    at: DateTime<Utc>,
+) -> Result<TurnPlan, TurnRejected> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| decide(session, at))) {
+        Ok(plan) => plan,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            tracing::error!(session = %session.uuid, panic = %what, "the turn's decision panicked");
+            Err(TurnRejected::new(format!(
+                "the turn's decision panicked: {what}"
+            )))
+        }
+    }
+}
+
+/// Runs a turn, and once more if a unique constraint refused it: the lock
+/// makes the external-id check and insert atomic, so that only happens if
+/// another writer got past it; the retry then replays its turn.
+pub(crate) async fn with_retry<R: TurnRunner>(
+    runner: &R,
+    session: SessionId,
+    inbound: &Inbound,
+    decide: &mut Decide<'_>,
+) -> Result<TurnOutcome> {
+    match runner.try_turn(session, inbound, decide).await {
+        Err(e) if e.is_unique_violation() => runner.try_turn(session, inbound, decide).await,
+        other => other,
+    }
+}
+
+/// A backend's whole turn: begin, [`turn`], commit.
+pub(crate) trait TurnRunner: Sync {
+    async fn try_turn(
+        &self,
+        session: SessionId,
+        inbound: &Inbound,
+        decide: &mut Decide<'_>,
+    ) -> Result<TurnOutcome>;
+}
+
+/// The event announcing new messages of a session.
+pub(crate) fn event(session: &Session, ids: Vec<MessageId>) -> Option<MessageEvent> {
+    (!ids.is_empty()).then_some(MessageEvent::Committed {
+        org: session.org,
+        session: session.id,
+        session_uuid: session.uuid,
+        ids,
+    })
+}
+
+/// Until when a wake-up claimed at `now` is leased. A lease too long to
+/// represent lasts to the end of representable time (it never runs out),
+/// on both backends: a claim never panics and never holds a session for
+/// less than was asked.
+pub(crate) fn lease_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_add_signed(lease))
+        .map(to_micros)
+        .unwrap_or_else(|| to_micros(DateTime::<Utc>::MAX_UTC))
+}
+
+/// The statements of an enrolment, in one backend's SQL.
+pub(crate) trait EnrolTx: TurnTx {
+    /// Whether the customer is `org`'s.
+    async fn customer_of(&mut self, org: OrgId, customer: CustomerId) -> Result<bool>;
+    /// Whether the programme is `org`'s.
+    async fn programme_of(&mut self, org: OrgId, programme: ProgrammeId) -> Result<bool>;
+    /// The module uuid of a module version.
+    async fn module_uuid(&mut self, version: ModuleVersionId) -> Result<Option<Uuid>>;
+    /// Insert the session unless the customer has a live one of this
+    /// programme and module (then `None`, nothing written).
+    async fn insert_session(&mut self, row: &SessionInsert<'_>) -> Result<Option<SessionId>>;
+    /// The customer's live session of this programme and module.
+    async fn live_session(
+        &mut self,
+        customer: CustomerId,
+        programme: ProgrammeId,
+        module_uuid: Uuid,
+    ) -> Result<Option<SessionId>>;
+    /// A session, not locked.
+    async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>>;
+}
+
+/// The sessions row of an enrolment.
+pub(crate) struct SessionInsert<'a> {
+    pub uuid: Uuid,
+    pub org: OrgId,
+    pub module_uuid: Uuid,
+    pub new: &'a NewSession,
+    pub at: DateTime<Utc>,
+}
+
+/// How an enrolment ended, for the backend to commit.
+pub(crate) enum Enrolled {
+    /// Created: commit, then announce `event`.
+    New(CreatedSession, Option<MessageEvent>),
+    /// The customer's live session (nothing written: roll back).
+    Existing(CreatedSession),
+    /// A live session blocked ours but ended before we could read it: roll
+    /// back and try again.
+    Retry,
+}
+
+/// An enrolment on an open transaction: check ownership, insert the session
+/// unless a live one exists (then return that one), insert the enrolment
+/// messages (turn 0).
+pub(crate) async fn enrol<T: EnrolTx>(
+    tx: &mut T,
+    org: OrgId,
+    new: &NewSession,
+) -> Result<Enrolled> {
+    if !tx.customer_of(org, new.customer).await? {
+        return Err(StoreError::NotFound("customer"));
+    }
+    if !tx.programme_of(org, new.programme).await? {
+        return Err(StoreError::NotFound("programme"));
+    }
+    let module_uuid = tx
+        .module_uuid(new.module_version)
+        .await?
+        .ok_or(StoreError::NotFound("module version"))?;
+    let at = to_micros(new.at);
+    let row = SessionInsert {
+        uuid: Uuid::new_v4(),
+        org,
+        module_uuid,
+        new,
+        at,
+    };
+    let Some(id) = tx.insert_session(&row).await? else {
+        let Some(existing) = tx
+            .live_session(new.customer, new.programme, module_uuid)
+            .await?
+        else {
+            return Ok(Enrolled::Retry);
+        };
+        let session = tx
+            .load_session(existing)
+            .await?
+            .ok_or(StoreError::NotFound("session"))?;
+        let messages = tx.turn_messages(session.id, 0).await?;
+        return Ok(Enrolled::Existing(CreatedSession {
+            session,
+            messages,
+            existing: true,
+        }));
+    };
+    let session = tx
+        .load_session(id)
+        .await?
+        .ok_or(StoreError::NotFound("session"))?;
+    let mut messages = Vec::with_capacity(new.messages.len());
+    for text in &new.messages {
+        let message = NewMessage {
+            session: &session,
+            direction: Direction::Sent,
+            text,
+            at,
+            external_id: None,
+            turn: 0,
+        };
+        messages.push(message.stored(tx.insert_message(&message).await?));
+    }
+    let event = event(&session, messages.iter().map(|m| m.id).collect());
+    Ok(Enrolled::New(
+        CreatedSession {
+            session,
+            messages,
+            existing: false,
+        },
+        event,
+    ))
+}
+
+/// Attempts of an enrolment whose conflicting live session keeps ending.
+pub(crate) const ENROL_ATTEMPTS: usize = 3;
+
+/// The error after [`ENROL_ATTEMPTS`] retries.
+pub(crate) fn enrol_gave_up() -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(
+        "enrolment kept conflicting with a session that ended; try again".into(),
+    ))
+}
