@@ -27,128 +27,156 @@ pub struct ErrorBody {
     pub code: &'static str,
 }
 
-/// Every error the API can answer with.
-#[derive(Debug, thiserror::Error)]
+/// The table of error codes: one row per code, with its HTTP status and
+/// message. Everything else is derived from it: [`ErrorCode`] (its code
+/// string, status and message), the `code` enum of the OpenAPI document,
+/// and the test that docs/api.md lists every code with its status.
+macro_rules! error_codes {
+    ($($variant:ident => ($status:ident, $code:literal, $message:literal)),* $(,)?) => {
+        /// The closed set of error codes (one per row of the table).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($variant),*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The stable machine-readable code, e.g. `validation_failed`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code),*
+                }
+            }
+
+            pub const fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status),*
+                }
+            }
+
+            /// The envelope's `message`.
+            pub const fn message(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $message),*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MissingApiKey => (UNAUTHORIZED, "missing_api_key", "Missing API key"),
+    InvalidApiKey => (UNAUTHORIZED, "invalid_api_key", "Invalid API key"),
+    InvalidToken => (UNAUTHORIZED, "invalid_token", "Invalid or expired session token"),
+    ValidationFailed => (BAD_REQUEST, "validation_failed", "Validation failed for one or more arguments"),
+    MalformedJson => (BAD_REQUEST, "malformed_json", "Malformed JSON body"),
+    InvalidUtf8 => (BAD_REQUEST, "invalid_utf8", "Request body is not valid UTF-8"),
+    UnsupportedMediaType => (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json)"),
+    PayloadTooLarge => (PAYLOAD_TOO_LARGE, "payload_too_large", "Request body is too large"),
+    MessageTooLong => (BAD_REQUEST, "message_too_long", "Message is too long"),
+    CustomerNotFound => (NOT_FOUND, "customer_not_found", "Customer not found"),
+    SessionNotFound => (NOT_FOUND, "session_not_found", "Session not found"),
+    ConversationNotFound => (NOT_FOUND, "conversation_not_found", "No conversation matches the query"),
+    ModuleNotFound => (NOT_FOUND, "module_not_found", "Module not found"),
+    ProgramNotFound => (NOT_FOUND, "program_not_found", "Program not found"),
+    RouteNotFound => (NOT_FOUND, "route_not_found", "Route not found"),
+    MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+    ShuttingDown => (SERVICE_UNAVAILABLE, "shutting_down", "The server is shutting down"),
+    NotReady => (SERVICE_UNAVAILABLE, "not_ready", "The service is not ready"),
+    RequestTimeout => (SERVICE_UNAVAILABLE, "request_timeout", "The request took too long"),
+    InternalError => (INTERNAL_SERVER_ERROR, "internal_error", "Internal server error"),
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every error the API can answer with: an [`ErrorCode`] and what the
+/// variant carries (the `errors` details, or a cause that is logged).
+#[derive(Debug)]
 pub enum ApiError {
-    #[error("Missing API key")]
     MissingApiKey,
-    #[error("Invalid API key")]
     InvalidApiKey,
     /// A learner token (`/api/v1/ws?token=`) that is unknown or expired.
-    #[error("Invalid or expired session token")]
     InvalidToken,
     /// Input that parsed but breaks a rule; one `field: reason` per problem.
-    #[error("Validation failed for one or more arguments")]
     Validation(Vec<String>),
     /// The body is not JSON, or JSON of the wrong shape (types, missing
     /// fields); one `field: reason` per problem.
-    #[error("Malformed JSON body")]
     MalformedJson(Vec<String>),
-    #[error("Request body is not valid UTF-8")]
     InvalidUtf8,
-    #[error("Request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
-    #[error("Request body is too large")]
-    PayloadTooLarge { limit_bytes: usize },
-    #[error("Message is too long")]
-    MessageTooLong { limit_chars: usize },
-    #[error("Customer not found")]
+    PayloadTooLarge {
+        limit_bytes: usize,
+    },
+    MessageTooLong {
+        limit_chars: usize,
+    },
     CustomerNotFound,
-    #[error("Session not found")]
     SessionNotFound,
-    #[error("No conversation matches the query")]
     ConversationNotFound,
-    #[error("Module not found")]
     ModuleNotFound,
-    #[error("Program not found")]
     ProgramNotFound,
-    #[error("Route not found")]
     RouteNotFound,
-    #[error("Method not allowed")]
     MethodNotAllowed,
-    #[error("The server is shutting down")]
     ShuttingDown,
-    #[error("The service is not ready")]
     NotReady,
+    /// An ordinary request that ran longer than the request timeout.
+    Timeout,
     /// Anything that is the server's fault. The cause is logged, not shown.
-    #[error("Internal server error")]
     Internal(String),
 }
 
-impl ApiError {
-    /// Every code, for the docs table and the tests.
-    pub const CODES: &'static [&'static str] = &[
-        "missing_api_key",
-        "invalid_api_key",
-        "invalid_token",
-        "validation_failed",
-        "malformed_json",
-        "invalid_utf8",
-        "unsupported_media_type",
-        "payload_too_large",
-        "message_too_long",
-        "customer_not_found",
-        "session_not_found",
-        "conversation_not_found",
-        "module_not_found",
-        "program_not_found",
-        "route_not_found",
-        "method_not_allowed",
-        "shutting_down",
-        "not_ready",
-        "internal_error",
-    ];
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind().message())
+    }
+}
 
+impl std::error::Error for ApiError {}
+
+impl ApiError {
     /// Wraps an internal failure; it is logged when turned into a response.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         ApiError::Internal(cause.to_string())
     }
 
-    pub fn code(&self) -> &'static str {
+    /// The row of the error table this error answers with.
+    pub fn kind(&self) -> ErrorCode {
         match self {
-            ApiError::MissingApiKey => "missing_api_key",
-            ApiError::InvalidApiKey => "invalid_api_key",
-            ApiError::InvalidToken => "invalid_token",
-            ApiError::Validation(_) => "validation_failed",
-            ApiError::MalformedJson(_) => "malformed_json",
-            ApiError::InvalidUtf8 => "invalid_utf8",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::MessageTooLong { .. } => "message_too_long",
-            ApiError::CustomerNotFound => "customer_not_found",
-            ApiError::SessionNotFound => "session_not_found",
-            ApiError::ConversationNotFound => "conversation_not_found",
-            ApiError::ModuleNotFound => "module_not_found",
-            ApiError::ProgramNotFound => "program_not_found",
-            ApiError::RouteNotFound => "route_not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::ShuttingDown => "shutting_down",
-            ApiError::NotReady => "not_ready",
-            ApiError::Internal(_) => "internal_error",
+            ApiError::MissingApiKey => ErrorCode::MissingApiKey,
+            ApiError::InvalidApiKey => ErrorCode::InvalidApiKey,
+            ApiError::InvalidToken => ErrorCode::InvalidToken,
+            ApiError::Validation(_) => ErrorCode::ValidationFailed,
+            ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
+            ApiError::InvalidUtf8 => ErrorCode::InvalidUtf8,
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::MessageTooLong { .. } => ErrorCode::MessageTooLong,
+            ApiError::CustomerNotFound => ErrorCode::CustomerNotFound,
+            ApiError::SessionNotFound => ErrorCode::SessionNotFound,
+            ApiError::ConversationNotFound => ErrorCode::ConversationNotFound,
+            ApiError::ModuleNotFound => ErrorCode::ModuleNotFound,
+            ApiError::ProgramNotFound => ErrorCode::ProgramNotFound,
+            ApiError::RouteNotFound => ErrorCode::RouteNotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::ShuttingDown => ErrorCode::ShuttingDown,
+            ApiError::NotReady => ErrorCode::NotReady,
+            ApiError::Timeout => ErrorCode::RequestTimeout,
+            ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
 
+    pub fn code(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::MissingApiKey | ApiError::InvalidApiKey | ApiError::InvalidToken => {
-                StatusCode::UNAUTHORIZED
-            }
-            ApiError::Validation(_)
-            | ApiError::MalformedJson(_)
-            | ApiError::InvalidUtf8
-            | ApiError::MessageTooLong { .. } => StatusCode::BAD_REQUEST,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::CustomerNotFound
-            | ApiError::SessionNotFound
-            | ApiError::ConversationNotFound
-            | ApiError::ModuleNotFound
-            | ApiError::ProgramNotFound
-            | ApiError::RouteNotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::ShuttingDown | ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().status()
     }
 
     /// The `errors` array: what exactly was wrong with the input.
@@ -196,38 +224,12 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
 
-    fn all() -> Vec<ApiError> {
-        vec![
-            ApiError::MissingApiKey,
-            ApiError::InvalidApiKey,
-            ApiError::InvalidToken,
-            ApiError::Validation(vec![]),
-            ApiError::MalformedJson(vec![]),
-            ApiError::InvalidUtf8,
-            ApiError::UnsupportedMediaType,
-            ApiError::PayloadTooLarge { limit_bytes: 1 },
-            ApiError::MessageTooLong { limit_chars: 1 },
-            ApiError::CustomerNotFound,
-            ApiError::SessionNotFound,
-            ApiError::ConversationNotFound,
-            ApiError::ModuleNotFound,
-            ApiError::ProgramNotFound,
-            ApiError::RouteNotFound,
-            ApiError::MethodNotAllowed,
-            ApiError::ShuttingDown,
-            ApiError::NotReady,
-            ApiError::Internal(String::new()),
-        ]
-    }
-
     #[test]
-    fn codes_are_listed_once_and_every_variant_has_one() {
-        let codes: Vec<&str> = all().iter().map(ApiError::code).collect();
-        assert_eq!(codes, ApiError::CODES);
-        let mut sorted = codes.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), codes.len(), "codes are unique");
+    fn codes_are_unique() {
+        let mut codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ErrorCode::ALL.len(), "codes are unique");
     }
 
     #[test]
@@ -237,18 +239,49 @@ mod tests {
         assert!(!json.contains("hunter2"), "{json}");
         assert_eq!(body.status, 500);
         assert_eq!(body.code, "internal_error");
+        assert_eq!(body.message, "Internal server error");
     }
 
     #[test]
-    fn only_internal_errors_are_5xx_besides_availability() {
-        for e in all() {
-            let s = e.status().as_u16();
-            match e {
-                ApiError::Internal(_) | ApiError::ShuttingDown | ApiError::NotReady => {
-                    assert!(s >= 500)
-                }
-                _ => assert!((400..500).contains(&s), "{e:?} -> {s}"),
+    fn only_server_faults_and_availability_are_5xx() {
+        for code in ErrorCode::ALL {
+            let s = code.status().as_u16();
+            match code {
+                ErrorCode::InternalError
+                | ErrorCode::ShuttingDown
+                | ErrorCode::NotReady
+                | ErrorCode::RequestTimeout => assert!(s >= 500),
+                _ => assert!((400..500).contains(&s), "{code} -> {s}"),
             }
         }
+    }
+
+    /// docs/api.md has one row `| <status> | `<code>` | ... |` per code of
+    /// the table, and no row for a code that does not exist.
+    #[test]
+    fn the_api_reference_lists_every_code_with_its_status() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+        let docs = std::fs::read_to_string(path).unwrap();
+        let section = docs
+            .split("\n## Errors\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/api.md has an Errors section");
+        let mut documented: Vec<(u16, String)> = section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let status = cells.get(1)?.parse().ok()?;
+                let code = cells.get(2)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((status, code.to_owned()))
+            })
+            .collect();
+        let mut table: Vec<(u16, String)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.status().as_u16(), c.as_str().to_owned()))
+            .collect();
+        documented.sort();
+        table.sort();
+        assert_eq!(documented, table, "docs/api.md's error table");
     }
 }

@@ -60,13 +60,13 @@ impl Format {
     }
 }
 
-/// A line of an export: a JSON object (NDJSON) or a CSV record with the
-/// same fields in the same order.
+/// A line of an export: a JSON object (NDJSON) or a CSV record, both
+/// serialized by serde from the same struct (the CSV record through the
+/// `csv` crate), so the fields are the same, in the same order.
 pub trait Line: Serialize + Send + 'static {
-    /// The CSV header: the JSON field names, in order.
+    /// The CSV header: the serialized field names, in order (written even
+    /// when there is no record; a test checks it against serde's header).
     const COLUMNS: &'static [&'static str];
-    /// The CSV record, in the order of [`Line::COLUMNS`].
-    fn fields(&self) -> Vec<String>;
 }
 
 impl Line for MessageExportLine {
@@ -81,20 +81,6 @@ impl Line for MessageExportLine {
         "module_uuid",
         "program_identifier",
     ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.message.clone(),
-            self.session_uuid.clone(),
-            self.message_type.to_owned(),
-            self.date_time.clone(),
-            self.timestamp.clone(),
-            self.customer_uuid.clone(),
-            self.module_uuid.clone(),
-            self.program_identifier.to_string(),
-        ]
-    }
 }
 
 impl Line for ScoreExportLine {
@@ -115,26 +101,6 @@ impl Line for ScoreExportLine {
         "date_enrolled",
         "last_active_date",
     ];
-
-    fn fields(&self) -> Vec<String> {
-        vec![
-            self.session_uuid.clone(),
-            self.customer_uuid.clone(),
-            self.full_name.clone(),
-            self.phone.clone(),
-            self.module_uuid.clone(),
-            self.module_name.clone(),
-            self.status.to_owned(),
-            self.pre_quiz_score.clone(),
-            self.pre_quiz_correct.to_string(),
-            self.pre_quiz_total.to_string(),
-            self.post_quiz_score.clone(),
-            self.post_quiz_correct.to_string(),
-            self.post_quiz_total.to_string(),
-            self.date_enrolled.clone(),
-            self.last_active_date.clone(),
-        ]
-    }
 }
 
 /// Export a programme's messages, by session then id.
@@ -419,7 +385,7 @@ impl ExportLog {
         );
     }
 
-    fn failed(&self, rows: u64, error: &StoreError) {
+    fn failed(&self, rows: u64, error: &dyn std::fmt::Display) {
         tracing::error!(
             export = self.kind,
             program_identifier = self.identifier,
@@ -434,8 +400,7 @@ impl ExportLog {
 enum Stage<L> {
     Rows {
         lines: BoxStream<'static, Result<L, StoreError>>,
-        /// The CSV header, sent with the first chunk.
-        header: Option<String>,
+        encoder: Encoder,
         rows: u64,
         log: ExportLog,
     },
@@ -444,67 +409,129 @@ enum Stage<L> {
     Done,
 }
 
+/// Encodes lines into the bytes of the next chunk: each chunk's records
+/// are written into one buffer (through one CSV writer), which becomes the
+/// chunk.
+enum Encoder {
+    Ndjson(Vec<u8>),
+    Csv(Box<csv::Writer<Vec<u8>>>),
+}
+
+impl Encoder {
+    /// A new encoder; a CSV one starts with the header record.
+    fn new<L: Line>(format: Format) -> Result<Encoder, csv::Error> {
+        Ok(match format {
+            Format::Ndjson => Encoder::Ndjson(Vec::new()),
+            Format::Csv => {
+                let mut writer = csv_writer(Vec::new());
+                writer.write_record(L::COLUMNS)?;
+                Encoder::Csv(Box::new(writer))
+            }
+        })
+    }
+
+    fn line<L: Line>(&mut self, line: &L) -> Result<(), String> {
+        match self {
+            Encoder::Ndjson(out) => {
+                serde_json::to_writer(&mut *out, line).map_err(|e| e.to_string())?;
+                out.push(b'\n');
+            }
+            Encoder::Csv(writer) => writer.serialize(line).map_err(|e| e.to_string())?,
+        }
+        Ok(())
+    }
+
+    /// The NDJSON line that ends an export that failed part-way.
+    fn error_line(&mut self) {
+        if let Encoder::Ndjson(out) = self {
+            out.extend_from_slice(ERROR_LINE.as_bytes());
+        }
+    }
+
+    /// The bytes encoded since the last call.
+    fn take(&mut self) -> Bytes {
+        Bytes::from(match self {
+            Encoder::Ndjson(out) => std::mem::take(out),
+            Encoder::Csv(writer) => {
+                let writer = std::mem::replace(&mut **writer, csv_writer(Vec::new()));
+                // Flushing into a Vec cannot fail.
+                writer.into_inner().unwrap_or_default()
+            }
+        })
+    }
+}
+
+/// The CSV writer of the exports: RFC 4180 records ending with CRLF, a
+/// field quoted only when it holds a comma, a double quote, CR or LF.
+fn csv_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .has_headers(false)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out)
+}
+
 /// The body: batches of encoded lines as rows arrive.
 fn body<L: Line>(
     format: Format,
     lines: BoxStream<'static, Result<L, StoreError>>,
     log: ExportLog,
 ) -> Body {
-    let header = (format == Format::Csv).then(|| csv_record(L::COLUMNS.iter().copied()));
-    let start = Stage::Rows {
-        lines,
-        header,
-        rows: 0,
-        log,
+    let start = match Encoder::new::<L>(format) {
+        Ok(encoder) => Stage::Rows {
+            lines,
+            encoder,
+            rows: 0,
+            log,
+        },
+        Err(error) => {
+            log.failed(0, &error);
+            Stage::Abort(std::io::Error::other("export failed"))
+        }
     };
-    Body::from_stream(stream::unfold(start, move |stage| {
-        next_chunk(format, stage)
-    }))
+    // Fused: some readers of the body (the gzip encoder) poll once more
+    // after the end.
+    Body::from_stream(stream::unfold(start, next_chunk).fuse())
 }
 
-async fn next_chunk<L: Line>(
-    format: Format,
-    stage: Stage<L>,
-) -> Option<(Result<Bytes, std::io::Error>, Stage<L>)> {
-    let (mut lines, header, mut rows, log) = match stage {
+async fn next_chunk<L: Line>(stage: Stage<L>) -> Option<(Result<Bytes, std::io::Error>, Stage<L>)> {
+    let (mut lines, mut encoder, mut rows, log) = match stage {
         Stage::Rows {
             lines,
-            header,
+            encoder,
             rows,
             log,
-        } => (lines, header, rows, log),
+        } => (lines, encoder, rows, log),
         Stage::Abort(error) => return Some((Err(error), Stage::Done)),
         Stage::Done => return None,
     };
-    let mut out = header.unwrap_or_default();
     // Wait for one row, then take those already available, up to BATCH.
     let mut next = lines.next().await;
     let mut taken = 0;
     loop {
-        match next {
+        let failure = match next {
             None => {
                 log.finished(rows);
-                return (!out.is_empty()).then(|| (Ok(Bytes::from(out)), Stage::Done));
+                let out = encoder.take();
+                return (!out.is_empty()).then_some((Ok(out), Stage::Done));
             }
-            Some(Ok(line)) => {
-                encode(format, &line, &mut out);
-                rows += 1;
-                taken += 1;
-            }
-            Some(Err(error)) => {
-                log.failed(rows, &error);
-                return Some(match format {
-                    Format::Ndjson => {
-                        out.push_str(ERROR_LINE);
-                        (Ok(Bytes::from(out)), Stage::Done)
-                    }
-                    Format::Csv => (
-                        Ok(Bytes::from(out)),
-                        Stage::Abort(std::io::Error::other("export failed part-way")),
-                    ),
-                });
-            }
+            Some(Ok(line)) => encoder.line(&line).err(),
+            Some(Err(error)) => Some(error.to_string()),
+        };
+        if let Some(error) = failure {
+            log.failed(rows, &error);
+            return Some(match encoder {
+                Encoder::Ndjson(_) => {
+                    encoder.error_line();
+                    (Ok(encoder.take()), Stage::Done)
+                }
+                Encoder::Csv(_) => (
+                    Ok(encoder.take()),
+                    Stage::Abort(std::io::Error::other("export failed part-way")),
+                ),
+            });
         }
+        rows += 1;
+        taken += 1;
         if taken == BATCH {
             break;
         }
@@ -514,47 +541,14 @@ async fn next_chunk<L: Line>(
         }
     }
     Some((
-        Ok(Bytes::from(out)),
+        Ok(encoder.take()),
         Stage::Rows {
             lines,
-            header: None,
+            encoder,
             rows,
             log,
         },
     ))
-}
-
-fn encode<L: Line>(format: Format, line: &L, out: &mut String) {
-    match format {
-        Format::Ndjson => {
-            // Serializing these plain structs cannot fail.
-            if let Ok(json) = serde_json::to_string(line) {
-                out.push_str(&json);
-                out.push('\n');
-            }
-        }
-        Format::Csv => out.push_str(&csv_record(line.fields().iter().map(String::as_str))),
-    }
-}
-
-/// One RFC 4180 record, CRLF-terminated: a field with a comma, a quote, a
-/// CR or an LF is quoted, its quotes doubled; other fields are verbatim.
-pub fn csv_record<'a>(fields: impl Iterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for (i, field) in fields.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if field.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&field.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(field);
-        }
-    }
-    out.push_str("\r\n");
-    out
 }
 
 #[cfg(test)]
@@ -569,9 +563,6 @@ mod tests {
 
     impl Line for Row {
         const COLUMNS: &'static [&'static str] = &["n", "text"];
-        fn fields(&self) -> Vec<String> {
-            vec![self.n.to_string(), self.text.clone()]
-        }
     }
 
     fn rows(n: i64, fail: bool) -> BoxStream<'static, Result<Row, StoreError>> {
@@ -679,19 +670,30 @@ mod tests {
         );
     }
 
-    /// The CSV columns are the JSON fields, and each field lands in its column.
+    /// The CSV header is serde's (the JSON field names), and each field
+    /// lands in its column.
     fn assert_columns_are_fields<L: Line>(line: L) {
         let json = serde_json::to_value(&line).unwrap();
         let object = json.as_object().unwrap();
-        let fields = line.fields();
-        assert_eq!(L::COLUMNS.len(), object.len());
-        assert_eq!(fields.len(), object.len());
-        for (column, field) in L::COLUMNS.iter().zip(&fields) {
+        let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+        writer.serialize(&line).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(header, L::COLUMNS, "serde's header is Line::COLUMNS");
+        let record = reader.records().next().unwrap().unwrap();
+        assert_eq!(record.len(), object.len());
+        for (column, field) in L::COLUMNS.iter().zip(record.iter()) {
             let value = match &object[*column] {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            assert_eq!(&value, field, "{column}");
+            assert_eq!(value, field, "{column}");
         }
     }
 
@@ -729,10 +731,12 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_only_when_needed() {
-        assert_eq!(
-            csv_record(["plain", "", "+254", "a\rb", "x\"y"].into_iter()),
-            "plain,,+254,\"a\rb\",\"x\"\"y\"\r\n"
-        );
+        let mut writer = csv_writer(Vec::new());
+        writer
+            .write_record(["plain", "", "+254", "a\rb", "x\"y", "=1+2", "#"])
+            .unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        assert_eq!(text, "plain,,+254,\"a\rb\",\"x\"\"y\",=1+2,#\r\n");
     }
 
     #[test]
