@@ -11,7 +11,11 @@
 //!   `jibu 1`, `chaguo 1`), the number word for `n` (`one`..`ten`,
 //!   `moja`..`kumi`), the choice's text in any of the module's languages, or
 //!   one of its aliases. Exact matches win over typo-tolerant ones; a typo
-//!   that fits two choices selects none.
+//!   that fits two choices selects none. Then, word by word (see
+//!   `matching/words.rs`): a single number, number word or ordinal amid
+//!   filler words, a copied list line, an amount a choice names, or content
+//!   words that fit exactly one choice; never with a negation, a hedge or
+//!   two different references.
 //! - **Typos**: a reply word and an expected word of four characters or more,
 //!   neither containing a digit, match when their Damerau-Levenshtein
 //!   distance is at most 1 (`stpo`, `hepl`, `savigns`). Shorter words and
@@ -20,11 +24,17 @@
 //!   keyword, or the reply has at most three words and contains the keyword
 //!   as whole words (`yes pls` matches `yes`; `I said no way` does not
 //!   match `no`).
-//! - **Module keywords** (STOP, RESTART, HELP): only the whole reply counts
-//!   (`stop`, `STOP!`, `stpo`; never `don't stop`).
+//! - **Module keywords** (STOP, RESTART, HELP): the whole reply (`stop`,
+//!   `STOP!`, `stpo`); STOP and HELP also in a short phrase of courtesy
+//!   words, with the engine's own en/sw/fr words ([`phrase_keyword`]:
+//!   `please stop sending`, `nisaidie`; never `don't stop`).
 //! - **Numbers**: see [`parse_number`].
 //! - **Regex**: matched against the normalised reply.
 //! - **Any**: any reply with at least one visible character.
+
+mod words;
+
+pub use words::{BUILTIN_HELP, BUILTIN_STOP, phrase_keyword};
 
 /// The canonical form of a learner's reply (or of an author's keyword,
 /// alias or choice text) that every matcher compares:
@@ -184,6 +194,18 @@ pub enum MatchedBy {
     ChoiceText,
     /// One of the choice's aliases.
     Alias,
+    /// A choice number or number word amid filler words (`i'd say 3`,
+    /// `jibu ni 3`, `je crois 1`).
+    ChoiceMention,
+    /// An ordinal (`third`, `the 3rd`, `the last one`, `ya tatu`, `3e`).
+    ChoiceOrdinal,
+    /// A choice number (or ordinal) together with words of that same
+    /// choice: a copied list line (`2. Knowing how much you earn`).
+    ChoiceLine,
+    /// Content words that fit exactly one choice (`savings account`).
+    ChoicePartial,
+    /// The amount a choice names (`Ksh 500` for `500 shillings`).
+    ChoiceAmount,
     /// A `keywords` answer rule.
     Keyword,
     /// A `regex` answer rule.
@@ -204,6 +226,11 @@ impl MatchedBy {
             MatchedBy::ChoiceWord => "choice_word",
             MatchedBy::ChoiceText => "choice_text",
             MatchedBy::Alias => "alias",
+            MatchedBy::ChoiceMention => "choice_mention",
+            MatchedBy::ChoiceOrdinal => "choice_ordinal",
+            MatchedBy::ChoiceLine => "choice_line",
+            MatchedBy::ChoicePartial => "choice_partial",
+            MatchedBy::ChoiceAmount => "choice_amount",
             MatchedBy::Keyword => "keyword",
             MatchedBy::Regex => "regex",
             MatchedBy::Number => "number",
@@ -257,8 +284,12 @@ pub fn fits(reply: &str, expected: &str) -> Option<Fit> {
 }
 
 /// True when `a` becomes `b` with at most one insertion, deletion,
-/// substitution or transposition of adjacent characters.
+/// substitution or transposition of adjacent characters (optimal string
+/// alignment distance, from `strsim`, at most 1).
 pub fn within_one_edit(a: &str, b: &str) -> bool {
+    // The common prefix and suffix change no edit distance; trimming them
+    // first leaves `strsim` at most a few characters, without allocating
+    // for the many pairs that are far apart.
     let prefix = a
         .char_indices()
         .zip(b.chars())
@@ -274,16 +305,11 @@ pub fn within_one_edit(a: &str, b: &str) -> bool {
         .map(|(x, _)| x.len_utf8())
         .sum();
     let (a, b) = (&a[..a.len() - suffix], &b[..b.len() - suffix]);
-    let mut ac = a.chars();
-    let mut bc = b.chars();
-    match (ac.clone().count(), bc.clone().count()) {
-        (0 | 1, 0 | 1) => true,
-        (2, 2) => {
-            let (a0, a1, b0, b1) = (ac.next(), ac.next(), bc.next(), bc.next());
-            a0 == b1 && a1 == b0
-        }
-        _ => false,
+    // One edit leaves at most two differing characters on either side.
+    if a.chars().nth(2).is_some() || b.chars().nth(2).is_some() {
+        return false;
     }
+    strsim::osa_distance(a, b) <= 1
 }
 
 /// A whole-reply keyword (STOP, RESTART, HELP): the best fit of the
@@ -355,10 +381,20 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
     ("nane", 8),
     ("tisa", 9),
     ("kumi", 10),
+    ("un", 1),
+    ("une", 1),
+    ("deux", 2),
+    ("trois", 3),
+    ("quatre", 4),
+    ("cinq", 5),
+    ("sept", 7),
+    ("huit", 8),
+    ("neuf", 9),
+    ("dix", 10),
 ];
 
-/// The value of an English or Swahili number word (`zero`..`ten`,
-/// `sifuri`..`kumi`).
+/// The value of an English, Swahili or French number word (`zero`..`ten`,
+/// `sifuri`..`kumi`, `un`..`dix`).
 pub fn number_word(word: &str) -> Option<u32> {
     NUMBER_WORDS
         .iter()
@@ -368,8 +404,8 @@ pub fn number_word(word: &str) -> Option<u32> {
 
 /// Words that may precede a choice number (`option 2`, `no. 2`, `jibu 2`).
 const CHOICE_PREFIXES: &[&str] = &[
-    "option", "opt", "choice", "number", "num", "no", "nr", "answer", "jibu", "chaguo", "namba",
-    "nambari",
+    "option", "opt", "choice", "number", "num", "no", "nr", "n", "answer", "jibu", "chaguo",
+    "namba", "nambari", "numéro", "numero", "réponse", "reponse", "choix",
 ];
 
 /// The choice number a normalised reply names, and whether it was written
@@ -394,6 +430,10 @@ pub fn choice_number(norm: &str) -> Option<(u32, MatchedBy)> {
             continue;
         }
         let rest = rest.trim_start_matches(|c: char| !c.is_alphanumeric());
+        // "no one" and "n un" are not numbers: these short prefixes take digits only.
+        if matches!(*prefix, "no" | "n") && !rest.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
         if let Some(found) = bare(rest) {
             return Some(found);
         }
@@ -402,7 +442,7 @@ pub fn choice_number(norm: &str) -> Option<(u32, MatchedBy)> {
 }
 
 /// Currency words accepted around an amount (`ksh 500`, `500 bob`).
-const CURRENCY_WORDS: &[&str] = &[
+pub(crate) const CURRENCY_WORDS: &[&str] = &[
     "ksh",
     "kshs",
     "kes",
@@ -423,6 +463,15 @@ const CURRENCY_WORDS: &[&str] = &[
     "usd",
     "dollars",
     "dollar",
+    "fcfa",
+    "cfa",
+    "xaf",
+    "xof",
+    "francs",
+    "franc",
+    "euros",
+    "euro",
+    "eur",
 ];
 
 /// The number in a normalised reply, for `number` answer rules.
@@ -492,7 +541,7 @@ fn strip_currency(w: &str) -> &str {
 
 /// `1,000.50`, `1 000`, `2.5`, `007`: digits with optional, consistent
 /// thousands separators and an optional decimal part.
-fn parse_digits(t: &str) -> Option<f64> {
+pub(crate) fn parse_digits(t: &str) -> Option<f64> {
     let (int, frac) = match t.split_once('.') {
         Some((i, f)) => (i, Some(f)),
         None => (t, None),
@@ -561,7 +610,11 @@ pub fn match_rule(norm: &str, raw: &str, matcher: &crate::module::Matcher) -> Op
 /// language the module offers (the runtime renders templates).
 ///
 /// Order: choice number, number word, exact text, exact alias, then one
-/// typo in a text or an alias if that fits exactly one choice.
+/// typo in a whole text or alias if that fits exactly one choice; then the
+/// word-by-word rules (a number, number word or ordinal amid filler words,
+/// a copied list line, an amount, content words of one choice), which
+/// select a choice only when every one of them that applies names the same
+/// choice. A reply that fits two choices selects neither.
 pub fn match_choice(
     norm: &str,
     choices: &[crate::module::Choice],
@@ -584,12 +637,21 @@ pub fn match_choice(
         Some((j, _)) if j != i => ambiguous = true,
         Some(_) => {}
     };
+    // Every choice's normalised texts, for the word-by-word rules: one
+    // buffer, and (choice, range) per text.
+    let mut all_texts = String::new();
+    let mut texts: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(choices.len() * 2);
     for (i, _) in choices.iter().enumerate() {
         let mut exact = false;
-        choice_texts(i, &mut |text: &str| match fits(norm, text) {
-            Some(Fit::Exact) => exact = true,
-            Some(Fit::Typo) => note_typo(i, MatchedBy::ChoiceText),
-            None => {}
+        choice_texts(i, &mut |text: &str| {
+            match fits(norm, text) {
+                Some(Fit::Exact) => exact = true,
+                Some(Fit::Typo) => note_typo(i, MatchedBy::ChoiceText),
+                None => {}
+            }
+            let start = all_texts.len();
+            all_texts.push_str(text);
+            texts.push((i, start..all_texts.len()));
         });
         if exact {
             return Some((i, Match::exact(MatchedBy::ChoiceText)));
@@ -605,9 +667,28 @@ pub fn match_choice(
         }
     }
     match typo {
-        Some((i, by)) if !ambiguous => Some((i, Match { by, typo: true })),
-        _ => None,
+        Some((i, by)) if !ambiguous => return Some((i, Match { by, typo: true })),
+        Some(_) => return None,
+        None => {}
     }
+    let reading = words::read(norm)?;
+    if reading.is_empty() {
+        return None;
+    }
+    let choice_words: Vec<words::ChoiceWords<'_>> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, choice)| {
+            words::ChoiceWords::new(
+                texts
+                    .iter()
+                    .filter(|(j, _)| *j == i)
+                    .filter_map(|(_, range)| all_texts.get(range.clone()))
+                    .chain(choice.aliases.iter().map(String::as_str)),
+            )
+        })
+        .collect();
+    words::match_in_words(&reading, &choice_words)
 }
 
 #[cfg(test)]
@@ -729,6 +810,13 @@ mod tests {
             ("kumi", Some((10, MatchedBy::ChoiceWord))),
             ("none", None),
             ("no", None),
+            ("no one", None),
+            ("n°3", Some((3, MatchedBy::ChoiceNumber))),
+            ("numéro 2", Some((2, MatchedBy::ChoiceNumber))),
+            ("réponse 2", Some((2, MatchedBy::ChoiceNumber))),
+            ("deux", Some((2, MatchedBy::ChoiceWord))),
+            ("numéro deux", Some((2, MatchedBy::ChoiceWord))),
+            ("nne", Some((4, MatchedBy::ChoiceWord))),
             ("1 2", None),
             ("12345678901234", None),
         ] {

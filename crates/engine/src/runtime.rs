@@ -5,8 +5,9 @@
 //! randomness and no I/O, and no input makes them panic. The semantics are
 //! documented for authors in docs/module-format.md; in short:
 //!
-//! - Reply precedence: STOP, RESTART, HELP (exact), then the step's choices
-//!   and `answers` in order, then STOP, RESTART, HELP with one typo forgiven
+//! - Reply precedence: STOP, RESTART, HELP (exact), then the step's choices,
+//!   then STOP or HELP in a short phrase (`please stop sending`), then
+//!   `answers` in order, then STOP, RESTART, HELP with one typo forgiven
 //!   (so `stpo` opts out, but a reply the step accepts is never taken for a
 //!   misspelt keyword).
 //! - A reply that matches nothing uses an attempt: `reprompt` (or
@@ -546,6 +547,20 @@ impl<'m, 't> Machine<'m, 't> {
         .map(|(c, _)| c)
     }
 
+    /// STOP or HELP in a short phrase (`please stop sending`, `nisaidie`):
+    /// the module's keywords or the engine's own words in en/sw/fr, with
+    /// only courtesy words around them and no negation.
+    fn phrase_command(&self, norm: &str) -> Option<Command> {
+        let k = &self.module.keywords;
+        if matching::phrase_keyword(norm, &k.stop, matching::BUILTIN_STOP) {
+            Some(Command::Stop)
+        } else if matching::phrase_keyword(norm, &k.help, matching::BUILTIN_HELP) {
+            Some(Command::Help)
+        } else {
+            None
+        }
+    }
+
     /// A learner message while the session waits on the `ask` step `idx`.
     fn reply(&mut self, idx: StepIdx, text: &str) {
         let module = self.module;
@@ -580,6 +595,9 @@ impl<'m, 't> Machine<'m, 't> {
                 next,
             };
             return self.accept(idx, ask, text, accepted);
+        }
+        if let Some(c) = self.phrase_command(&norm) {
+            return self.obey(c, idx, ask);
         }
         for rule in &ask.answers {
             if let Some(m) = matching::match_rule(&norm, text, &rule.matcher) {
@@ -711,7 +729,10 @@ impl<'m, 't> Machine<'m, 't> {
     /// A learner message to a completed, expired or opted-out session.
     fn reply_when_finished(&mut self, text: &str) {
         let norm = matching::normalize(text);
-        match self.command(&norm, true) {
+        let command = self
+            .command(&norm, true)
+            .or_else(|| self.phrase_command(&norm));
+        match command {
             Some(Command::Restart) => self.restart(),
             Some(Command::Stop) if self.state.status != Status::OptedOut => self.opt_out(),
             _ if self.state.status == Status::OptedOut => {}

@@ -680,19 +680,33 @@ fn a_say_loop_in_a_hand_built_module_is_cut_short() {
     assert_eq!(turn.messages().count(), m.steps.len() + 1);
 }
 
-#[test]
-fn custom_keywords_replace_the_defaults() {
-    let m = module()
+/// A module whose keywords are all Swahili.
+fn swahili_keywords_module() -> Module {
+    module()
         .keywords(&["acha"], &["anza upya"], &["msaada"])
         .ask("q", ask(t("Go?")).choices(&["Yes"]))
         .end("done", None)
-        .build();
+        .build()
+}
+
+#[test]
+fn custom_keywords_replace_the_defaults() {
+    let m = swahili_keywords_module();
     let mut s = Session::start(&m);
-    assert_eq!(s.reply("stop")[0], "INVALID TEXT");
+    assert_eq!(s.reply("restart")[0], "INVALID TEXT");
     assert_eq!(s.reply("Msaada")[0], "HELP TEXT");
     s.reply("ANZA UPYA");
     assert!(s.turn.effects.contains(&Effect::Restarted));
     s.reply("Acha!");
+    assert_eq!(s.state().status, Status::OptedOut);
+}
+
+#[test]
+fn the_engine_own_stop_and_help_words_work_whatever_the_module_keywords() {
+    let m = swahili_keywords_module();
+    let mut s = Session::start(&m);
+    assert_eq!(s.reply("help please")[0], "HELP TEXT");
+    s.reply("stop");
     assert_eq!(s.state().status, Status::OptedOut);
 }
 
