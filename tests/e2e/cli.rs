@@ -217,3 +217,47 @@ fn test_command_reports_passes_failures_and_coverage() {
         "a module that does not load fails"
     );
 }
+
+#[test]
+fn graph_prints_mermaid_by_default_and_dot_on_request() {
+    let dir = TempDir::new();
+    dir.write("demo.yaml", MODULE);
+    dir.write("broken.yaml", BROKEN);
+
+    let mermaid = chatcourse(&["graph", "demo.yaml"], &dir.0, "");
+    assert!(mermaid.status.success(), "{mermaid:?}");
+    let out = stdout(&mermaid);
+    assert!(out.starts_with("flowchart TD\n"), "{out}");
+    assert!(out.contains("subgraph pre_quiz"), "{out}");
+    assert!(
+        out.contains("s1 -->|\"choices 1-2 (right: 2)\"| s2"),
+        "{out}"
+    );
+    assert!(out.contains("s1 -.->|\"no match x3\"| s2"), "{out}");
+
+    let dot = chatcourse(&["graph", "--format", "dot", "demo.yaml"], &dir.0, "");
+    assert!(dot.status.success(), "{dot:?}");
+    let out = stdout(&dot);
+    assert!(out.starts_with("digraph \"cli-demo\" {"), "{out}");
+    assert!(out.contains("s2 -> s3;"), "{out}");
+
+    let bad = chatcourse(&["graph", "broken.yaml"], &dir.0, "");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&bad).is_empty());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown-step"));
+}
+
+#[test]
+fn schema_prints_the_shipped_schema() {
+    let dir = TempDir::new();
+    let out = chatcourse(&["schema"], &dir.0, "");
+    assert!(out.status.success(), "{out:?}");
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/module.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(stdout(&out), shipped);
+    let schema: serde_json::Value = serde_json::from_str(&shipped).unwrap();
+    assert_eq!(schema["title"], "chatcourse module");
+    assert!(schema["$defs"]["step"]["properties"]["choices"].is_object());
+}

@@ -22,6 +22,10 @@ enum Command {
     Play(cmd::play::Args),
     /// Run the conversation tests (*.test.yaml) and report step coverage.
     Test(cmd::test::Args),
+    /// Print a module's flow as a Mermaid flowchart (default) or DOT.
+    Graph(cmd::graph::Args),
+    /// Print the JSON Schema of the module format (for editors).
+    Schema(cmd::schema::Args),
     /// Apply database migrations.
     Migrate(cmd::migrate::Args),
     /// Manage organisations' API keys.
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Play(args) => cmd::play::run(args),
         Command::Test(args) => cmd::test::run(args),
+        Command::Graph(args) => cmd::graph::run(args),
+        Command::Schema(args) => cmd::schema::run(args),
         Command::Migrate(args) => cmd::migrate::run(args),
         Command::Keys(command) => cmd::keys::run(command),
         Command::Serve(args) => cmd::serve::run(args),

@@ -163,7 +163,7 @@ where
 
 /// Every candidate at the smallest likely-typo distance from `word`, in
 /// candidate order (see [`did_you_mean`]).
-fn closest<'a, I>(word: &str, candidates: I) -> Vec<&'a str>
+pub fn closest<'a, I>(word: &str, candidates: I) -> Vec<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {

@@ -10,6 +10,7 @@
 
 pub mod convtest;
 pub mod diagnostics;
+pub mod flow;
 pub mod load;
 pub mod matching;
 pub mod module;

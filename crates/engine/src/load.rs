@@ -12,9 +12,12 @@
 //!    endless `say` loops and empty quizzes. A [`Module`] is assembled only
 //!    when no diagnostic is an error.
 
+pub mod format;
 mod graph;
 mod steps;
 mod values;
+
+pub use format::{json_schema, json_schema_text};
 
 use sha2::{Digest, Sha256};
 
@@ -45,6 +48,16 @@ pub fn load_module(source: &str) -> LoadResult {
     cx.diags = parsed.diagnostics;
     let module = match &parsed.root {
         Some(root) => lower_module(&mut cx, root, source),
+        None if cx.diags.iter().any(|d| d.code == "yaml-syntax") => {
+            let at = cx
+                .diags
+                .iter()
+                .find(|d| d.code == "yaml-syntax")
+                .map_or(0, |d| d.line);
+            let before = findings_before(&index, at);
+            cx.diags.extend(before);
+            None
+        }
         None => {
             if !cx.has_errors() {
                 cx.error(
@@ -60,6 +73,9 @@ pub fn load_module(source: &str) -> LoadResult {
         }
     };
     let mut diagnostics = cx.diags;
+    for d in diagnostics.iter_mut().filter(|d| d.hint.is_none()) {
+        d.hint = fallback_hint(d.code).map(str::to_owned);
+    }
     diagnostics.sort_by_key(|d| d.span.start);
     // A value reused through a YAML alias is checked once per use; report
     // each finding once.
@@ -70,6 +86,94 @@ pub fn load_module(source: &str) -> LoadResult {
         module,
         diagnostics,
     }
+}
+
+/// The hint of the few findings whose hint does not depend on the case.
+/// Every diagnostic carries a hint; the snapshot tests check it.
+fn fallback_hint(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "yaml-syntax" => {
+            "check the indentation, quotes and brackets of this line and the lines above"
+        }
+        "yaml-too-deep" => "real modules need about six levels: check the indentation",
+        "alias-limit" => "write the values out instead of repeating aliases",
+        _ => return None,
+    })
+}
+
+/// How many lines above a YAML syntax error the loader tries to cut the
+/// file so that the part before it parses.
+const MAX_CUT_TRIES: u32 = 40;
+
+/// Findings that depend only on what is written, not on what is missing:
+/// the ones worth reporting about the part of a file before a YAML syntax
+/// error (the rest of the file may hold the missing field or step).
+fn holds_without_the_rest(code: &str) -> bool {
+    !matches!(
+        code,
+        "yaml-syntax"
+            | "empty-module"
+            | "missing-field"
+            | "no-steps"
+            | "missing-step-kind"
+            | "no-answers"
+            | "missing-correct"
+            | "missing-matcher"
+            | "no-way-on"
+            | "unknown-step"
+            | "unreachable-step"
+            | "endless-loop"
+            | "empty-quiz"
+            | "missing-base-language"
+            | "missing-translation"
+            | "base-language-not-listed"
+            | "default-message"
+            | "no-stop-keyword"
+            | "correct-not-a-choice"
+            | "correct-without-choices"
+            | "correct-without-quiz"
+            | "feedback-without-quiz"
+            | "unused-reminder"
+            | "reminder-after-expiry"
+            | "quiz-size-mismatch"
+            | "too-few-choices"
+    )
+}
+
+/// After a YAML syntax error on line `line`: the findings in the part of
+/// the file above it. The file is cut at the start of a line at or above
+/// the error, as late as still parses, and that part is checked; only
+/// findings that hold whatever follows are kept.
+fn findings_before(index: &LineIndex<'_>, line: u32) -> Vec<Diagnostic> {
+    let source = index.source();
+    for back in 0..MAX_CUT_TRIES {
+        let Some(cut_line) = line.checked_sub(back).filter(|&l| l > 1) else {
+            break;
+        };
+        let cut = index.line_start(cut_line);
+        let prefix = &source[..cut];
+        let prefix_index = LineIndex::new(prefix);
+        let parsed = syntax::parse_with(&prefix_index);
+        let Some(root) = parsed.root.as_ref() else {
+            continue;
+        };
+        if parsed.diagnostics.iter().any(|d| d.code == "yaml-syntax") {
+            continue;
+        }
+        let mut cx = Ctx::new(&prefix_index);
+        cx.diags = parsed.diagnostics.clone();
+        let _ = lower_module(&mut cx, root, prefix);
+        // The last line of the part may have lost its value to the cut
+        // (`steps:` with the list below it).
+        let body = prefix.trim_end();
+        let last_line = body.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        return cx
+            .diags
+            .into_iter()
+            .filter(|d| holds_without_the_rest(d.code) && d.span.end < last_line)
+            .collect();
+    }
+    Vec::new()
 }
 
 /// Lowering state shared by every pass.
@@ -83,6 +187,9 @@ struct Ctx<'s> {
     quiz_context: QuizKind,
     /// First use of each quiz's variables: (variable name, span); pre, post.
     quiz_uses: [Option<(String, Span)>; 2],
+    /// The first text that shows both quizzes' scores side by side: the
+    /// span of its second score variable and that variable's name.
+    compared_scores: Option<(String, Span)>,
     keywords: Keywords,
     /// Module-wide defaults that steps start from.
     default_max_attempts: u32,
@@ -90,6 +197,9 @@ struct Ctx<'s> {
     /// Regular expressions compiled so far, by pattern (authors reuse them;
     /// a `Regex` clone shares the compiled program).
     regexes: std::collections::HashMap<String, regex::Regex>,
+    /// Step ids reported as invalid: references to them are not reported
+    /// again as unknown steps.
+    invalid_step_ids: std::collections::HashSet<String>,
 }
 
 impl<'s> Ctx<'s> {
@@ -101,10 +211,12 @@ impl<'s> Ctx<'s> {
             languages: vec![Lang("en".into())],
             quiz_context: QuizKind::Post,
             quiz_uses: [None, None],
+            compared_scores: None,
             keywords: Keywords::default(),
             default_max_attempts: DEFAULT_MAX_ATTEMPTS,
             module_timeouts: None,
             regexes: std::collections::HashMap::new(),
+            invalid_step_ids: std::collections::HashSet::new(),
         }
     }
 
@@ -171,28 +283,11 @@ impl<'s> Ctx<'s> {
     }
 }
 
-const TOP_FIELDS: &[&str] = &[
-    "module",
-    "name",
-    "goal",
-    "version",
-    "language",
-    "languages",
-    "keywords",
-    "messages",
-    "retry",
-    "timeouts",
-    "steps",
-];
-const KEYWORD_FIELDS: &[&str] = &["stop", "help", "restart"];
-const MESSAGE_FIELDS: &[&str] = &["help", "stopped", "invalid", "finished", "expired"];
-const MODULE_RETRY_FIELDS: &[&str] = &["max_attempts", "reprompt", "on_exhausted"];
-
 /// Default attempts for `ask` steps when the module sets none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 fn lower_module(cx: &mut Ctx<'_>, root: &Node, source: &str) -> Option<Module> {
-    let fields = cx.fields(root, "the module", TOP_FIELDS)?;
+    let fields = cx.fields(root, "the module", &format::MODULE)?;
     let what = "the module";
 
     // Languages first: every text depends on them.
@@ -214,7 +309,7 @@ fn lower_module(cx: &mut Ctx<'_>, root: &Node, source: &str) -> Option<Module> {
                     "duplicate-language",
                     item.span,
                     format!("`{lang}` is listed twice"),
-                    None,
+                    Some("remove this one".into()),
                 );
                 continue;
             }
@@ -337,13 +432,13 @@ fn literal(text: &Text) -> String {
         .iter()
         .map(|p| match p {
             Part::Lit(s) => s.as_str(),
-            Part::Var(_) => "",
+            Part::Var(_) | Part::VarOr(..) => "",
         })
         .collect()
 }
 
 fn module_retry_fields<'n>(cx: &mut Ctx<'_>, node: &'n Node) -> Option<values::Fields<'n>> {
-    let fields = cx.fields(node, "`retry`", MODULE_RETRY_FIELDS)?;
+    let fields = cx.fields(node, "`retry`", &format::MODULE_RETRY)?;
     for (name, hint) in [
         (
             "reprompt",
@@ -395,7 +490,7 @@ fn lower_keywords(cx: &mut Ctx<'_>, node: &Node) -> Keywords {
         restart: vec![crate::matching::normalize("RESTART")],
         help: vec![crate::matching::normalize("HELP")],
     };
-    let Some(fields) = cx.fields(node, "`keywords`", KEYWORD_FIELDS) else {
+    let Some(fields) = cx.fields(node, "`keywords`", &format::KEYWORDS) else {
         return keywords;
     };
     // (normalised word, list, span) of every keyword, to find words in two lists.
@@ -412,7 +507,7 @@ fn lower_keywords(cx: &mut Ctx<'_>, node: &Node) -> Keywords {
                     "empty-keyword",
                     item.span,
                     format!("`{word}` has no letters or digits, so no reply can match it"),
-                    None,
+                    Some("write a word with letters or digits, or remove this one (punctuation is dropped from replies before matching)".into()),
                 );
                 continue;
             }
@@ -423,7 +518,7 @@ fn lower_keywords(cx: &mut Ctx<'_>, node: &Node) -> Keywords {
                         "duplicate-keyword",
                         item.span,
                         format!("`{word}` is already a `{list}` keyword (line {line})"),
-                        None,
+                        Some("remove this one".into()),
                     );
                 } else {
                     cx.error(
@@ -467,7 +562,7 @@ fn lower_messages(
     node: Option<&Node>,
     language_span: Option<Span>,
 ) -> SystemMessages {
-    let fields = node.and_then(|n| cx.fields(n, "`messages`", MESSAGE_FIELDS));
+    let fields = node.and_then(|n| cx.fields(n, "`messages`", &format::MESSAGES));
     let mut defaulted = Vec::new();
     let mut text = |cx: &mut Ctx<'_>, name: &'static str, default: &str| -> Option<Text> {
         match fields.as_ref().and_then(|f| f.get(name)) {

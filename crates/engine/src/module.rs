@@ -280,6 +280,9 @@ pub struct Template {
 pub enum Part {
     Lit(String),
     Var(Var),
+    /// `{learner_name|rafiki}`: the variable, or the default text when the
+    /// value is empty (no learner name, no answer yet).
+    VarOr(Var, String),
 }
 
 /// Template variables. `{score}`/`{total}` are resolved by the loader to the
@@ -299,6 +302,10 @@ pub enum Var {
 }
 
 impl Var {
+    /// The names of the variables that may be empty, and so may have a
+    /// default (`{learner_name|friend}`).
+    pub const WITH_DEFAULT: &'static [&'static str] = &["learner_name", "answer"];
+
     /// Every name an author may write, with its variable (for `{score}` and
     /// `{total}` the quiz is a placeholder the loader replaces).
     pub const NAMES: &'static [&'static str] = &[

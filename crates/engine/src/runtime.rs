@@ -1008,6 +1008,7 @@ fn rendered_len_hint(tpl: &Template) -> usize {
         .map(|p| match p {
             Part::Lit(s) => s.len(),
             Part::Var(_) => 16,
+            Part::VarOr(_, d) => 16 + d.len(),
         })
         .sum()
 }
@@ -1032,6 +1033,17 @@ fn render_into(
                 Var::Answer => out.push_str(state.last_answer.as_deref().unwrap_or("")),
                 Var::AttemptsLeft => push_u32(out, attempts_left),
             },
+            Part::VarOr(v, default) => {
+                let value = match v {
+                    Var::LearnerName => state.learner_name.as_deref(),
+                    Var::Answer => state.last_answer.as_deref(),
+                    _ => None,
+                };
+                match value.filter(|s| !s.trim().is_empty()) {
+                    Some(s) => out.push_str(s),
+                    None => out.push_str(default),
+                }
+            }
         }
     }
 }

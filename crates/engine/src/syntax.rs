@@ -328,14 +328,32 @@ pub fn parse_with(index: &LineIndex<'_>) -> Parsed {
                     .next()
                     .map_or(byte, |c| byte + c.len_utf8());
                 let span = index.span(byte, end);
-                error(
-                    &mut diagnostics,
-                    "yaml-syntax",
-                    span,
-                    format!("YAML syntax error: {}", e.info()),
-                );
-                if let Some(d) = diagnostics.last_mut() {
-                    d.hint = syntax_hint(e.info());
+                if let Some(tab) = indenting_tab(index, span.line) {
+                    // The parser often notices a tab only at the next
+                    // token, on the line above or below: point at the tab.
+                    let (line, _) = index.line_col(tab);
+                    error(
+                        &mut diagnostics,
+                        "yaml-syntax",
+                        index.span(tab, tab + 1),
+                        format!("line {line} is indented with a tab; use spaces"),
+                    );
+                    if let Some(d) = diagnostics.last_mut() {
+                        d.hint = Some(
+                            "YAML does not allow tabs for indentation: replace the tab with spaces"
+                                .into(),
+                        );
+                    }
+                } else {
+                    error(
+                        &mut diagnostics,
+                        "yaml-syntax",
+                        span,
+                        format!("YAML syntax error: {}", e.info()),
+                    );
+                    if let Some(d) = diagnostics.last_mut() {
+                        d.hint = syntax_hint(e.info());
+                    }
                 }
                 return Parsed {
                     root: None,
@@ -356,6 +374,12 @@ pub fn parse_with(index: &LineIndex<'_>) -> Parsed {
                         index.span(start, end.max(start + 3).min(source.len())),
                         "a module file holds one YAML document; this starts a second one".into(),
                     );
+                    if let Some(d) = diagnostics.last_mut() {
+                        d.hint = Some(
+                            "remove this `---` line, or put the second module in a file of its own"
+                                .into(),
+                        );
+                    }
                 }
                 continue;
             }
@@ -503,6 +527,25 @@ pub fn parse_with(index: &LineIndex<'_>) -> Parsed {
     Parsed { root, diagnostics }
 }
 
+/// The byte offset of a tab in the indentation of the lines around 1-based
+/// line `line` (the line before, the line, the line after), if any.
+fn indenting_tab(index: &LineIndex<'_>, line: u32) -> Option<usize> {
+    for l in line.saturating_sub(1).max(1)..=line + 1 {
+        let text = index.line_text(l);
+        let indent = text.len() - text.trim_start_matches([' ', '\t', '-']).len();
+        if let Some(at) = text[..indent].find('\t') {
+            // A tab after a `- ` or `? ` indicator is allowed by YAML in some
+            // places; only count tabs at the start of the indentation or
+            // on lines that hold something more.
+            if text[indent..].trim().is_empty() {
+                continue;
+            }
+            return Some(index.line_start(l) + at);
+        }
+    }
+    None
+}
+
 /// A hint for the YAML mistakes authors make most.
 fn syntax_hint(info: &str) -> Option<String> {
     let hint = if info.contains("tab") {
@@ -511,10 +554,8 @@ fn syntax_hint(info: &str) -> Option<String> {
         "is a quote left open? A quoted text must end with the quote it starts with"
     } else if info.contains("mapping values are not allowed") {
         "is a `: ` inside a text? Put the text in quotes, or check the indentation"
-    } else if info.contains("did not find expected") {
-        "check the indentation and the brackets of the lines above"
     } else {
-        return None;
+        "check the indentation, quotes and brackets of this line and the lines above"
     };
     Some(hint.to_owned())
 }

@@ -56,6 +56,8 @@ pub(super) fn resolve(
         let Some(r) = r else { return Some(None) };
         match ids.get(r.id.as_str()) {
             Some(&i) => Some(Some(StepIdx(i as u32))),
+            // The step's id was reported as invalid.
+            None if cx.invalid_step_ids.contains(&r.id) => None,
             None => {
                 // Each suggestion scans every id: bound the work on
                 // pathological files with thousands of dangling references.
@@ -68,6 +70,8 @@ pub(super) fn resolve(
                 } else {
                     None
                 };
+                let hint =
+                    hint.or_else(|| Some("write the `id` of one of the module's steps".into()));
                 cx.error(
                     "unknown-step",
                     r.span,
@@ -79,6 +83,19 @@ pub(super) fn resolve(
         }
     };
 
+    // Where each step can lead, worked out before resolution consumes the
+    // drafts, so reachability can be judged even when some steps are
+    // broken.
+    let guesses = std::cell::Cell::new(MAX_STEP_HINTS);
+    // Set when a reference names no step and resembles none: where it was
+    // meant to lead is unknown, so reachability cannot be judged.
+    let unjudgeable = std::cell::Cell::new(false);
+    let names: Vec<&str> = places.iter().filter_map(|p| p.id.as_deref()).collect();
+    let succ: Vec<Vec<usize>> = drafts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| draft_successors(d, i, n, (&ids, &names), (&guesses, &unjudgeable)))
+        .collect();
     let mut steps: Vec<Option<Step>> = Vec::with_capacity(n);
     let mut totals = [0u32; 2];
     for (i, draft) in drafts.into_iter().enumerate() {
@@ -184,14 +201,79 @@ pub(super) fn resolve(
     }
 
     check_empty_quizzes(cx, totals);
+    check_quiz_sizes(cx, totals);
     check_say_loops(cx, &places, &steps);
+    if !unjudgeable.get() {
+        check_reachable(cx, &succ, &places);
+    }
     let complete = steps.iter().all(Option::is_some);
     if complete && lowering_errors == 0 && cx.error_count() == before {
         let steps: Vec<Step> = steps.into_iter().flatten().collect();
-        check_reachable(cx, &steps, &places);
         return Some((steps, totals));
     }
     None
+}
+
+/// The steps a draft can lead to. A reference that names no step counts
+/// as the step it most likely meant (the unknown step is reported; the
+/// step meant should not also be called unreachable). A step whose
+/// lowering reported errors is taken to lead to every step its YAML names,
+/// whatever its broken parts meant; a step without a kind falls through.
+fn draft_successors(
+    draft: &DraftStep,
+    i: usize,
+    n: usize,
+    (ids, names): (&HashMap<&str, usize>, &[&str]),
+    (guesses, unjudgeable): (&std::cell::Cell<u32>, &std::cell::Cell<bool>),
+) -> Vec<usize> {
+    // An unknown id leads to every step it could be a typo of. Each guess
+    // scans every id: bounded like the did-you-mean hints.
+    let lookup = |id: &str| -> Vec<usize> {
+        if let Some(&i) = ids.get(id) {
+            return vec![i];
+        }
+        let left = guesses.get();
+        let found: Vec<usize> = if left == 0 {
+            Vec::new()
+        } else {
+            guesses.set(left - 1);
+            crate::diagnostics::closest(id, names.iter().copied())
+                .into_iter()
+                .filter_map(|m| ids.get(m).copied())
+                .collect()
+        };
+        if found.is_empty() {
+            unjudgeable.set(true);
+        }
+        found
+    };
+    let below = (i + 1 < n).then_some(i + 1);
+    let mut out = Vec::new();
+    let mut add = |r: &Option<Ref>, or_below: bool| match r {
+        Some(r) => out.extend(lookup(&r.id)),
+        None if or_below => out.extend(below),
+        None => {}
+    };
+    match &draft.kind {
+        DraftKind::End(_) => {}
+        DraftKind::Say(_) | DraftKind::Broken => add(&draft.next, true),
+        DraftKind::Ask(ask) => {
+            add(&draft.next, true);
+            add(&ask.on_exhausted, false);
+            for c in &ask.choices {
+                add(&c.next, false);
+            }
+            for r in &ask.answers {
+                add(&r.next, false);
+            }
+        }
+    }
+    if draft.suspect {
+        for (id, _) in &draft.refs {
+            out.extend(lookup(id));
+        }
+    }
+    out
 }
 
 /// How many `unknown-step` diagnostics get a did-you-mean hint.
@@ -226,55 +308,65 @@ fn check_empty_quizzes(cx: &mut Ctx<'_>, totals: [u32; 2]) {
     }
 }
 
-/// Calls `f` with each successor of a step, in the order a learner could
-/// take them.
-fn for_each_successor(kind: &StepKind, mut f: impl FnMut(StepIdx)) {
-    match kind {
-        StepKind::Say { next, .. } => f(*next),
-        StepKind::End { .. } => {}
-        StepKind::Ask(ask) => {
-            f(ask.next);
-            f(ask.retry.on_exhausted);
-            ask.choices.iter().filter_map(|c| c.next).for_each(&mut f);
-            ask.answers.iter().filter_map(|r| r.next).for_each(f);
-        }
+/// A text shows both quiz scores side by side, but the quizzes have
+/// different numbers of questions: "from 2/3 to 3/4" compares nothing.
+fn check_quiz_sizes(cx: &mut Ctx<'_>, totals: [u32; 2]) {
+    let [pre, post] = totals;
+    if pre == 0 || post == 0 || pre == post {
+        return;
     }
+    let Some((name, span)) = cx.compared_scores.clone() else {
+        return;
+    };
+    cx.warning(
+        "quiz-size-mismatch",
+        span,
+        format!(
+            "`{{{name}}}` puts the two quiz scores side by side, but the pre-quiz has {pre} question{} and the post-quiz {post}",
+            if pre == 1 { "" } else { "s" }
+        ),
+        Some("give both quizzes the same number of questions, so learners can compare the scores".into()),
+    );
 }
 
 /// Warns once per run of consecutive steps no learner can reach.
-fn check_reachable(cx: &mut Ctx<'_>, steps: &[Step], places: &[Place]) {
-    if steps.is_empty() {
+fn check_reachable(cx: &mut Ctx<'_>, succ: &[Vec<usize>], places: &[Place]) {
+    if succ.is_empty() {
         return;
     }
-    let mut seen = vec![false; steps.len()];
+    let mut seen = vec![false; succ.len()];
     let mut stack = vec![0usize];
     seen[0] = true;
     while let Some(i) = stack.pop() {
-        for_each_successor(&steps[i].kind, |s| {
-            if !seen[s.index()] {
-                seen[s.index()] = true;
-                stack.push(s.index());
+        for &s in &succ[i] {
+            if !seen[s] {
+                seen[s] = true;
+                stack.push(s);
             }
-        });
+        }
     }
+    let name = |i: usize| match &places[i].id {
+        Some(id) => format!("`{id}`"),
+        None => format!("on line {}", places[i].span.line),
+    };
     let mut i = 0;
-    while i < steps.len() {
+    while i < succ.len() {
         if seen[i] {
             i += 1;
             continue;
         }
         let start = i;
-        while i < steps.len() && !seen[i] {
+        while i < succ.len() && !seen[i] {
             i += 1;
         }
         let span = places[start].span;
         let message = if i - start == 1 {
-            format!("step `{}` can never be reached", steps[start].id)
+            format!("step {} can never be reached", name(start))
         } else {
             format!(
-                "steps `{}` to `{}` ({} steps) can never be reached",
-                steps[start].id,
-                steps[i - 1].id,
+                "steps {} to {} ({} steps) can never be reached",
+                name(start),
+                name(i - 1),
                 i - start
             )
         };

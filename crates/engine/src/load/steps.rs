@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::Ctx;
+use super::format::{self, ASK_ONLY as ASK_FIELDS, KINDS, MATCHERS};
 use super::values::Fields;
 use crate::diagnostics::suggest;
 use crate::matching::normalize;
@@ -31,6 +32,17 @@ pub(super) struct DraftStep {
     pub kind_span: Span,
     pub kind: DraftKind,
     pub next: Option<Ref>,
+    /// The step's map has no `id` key (reported by `lower_steps`).
+    pub missing_id: bool,
+    /// The step has no kind key (reported by `lower_steps`).
+    pub missing_kind: bool,
+    /// The step's node, where its `- ` item starts.
+    pub span: Span,
+    /// Lowering this step reported errors, so what it leads to may be
+    /// incomplete: `refs` holds every step id its YAML names under `next`
+    /// or `on_exhausted`, for reachability.
+    pub suspect: bool,
+    pub refs: Vec<(String, Span)>,
 }
 
 #[derive(Debug)]
@@ -73,44 +85,6 @@ pub(super) struct DraftRule {
     pub correct: Option<bool>,
 }
 
-const STEP_FIELDS: &[&str] = &[
-    "id",
-    "say",
-    "ask",
-    "end",
-    "next",
-    "quiz",
-    "choices",
-    "correct",
-    "right",
-    "wrong",
-    "list_choices",
-    "answers",
-    "retry",
-    "timeouts",
-];
-const KINDS: &[&str] = &["say", "ask", "end"];
-/// Fields only an `ask` step may have.
-const ASK_FIELDS: &[&str] = &[
-    "quiz",
-    "choices",
-    "correct",
-    "right",
-    "wrong",
-    "list_choices",
-    "answers",
-    "retry",
-    "timeouts",
-];
-const CHOICE_FIELDS: &[&str] = &["text", "aliases", "reply", "next"];
-const RULE_FIELDS: &[&str] = &[
-    "keywords", "regex", "number", "any", "reply", "next", "correct",
-];
-const MATCHERS: &[&str] = &["keywords", "regex", "number", "any"];
-const RETRY_FIELDS: &[&str] = &["max_attempts", "reprompt", "on_exhausted"];
-const TIMEOUT_FIELDS: &[&str] = &["remind_after", "reminder", "max_reminders", "expire_after"];
-const RANGE_FIELDS: &[&str] = &["min", "max"];
-
 /// Largest regex program accepted (bytes of compiled automaton).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -133,10 +107,15 @@ pub(super) fn lower_steps(cx: &mut Ctx<'_>, node: &Node) -> Vec<DraftStep> {
     }
     // The nearest quiz question above, for `{score}` and `{total}`.
     let mut last_quiz: Option<QuizKind> = None;
-    items
+    let steps: Vec<DraftStep> = items
         .iter()
         .map(|item| {
-            let step = lower_step(cx, item, last_quiz);
+            let errors = cx.error_count();
+            let mut step = lower_step(cx, item, last_quiz);
+            if cx.error_count() > errors || step.missing_id || step.missing_kind {
+                step.suspect = true;
+                collect_refs(item, &mut step.refs);
+            }
             if let DraftKind::Ask(ask) = &step.kind
                 && let Some(q) = &ask.quiz
             {
@@ -144,7 +123,94 @@ pub(super) fn lower_steps(cx: &mut Ctx<'_>, node: &Node) -> Vec<DraftStep> {
             }
             step
         })
-        .collect()
+        .collect();
+    report_missing_ids_and_kinds(cx, &steps, items);
+    steps
+}
+
+/// `missing-field` for a step without `id` and `missing-step-kind` for one
+/// without a kind; when a step without a kind is followed by one without an
+/// id, the author most likely wrote a stray `- ` that split one step in
+/// two: one finding, at the `- `.
+fn report_missing_ids_and_kinds(cx: &mut Ctx<'_>, steps: &[DraftStep], items: &[Node]) {
+    let mut i = 0;
+    while i < steps.len() {
+        let step = &steps[i];
+        let split = steps
+            .get(i + 1)
+            .filter(|next| step.missing_kind && !step.missing_id && next.missing_id);
+        if let Some(next) = split {
+            let name = StepName(step.id.as_ref().map(|(id, _)| id.as_str()));
+            let dash = dash_span(cx, next.span);
+            let first_key = match &items[i + 1].kind {
+                NodeKind::Map(entries) => entries.first().and_then(|e| e.key.as_scalar()),
+                _ => None,
+            }
+            .unwrap_or("the next field");
+            cx.error(
+                "missing-step-kind",
+                dash,
+                format!(
+                    "this `- ` starts a new step without an `id`, leaving {name} (line {}) with no kind",
+                    step.line
+                ),
+                Some(format!(
+                    "remove the `- ` so that `{first_key}` belongs to {name}"
+                )),
+            );
+            i += 2;
+            continue;
+        }
+        if step.missing_id {
+            cx.error(
+                "missing-field",
+                step.span,
+                "this step has no `id`".into(),
+                Some("add `id:`, a name other steps can refer to, e.g. `id: lesson_1`".into()),
+            );
+        }
+        if step.missing_kind {
+            let name = StepName(step.id.as_ref().map(|(id, _)| id.as_str()));
+            cx.error(
+                "missing-step-kind",
+                step.span,
+                format!("{name} has no kind"),
+                Some("add `say:`, `ask:` or `end:`".into()),
+            );
+        }
+        i += 1;
+    }
+}
+
+/// The `- ` in front of a sequence item at `span`, when it is there.
+fn dash_span(cx: &Ctx<'_>, span: Span) -> Span {
+    let source = cx.index.source();
+    let before = source.get(..span.start).unwrap_or("");
+    let trimmed = before.trim_end_matches(' ');
+    if trimmed.ends_with('-') {
+        let at = trimmed.len() - 1;
+        return cx.index.span(at, at + 1);
+    }
+    span
+}
+
+/// Every step id named under a `next` or `on_exhausted` key anywhere in
+/// `node`.
+fn collect_refs(node: &Node, out: &mut Vec<(String, Span)>) {
+    match &node.kind {
+        NodeKind::Scalar { .. } => {}
+        NodeKind::Seq(items) => items.iter().for_each(|n| collect_refs(n, out)),
+        NodeKind::Map(entries) => {
+            for e in entries {
+                if matches!(e.key.as_scalar(), Some("next" | "on_exhausted"))
+                    && let Some(id) = e.value.as_scalar()
+                {
+                    out.push((id.to_owned(), e.value.span));
+                }
+                collect_refs(&e.value, out);
+            }
+        }
+    }
 }
 
 fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> DraftStep {
@@ -154,23 +220,25 @@ fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> Dra
         kind_span: node.span,
         kind: DraftKind::Broken,
         next: None,
+        missing_id: false,
+        missing_kind: false,
+        span: node.span,
+        suspect: false,
+        refs: Vec::new(),
     };
-    let Some(fields) = cx.fields(node, "a step", STEP_FIELDS) else {
+    let Some(fields) = cx.fields(node, "a step", &format::STEP) else {
         return step;
     };
-    let id_node = cx.require(&fields, "id", "this step");
+    let id_node = fields.get("id");
+    step.missing_id = id_node.is_none() && fields.misspelt("id").is_none();
     step.id = id_node.and_then(|n| step_id(cx, n));
     let name = StepName(step.id.as_ref().map(|(id, _)| id.as_str()));
 
     let kinds: Vec<&str> = KINDS.iter().copied().filter(|k| fields.has(k)).collect();
     let kind = match kinds.as_slice() {
         [] => {
-            cx.error(
-                "missing-step-kind",
-                node.span,
-                format!("{name} has no kind"),
-                Some("add `say:`, `ask:` or `end:`".into()),
-            );
+            // A misspelt kind (`sya:`) is reported as an unknown field.
+            step.missing_kind = !KINDS.iter().any(|k| fields.misspelt(k).is_some());
             None
         }
         [kind] => Some(*kind),
@@ -197,7 +265,7 @@ fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> Dra
                     format!(
                         "`{field}` is only allowed on `ask` steps, and {name} is a `{kind}` step"
                     ),
-                    None,
+                    Some(format!("remove `{field}`, or make {name} an `ask` step")),
                 );
             }
         }
@@ -268,6 +336,7 @@ fn step_id(cx: &mut Ctx<'_>, node: &Node) -> Option<(String, Span)> {
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !valid {
+        cx.invalid_step_ids.insert(id.clone());
         cx.error(
             "invalid-step-id",
             node.span,
@@ -326,7 +395,11 @@ fn lower_ask(
             ..
         }) => items,
         Some(other) => {
-            cx.wrong_type(other, "`choices` should be a list", None);
+            cx.wrong_type(
+                other,
+                "`choices` should be a list",
+                Some("write the choices as a list: `choices: [Yes, No]`, or one `- ` line per choice".into()),
+            );
             &[]
         }
         None => &[],
@@ -343,7 +416,11 @@ fn lower_ask(
             .filter_map(|n| lower_rule(cx, n, quiz.is_some()))
             .collect(),
         Some(other) => {
-            cx.wrong_type(other, "`answers` should be a list of rules", None);
+            cx.wrong_type(
+                other,
+                "`answers` should be a list of rules",
+                Some("write one `- ` line per rule, e.g. `- keywords: [yes]`".into()),
+            );
             Vec::new()
         }
         None => Vec::new(),
@@ -351,7 +428,12 @@ fn lower_ask(
     let has_answers = fields
         .get("answers")
         .is_some_and(|n| matches!(&n.kind, NodeKind::Seq(v) if !v.is_empty()));
-    if choice_nodes.is_empty() && !has_answers {
+    // `chioces:` is reported as an unknown field; what follows from the
+    // missing choices would be knock-on errors.
+    let misspelt_answers =
+        fields.misspelt("choices").is_some() || fields.misspelt("answers").is_some();
+    let misspelt_quiz = fields.misspelt("quiz").is_some();
+    if choice_nodes.is_empty() && !has_answers && !misspelt_answers {
         cx.error(
             "no-answers",
             ask_span,
@@ -368,8 +450,10 @@ fn lower_ask(
     // Quiz scoring.
     let mut correct = Vec::new();
     match (fields.get("correct"), quiz) {
-        // An invalid `quiz:` was reported already.
-        (Some(_), None) if fields.has("quiz") => {}
+        // An invalid (or misspelt) `quiz:` was reported already.
+        (Some(_), None) if fields.has("quiz") || misspelt_quiz => {}
+        (Some(_), Some(_)) if choice_nodes.is_empty() && misspelt_answers => {}
+        (None, Some(_)) if fields.misspelt("correct").is_some() => {}
         (Some(node), None) => {
             let key = fields.key("correct").map_or(node.span, |k| k.span);
             cx.error(
@@ -418,9 +502,21 @@ fn lower_ask(
         _ => {}
     }
 
+    if let (Some(q), [_]) = (quiz, choice_nodes) {
+        cx.warning(
+            "too-few-choices",
+            choice_text_node(&choice_nodes[0]).span,
+            format!(
+                "{name} is in the {}-quiz but has only one choice: every learner gets it right",
+                q.as_str()
+            ),
+            Some("add the wrong choices too, or take the question out of the quiz".into()),
+        );
+    }
+
     let right = fields.get("right").map(|n| cx.text(n, "right", true));
     let wrong = fields.get("wrong").map(|n| cx.text(n, "wrong", true));
-    if quiz.is_none() && !fields.has("quiz") {
+    if quiz.is_none() && !fields.has("quiz") && !misspelt_quiz {
         for field in ["right", "wrong"] {
             if let Some(key) = fields.key(field) {
                 cx.warning(
@@ -437,7 +533,7 @@ fn lower_ask(
     let mut reprompt = None;
     let mut on_exhausted = None;
     if let Some(node) = fields.get("retry")
-        && let Some(retry) = cx.fields(node, "`retry`", RETRY_FIELDS)
+        && let Some(retry) = cx.fields(node, "`retry`", &format::RETRY)
     {
         if let Some(n) = retry
             .get("max_attempts")
@@ -483,13 +579,12 @@ fn lower_choice(cx: &mut Ctx<'_>, node: &Node) -> DraftChoice {
         // A map is either a choice with fields, or a translated text.
         let is_fields = entries.iter().any(|e| {
             e.key.as_scalar().is_some_and(|k| {
-                CHOICE_FIELDS.contains(&k)
-                    || (!cx.is_module_language(k)
-                        && suggest(k, CHOICE_FIELDS.iter().copied()).is_some())
+                format::CHOICE.field(k).is_some()
+                    || (!cx.is_module_language(k) && suggest(k, format::CHOICE.names()).is_some())
             })
         });
         if is_fields {
-            let Some(fields) = cx.fields(node, "a choice", CHOICE_FIELDS) else {
+            let Some(fields) = cx.fields(node, "a choice", &format::CHOICE) else {
                 return choice;
             };
             match cx.require(&fields, "text", "this choice") {
@@ -544,6 +639,7 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
     // Reply -> (choice index, where the author wrote it).
     let mut owner: HashMap<&str, (usize, Span)> = HashMap::new();
     for (i, (replies, node)) in replies.iter().zip(nodes).enumerate() {
+        let node = choice_text_node(node);
         for reply in replies {
             let reply: &str = reply;
             if let Some(list) = cx.keyword_list(reply) {
@@ -581,6 +677,25 @@ fn check_ambiguous_choices(cx: &mut Ctx<'_>, choices: &[DraftChoice], nodes: &[N
     }
 }
 
+/// Where a choice's text is written: the choice itself when it is a text,
+/// the value of `text:` for a choice with fields, the base-language (first)
+/// text of a translated choice. Findings about a choice point there rather
+/// than at a `{` or a `text:` key.
+fn choice_text_node(node: &Node) -> &Node {
+    let NodeKind::Map(entries) = &node.kind else {
+        return node;
+    };
+    let text = entries
+        .iter()
+        .find(|e| e.key.as_scalar() == Some("text"))
+        .map(|e| &e.value)
+        .unwrap_or(node);
+    match &text.kind {
+        NodeKind::Map(langs) => langs.first().map_or(text, |e| &e.value),
+        _ => text,
+    }
+}
+
 /// The normalised text of a template's literal parts (variables left out).
 fn normalize_literal(template: &crate::module::Template) -> String {
     match template.parts.as_slice() {
@@ -591,7 +706,7 @@ fn normalize_literal(template: &crate::module::Template) -> String {
                 .iter()
                 .map(|p| match p {
                     crate::module::Part::Lit(s) => s.as_str(),
-                    crate::module::Part::Var(_) => "",
+                    crate::module::Part::Var(_) | crate::module::Part::VarOr(..) => "",
                 })
                 .collect::<String>(),
         ),
@@ -624,7 +739,11 @@ fn correct_choices(cx: &mut Ctx<'_>, node: &Node, choices: &[DraftChoice]) -> Ve
     let mut correct = Vec::new();
     for item in items {
         let Some(value) = item.as_scalar().filter(|_| !item.is_null()) else {
-            cx.wrong_type(item, "`correct` should be a choice number", None);
+            cx.wrong_type(
+                item,
+                "`correct` should be a choice number",
+                Some("write the number of the right choice, e.g. `correct: 2`".into()),
+            );
             continue;
         };
         let index = match value.trim().parse::<i64>() {
@@ -652,8 +771,30 @@ fn correct_choices(cx: &mut Ctx<'_>, node: &Node, choices: &[DraftChoice]) -> Ve
             Some(_) => {}
             None => {
                 let texts = texts.get_or_insert_with(choice_texts);
-                let hint = suggest(&normalize(value), texts.iter().map(String::as_str))
-                    .or_else(|| Some(format!("write the choice's number, 1 to {}", choices.len())));
+                let quoted_number = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=choices.len()).contains(n));
+                let hint = match quoted_number {
+                    Some(n) => Some(format!(
+                        "`\"{n}\"` in quotes is read as a choice's text: write `{n}` without quotes for choice {n}"
+                    )),
+                    None => crate::diagnostics::did_you_mean(
+                        &normalize(value),
+                        texts.iter().map(String::as_str),
+                    )
+                    .and_then(|t| texts.iter().position(|x| x == t))
+                    .map(|i| {
+                        format!(
+                            "did you mean choice {} (`{}`)? Write `{}`",
+                            i + 1,
+                            super::literal(&choices[i].text),
+                            i + 1
+                        )
+                    }),
+                }
+                .or_else(|| Some(format!("write the choice's number, 1 to {}", choices.len())));
                 cx.error(
                     "correct-not-a-choice",
                     item.span,
@@ -668,7 +809,7 @@ fn correct_choices(cx: &mut Ctx<'_>, node: &Node, choices: &[DraftChoice]) -> Ve
 }
 
 fn lower_rule(cx: &mut Ctx<'_>, node: &Node, in_quiz: bool) -> Option<DraftRule> {
-    let fields = cx.fields(node, "an answer rule", RULE_FIELDS)?;
+    let fields = cx.fields(node, "an answer rule", &format::RULE)?;
     let present: Vec<&str> = MATCHERS.iter().copied().filter(|m| fields.has(m)).collect();
     let matcher_name = match present.as_slice() {
         [] => {
@@ -777,7 +918,7 @@ fn keywords_matcher(cx: &mut Ctx<'_>, value: &Node) -> Option<Matcher> {
                     "empty-keyword",
                     item.span,
                     format!("`{w}` has no letters or digits, so no reply can match it"),
-                    None,
+                    Some("write a word with letters or digits, or remove this one (punctuation is dropped from replies before matching)".into()),
                 );
                 return None;
             }
@@ -789,7 +930,7 @@ fn keywords_matcher(cx: &mut Ctx<'_>, value: &Node) -> Option<Matcher> {
             "missing-matcher",
             value.span,
             "`keywords` lists no word".into(),
-            None,
+            Some("list the words that match, e.g. `keywords: [yes, ndiyo]`".into()),
         );
         return None;
     }
@@ -873,7 +1014,7 @@ fn number_range(cx: &mut Ctx<'_>, node: &Node) -> Option<Matcher> {
             max: None,
         });
     }
-    let fields = cx.fields(node, "`number`", RANGE_FIELDS)?;
+    let fields = cx.fields(node, "`number`", &format::RANGE)?;
     let min = fields.get("min").and_then(|n| cx.number(n, "min"));
     let max = fields.get("max").and_then(|n| cx.number(n, "max"));
     if let (Some(lo), Some(hi)) = (min, max)
@@ -896,7 +1037,7 @@ pub(super) fn lower_timeouts(
     node: &Node,
     base: Option<&Timeouts>,
 ) -> Option<Timeouts> {
-    let fields = cx.fields(node, "`timeouts`", TIMEOUT_FIELDS)?;
+    let fields = cx.fields(node, "`timeouts`", &format::TIMEOUTS)?;
     let mut t = base.cloned().unwrap_or(Timeouts {
         remind_after: None,
         reminder: None,
@@ -917,7 +1058,10 @@ pub(super) fn lower_timeouts(
     if let Some(n) = fields.get("expire_after") {
         t.expire_after = cx.duration(n, "expire_after");
     }
+    // An invalid or misspelt `remind_after` is reported already.
     if t.remind_after.is_none()
+        && !fields.has("remind_after")
+        && fields.misspelt("remind_after").is_none()
         && let Some(key) = fields.key("reminder").or(fields.key("max_reminders"))
     {
         cx.warning(

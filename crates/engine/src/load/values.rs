@@ -6,18 +6,21 @@
 use chrono::Duration;
 
 use super::Ctx;
-use crate::diagnostics::suggest;
+use super::format::Shape;
+use crate::diagnostics::{did_you_mean, suggest};
 use crate::module::{Lang, Part, QuizKind, Template, Text, Var};
 use crate::syntax::{Entry, Node, NodeKind, Span, Style};
 
 /// The fields of one YAML map, looked up by name. Unknown and malformed keys
 /// are reported when the map is read.
 pub(super) struct Fields<'n> {
-    names: &'static [&'static str],
-    /// Indexed like `names` (at most [`MAX_FIELDS`]).
+    shape: &'static Shape,
+    /// Indexed like `shape.fields` (at most [`MAX_FIELDS`]).
     entries: [Option<&'n Entry>; MAX_FIELDS],
     /// The map itself (for "missing field" diagnostics).
     pub span: Span,
+    /// Unknown keys that look like a misspelt field: (field, key).
+    misspelt: Vec<(&'static str, &'n Node)>,
 }
 
 /// The most fields any map of the format has.
@@ -38,8 +41,22 @@ impl<'n> Fields<'n> {
         self.entry(name).is_some()
     }
 
+    /// An unknown key whose closest field is `name` (`chioces` for
+    /// `choices`): what is missing is there, misspelt, and already
+    /// reported, so findings about its absence would be knock-on errors.
+    pub fn misspelt(&self, name: &str) -> Option<&'n Node> {
+        self.misspelt
+            .iter()
+            .find(|(field, _)| same_name(field, name))
+            .map(|(_, key)| *key)
+    }
+
     fn entry(&self, name: &str) -> Option<&'n Entry> {
-        let i = self.names.iter().position(|n| same_name(n, name))?;
+        let i = self
+            .shape
+            .fields
+            .iter()
+            .position(|f| same_name(f.name, name))?;
         self.entries.get(i).copied().flatten()
     }
 }
@@ -57,16 +74,17 @@ impl Ctx<'_> {
         &mut self,
         node: &'n Node,
         what: &str,
-        names: &'static [&'static str],
+        shape: &'static Shape,
     ) -> Option<Fields<'n>> {
         let NodeKind::Map(entries) = &node.kind else {
             self.wrong_type(node, &format!("{what} should be a map"), None);
             return None;
         };
         let mut fields = Fields {
-            names,
+            shape,
             entries: [None; MAX_FIELDS],
             span: node.span,
+            misspelt: Vec::new(),
         };
         for entry in entries {
             let Some(key) = entry.key.as_scalar() else {
@@ -74,24 +92,28 @@ impl Ctx<'_> {
                     "invalid-key",
                     entry.key.span,
                     "a field name must be a plain word, not a list or a map".into(),
-                    None,
+                    Some("write `name: value`; check the brackets and the indentation".into()),
                 );
                 continue;
             };
-            match names
+            match shape
+                .fields
                 .iter()
-                .position(|n| same_name(n, key))
+                .position(|f| same_name(f.name, key))
                 .filter(|&i| i < MAX_FIELDS)
             {
                 // Duplicates were reported by the parser; the first one wins.
                 Some(i) if fields.entries[i].is_none() => fields.entries[i] = Some(entry),
                 Some(_) => {}
                 None => {
-                    let hint = suggest(key, names.iter().copied()).or_else(|| {
+                    if let Some(field) = did_you_mean(key, shape.names()) {
+                        fields.misspelt.push((field, &entry.key));
+                    }
+                    let hint = suggest(key, shape.names()).or_else(|| {
                         Some(format!(
                             "{what} accepts: {}",
-                            names
-                                .iter()
+                            shape
+                                .names()
                                 .map(|n| format!("`{n}`"))
                                 .collect::<Vec<_>>()
                                 .join(", ")
@@ -110,6 +132,19 @@ impl Ctx<'_> {
     }
 
     pub fn wrong_type(&mut self, node: &Node, expected: &str, hint: Option<String>) {
+        let hint = hint.or_else(|| match &node.kind {
+            NodeKind::Seq(_) => Some(
+                "write one value here, not a list: remove the `- ` (or the `[ ]`); \
+                 for a long text on several lines write `>-` and the text below it"
+                    .into(),
+            ),
+            NodeKind::Map(_) => Some(
+                "write one value here, not a map: is a `: ` inside a text? Put the text in quotes"
+                    .into(),
+            ),
+            NodeKind::Scalar { .. } if node.is_null() => Some("write a value after the `:`".into()),
+            NodeKind::Scalar { .. } => None,
+        });
         self.error(
             "wrong-type",
             node.span,
@@ -163,7 +198,11 @@ impl Ctx<'_> {
             }
             _ => {}
         }
-        self.wrong_type(node, &format!("`{field}` should be true or false"), None);
+        self.wrong_type(
+            node,
+            &format!("`{field}` should be true or false"),
+            Some(format!("write `{field}: true` or `{field}: false`")),
+        );
         None
     }
 
@@ -182,7 +221,11 @@ impl Ctx<'_> {
             );
             return None;
         }
-        self.wrong_type(node, &format!("`{field}` should be a whole number"), None);
+        self.wrong_type(
+            node,
+            &format!("`{field}` should be a whole number"),
+            Some(format!("write digits, e.g. `{field}: 3`")),
+        );
         None
     }
 
@@ -194,7 +237,10 @@ impl Ctx<'_> {
                 "out-of-range",
                 node.span,
                 format!("`{field}` must be between {min} and {max}, not {n}"),
-                None,
+                Some(format!(
+                    "write a whole number from {min} to {max}, e.g. `{field}: {}`",
+                    n.clamp(i64::from(min), i64::from(max))
+                )),
             );
             return None;
         }
@@ -208,7 +254,11 @@ impl Ctx<'_> {
         {
             return Some(n);
         }
-        self.wrong_type(node, &format!("`{field}` should be a number"), None);
+        self.wrong_type(
+            node,
+            &format!("`{field}` should be a number"),
+            Some(format!("write digits without quotes, e.g. `{field}: 100`")),
+        );
         None
     }
 
@@ -246,13 +296,16 @@ impl Ctx<'_> {
             }
             NodeKind::Map(entries) => {
                 let mut by_lang: Vec<(Lang, Template)> = Vec::with_capacity(entries.len());
-                for entry in entries {
+                for (at, entry) in entries.iter().enumerate() {
+                    if at > 0 && self.comma_trap(entry, &entries[at - 1]) {
+                        continue;
+                    }
                     let Some(lang) = entry.key.as_scalar() else {
                         self.error(
                             "invalid-key",
                             entry.key.span,
                             "a language must be a tag like `en`".into(),
-                            None,
+                            Some("write `en: ...` and one line per language".into()),
                         );
                         continue;
                     };
@@ -318,6 +371,35 @@ impl Ctx<'_> {
         }
     }
 
+    /// `{ en: No, I will save, sw: ... }`: the comma ended the `en` text and
+    /// `I will save` became a key without a value. Reported as what it is
+    /// (not as an unknown language); true when it was.
+    fn comma_trap(&mut self, entry: &Entry, before: &Entry) -> bool {
+        let (Some(key), Some(prev_key), Some(prev)) = (
+            entry.key.as_scalar(),
+            before.key.as_scalar(),
+            before.value.as_scalar(),
+        ) else {
+            return false;
+        };
+        if !entry.value.is_null() || self.is_module_language(key) {
+            return false;
+        }
+        // A real `key:` with an empty value is written with a colon.
+        let source = self.index.source();
+        let after_key = source.get(entry.key.span.end..).unwrap_or("");
+        if after_key.trim_start().starts_with(':') {
+            return false;
+        }
+        self.error(
+            "unquoted-comma",
+            entry.key.span,
+            format!("a comma ends the text inside `{{ }}`, so `{key}` is read as a language"),
+            Some(format!("quote the text: `{prev_key}: \"{prev}, {key}\"`")),
+        );
+        true
+    }
+
     /// A language key of a translated text, lower-cased: a clone of the
     /// module's language when it is one (no case folding needed for the
     /// ASCII tags languages are).
@@ -351,11 +433,16 @@ impl Ctx<'_> {
         if self.languages.len() <= present.len() {
             return;
         }
+        // A translated text is marked at its first text, not at its `{`.
+        let span = match &node.kind {
+            NodeKind::Map(entries) => entries.first().map_or(node.span, |e| e.value.span),
+            _ => node.span,
+        };
         let languages = std::mem::take(&mut self.languages);
         for lang in languages.iter().filter(|l| !present.contains(l)) {
             self.warning(
                 "missing-translation",
-                node.span,
+                span,
                 format!("`{field}` has no `{lang}` translation"),
                 Some(format!(
                     "learners using `{lang}` get the `{}` text",
@@ -382,6 +469,8 @@ impl Ctx<'_> {
             return literal_template(value);
         }
         let mut parts = Vec::new();
+        // Which quizzes' scores this text shows, for `quiz-size-mismatch`.
+        let mut scores_shown = [false; 2];
         let mut lit = String::with_capacity(value.len());
         let bytes = value.as_bytes();
         let mut i = 0;
@@ -397,40 +486,69 @@ impl Ctx<'_> {
                     let close = value[i + 1..].find(['{', '}']).map(|p| i + 1 + p);
                     let Some(close) = close.filter(|&c| bytes[c] == b'}') else {
                         let span = self.inner_span(node, value, i..i + 1);
+                        let hint = broken_variable_hint(&value[i + 1..])
+                            .unwrap_or_else(|| "write `{{` for a literal brace".into());
                         self.error(
                             "unbalanced-brace",
                             span,
                             "this `{` is never closed".into(),
-                            Some("write `{{` for a literal brace".into()),
+                            Some(hint),
                         );
                         i += 1;
                         continue;
                     };
-                    let name = &value[i + 1..close];
+                    let inside = &value[i + 1..close];
+                    let (name, default) = match inside.split_once('|') {
+                        Some((name, default)) => (name, Some(default)),
+                        None => (inside, None),
+                    };
                     let word = name.trim();
                     if word.is_empty() || !word.chars().all(|c| c.is_alphanumeric() || c == '_') {
                         // Not a variable: most likely a brace meant literally.
                         let span = self.inner_span(node, value, i..i + 1);
-                        let message = if word.is_empty() {
+                        let message = if inside.trim().is_empty() {
                             "`{}` names no variable".to_owned()
                         } else {
                             "this `{` does not start a variable".to_owned()
                         };
-                        self.error(
-                            "unbalanced-brace",
-                            span,
-                            message,
-                            Some("write `{{` for a literal brace, or a variable such as `{learner_name}`".into()),
-                        );
-                        i = if word.is_empty() { close + 1 } else { i + 1 };
+                        let suggested = broken_variable_hint(inside);
+                        // A misspelt variable (`{learner name}`) takes its
+                        // `}` with it; a literal brace does not.
+                        i = if inside.trim().is_empty() || suggested.is_some() {
+                            close + 1
+                        } else {
+                            i + 1
+                        };
+                        let hint = suggested.unwrap_or_else(|| {
+                            "write `{{` for a literal brace, or a variable such as `{learner_name}`"
+                                .into()
+                        });
+                        self.error("unbalanced-brace", span, message, Some(hint));
                         continue;
                     }
                     lit.push_str(&value[lit_start..i]);
-                    if let Some(var) = self.variable(name, node, value, i..close + 1) {
+                    let var = self.variable(name, node, value, i..close + 1);
+                    let default = match (var, default) {
+                        (Some(_), Some(d)) => {
+                            self.template_default(word, d, node, value, i..close + 1)
+                        }
+                        _ => None,
+                    };
+                    if let Some(Var::Score(q)) = var {
+                        scores_shown[q as usize] = true;
+                        if scores_shown == [true, true] && self.compared_scores.is_none() {
+                            let span = self.inner_span(node, value, i..close + 1);
+                            self.compared_scores = Some((word.to_owned(), span));
+                        }
+                    }
+                    if let Some(var) = var {
                         if !lit.is_empty() {
                             parts.push(Part::Lit(std::mem::take(&mut lit)));
                         }
-                        parts.push(Part::Var(var));
+                        parts.push(match default {
+                            Some(d) => Part::VarOr(var, d),
+                            None => Part::Var(var),
+                        });
                     }
                     i = close + 1;
                     lit_start = i;
@@ -460,6 +578,48 @@ impl Ctx<'_> {
         Template { parts }
     }
 
+    /// The default of `{name|default}`: only for variables that can be
+    /// empty, and not empty itself.
+    fn template_default(
+        &mut self,
+        name: &str,
+        default: &str,
+        node: &Node,
+        value: &str,
+        at: std::ops::Range<usize>,
+    ) -> Option<String> {
+        let span = self.inner_span(node, value, at);
+        if !Var::WITH_DEFAULT.contains(&name) {
+            self.error(
+                "invalid-template-default",
+                span,
+                format!("`{{{name}}}` always has a value, so it takes no default"),
+                Some(format!(
+                    "write `{{{name}}}`; only {} take a default after `|`",
+                    Var::WITH_DEFAULT
+                        .iter()
+                        .map(|n| format!("`{{{n}}}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                )),
+            );
+            return None;
+        }
+        let default = default.trim();
+        if default.is_empty() {
+            self.error(
+                "invalid-template-default",
+                span,
+                format!("`{{{name}|}}` has an empty default"),
+                Some(format!(
+                    "write the default after `|`, e.g. `{{{name}|friend}}`, or write `{{{name}}}`"
+                )),
+            );
+            return None;
+        }
+        Some(default.to_owned())
+    }
+
     fn variable(
         &mut self,
         name: &str,
@@ -484,16 +644,27 @@ impl Ctx<'_> {
                 let hint = if name.trim() != name && Var::NAMES.contains(&name.trim()) {
                     Some(format!("write `{{{}}}` without spaces", name.trim()))
                 } else {
-                    suggest(name.trim(), Var::NAMES.iter().copied()).or_else(|| {
-                        Some(format!(
-                            "the variables are {}",
+                    crate::diagnostics::closest(name.trim(), Var::NAMES.iter().copied())
+                        .first()
+                        .map(|n| format!("did you mean `{{{n}}}`?"))
+                        .or_else(|| {
+                            // `{learner}` for `{learner_name}`.
+                            let word = name.trim();
                             Var::NAMES
                                 .iter()
-                                .map(|n| format!("`{{{n}}}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    })
+                                .find(|n| word.len() >= 4 && n.starts_with(word))
+                                .map(|n| format!("did you mean `{{{n}}}`?"))
+                        })
+                        .or_else(|| {
+                            Some(format!(
+                                "the variables are {}",
+                                Var::NAMES
+                                    .iter()
+                                    .map(|n| format!("`{{{n}}}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ))
+                        })
                 };
                 let span = self.inner_span(node, value, at);
                 self.error(
@@ -560,11 +731,14 @@ impl Ctx<'_> {
         match parse_duration(text) {
             Ok(d) => Some(d),
             Err(why) => {
+                let hint = duration_in_words(text)
+                    .map(|d| format!("did you mean `{d}`? Durations are a number and a unit: `30s`, `15m`, `2h`, `1d` or `1w`"))
+                    .or_else(hint);
                 self.error(
                     "invalid-duration",
                     node.span,
                     format!("`{field}`: `{text}` is not a valid duration ({why})"),
-                    hint(),
+                    hint,
                 );
                 None
             }
@@ -581,6 +755,119 @@ fn literal_template(value: &str) -> Template {
         vec![Part::Lit(value.to_owned())]
     };
     Template { parts }
+}
+
+/// For a `{` that does not make a variable: "did you mean `{total}`?"
+/// when the text after it starts with (or is close to) a variable's name,
+/// as in `{total.`, `{learner name}` or `{scor`.
+fn broken_variable_hint(after: &str) -> Option<String> {
+    let word: String = after
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if word.is_empty() {
+        return None;
+    }
+    let joined: String = after
+        .split(['}', '.', ',', '!', '?', ':', ';'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .replace(' ', "_");
+    let found = [word.as_str(), joined.as_str()].into_iter().find_map(|w| {
+        Var::NAMES
+            .iter()
+            .copied()
+            .find(|n| *n == w)
+            .or_else(|| crate::diagnostics::did_you_mean(w, Var::NAMES.iter().copied()))
+    })?;
+    Some(format!(
+        "did you mean `{{{found}}}`? (write `{{{{` for a literal brace)"
+    ))
+}
+
+/// `1 day`, `2 hours`, `30 minutes and 1 hour`, `1.5h`: the duration
+/// meant, written the way the format wants it (`1d`, `2h`, `1h30m`).
+fn duration_in_words(text: &str) -> Option<String> {
+    let lower = text.to_lowercase().replace(" and ", " ").replace(',', " ");
+    let mut out = String::new();
+    let mut number: Option<String> = None;
+    let push = |n: &str, unit: char, out: &mut String| -> Option<()> {
+        if let Some((whole, frac)) = n.split_once('.') {
+            // 1.5h -> 90m; 1.5d -> 36h.
+            let whole: u64 = if whole.is_empty() {
+                0
+            } else {
+                whole.parse().ok()?
+            };
+            let frac: f64 = format!("0.{frac}").parse().ok()?;
+            let (secs, smaller) = match unit {
+                'w' => (7 * 86_400, 'h'),
+                'd' => (86_400, 'h'),
+                'h' => (3600, 'm'),
+                'm' => (60, 's'),
+                _ => return None,
+            };
+            let small_secs = match smaller {
+                'h' => 3600,
+                'm' => 60,
+                _ => 1,
+            };
+            let total = whole
+                .checked_mul(secs)?
+                .checked_add((frac * secs as f64).round() as u64)?;
+            if total % small_secs != 0 {
+                return None;
+            }
+            out.push_str(&format!("{}{smaller}", total / small_secs));
+        } else {
+            let n: u64 = n.parse().ok()?;
+            out.push_str(&format!("{n}{unit}"));
+        }
+        Some(())
+    };
+    let mut words = Vec::new();
+    for token in lower.split_whitespace() {
+        // `2hours`, `30mins`: split digits from letters.
+        let split = token
+            .find(|c: char| c.is_alphabetic())
+            .unwrap_or(token.len());
+        let (n, w) = token.split_at(split);
+        if !n.is_empty() {
+            words.push(n.to_owned());
+        }
+        if !w.is_empty() {
+            words.push(w.to_owned());
+        }
+    }
+    for word in words {
+        if word.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            if number.is_some() {
+                return None;
+            }
+            number = Some(word);
+            continue;
+        }
+        let unit = match word.as_str() {
+            "s" | "sec" | "secs" | "second" | "seconds" => 's',
+            "m" | "min" | "mins" | "minute" | "minutes" | "dakika" => 'm',
+            "h" | "hr" | "hrs" | "hour" | "hours" | "saa" => 'h',
+            "d" | "day" | "days" | "siku" => 'd',
+            "w" | "wk" | "wks" | "week" | "weeks" | "wiki" => 'w',
+            "a" | "an" | "one" => {
+                number = Some("1".into());
+                continue;
+            }
+            _ => return None,
+        };
+        let n = number.take().unwrap_or_else(|| "1".into());
+        push(&n, unit, &mut out)?;
+    }
+    if number.is_some() || out.is_empty() || out == text.trim() {
+        return None;
+    }
+    parse_duration(&out).ok().map(|_| out)
 }
 
 /// Longest accepted duration: ten years.
@@ -644,6 +931,24 @@ mod tests {
 
     #[test]
     fn durations_reject_what_is_not_one() {
+        assert_eq!(super::duration_in_words("1 day").as_deref(), Some("1d"));
+        assert_eq!(super::duration_in_words("2 hours").as_deref(), Some("2h"));
+        assert_eq!(super::duration_in_words("1.5h").as_deref(), Some("90m"));
+        assert_eq!(
+            super::duration_in_words("1 hour and 30 minutes").as_deref(),
+            Some("1h30m")
+        );
+        assert_eq!(super::duration_in_words("a week").as_deref(), Some("1w"));
+        assert_eq!(super::duration_in_words("soon"), None);
+        assert_eq!(
+            super::duration_in_words("99999999999999999999.5 days"),
+            None
+        );
+        assert_eq!(
+            super::duration_in_words("18446744073709551615.5 weeks"),
+            None
+        );
+        assert_eq!(super::duration_in_words("2y"), None);
         for bad in [
             "",
             "90",

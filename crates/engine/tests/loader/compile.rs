@@ -82,6 +82,7 @@ fn lit(t: &Template) -> String {
         .map(|p| match p {
             Part::Lit(s) => s.clone(),
             Part::Var(v) => format!("<{v:?}>"),
+            Part::VarOr(v, d) => format!("<{v:?}|{d}>"),
         })
         .collect()
 }

@@ -2,6 +2,8 @@
 //! and never-panic properties.
 
 mod compile;
+mod flow;
 mod props;
+mod schema;
 mod snapshots;
 mod syntax;

@@ -47,6 +47,13 @@ fn broken_modules_report_the_expected_diagnostics() {
             std::fs::write(&expected_path, &actual).unwrap();
             continue;
         }
+        for block in actual.split("\n\n") {
+            let finding = block.starts_with("error[") || block.starts_with("warning[");
+            assert!(
+                !finding || block.contains("= hint: "),
+                "{name}: a finding without a hint:\n{block}"
+            );
+        }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if expected != actual {
             failures.push(format!(

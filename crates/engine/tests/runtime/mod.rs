@@ -121,8 +121,8 @@ steps:
     correct: 2
   - id: done
     end:
-      en: "Well done, {learner_name}! Pre-quiz {pre_score}/{pre_total}, post-quiz {post_score}/{post_total}."
-      sw: "Hongera, {learner_name}! Awali {pre_score}/{pre_total}, mwisho {post_score}/{post_total}."
+      en: "Well done, {learner_name|friend}! Pre-quiz {pre_score}/{pre_total}, post-quiz {post_score}/{post_total}."
+      sw: "Hongera, {learner_name|rafiki}! Awali {pre_score}/{pre_total}, mwisho {post_score}/{post_total}."
 "#;
 
 #[test]
@@ -188,7 +188,7 @@ fn a_full_course_in_swahili_with_fallback_and_swahili_keywords() {
     assert_eq!(c.state().step, "pre_q1");
     assert_eq!(c.say("benki")[0], "Sahihi!");
     assert_eq!(c.say("sifuri")[0], "Hata shilingi 10 ni mwanzo.");
-    assert_eq!(c.say("٢"), ["Hongera, ! Awali 1/1, mwisho 1/1."]);
+    assert_eq!(c.say("٢"), ["Hongera, rafiki! Awali 1/1, mwisho 1/1."]);
     assert_eq!(
         c.say("anza upya")[0],
         "Karibu Misingi ya Akiba, kukusaidia kujenga tabia ya kuweka akiba. Jibu 1 kuanza."
