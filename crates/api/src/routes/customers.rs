@@ -1,6 +1,7 @@
 //! Register and fetch customers.
 
 use axum::extract::State;
+use chatcourse_channels::phone::{Country, Phone};
 use chatcourse_storage::NewCustomer;
 use chrono::{NaiveDate, Utc};
 
@@ -102,6 +103,19 @@ fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
     if !phone.is_empty() && !valid_phone(&phone) {
         errors.push("phone: must be 7 to 15 digits, optionally after a +".to_owned());
     }
+    // The phone in E.164, the key a learner is reached and found by
+    // (docs/channels.md); the response keeps the phone as given.
+    let phone_e164 = if phone.is_empty() || !valid_phone(&phone) {
+        None
+    } else {
+        match Phone::parse(&phone, Some(default_country())) {
+            Ok(e164) => Some(e164.as_str().to_owned()),
+            Err(e) => {
+                errors.push(format!("phone: {e}"));
+                None
+            }
+        }
+    };
     if !email.is_empty() && !email.contains('@') {
         errors.push("email: must be an email address".to_owned());
     }
@@ -124,12 +138,20 @@ fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
         full_name,
         national_id,
         phone,
+        phone_e164,
         location,
         gender,
         email: (!email.is_empty()).then_some(email),
         date_of_birth,
         registered_at: Utc::now(),
     })
+}
+
+/// The country of phones written without a country code.
+fn default_country() -> Country {
+    // KE: a constant until the configuration carries it.
+    "KE".parse()
+        .unwrap_or_else(|_| unreachable!("KE is a country"))
 }
 
 fn valid_phone(phone: &str) -> bool {
