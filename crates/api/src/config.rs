@@ -23,6 +23,14 @@ pub struct Config {
     pub timezone: Tz,
     /// How often the wake-up loop looks for sessions whose timer is due.
     pub wakeup_interval: std::time::Duration,
+    /// The key that seals channel secrets at rest (base64 of 32 bytes;
+    /// `chatcourse serve` reads it from `--secret-key-file` or
+    /// `CHATCOURSE_SECRET_KEY`). Every server of one database must share
+    /// it. `None`: a key for this process only (tests): channels created
+    /// with it cannot be used after a restart.
+    pub secret_key: Option<String>,
+    /// The outbox dispatcher: retries, waits, timeout.
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 impl Default for Config {
@@ -33,6 +41,8 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             timezone: chrono_tz::UTC,
             wakeup_interval: std::time::Duration::from_secs(5),
+            secret_key: None,
+            delivery: crate::delivery::DeliveryConfig::default(),
         }
     }
 }

@@ -26,6 +26,11 @@ use crate::routes;
         routes::summaries::program,
         routes::exports::messages,
         routes::exports::scores,
+        routes::channels::create,
+        routes::channels::list,
+        routes::channels::fetch,
+        routes::channels::disable,
+        routes::channels::inbound,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&Security)

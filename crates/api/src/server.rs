@@ -17,6 +17,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use chatcourse_channels::sealing::SealingKey;
+
 use crate::catalogue::{self, Catalogue, LoadError};
 use crate::config::Config;
 use crate::extract::MAX_BODY_BYTES;
@@ -68,6 +70,12 @@ impl App {
     ) -> Result<App, StartError> {
         let catalogue = Catalogue::register(store.as_ref(), modules).await?;
         let (events, _) = broadcast::channel(1024);
+        let key = match &config.secret_key {
+            Some(text) => SealingKey::from_base64(text)
+                .map_err(|e| std::io::Error::other(format!("secret key: {e}")))?,
+            None => SealingKey::generate()
+                .map_err(|e| std::io::Error::other(format!("secret key: {e}")))?,
+        };
         Ok(App {
             state: AppState(Arc::new(Shared {
                 clock: store.clock(),
@@ -78,6 +86,10 @@ impl App {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 events,
+                dispatcher: Some(crate::delivery::Dispatcher::new(
+                    config.delivery.clone(),
+                    key,
+                )),
             })),
             wakeup_interval: config.wakeup_interval,
         })
@@ -102,6 +114,7 @@ impl App {
         state
             .tasks
             .spawn(crate::wakeup::run(state.clone(), self.wakeup_interval));
+        state.tasks.spawn(crate::delivery::run(state.clone()));
         let token = state.shutdown.clone();
         let result = axum::serve(listener, router(state.clone()))
             .with_graceful_shutdown(async move {
@@ -178,6 +191,18 @@ fn router(state: AppState) -> Router {
         .route(
             "/api/v1/fe/program/export/scores",
             get(routes::exports::scores),
+        )
+        .route(
+            "/api/v1/fe/channels",
+            post(routes::channels::create).get(routes::channels::list),
+        )
+        .route(
+            "/api/v1/fe/channels/{uuid}",
+            get(routes::channels::fetch).delete(routes::channels::disable),
+        )
+        .route(
+            "/api/v1/channels/{uuid}/inbound",
+            post(routes::channels::inbound),
         )
         .fallback(routes::ops::not_found)
         .method_not_allowed_fallback(routes::ops::method_not_allowed)

@@ -1,5 +1,6 @@
 //! HTTP handlers, one module per group of endpoints.
 
+pub mod channels;
 pub mod customers;
 pub mod enrolment;
 pub mod exports;
