@@ -29,6 +29,9 @@ pub struct Config {
     /// it. `None`: a key for this process only (tests): channels created
     /// with it cannot be used after a restart.
     pub secret_key: Option<String>,
+    /// Country of customers' phones written without a country code
+    /// (ISO 3166-1 alpha-2); `KE`.
+    pub default_country: chatcourse_channels::Country,
     /// The outbox dispatcher: retries, waits, timeout.
     pub delivery: crate::delivery::DeliveryConfig,
 }
@@ -42,6 +45,9 @@ impl Default for Config {
             timezone: chrono_tz::UTC,
             wakeup_interval: std::time::Duration::from_secs(5),
             secret_key: None,
+            default_country: "KE"
+                .parse()
+                .unwrap_or_else(|_| unreachable!("KE is a country")),
             delivery: crate::delivery::DeliveryConfig::default(),
         }
     }

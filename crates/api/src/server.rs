@@ -86,6 +86,7 @@ impl App {
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 events,
+                default_country: config.default_country,
                 dispatcher: Some(crate::delivery::Dispatcher::new(
                     config.delivery.clone(),
                     key,

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// Committed-message events, fanned out to WebSocket connections.
     pub events: broadcast::Sender<MessageEvent>,
+    /// Country of phones written without a country code.
+    pub default_country: chatcourse_channels::Country,
     /// The outbox dispatcher (and the key of channel secrets).
     pub dispatcher: Option<crate::delivery::Dispatcher>,
 }

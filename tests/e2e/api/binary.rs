@@ -18,9 +18,16 @@ fn chatcourse() -> Command {
         "CHATCOURSE_BIND",
         "CHATCOURSE_TIMEZONE",
         "CHATCOURSE_LOG_FORMAT",
+        "CHATCOURSE_DEFAULT_COUNTRY",
+        "CHATCOURSE_SECRET_KEY_FILE",
     ] {
         command.env_remove(var);
     }
+    // A fixed sealing key: no key file is written beside the tests.
+    command.env(
+        "CHATCOURSE_SECRET_KEY",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
     command.env("RUST_LOG", "info");
     command
 }

@@ -32,7 +32,7 @@ pub async fn register(
     Org(org): Org,
     JsonBody(body): JsonBody<RegisterCustomer>,
 ) -> Result<Envelope<CustomerData>, ApiError> {
-    let customer = validate(body)?;
+    let customer = validate(body, state.default_country)?;
     let stored = state
         .store
         .register_customer(org, &customer)
@@ -79,7 +79,7 @@ pub async fn fetch(
     ))
 }
 
-fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
+fn validate(body: RegisterCustomer, country: Country) -> Result<NewCustomer, ApiError> {
     let mut errors = Vec::new();
     let mut text = |name: &str, value: &str, required: bool| -> String {
         let value = value.trim();
@@ -108,7 +108,7 @@ fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
     let phone_e164 = if phone.is_empty() || !valid_phone(&phone) {
         None
     } else {
-        match Phone::parse(&phone, Some(default_country())) {
+        match Phone::parse(&phone, Some(country)) {
             Ok(e164) => Some(e164.as_str().to_owned()),
             Err(e) => {
                 errors.push(format!("phone: {e}"));
@@ -147,15 +147,11 @@ fn validate(body: RegisterCustomer) -> Result<NewCustomer, ApiError> {
     })
 }
 
-/// The country of phones written without a country code.
-fn default_country() -> Country {
-    // KE: a constant until the configuration carries it.
-    "KE".parse()
-        .unwrap_or_else(|_| unreachable!("KE is a country"))
-}
-
+/// 7 to 15 digits, optionally after a `+`; spaces between digits are
+/// allowed (`0712 345 678`).
 fn valid_phone(phone: &str) -> bool {
-    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    let digits: String = phone.chars().filter(|c| *c != ' ').collect();
+    let digits = digits.strip_prefix('+').unwrap_or(&digits);
     (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -175,11 +171,36 @@ mod tests {
         }
     }
 
+    fn ke() -> Country {
+        "KE".parse().unwrap()
+    }
+
     #[test]
     fn accepts_a_good_customer() {
-        let c = validate(body()).unwrap();
+        let c = validate(body(), ke()).unwrap();
         assert_eq!(c.full_name, "Jane Wanjiku");
+        assert_eq!(c.phone_e164.as_deref(), Some("+254712345678"));
         assert_eq!(c.date_of_birth, NaiveDate::from_ymd_opt(1990, 2, 1));
+    }
+
+    #[test]
+    fn phones_are_normalised_with_the_default_country() {
+        for (given, e164) in [
+            ("0712 345 678", "+254712345678"),
+            ("254712345678", "+254712345678"),
+            ("+254712345678", "+254712345678"),
+            ("+256772123456", "+256772123456"),
+        ] {
+            let mut b = body();
+            b.phone = given.to_owned();
+            let c = validate(b, ke()).unwrap();
+            assert_eq!(c.phone_e164.as_deref(), Some(e164), "{given}");
+            assert_eq!(c.phone, given.trim(), "the phone as given is kept");
+        }
+        let mut b = body();
+        b.phone = "0012345678".to_owned();
+        let e = validate(b, ke()).unwrap_err();
+        assert_eq!(e.code(), "validation_failed");
     }
 
     #[test]
@@ -188,7 +209,7 @@ mod tests {
         b.full_name = "  ".to_owned();
         b.phone = "07-12".to_owned();
         b.date_of_birth = Some("1990/02/01".to_owned());
-        let e = validate(b).unwrap_err();
+        let e = validate(b, ke()).unwrap_err();
         assert_eq!(e.code(), "validation_failed");
         assert_eq!(
             e.details(),
