@@ -9,6 +9,7 @@
 //! the row leased; when the lease runs out it is sent again with the same
 //! `webhook-id` (at least once on the wire; a receiver dedupes on it).
 
+mod bucket;
 pub(crate) mod webhook;
 
 use std::collections::HashMap;
@@ -63,6 +64,7 @@ pub(crate) struct Dispatcher {
     pub key: SealingKey,
     pub client: reqwest::Client,
     seed: AtomicU64,
+    buckets: bucket::Buckets,
 }
 
 impl Dispatcher {
@@ -79,6 +81,7 @@ impl Dispatcher {
             key,
             client,
             seed: AtomicU64::new(seed),
+            buckets: bucket::Buckets::default(),
         }
     }
 
@@ -155,6 +158,21 @@ async fn deliver(
     channel: Option<&Channel>,
     row: &OutboxItem,
 ) {
+    if let Some(channel) = channel {
+        // The channel's rate: wait for a token, unless the wait would
+        // outlast half the lease (then the row waits for its lease to run
+        // out and is claimed again).
+        let wait = dispatcher
+            .buckets
+            .take(row.channel, channel.rate_per_second);
+        if wait > dispatcher.config.lease / 2 {
+            dispatcher.buckets.give_back(row.channel);
+            return;
+        }
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
     let answer = match channel {
         Some(channel) => webhook::send(state, dispatcher, channel, row).await,
         None => webhook::Answer::Permanent("the channel no longer exists".to_owned()),
