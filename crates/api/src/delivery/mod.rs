@@ -10,7 +10,7 @@
 //! `webhook-id` (at least once on the wire; a receiver dedupes on it).
 
 mod bucket;
-pub(crate) mod webhook;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

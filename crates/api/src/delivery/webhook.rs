@@ -14,7 +14,7 @@ use crate::wire::MessageItem;
 
 /// The settings of a webhook channel (stored as JSON; no secrets).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct WebhookSettings {
+pub struct WebhookSettings {
     pub url: String,
 }
 
@@ -30,7 +30,7 @@ pub(super) enum Answer {
 }
 
 /// The channel's webhook secret, opened with the server's key.
-pub(crate) fn open_secret(
+pub fn open_secret(
     key: &chatcourse_channels::sealing::SealingKey,
     channel: &Channel,
 ) -> Result<WebhookSecret, String> {
@@ -110,4 +110,89 @@ pub(super) async fn send(
         },
         Verdict::Permanent => Answer::Permanent(format!("HTTP {status}")),
     }
+}
+
+/// The default rate limit of a channel, messages per second (WhatsApp's
+/// default per number).
+pub const DEFAULT_RATE: u32 = 80;
+pub const MAX_RATE: u32 = 10_000;
+
+/// A channel to create, as asked (API or command line).
+pub struct ChannelRequest {
+    pub org: chatcourse_storage::OrgId,
+    pub kind: String,
+    pub name: String,
+    pub url: String,
+    /// `KE` if `None`.
+    pub default_country: Option<String>,
+    /// [`DEFAULT_RATE`] if `None`.
+    pub rate_per_second: Option<u32>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Why a channel cannot be created.
+#[derive(Debug)]
+pub enum NewChannelError {
+    /// One `field: reason` per problem.
+    Invalid(Vec<String>),
+    Internal(String),
+}
+
+/// Checks a channel request and makes its row: a new uuid and a new
+/// secret, sealed with `key` and bound to the uuid. Returns the row and
+/// the secret, to show once.
+pub fn new_channel(
+    request: ChannelRequest,
+    key: &chatcourse_channels::sealing::SealingKey,
+) -> Result<(chatcourse_storage::NewChannel, String), NewChannelError> {
+    let mut errors = Vec::new();
+    if request.kind != "webhook" {
+        errors.push("kind: must be \"webhook\"".to_owned());
+    }
+    let name = request.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.push("name: must be 1 to 200 characters".to_owned());
+    }
+    let url = request.url.trim().to_owned();
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok || url.len() > 2000 || reqwest::Url::parse(&url).is_err() {
+        errors.push("url: must be an http:// or https:// URL".to_owned());
+    }
+    let country = request.default_country.as_deref().unwrap_or("KE");
+    let country = match country.parse::<chatcourse_channels::Country>() {
+        Ok(c) => c.code().to_owned(),
+        Err(e) => {
+            errors.push(format!("default_country: {e}"));
+            String::new()
+        }
+    };
+    let rate = request.rate_per_second.unwrap_or(DEFAULT_RATE);
+    if !(1..=MAX_RATE).contains(&rate) {
+        errors.push(format!("rate_per_second: must be 1 to {MAX_RATE}"));
+    }
+    if !errors.is_empty() {
+        return Err(NewChannelError::Invalid(errors));
+    }
+    let internal = |e: &dyn std::fmt::Display| NewChannelError::Internal(e.to_string());
+    let secret = WebhookSecret::generate().map_err(|e| internal(&e))?;
+    let uuid = uuid::Uuid::new_v4();
+    let shown = secret.expose();
+    let sealed = key
+        .seal(shown.as_bytes(), uuid.as_bytes())
+        .map_err(|e| internal(&e))?;
+    let settings = serde_json::to_string(&WebhookSettings { url }).map_err(|e| internal(&e))?;
+    Ok((
+        chatcourse_storage::NewChannel {
+            uuid,
+            org: request.org,
+            kind: request.kind,
+            name,
+            settings,
+            secrets: sealed,
+            default_country: country,
+            rate_per_second: rate,
+            created_at: request.at,
+        },
+        shown,
+    ))
 }

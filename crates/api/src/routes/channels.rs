@@ -6,26 +6,21 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use chatcourse_channels::phone::{Country, Phone};
-use chatcourse_channels::signing::{
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignedHeaders, WebhookSecret,
-};
-use chatcourse_storage::{Channel, NewChannel};
+use chatcourse_channels::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignedHeaders};
+use chatcourse_storage::Channel;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::delivery::webhook::{WebhookSettings, open_secret};
+use crate::delivery::webhook::{
+    ChannelRequest, NewChannelError, WebhookSettings, new_channel, open_secret,
+};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, check};
 use crate::state::{AppState, Org};
 use crate::time::{display, display_opt};
 use crate::turns::{self, TurnKind};
-
-/// The default rate limit of a channel, messages per second (WhatsApp's
-/// default per number).
-const DEFAULT_RATE: u32 = 80;
-const MAX_RATE: u32 = 10_000;
 
 /// Body of `POST /api/v1/fe/channels`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -99,57 +94,26 @@ pub async fn create(
     Org(org): Org,
     JsonBody(body): JsonBody<CreateChannel>,
 ) -> Result<Envelope<ChannelData>, ApiError> {
-    let mut errors = Vec::new();
-    if body.kind != "webhook" {
-        errors.push("kind: must be \"webhook\"".to_owned());
-    }
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        errors.push("name: must be 1 to 200 characters".to_owned());
-    }
-    let url = body.url.trim().to_owned();
-    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-    if !scheme_ok || url.len() > 2000 || reqwest::Url::parse(&url).is_err() {
-        errors.push("url: must be an http:// or https:// URL".to_owned());
-    }
-    let country = body.default_country.as_deref().unwrap_or("KE");
-    let country = match country.parse::<Country>() {
-        Ok(c) => c.code().to_owned(),
-        Err(e) => {
-            errors.push(format!("default_country: {e}"));
-            String::new()
-        }
-    };
-    let rate = body.rate_per_second.unwrap_or(DEFAULT_RATE);
-    if !(1..=MAX_RATE).contains(&rate) {
-        errors.push(format!("rate_per_second: must be 1 to {MAX_RATE}"));
-    }
-    check(errors)?;
     let dispatcher = state
         .dispatcher
         .as_ref()
         .ok_or_else(|| ApiError::internal("no secret key"))?;
-    let secret = WebhookSecret::generate().map_err(ApiError::internal)?;
-    let uuid = Uuid::new_v4();
-    let shown = secret.expose();
-    let sealed = dispatcher
-        .key
-        .seal(shown.as_bytes(), uuid.as_bytes())
-        .map_err(ApiError::internal)?;
-    let settings = serde_json::to_string(&WebhookSettings { url }).map_err(ApiError::internal)?;
+    let request = ChannelRequest {
+        org,
+        kind: body.kind,
+        name: body.name,
+        url: body.url,
+        default_country: body.default_country,
+        rate_per_second: body.rate_per_second,
+        at: state.clock.now(),
+    };
+    let (new, shown) = new_channel(request, &dispatcher.key).map_err(|e| match e {
+        NewChannelError::Invalid(errors) => ApiError::Validation(errors),
+        NewChannelError::Internal(e) => ApiError::internal(e),
+    })?;
     let channel = state
         .store
-        .create_channel(&NewChannel {
-            uuid,
-            org,
-            kind: body.kind,
-            name,
-            settings,
-            secrets: sealed,
-            default_country: country,
-            rate_per_second: rate,
-            created_at: state.clock.now(),
-        })
+        .create_channel(&new)
         .await
         .map_err(ApiError::internal)?;
     Ok(ok(

@@ -1,5 +1,6 @@
 //! One file per subcommand. Each exposes `Args` (clap) and `run`.
 
+pub mod channels;
 pub mod graph;
 pub mod keys;
 pub mod migrate;
