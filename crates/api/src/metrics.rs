@@ -60,6 +60,11 @@ struct Inner {
     turns: BTreeMap<(&'static str, &'static str), u64>,
     /// kind -> latency
     turn_seconds: BTreeMap<&'static str, Histogram>,
+    /// (channel id, outcome: sent, retry, failed) -> count
+    deliveries: BTreeMap<(i64, &'static str), u64>,
+    /// channel id -> (queued rows, age of the oldest in seconds), as last
+    /// read by the dispatcher
+    outbox: BTreeMap<i64, (i64, f64)>,
 }
 
 /// The server's metrics. Cheap to update from any task.
@@ -100,6 +105,24 @@ impl Metrics {
             .entry(kind)
             .or_default()
             .observe(took.as_secs_f64());
+    }
+
+    /// One delivery attempt on a channel: `sent`, `retry` or `failed`.
+    pub fn delivery(&self, channel: i64, outcome: &'static str) {
+        *self
+            .lock()
+            .deliveries
+            .entry((channel, outcome))
+            .or_default() += 1;
+    }
+
+    /// The outbox as last read: per channel, queued rows and the age of
+    /// the oldest (seconds). Channels left out have none.
+    pub fn outbox(&self, depth: impl IntoIterator<Item = (i64, i64, f64)>) {
+        self.lock().outbox = depth
+            .into_iter()
+            .map(|(channel, queued, age)| (channel, (queued, age)))
+            .collect();
     }
 
     pub fn websocket_opened(&self) {
@@ -156,6 +179,34 @@ impl Metrics {
                 &format!("kind=\"{kind}\""),
             );
         }
+        out.push_str(
+            "# HELP chatcourse_deliveries_total Delivery attempts by channel id and outcome (sent, retry, failed).\n",
+        );
+        out.push_str("# TYPE chatcourse_deliveries_total counter\n");
+        for ((channel, outcome), n) in &inner.deliveries {
+            let _ = writeln!(
+                out,
+                "chatcourse_deliveries_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP chatcourse_outbox_queued Queued outbox rows by channel id.\n");
+        out.push_str("# TYPE chatcourse_outbox_queued gauge\n");
+        for (channel, (queued, _)) in &inner.outbox {
+            let _ = writeln!(
+                out,
+                "chatcourse_outbox_queued{{channel=\"{channel}\"}} {queued}"
+            );
+        }
+        out.push_str(
+            "# HELP chatcourse_outbox_oldest_queued_seconds Age of the oldest queued row by channel id.\n",
+        );
+        out.push_str("# TYPE chatcourse_outbox_oldest_queued_seconds gauge\n");
+        for (channel, (_, age)) in &inner.outbox {
+            let _ = writeln!(
+                out,
+                "chatcourse_outbox_oldest_queued_seconds{{channel=\"{channel}\"}} {age}"
+            );
+        }
         out.push_str("# HELP chatcourse_websocket_connections Open WebSocket connections.\n");
         out.push_str("# TYPE chatcourse_websocket_connections gauge\n");
         let _ = writeln!(
@@ -184,7 +235,13 @@ mod tests {
         m.request("GET", "/healthz", 200, Duration::from_millis(2));
         m.request("GET", "/healthz", 200, Duration::from_millis(200));
         m.turn("message", "applied", Duration::from_millis(3));
+        m.delivery(7, "sent");
+        m.delivery(7, "sent");
+        m.outbox([(7, 12, 3.5)]);
         let text = m.render();
+        assert!(text.contains("chatcourse_deliveries_total{channel=\"7\",outcome=\"sent\"} 2"));
+        assert!(text.contains("chatcourse_outbox_queued{channel=\"7\"} 12"));
+        assert!(text.contains("chatcourse_outbox_oldest_queued_seconds{channel=\"7\"} 3.5"));
         assert!(text.contains(
             "chatcourse_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
         ));

@@ -293,6 +293,8 @@ pub trait Store: Send + Sync {
         outcome: &OutboxOutcome,
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Queued rows per channel (metrics), channels with none left out.
+    async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>>;
     /// A session's outbox rows, in id order (status pages, tests).
     async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>>;
 }

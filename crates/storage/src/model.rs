@@ -693,3 +693,11 @@ pub enum OutboxOutcome {
     /// Given up.
     Failed { error: String },
 }
+
+/// The queued rows of one channel: how many, and since when the oldest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxDepth {
+    pub channel: ChannelId,
+    pub queued: i64,
+    pub oldest_queued_at: DateTime<Utc>,
+}

@@ -617,6 +617,10 @@ impl Store for PostgresStore {
         delivery::finish_outbox(&mut conn, id, outcome, to_micros(at)).await
     }
 
+    async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
+        delivery::outbox_depth(&self.pool).await
+    }
+
     async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>> {
         let mut conn = self.pool.acquire().await?;
         delivery::session_outbox(&mut conn, session).await

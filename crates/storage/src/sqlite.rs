@@ -629,6 +629,10 @@ impl Store for SqliteStore {
         delivery::finish_outbox(&mut writer.conn, id, outcome, at).await
     }
 
+    async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
+        delivery::outbox_depth(&self.reader).await
+    }
+
     async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>> {
         let mut conn = self.reader.acquire().await?;
         delivery::session_outbox(&mut conn, session).await

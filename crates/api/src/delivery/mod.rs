@@ -52,11 +52,8 @@ impl Default for DeliveryConfig {
     }
 }
 
-/// Metric names (through the `metrics` facade; recorded if the process
-/// installed a recorder).
-const SENDS: &str = "chatcourse_delivery_sends_total";
-const RETRIES: &str = "chatcourse_delivery_retries_total";
-const FAILURES: &str = "chatcourse_delivery_failures_total";
+/// How often the outbox depth is read for the metrics.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 /// What the dispatcher needs besides the app state.
 pub(crate) struct Dispatcher {
@@ -106,13 +103,32 @@ pub(crate) async fn run(state: AppState) {
     };
     let mut tick = tokio::time::interval(dispatcher.config.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut depth_read: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        if depth_read.is_none_or(|at| at.elapsed() >= DEPTH_EVERY) {
+            depth_read = Some(tokio::time::Instant::now());
+            read_depth(&state).await;
+        }
         // Rows came: their learners' next rows may be due at once.
         while round(&state, dispatcher).await > 0 && !state.shutdown.is_cancelled() {}
+    }
+}
+
+/// Reads the outbox depth into the metrics.
+async fn read_depth(state: &AppState) {
+    match state.store.outbox_depth().await {
+        Ok(depth) => {
+            let now = state.clock.now();
+            state.metrics.outbox(depth.into_iter().map(|d| {
+                let age = (now - d.oldest_queued_at).num_milliseconds().max(0) as f64 / 1000.0;
+                (d.channel.0, d.queued, age)
+            }));
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the outbox depth failed"),
     }
 }
 
@@ -177,11 +193,11 @@ async fn deliver(
         Some(channel) => webhook::send(state, dispatcher, channel, row).await,
         None => webhook::Answer::Permanent("the channel no longer exists".to_owned()),
     };
-    let label = row.channel.0.to_string();
+    let channel_id = row.channel.0;
     let attempts = row.attempts + 1;
     let outcome = match answer {
         webhook::Answer::Sent(provider_message_id) => {
-            metrics::counter!(SENDS, "channel" => label).increment(1);
+            state.metrics.delivery(channel_id, "sent");
             OutboxOutcome::Sent {
                 provider_message_id,
             }
@@ -193,13 +209,13 @@ async fn deliver(
                 .next_wait(attempts, after, dispatcher.jitter());
             match wait {
                 Some(wait) => {
-                    metrics::counter!(RETRIES, "channel" => label).increment(1);
+                    state.metrics.delivery(channel_id, "retry");
                     let at = state.clock.now()
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                     OutboxOutcome::Retry { at, error }
                 }
                 None => {
-                    metrics::counter!(FAILURES, "channel" => label).increment(1);
+                    state.metrics.delivery(channel_id, "failed");
                     OutboxOutcome::Failed {
                         error: format!("{error} (after {attempts} attempts)"),
                     }
@@ -207,7 +223,7 @@ async fn deliver(
             }
         }
         webhook::Answer::Permanent(error) => {
-            metrics::counter!(FAILURES, "channel" => label).increment(1);
+            state.metrics.delivery(channel_id, "failed");
             OutboxOutcome::Failed { error }
         }
     };

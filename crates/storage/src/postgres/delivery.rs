@@ -338,3 +338,21 @@ pub(super) async fn finish_outbox(
     query.bind(id.0).execute(conn).await?;
     Ok(())
 }
+
+pub(super) async fn outbox_depth(pool: &PgPool) -> Result<Vec<OutboxDepth>> {
+    let rows = sqlx::query(
+        "SELECT channel_id, COUNT(*) AS queued, MIN(queued_at) AS oldest FROM outbox \
+         WHERE status = 'queued' GROUP BY channel_id ORDER BY channel_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxDepth {
+                channel: ChannelId(row.try_get("channel_id")?),
+                queued: row.try_get("queued")?,
+                oldest_queued_at: row.try_get("oldest")?,
+            })
+        })
+        .collect()
+}

@@ -106,6 +106,14 @@ pub async fn outbox_rows_follow_turns(store: Arc<dyn Store>, _clock: Arc<ManualC
     }
     let keys: HashSet<_> = rows.iter().map(|r| &r.idempotency_key).collect();
     assert_eq!(keys.len(), 3);
+    assert_eq!(
+        store.outbox_depth().await.unwrap(),
+        [OutboxDepth {
+            channel: ch.id,
+            queued: 3,
+            oldest_queued_at: rows[0].queued_at,
+        }]
+    );
 
     // A disabled channel gets nothing more.
     assert!(store.disable_channel(w.org, ch.uuid, at(1)).await.unwrap());
