@@ -286,7 +286,9 @@ pub trait Store: Send + Sync {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxItem>>;
-    /// Record an attempt: attempts + 1, lease ended; sent, retry at, or failed.
+    /// Record an attempt: attempts + 1, lease ended; sent, retry at, or
+    /// failed. A row already ended (by another process whose claim came
+    /// after our lease ran out) is left as it is.
     async fn finish_outbox(
         &self,
         id: OutboxId,

@@ -318,19 +318,19 @@ pub(super) async fn finish_outbox(
             provider_message_id,
         } => sqlx::query(
             "UPDATE outbox SET status = 'sent', sent_at = $1, provider_message_id = $2, error = NULL, \
-             attempts = attempts + 1, lease_until = NULL WHERE id = $3",
+             attempts = attempts + 1, lease_until = NULL WHERE id = $3 AND status = 'queued'",
         )
         .bind(at)
         .bind(provider_message_id.clone()),
         OutboxOutcome::Retry { at: next, error } => sqlx::query(
             "UPDATE outbox SET next_attempt_at = $1, error = $2, attempts = attempts + 1, \
-             lease_until = NULL WHERE id = $3",
+             lease_until = NULL WHERE id = $3 AND status = 'queued'",
         )
         .bind(*next)
         .bind(error.clone()),
         OutboxOutcome::Failed { error } => sqlx::query(
             "UPDATE outbox SET status = 'failed', failed_at = $1, error = $2, attempts = attempts + 1, \
-             lease_until = NULL WHERE id = $3",
+             lease_until = NULL WHERE id = $3 AND status = 'queued'",
         )
         .bind(at)
         .bind(error.clone()),

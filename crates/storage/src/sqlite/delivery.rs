@@ -323,19 +323,19 @@ pub(super) async fn finish_outbox(
             provider_message_id,
         } => sqlx::query(
             "UPDATE outbox SET status = 'sent', sent_at = ?, provider_message_id = ?, error = NULL, \
-             attempts = attempts + 1, lease_until = NULL WHERE id = ?",
+             attempts = attempts + 1, lease_until = NULL WHERE id = ? AND status = 'queued'",
         )
         .bind(us(at))
         .bind(provider_message_id.clone()),
         OutboxOutcome::Retry { at: next, error } => sqlx::query(
             "UPDATE outbox SET next_attempt_at = ?, error = ?, attempts = attempts + 1, \
-             lease_until = NULL WHERE id = ?",
+             lease_until = NULL WHERE id = ? AND status = 'queued'",
         )
         .bind(us(*next))
         .bind(error.clone()),
         OutboxOutcome::Failed { error } => sqlx::query(
             "UPDATE outbox SET status = 'failed', failed_at = ?, error = ?, attempts = attempts + 1, \
-             lease_until = NULL WHERE id = ?",
+             lease_until = NULL WHERE id = ? AND status = 'queued'",
         )
         .bind(us(at))
         .bind(error.clone()),

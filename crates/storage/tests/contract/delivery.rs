@@ -247,6 +247,17 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
             .collect::<Vec<_>>(),
         [(b.id, "reply 1")]
     );
+    // An ended row stays ended (a late sender's outcome is ignored).
+    store
+        .finish_outbox(
+            rb.id,
+            &OutboxOutcome::Sent {
+                provider_message_id: None,
+            },
+            at(101),
+        )
+        .await
+        .unwrap();
     let rows = store.session_outbox(a.id).await.unwrap();
     assert_eq!(rows[0].status, DeliveryStatus::Sent);
     assert_eq!(rows[0].provider_message_id.as_deref(), Some("p1"));
