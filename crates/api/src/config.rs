@@ -33,6 +33,17 @@ pub struct Config {
     /// Origins allowed to frame the learner's chat page (`https://lender.example`);
     /// empty: no site may frame it.
     pub frame_origins: Vec<String>,
+    /// The key that seals channel secrets at rest (base64 of 32 bytes;
+    /// `chatcourse serve` reads it from `--secret-key-file` or
+    /// `CHATCOURSE_SECRET_KEY`). Every server of one database must share
+    /// it. `None`: a key for this process only (tests): channels created
+    /// with it cannot be used after a restart.
+    pub secret_key: Option<String>,
+    /// Country of customers' phones written without a country code
+    /// (ISO 3166-1 alpha-2); `KE`.
+    pub default_country: chatcourse_channels::Country,
+    /// The outbox dispatcher: retries, waits, timeout.
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 impl Default for Config {
@@ -46,6 +57,11 @@ impl Default for Config {
             request_timeout: std::time::Duration::from_secs(30),
             test_routes: false,
             frame_origins: Vec::new(),
+            secret_key: None,
+            default_country: "KE"
+                .parse()
+                .unwrap_or_else(|_| unreachable!("KE is a country")),
+            delivery: crate::delivery::DeliveryConfig::default(),
         }
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod catalogue;
 pub mod config;
+pub mod delivery;
 pub mod envelope;
 pub mod error;
 pub mod extract;

@@ -89,6 +89,8 @@ pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     process: metrics_process::Collector,
+    /// Channels whose outbox gauges were set, so a drained one reads 0.
+    outbox_channels: std::sync::Mutex<std::collections::BTreeSet<i64>>,
 }
 
 impl Default for Metrics {
@@ -99,6 +101,7 @@ impl Default for Metrics {
             recorder,
             handle,
             process: metrics_process::Collector::default(),
+            outbox_channels: std::sync::Mutex::default(),
         };
         metrics.with(|| {
             describe_counter!(
@@ -126,6 +129,19 @@ impl Default for Metrics {
             describe_gauge!(
                 "chatcourse_wakeup_backlog",
                 "Sessions found due by the last wake-up round (a round claims at most 100)."
+            );
+            describe_counter!(
+                "chatcourse_deliveries_total",
+                "Delivery attempts by channel id and outcome (sent, retry, failed)."
+            );
+            describe_gauge!(
+                "chatcourse_outbox_queued",
+                "Queued outbox rows by channel id, as last read by the dispatcher."
+            );
+            describe_gauge!(
+                "chatcourse_outbox_oldest_queued_seconds",
+                Unit::Seconds,
+                "Age of the oldest queued outbox row by channel id."
             );
             gauge!("chatcourse_websocket_connections").set(0.0);
             gauge!("chatcourse_wakeup_backlog").set(0.0);
@@ -181,6 +197,39 @@ impl Metrics {
         self.with(|| gauge!("chatcourse_websocket_connections").decrement(1.0));
     }
 
+    /// One delivery attempt on a channel: `sent`, `retry` or `failed`.
+    pub fn delivery(&self, channel: i64, outcome: &'static str) {
+        let channel = channel.to_string();
+        self.with(|| {
+            counter!("chatcourse_deliveries_total", "channel" => channel, "outcome" => outcome)
+                .increment(1);
+        });
+    }
+
+    /// The outbox as last read: per channel, queued rows and the age of
+    /// the oldest (seconds). Channels left out have none.
+    pub fn outbox(&self, depth: impl IntoIterator<Item = (i64, i64, f64)>) {
+        let Ok(mut known) = self.outbox_channels.lock() else {
+            return;
+        };
+        let depth: Vec<(i64, i64, f64)> = depth.into_iter().collect();
+        let now: std::collections::BTreeSet<i64> = depth.iter().map(|d| d.0).collect();
+        self.with(|| {
+            for gone in known.difference(&now) {
+                let channel = gone.to_string();
+                gauge!("chatcourse_outbox_queued", "channel" => channel.clone()).set(0.0);
+                gauge!("chatcourse_outbox_oldest_queued_seconds", "channel" => channel).set(0.0);
+            }
+            for (channel, queued, age) in &depth {
+                let channel = channel.to_string();
+                gauge!("chatcourse_outbox_queued", "channel" => channel.clone())
+                    .set(*queued as f64);
+                gauge!("chatcourse_outbox_oldest_queued_seconds", "channel" => channel).set(*age);
+            }
+        });
+        *known = now;
+    }
+
     /// The wake-up loop found `due` sessions due in its last round.
     pub fn wakeup_backlog(&self, due: usize) {
         self.with(|| gauge!("chatcourse_wakeup_backlog").set(due as f64));
@@ -230,6 +279,34 @@ mod tests {
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
         assert!(text.contains("process_open_fds "), "{text}");
         assert!(text.contains("process_cpu_seconds_total "), "{text}");
+    }
+
+    #[test]
+    fn delivery_counts_and_outbox_gauges() {
+        let m = Metrics::default();
+        m.delivery(7, "sent");
+        m.delivery(7, "sent");
+        m.delivery(7, "retry");
+        m.outbox([(7, 12, 3.5), (8, 1, 0.5)]);
+        let text = m.render();
+        let has = |line: &str| assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        has("chatcourse_deliveries_total{channel=\"7\",outcome=\"sent\"} 2");
+        has("chatcourse_deliveries_total{channel=\"7\",outcome=\"retry\"} 1");
+        has("chatcourse_outbox_queued{channel=\"7\"} 12");
+        has("chatcourse_outbox_oldest_queued_seconds{channel=\"7\"} 3.5");
+        // A channel whose queue drained reads 0, not its last depth.
+        m.outbox([(7, 2, 1.0)]);
+        let text = m.render();
+        assert!(
+            text.lines()
+                .any(|l| l == "chatcourse_outbox_queued{channel=\"8\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "chatcourse_outbox_queued{channel=\"7\"} 2"),
+            "{text}"
+        );
     }
 
     #[test]

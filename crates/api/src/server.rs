@@ -25,6 +25,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use chatcourse_channels::sealing::SealingKey;
+
 use crate::catalogue::{self, Catalogue, LoadError};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -84,6 +86,12 @@ impl App {
         crate::metrics::install_global();
         let catalogue = Catalogue::register(store.as_ref(), modules).await?;
         let (events, _) = broadcast::channel(1024);
+        let key = match &config.secret_key {
+            Some(text) => SealingKey::from_base64(text)
+                .map_err(|e| std::io::Error::other(format!("secret key: {e}")))?,
+            None => SealingKey::generate()
+                .map_err(|e| std::io::Error::other(format!("secret key: {e}")))?,
+        };
         Ok(App {
             state: AppState(Arc::new(Shared {
                 clock: store.clock(),
@@ -95,6 +103,11 @@ impl App {
                 tasks: TaskTracker::new(),
                 events,
                 page_csp: routes::pages::content_security_policy(&config.frame_ancestors()),
+                default_country: config.default_country,
+                dispatcher: Some(crate::delivery::Dispatcher::new(
+                    config.delivery.clone(),
+                    key,
+                )),
             })),
             wakeup_interval: config.wakeup_interval,
             http: HttpOptions::new(config),
@@ -121,6 +134,7 @@ impl App {
         state
             .tasks
             .spawn(crate::wakeup::run(state.clone(), self.wakeup_interval));
+        state.tasks.spawn(crate::delivery::run(state.clone()));
         let token = state.shutdown.clone();
         let result = axum::serve(listener, router(state.clone(), self.http))
             .with_graceful_shutdown(async move {

@@ -36,6 +36,10 @@ pub(crate) struct Shared {
     /// The Content-Security-Policy of the web pages (with the configured
     /// `frame-ancestors`).
     pub page_csp: String,
+    /// Country of phones written without a country code.
+    pub default_country: chatcourse_channels::Country,
+    /// The outbox dispatcher (and the key of channel secrets).
+    pub dispatcher: Option<crate::delivery::Dispatcher>,
 }
 
 impl std::ops::Deref for AppState {

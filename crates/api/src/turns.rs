@@ -116,6 +116,7 @@ pub async fn enrol(
         .await
         .map_err(|e| match e {
             StoreError::NotFound(_) => ApiError::CustomerNotFound,
+            StoreError::OptedOut => ApiError::CustomerOptedOut,
             other => ApiError::internal(other),
         });
     let outcome = match &created {

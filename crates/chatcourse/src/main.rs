@@ -31,6 +31,9 @@ enum Command {
     /// Manage organisations' API keys.
     #[command(subcommand)]
     Keys(cmd::keys::Command),
+    /// Manage organisations' delivery channels (docs/channels.md).
+    #[command(subcommand)]
+    Channels(cmd::channels::Command),
     /// Run the HTTP/WebSocket server.
     Serve(cmd::serve::Args),
 }
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => cmd::schema::run(args),
         Command::Migrate(args) => cmd::migrate::run(args),
         Command::Keys(command) => cmd::keys::run(command),
+        Command::Channels(command) => cmd::channels::run(command),
         Command::Serve(args) => cmd::serve::run(args),
     }
 }

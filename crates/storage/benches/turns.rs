@@ -130,6 +130,7 @@ async fn sessions(store: &Arc<dyn Store>, org: OrgId, count: usize, tag: &str) -
                     full_name: format!("{tag} {i}"),
                     national_id: String::new(),
                     phone: String::new(),
+                    phone_e164: None,
                     location: String::new(),
                     gender: String::new(),
                     email: None,

@@ -46,6 +46,10 @@ pub enum StoreError {
         url: String,
         source: sqlx::Error,
     },
+    /// The customer's phone opted out of the organisation (STOP): nothing
+    /// may be sent to it, so no session starts.
+    #[error("the customer opted out of messages from this organisation")]
+    OptedOut,
     /// A referenced row does not exist (or belongs to another organisation).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -248,6 +252,53 @@ pub trait Store: Send + Sync {
     /// come out of commit order. An event is a hint: re-read the session
     /// from the last id delivered (ids of one session grow in commit order).
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>>;
+
+    // --- delivery (docs/channels.md) -----------------------------------------
+
+    async fn create_channel(&self, channel: &NewChannel) -> Result<Channel>;
+    /// The organisation's channels, enabled or not, oldest first.
+    async fn list_channels(&self, org: OrgId) -> Result<Vec<Channel>>;
+    async fn get_channel(&self, org: OrgId, uuid: Uuid) -> Result<Option<Channel>>;
+    /// Any organisation's channel by uuid (inbound requests name it; they
+    /// are authenticated by its secret) or by id (the dispatcher).
+    async fn find_channel(&self, uuid: Uuid) -> Result<Option<Channel>>;
+    async fn channel(&self, id: ChannelId) -> Result<Option<Channel>>;
+    /// Disable a channel: nothing more is queued to it nor sent over it.
+    /// False if not `org`'s or already disabled.
+    async fn disable_channel(&self, org: OrgId, uuid: Uuid, at: DateTime<Utc>) -> Result<bool>;
+    /// The organisation's customer with this E.164 phone.
+    async fn customer_by_phone(&self, org: OrgId, phone: &str) -> Result<Option<Customer>>;
+    /// The customer's live session: the most recent Pending or InProgress.
+    async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>>;
+    /// Opt a contact back in (START); false if it was not opted out.
+    async fn opt_in(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Whether the contact opted out of the organisation.
+    async fn opted_out(&self, org: OrgId, phone: &str) -> Result<bool>;
+    /// Lease up to `limit` due outbox rows until `now + lease`. Each is the
+    /// oldest queued row of its (channel, recipient), so a learner's message
+    /// 2 is never handed out before message 1 has ended (sent or failed);
+    /// rows of distinct learners come together. Rows of disabled channels
+    /// wait. Two claimers never get the same row while its lease runs; an
+    /// expired lease (a crashed sender) is claimed again.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>>;
+    /// Record an attempt: attempts + 1, lease ended; sent, retry at, or
+    /// failed. A row already ended (by another process whose claim came
+    /// after our lease ran out) is left as it is.
+    async fn finish_outbox(
+        &self,
+        id: OutboxId,
+        outcome: &OutboxOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Queued rows per channel (metrics), channels with none left out.
+    async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>>;
+    /// A session's outbox rows, in id order (status pages, tests).
+    async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>>;
 }
 
 /// A migration applied by [`Store::migrate`].

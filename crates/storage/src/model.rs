@@ -48,6 +48,14 @@ id_type!(
     SessionId
 );
 id_type!(
+    /// A delivery channel of an organisation.
+    ChannelId
+);
+id_type!(
+    /// A row of the outbox (one message to deliver).
+    OutboxId
+);
+id_type!(
     /// A message. Within a session, ids strictly increase in commit order.
     MessageId
 );
@@ -123,6 +131,10 @@ pub struct NewCustomer {
     pub full_name: String,
     pub national_id: String,
     pub phone: String,
+    /// The phone in E.164 (`+254712345678`), unique within the
+    /// organisation: registering it again returns the existing customer.
+    /// `None`: not reachable on a channel.
+    pub phone_e164: Option<String>,
     pub location: String,
     pub gender: String,
     pub email: Option<String>,
@@ -139,6 +151,7 @@ pub struct Customer {
     pub full_name: String,
     pub national_id: String,
     pub phone: String,
+    pub phone_e164: Option<String>,
     pub location: String,
     pub gender: String,
     pub email: Option<String>,
@@ -571,4 +584,122 @@ pub enum MessageEvent {
     /// Some events may have been missed (slow subscriber, lost connection):
     /// re-read the sessions you follow from the last id you delivered.
     Lagged,
+}
+
+/// A channel to create. The caller picks the uuid (the sealed secrets are
+/// bound to it).
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    pub uuid: Uuid,
+    pub org: OrgId,
+    /// `webhook` (the only kind so far).
+    pub kind: String,
+    pub name: String,
+    /// JSON settings, without secrets (`{"url": ...}`).
+    pub settings: String,
+    /// The secrets, sealed by the caller (the store never sees them in clear).
+    pub secrets: String,
+    /// ISO 3166 alpha-2 country for phones without a country code.
+    pub default_country: String,
+    pub rate_per_second: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A channel of an organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub uuid: Uuid,
+    pub org: OrgId,
+    pub kind: String,
+    pub name: String,
+    pub settings: String,
+    pub secrets: String,
+    pub default_country: String,
+    pub rate_per_second: u32,
+    pub created_at: DateTime<Utc>,
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// Where an outbox row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for DeliveryStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "queued" => DeliveryStatus::Queued,
+            "sent" => DeliveryStatus::Sent,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            other => return Err(format!("unknown delivery status {other:?}")),
+        })
+    }
+}
+
+/// Why a message was queued: `enrolment` (turn 0), `reply` (to the
+/// learner's message), `reminder` (a wake-up turn).
+pub(crate) fn purpose_of(turn: i64, inbound: bool) -> &'static str {
+    match (turn, inbound) {
+        (0, _) => "enrolment",
+        (_, true) => "reply",
+        (_, false) => "reminder",
+    }
+}
+
+/// One outbox row with the message it delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: OutboxId,
+    pub org: OrgId,
+    pub channel: ChannelId,
+    /// E.164.
+    pub recipient: String,
+    pub purpose: String,
+    /// Stable across retries: the `webhook-id`.
+    pub idempotency_key: String,
+    pub status: DeliveryStatus,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub provider_message_id: Option<String>,
+    pub error: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub customer_uuid: Uuid,
+    pub message: Message,
+}
+
+/// How an attempt to deliver an outbox row ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxOutcome {
+    /// Accepted by the receiver, with its message id if it gave one.
+    Sent { provider_message_id: Option<String> },
+    /// Try again at `at`.
+    Retry { at: DateTime<Utc>, error: String },
+    /// Given up.
+    Failed { error: String },
+}
+
+/// The queued rows of one channel: how many, and since when the oldest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxDepth {
+    pub channel: ChannelId,
+    pub queued: i64,
+    pub oldest_queued_at: DateTime<Utc>,
 }

@@ -5,6 +5,7 @@
 //! and processes; other sessions proceed in parallel. Commits of messages are
 //! announced after they commit, in batches ([`live`]).
 
+mod delivery;
 mod export;
 mod live;
 mod reads;
@@ -357,22 +358,35 @@ impl Store for PostgresStore {
     }
 
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {
+        // A phone already registered in the organisation: that customer.
         let row = sqlx::query(
-            "INSERT INTO customers (uuid, org_id, full_name, national_id, phone, location, gender, email, \
-             date_of_birth, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
+            "INSERT INTO customers (uuid, org_id, full_name, national_id, phone, phone_e164, location, gender, \
+             email, date_of_birth, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (org_id, phone_e164) DO NOTHING RETURNING *",
         )
         .bind(Uuid::new_v4())
         .bind(org)
         .bind(&c.full_name)
         .bind(&c.national_id)
         .bind(&c.phone)
+        .bind(&c.phone_e164)
         .bind(&c.location)
         .bind(&c.gender)
         .bind(&c.email)
         .bind(c.date_of_birth)
         .bind(to_micros(c.registered_at))
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
+        let row = match row {
+            Some(row) => row,
+            None => {
+                sqlx::query("SELECT * FROM customers WHERE org_id = $1 AND phone_e164 = $2")
+                    .bind(org.0)
+                    .bind(&c.phone_e164)
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
         customer_from(&row)
     }
 
@@ -516,6 +530,100 @@ impl Store for PostgresStore {
         identifier: i64,
     ) -> BoxStream<'static, Result<SessionExportRow>> {
         export::export_sessions(&self.pool, org, identifier)
+    }
+
+    async fn create_channel(&self, channel: &NewChannel) -> Result<Channel> {
+        let mut conn = self.pool.acquire().await?;
+        delivery::create_channel(&mut conn, channel).await
+    }
+
+    async fn list_channels(&self, org: OrgId) -> Result<Vec<Channel>> {
+        delivery::list_channels(&self.pool, org).await
+    }
+
+    async fn get_channel(&self, org: OrgId, uuid: Uuid) -> Result<Option<Channel>> {
+        Ok(delivery::find_channel(&self.pool, uuid)
+            .await?
+            .filter(|c| c.org == org))
+    }
+
+    async fn find_channel(&self, uuid: Uuid) -> Result<Option<Channel>> {
+        delivery::find_channel(&self.pool, uuid).await
+    }
+
+    async fn channel(&self, id: ChannelId) -> Result<Option<Channel>> {
+        delivery::channel(&self.pool, id).await
+    }
+
+    async fn disable_channel(&self, org: OrgId, uuid: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        delivery::disable_channel(&mut conn, org, uuid, to_micros(at)).await
+    }
+
+    async fn customer_by_phone(&self, org: OrgId, phone: &str) -> Result<Option<Customer>> {
+        delivery::customer_by_phone(&self.pool, org, phone).await
+    }
+
+    async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE org_id = $1 AND customer_id = $2 \
+             AND status IN ('Pending', 'InProgress') ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(org.0)
+        .bind(customer.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        match id {
+            Some(id) => {
+                let mut conn = self.pool.acquire().await?;
+                turn::load_session(&mut conn, SessionId(id), false).await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn opt_in(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool> {
+        let mut tx = begin(&self.pool).await?;
+        let done = delivery::opt_in(&mut tx, org, phone, to_micros(at)).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn opted_out(&self, org: OrgId, phone: &str) -> Result<bool> {
+        delivery::opted_out(&self.pool, org, phone).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>> {
+        let now = to_micros(now);
+        let until = crate::turn::lease_until(now, lease);
+        let mut tx = begin(&self.pool).await?;
+        let rows = delivery::claim_outbox(&mut tx, now, until, limit).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn finish_outbox(
+        &self,
+        id: OutboxId,
+        outcome: &OutboxOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        delivery::finish_outbox(&mut conn, id, outcome, to_micros(at)).await
+    }
+
+    async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
+        delivery::outbox_depth(&self.pool).await
+    }
+
+    async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>> {
+        let mut conn = self.pool.acquire().await?;
+        delivery::session_outbox(&mut conn, session).await
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>> {

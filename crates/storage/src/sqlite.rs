@@ -24,6 +24,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+mod delivery;
 mod export;
 mod reads;
 mod rows;
@@ -362,22 +363,35 @@ impl Store for SqliteStore {
 
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {
         let mut writer = self.writer.exclusive().await;
+        // A phone already registered in the organisation: that customer.
         let row = sqlx::query(
-            "INSERT INTO customers (uuid, org_id, full_name, national_id, phone, location, gender, email, \
-             date_of_birth, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO customers (uuid, org_id, full_name, national_id, phone, phone_e164, location, gender, \
+             email, date_of_birth, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (org_id, phone_e164) DO NOTHING RETURNING *",
         )
         .bind(Uuid::new_v4().hyphenated())
         .bind(org)
         .bind(&c.full_name)
         .bind(&c.national_id)
         .bind(&c.phone)
+        .bind(&c.phone_e164)
         .bind(&c.location)
         .bind(&c.gender)
         .bind(&c.email)
         .bind(c.date_of_birth.map(|d| d.to_string()))
         .bind(us(c.registered_at))
-        .fetch_one(&mut writer.conn)
+        .fetch_optional(&mut writer.conn)
         .await?;
+        let row = match row {
+            Some(row) => row,
+            None => {
+                sqlx::query("SELECT * FROM customers WHERE org_id = ? AND phone_e164 = ?")
+                    .bind(org.0)
+                    .bind(&c.phone_e164)
+                    .fetch_one(&mut writer.conn)
+                    .await?
+            }
+        };
         customer_from(&row)
     }
 
@@ -527,6 +541,101 @@ impl Store for SqliteStore {
         identifier: i64,
     ) -> BoxStream<'static, Result<SessionExportRow>> {
         export::export_sessions(&self.reader, org, identifier)
+    }
+
+    async fn create_channel(&self, channel: &NewChannel) -> Result<Channel> {
+        let mut writer = self.writer.exclusive().await;
+        delivery::create_channel(&mut writer.conn, channel).await
+    }
+
+    async fn list_channels(&self, org: OrgId) -> Result<Vec<Channel>> {
+        delivery::list_channels(&self.reader, org).await
+    }
+
+    async fn get_channel(&self, org: OrgId, uuid: Uuid) -> Result<Option<Channel>> {
+        Ok(delivery::find_channel(&self.reader, uuid)
+            .await?
+            .filter(|c| c.org == org))
+    }
+
+    async fn find_channel(&self, uuid: Uuid) -> Result<Option<Channel>> {
+        delivery::find_channel(&self.reader, uuid).await
+    }
+
+    async fn channel(&self, id: ChannelId) -> Result<Option<Channel>> {
+        delivery::channel(&self.reader, id).await
+    }
+
+    async fn disable_channel(&self, org: OrgId, uuid: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let mut writer = self.writer.exclusive().await;
+        delivery::disable_channel(&mut writer.conn, org, uuid, at).await
+    }
+
+    async fn customer_by_phone(&self, org: OrgId, phone: &str) -> Result<Option<Customer>> {
+        delivery::customer_by_phone(&self.reader, org, phone).await
+    }
+
+    async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE org_id = ? AND customer_id = ? \
+             AND status IN ('Pending', 'InProgress') ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(org.0)
+        .bind(customer.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        match id {
+            Some(id) => {
+                let mut conn = self.reader.acquire().await?;
+                turn::load_session(&mut conn, SessionId(id)).await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn opt_in(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool> {
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let done = delivery::opt_in(&mut tx, org, phone, at).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn opted_out(&self, org: OrgId, phone: &str) -> Result<bool> {
+        delivery::opted_out(&self.reader, org, phone).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>> {
+        let until = crate::turn::lease_until(now, lease);
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = delivery::claim_outbox(&mut tx, now, until, limit).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn finish_outbox(
+        &self,
+        id: OutboxId,
+        outcome: &OutboxOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut writer = self.writer.exclusive().await;
+        delivery::finish_outbox(&mut writer.conn, id, outcome, at).await
+    }
+
+    async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
+        delivery::outbox_depth(&self.reader).await
+    }
+
+    async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>> {
+        let mut conn = self.reader.acquire().await?;
+        delivery::session_outbox(&mut conn, session).await
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>> {

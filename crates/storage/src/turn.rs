@@ -66,6 +66,76 @@ pub(crate) trait TurnTx: Send {
     /// Store the session's new state, status, turns, wake-up, last activity
     /// and quiz progress, and end its wake-up lease.
     async fn update_session(&mut self, session: &Session, progress: &QuizProgress) -> Result<()>;
+    /// How the session's customer is reached, if they have a phone.
+    async fn reach(&mut self, session: &Session) -> Result<Option<Reach>>;
+    /// Insert an outbox row (status queued, due at once).
+    async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()>;
+    /// Mark the contact opted out of the organisation (and audit it).
+    async fn opt_out(
+        &mut self,
+        org: OrgId,
+        phone: &str,
+        message: Option<MessageId>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+}
+
+/// How a customer is reached: their phone, the channel to use (none: the
+/// organisation has no enabled channel) and whether the contact opted out.
+pub(crate) struct Reach {
+    pub phone: String,
+    pub channel: Option<ChannelId>,
+    pub opted_out: bool,
+}
+
+/// An outbox row to insert.
+pub(crate) struct QueuedRow<'a> {
+    pub org: OrgId,
+    pub channel: ChannelId,
+    pub recipient: &'a str,
+    pub message: &'a Message,
+    pub purpose: &'static str,
+    pub idempotency_key: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The idempotency key of a message's delivery: stable, unique, and the
+/// same on every attempt (the `webhook-id`).
+fn idempotency_key(message: &Message) -> String {
+    format!("msg_{}_{}", message.session_uuid.simple(), message.id)
+}
+
+/// Queue every sent message for delivery, in id order, if the customer is
+/// reachable on a channel and has not opted out; nothing otherwise.
+async fn queue_sent<T: TurnTx>(
+    tx: &mut T,
+    reach: Option<&Reach>,
+    org: OrgId,
+    sent: &[Message],
+    purpose: &'static str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let Some(Reach {
+        phone,
+        channel: Some(channel),
+        opted_out: false,
+    }) = reach
+    else {
+        return Ok(());
+    };
+    for message in sent {
+        let row = QueuedRow {
+            org,
+            channel: *channel,
+            recipient: phone,
+            message,
+            purpose,
+            idempotency_key: idempotency_key(message),
+            at,
+        };
+        tx.queue_outbox(&row).await?;
+    }
+    Ok(())
 }
 
 /// How a turn ended, for the backend to commit.
@@ -141,6 +211,22 @@ pub(crate) async fn turn<T: TurnTx>(
     }
     for answer in &plan.answers {
         tx.insert_answer(session, answer, at).await?;
+    }
+    // Delivery: the replies go to the outbox in this transaction; a STOP
+    // opts the contact out after its confirmation was queued.
+    let opts_out =
+        plan.status == SessionStatus::OptedOut && current.status != SessionStatus::OptedOut;
+    if !sent.is_empty() || opts_out {
+        let reach = tx.reach(&current).await?;
+        let purpose = purpose_of(turn, received.is_some());
+        queue_sent(tx, reach.as_ref(), current.org, &sent, purpose, at).await?;
+        if opts_out
+            && let Some(reach) = &reach
+            && !reach.opted_out
+        {
+            let cause = received.as_ref().map(|m| m.id);
+            tx.opt_out(current.org, &reach.phone, cause, at).await?;
+        }
     }
     let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
     let session = Session {
@@ -243,6 +329,8 @@ pub(crate) fn lease_until(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> 
 pub(crate) trait EnrolTx: TurnTx {
     /// Whether the customer is `org`'s.
     async fn customer_of(&mut self, org: OrgId, customer: CustomerId) -> Result<bool>;
+    /// Whether the customer's phone opted out of their organisation.
+    async fn customer_opted_out(&mut self, customer: CustomerId) -> Result<bool>;
     /// Whether the programme is `org`'s.
     async fn programme_of(&mut self, org: OrgId, programme: ProgrammeId) -> Result<bool>;
     /// The module uuid of a module version.
@@ -295,6 +383,9 @@ pub(crate) async fn enrol<T: EnrolTx>(
     if !tx.programme_of(org, new.programme).await? {
         return Err(StoreError::NotFound("programme"));
     }
+    if tx.customer_opted_out(new.customer).await? {
+        return Err(StoreError::OptedOut);
+    }
     let module_uuid = tx
         .module_uuid(new.module_version)
         .await?
@@ -340,6 +431,10 @@ pub(crate) async fn enrol<T: EnrolTx>(
             turn: 0,
         };
         messages.push(message.stored(tx.insert_message(&message).await?));
+    }
+    if !messages.is_empty() {
+        let reach = tx.reach(&session).await?;
+        queue_sent(tx, reach.as_ref(), org, &messages, "enrolment", at).await?;
     }
     let event = event(&session, messages.iter().map(|m| m.id).collect());
     Ok(Enrolled::New(

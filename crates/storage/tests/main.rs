@@ -70,4 +70,9 @@ contract_tests!(
     subscribe_announces_each_commit_once,
     migrate_is_idempotent,
     session_tokens,
+    outbox_rows_follow_turns,
+    phones_are_unique_per_org,
+    claims_keep_order_per_learner,
+    concurrent_outbox_claimers,
+    opted_out_contacts_get_nothing,
 );

@@ -18,9 +18,16 @@ fn chatcourse() -> Command {
         "CHATCOURSE_BIND",
         "CHATCOURSE_TIMEZONE",
         "CHATCOURSE_LOG_FORMAT",
+        "CHATCOURSE_DEFAULT_COUNTRY",
+        "CHATCOURSE_SECRET_KEY_FILE",
     ] {
         command.env_remove(var);
     }
+    // A fixed sealing key: no key file is written beside the tests.
+    command.env(
+        "CHATCOURSE_SECRET_KEY",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
     command.env("RUST_LOG", "info");
     command
 }
@@ -157,7 +164,11 @@ fn listening_addr(line: &str) -> Option<String> {
     Some(addr)
 }
 
-both_backends!(migrate_applies_once, keys_and_serve);
+both_backends!(
+    migrate_applies_once,
+    keys_and_serve,
+    channels_add_list_remove
+);
 
 /// `migrate` applies every migration on an empty database, then says it
 /// is up to date; a server started afterwards finds nothing to do.
@@ -433,4 +444,94 @@ fn serve_start_up_errors_say_what_to_do() {
     assert!(stderr.contains("no-such-folder"), "{stderr}");
     assert!(stderr.contains("--modules"), "{stderr}");
     assert!(!dir.0.join("chatcourse.db").exists());
+}
+
+/// `channels add` prints the secret once (last line); `list` shows the
+/// channel without it; `remove` disables it, once; a server with the same
+/// key serves it (the channels API lists it).
+async fn channels_add_list_remove(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let key = create_key(&db.url, "acme");
+    let added = run(chatcourse().args([
+        "channels",
+        "add",
+        "--org",
+        "acme",
+        "--name",
+        "gateway",
+        "--url",
+        "http://127.0.0.1:9/hooks",
+        "--database",
+        &db.url,
+    ]));
+    assert!(added.status.success(), "{added:?}");
+    let out = stdout(&added);
+    let secret = out.lines().last().expect("a last line").trim().to_owned();
+    assert!(secret.starts_with("whsec_"), "{out}");
+    let uuid = out
+        .split_whitespace()
+        .nth(1)
+        .expect("the channel's uuid")
+        .to_owned();
+    let listed = stdout(&run(chatcourse().args([
+        "channels",
+        "list",
+        "--org",
+        "acme",
+        "--database",
+        &db.url,
+    ])));
+    assert!(
+        listed.contains(&uuid) && listed.contains("enabled"),
+        "{listed}"
+    );
+    assert!(!listed.contains("whsec_"), "{listed}");
+    let bad = run(chatcourse().args([
+        "channels",
+        "add",
+        "--org",
+        "acme",
+        "--name",
+        "x",
+        "--url",
+        "ftp://x",
+        "--database",
+        &db.url,
+    ]));
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("url: must be an http:// or https:// URL")
+    );
+    let server = Server::start(&db.url, &modules_dir());
+    let response = reqwest::Client::new()
+        .get(server.url("/api/v1/fe/channels"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("request");
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["data"][0]["uuid"], uuid.as_str(), "{body}");
+    drop(server);
+    let removed = run(chatcourse().args([
+        "channels",
+        "remove",
+        "--org",
+        "acme",
+        "--uuid",
+        &uuid,
+        "--database",
+        &db.url,
+    ]));
+    assert!(removed.status.success(), "{removed:?}");
+    let again = run(chatcourse().args([
+        "channels",
+        "remove",
+        "--org",
+        "acme",
+        "--uuid",
+        &uuid,
+        "--database",
+        &db.url,
+    ]));
+    assert!(!again.status.success());
 }

@@ -298,7 +298,11 @@ async fn exports_match_transcripts_and_summaries(backend: Backend) {
         assert_eq!(line["session_uuid"], e.session.as_str(), "enrolment order");
         assert_eq!(line["customer_uuid"], e.customer.as_str());
         assert_eq!(line["full_name"], e.name.as_str());
-        assert_eq!(line["phone"], "254712345678");
+        assert!(
+            line["phone"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("2547"))
+        );
         let (status, body) = app
             .get(&format!(
                 "/api/v1/fe/customer/summary?customerUuid={}",

@@ -454,10 +454,17 @@ async fn opting_out_ends_the_session(backend: Backend) {
         .await;
     assert_eq!(body["data"]["opted_out"], 1, "{body}");
     assert_eq!(body["data"]["active"], 0, "{body}");
-    // The session is over, so enrolling again starts a new one.
+    // The opt-out holds for the contact (the phone) across sessions:
+    // enrolling again is refused until the learner sends START.
     let module = app.module_uuid("Test Module Updated").await;
-    let again = app.enrol(&customer, &module, 49).await;
-    assert_ne!(again, session);
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/program/customer/add",
+            &json!({"program_identifier": 49, "customer_uuid": customer, "module": module}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "customer_opted_out", "{body}");
     let (_, body) = app
         .get(&format!(
             "/api/v1/fe/customer/summary?customerUuid={customer}"
@@ -469,7 +476,7 @@ async fn opting_out_ends_the_session(backend: Backend) {
         .iter()
         .map(|s| s["status"].as_str().expect("status"))
         .collect();
-    assert_eq!(statuses, ["Pending", "OptedOut"], "newest first: {body}");
+    assert_eq!(statuses, ["OptedOut"], "{body}");
 }
 
 async fn enrolment_language_and_learner_name(backend: Backend) {

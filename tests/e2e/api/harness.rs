@@ -156,6 +156,14 @@ impl TestDatabase {
 }
 
 /// A running server and a client for it.
+/// A fresh valid Kenyan phone number, in the national form without the
+/// leading 0 (`254712345678`, `254712345679`, ...).
+pub fn next_phone() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("2547{}", 12_345_678 + n)
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
@@ -357,15 +365,22 @@ impl TestApp {
         read(response).await
     }
 
-    /// Registers a customer; returns its `data`.
+    /// Registers a customer with a phone of its own (a phone is unique in
+    /// its organisation); returns its `data`.
     pub async fn register_customer_with(&self, key: &str, name: &str) -> Value {
+        self.register_customer_by_phone(key, name, &next_phone())
+            .await
+    }
+
+    /// Registers a customer with this phone; returns its `data`.
+    pub async fn register_customer_by_phone(&self, key: &str, name: &str, phone: &str) -> Value {
         let (status, body) = self
             .post_with(
                 "/api/v1/customer/mfi/register",
                 &json!({
                     "full_name": name,
                     "national_id": "12345678",
-                    "phone": "254712345678",
+                    "phone": phone,
                     "location": "Nairobi",
                     "gender": "Female",
                 }),

@@ -1,6 +1,7 @@
 //! Register and fetch customers.
 
 use axum::extract::State;
+use chatcourse_channels::phone::{Country, Phone};
 use chatcourse_storage::NewCustomer;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -31,7 +32,7 @@ pub async fn register(
     Org(org): Org,
     JsonBody(body): JsonBody<RegisterCustomer>,
 ) -> Result<Envelope<CustomerData>, ApiError> {
-    let customer = validate(body, state.clock.now())?;
+    let customer = validate(body, state.default_country, state.clock.now())?;
     let stored = state
         .store
         .register_customer(org, &customer)
@@ -78,7 +79,11 @@ pub async fn fetch(
     ))
 }
 
-fn validate(body: RegisterCustomer, registered_at: DateTime<Utc>) -> Result<NewCustomer, ApiError> {
+fn validate(
+    body: RegisterCustomer,
+    country: Country,
+    registered_at: DateTime<Utc>,
+) -> Result<NewCustomer, ApiError> {
     let mut errors = Vec::new();
     let mut text = |name: &str, value: &str, required: bool| -> String {
         let value = value.trim();
@@ -102,6 +107,19 @@ fn validate(body: RegisterCustomer, registered_at: DateTime<Utc>) -> Result<NewC
     if !phone.is_empty() && !valid_phone(&phone) {
         errors.push("phone: must be 7 to 15 digits, optionally after a +".to_owned());
     }
+    // The phone in E.164, the key a learner is reached and found by
+    // (docs/channels.md); the response keeps the phone as given.
+    let phone_e164 = if phone.is_empty() || !valid_phone(&phone) {
+        None
+    } else {
+        match Phone::parse(&phone, Some(country)) {
+            Ok(e164) => Some(e164.as_str().to_owned()),
+            Err(e) => {
+                errors.push(format!("phone: {e}"));
+                None
+            }
+        }
+    };
     if !email.is_empty() && !email.contains('@') {
         errors.push("email: must be an email address".to_owned());
     }
@@ -124,6 +142,7 @@ fn validate(body: RegisterCustomer, registered_at: DateTime<Utc>) -> Result<NewC
         full_name,
         national_id,
         phone,
+        phone_e164,
         location,
         gender,
         email: (!email.is_empty()).then_some(email),
@@ -132,8 +151,11 @@ fn validate(body: RegisterCustomer, registered_at: DateTime<Utc>) -> Result<NewC
     })
 }
 
+/// 7 to 15 digits, optionally after a `+`; spaces between digits are
+/// allowed (`0712 345 678`).
 fn valid_phone(phone: &str) -> bool {
-    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    let digits: String = phone.chars().filter(|c| *c != ' ').collect();
+    let digits = digits.strip_prefix('+').unwrap_or(&digits);
     (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -153,11 +175,36 @@ mod tests {
         }
     }
 
+    fn ke() -> Country {
+        "KE".parse().unwrap()
+    }
+
     #[test]
     fn accepts_a_good_customer() {
-        let c = validate(body(), Utc::now()).unwrap();
+        let c = validate(body(), ke(), Utc::now()).unwrap();
         assert_eq!(c.full_name, "Jane Wanjiku");
+        assert_eq!(c.phone_e164.as_deref(), Some("+254712345678"));
         assert_eq!(c.date_of_birth, NaiveDate::from_ymd_opt(1990, 2, 1));
+    }
+
+    #[test]
+    fn phones_are_normalised_with_the_default_country() {
+        for (given, e164) in [
+            ("0712 345 678", "+254712345678"),
+            ("254712345678", "+254712345678"),
+            ("+254712345678", "+254712345678"),
+            ("+256772123456", "+256772123456"),
+        ] {
+            let mut b = body();
+            b.phone = given.to_owned();
+            let c = validate(b, ke(), Utc::now()).unwrap();
+            assert_eq!(c.phone_e164.as_deref(), Some(e164), "{given}");
+            assert_eq!(c.phone, given.trim(), "the phone as given is kept");
+        }
+        let mut b = body();
+        b.phone = "0012345678".to_owned();
+        let e = validate(b, ke(), Utc::now()).unwrap_err();
+        assert_eq!(e.code(), "validation_failed");
     }
 
     #[test]
@@ -166,7 +213,7 @@ mod tests {
         b.full_name = "  ".to_owned();
         b.phone = "07-12".to_owned();
         b.date_of_birth = Some("1990/02/01".to_owned());
-        let e = validate(b, Utc::now()).unwrap_err();
+        let e = validate(b, ke(), Utc::now()).unwrap_err();
         assert_eq!(e.code(), "validation_failed");
         assert_eq!(
             e.details(),

@@ -7,6 +7,7 @@ use utoipa_axum::routes;
 
 use crate::state::AppState;
 
+pub mod channels;
 pub mod customers;
 pub mod enrolment;
 pub mod exports;
@@ -43,7 +44,10 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(modules::list))
             .routes(routes!(summaries::customer))
             .routes(routes!(summaries::session))
-            .routes(routes!(summaries::program)),
+            .routes(routes!(summaries::program))
+            .routes(routes!(channels::create, channels::list))
+            .routes(routes!(channels::fetch, channels::disable))
+            .routes(routes!(channels::inbound)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
             .routes(routes!(exports::scores)),

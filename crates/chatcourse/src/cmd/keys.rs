@@ -44,15 +44,8 @@ pub enum Command {
 }
 
 pub fn run(command: Command) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = super::current_thread_runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(execute(command)) {
         Ok(code) => code,

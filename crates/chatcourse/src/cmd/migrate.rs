@@ -12,15 +12,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = super::current_thread_runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(migrate(&args.db.database)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One file per subcommand. Each exposes `Args` (clap) and `run`.
 
+pub mod channels;
 pub mod graph;
 pub mod keys;
 pub mod migrate;
@@ -20,4 +21,83 @@ pub struct Database {
         default_value = chatcourse_storage::DEFAULT_DATABASE_URL
     )]
     pub database: String,
+}
+
+/// The key that seals channel secrets at rest: `CHATCOURSE_SECRET_KEY`
+/// (base64 of 32 bytes), else the file `--secret-key-file`, created with
+/// a new key (mode 0600) if missing. Every `serve` process of one database
+/// must use the same key, or none can open the others' channel secrets.
+#[derive(clap::Args)]
+pub struct SecretKey {
+    /// File holding the key (base64); created with a new key if missing.
+    #[arg(
+        long,
+        env = "CHATCOURSE_SECRET_KEY_FILE",
+        default_value = "chatcourse.key"
+    )]
+    pub secret_key_file: std::path::PathBuf,
+}
+
+impl SecretKey {
+    /// The key, base64.
+    pub fn load(&self) -> Result<String, String> {
+        use chatcourse_channels::sealing::SealingKey;
+        if let Ok(text) = std::env::var("CHATCOURSE_SECRET_KEY") {
+            SealingKey::from_base64(text.trim())
+                .map_err(|e| format!("CHATCOURSE_SECRET_KEY: {e}"))?;
+            return Ok(text.trim().to_owned());
+        }
+        let path = &self.secret_key_file;
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                SealingKey::from_base64(text.trim())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok(text.trim().to_owned())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SealingKey::generate()
+                    .map_err(|e| format!("cannot make a secret key: {e}"))?
+                    .to_base64();
+                write_private(path, &key)
+                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+                eprintln!(
+                    "created the secret key {} (keep it: channel secrets cannot be read without it; every server of this database needs it)",
+                    path.display()
+                );
+                Ok(key)
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Writes a new file readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// A single-threaded runtime for a command; `None` (reported) if it cannot
+/// start.
+pub fn current_thread_runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            None
+        }
+    }
 }

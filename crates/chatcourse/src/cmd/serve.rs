@@ -25,6 +25,12 @@ pub struct Args {
     /// (repeat, or separate with commas); none by default.
     #[arg(long = "frame-origin", env = "CHATCOURSE_FRAME_ORIGINS", value_delimiter = ',', value_parser = chatcourse_api::parse_origin)]
     pub frame_origins: Vec<String>,
+    /// Country of phones written without a country code (ISO 3166-1
+    /// alpha-2): `0712 345 678` with KE is +254712345678.
+    #[arg(long, env = "CHATCOURSE_DEFAULT_COUNTRY", default_value = "KE", value_parser = parse_country)]
+    pub default_country: chatcourse_channels::Country,
+    #[command(flatten)]
+    pub secret_key: super::SecretKey,
     /// Log format on stderr.
     #[arg(
         long,
@@ -35,6 +41,11 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
+fn parse_country(code: &str) -> Result<chatcourse_channels::Country, String> {
+    code.parse()
+        .map_err(|e: chatcourse_channels::PhoneError| e.to_string())
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -43,7 +54,16 @@ pub enum LogFormat {
 
 pub fn run(args: Args) -> ExitCode {
     init_logging(args.log_format);
+    let secret_key = match args.secret_key.load() {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = Config {
+        secret_key: Some(secret_key),
+        default_country: args.default_country,
         database_url: args.db.database,
         modules_dir: args.modules,
         bind: args.bind,

@@ -100,6 +100,7 @@ pub(super) fn customer_from(row: &PgRow) -> Result<Customer> {
         full_name: row.try_get("full_name")?,
         national_id: row.try_get("national_id")?,
         phone: row.try_get("phone")?,
+        phone_e164: row.try_get("phone_e164")?,
         location: row.try_get("location")?,
         gender: row.try_get("gender")?,
         email: row.try_get("email")?,

@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::delivery;
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from};
 use crate::Result;
 use crate::model::*;
-use crate::turn::{EnrolTx, NewMessage, SessionInsert, TurnTx};
+use crate::turn::{EnrolTx, NewMessage, QueuedRow, Reach, SessionInsert, TurnTx};
 
 /// A connection inside a transaction.
 pub(super) struct PgTx<'c>(pub(super) &'c mut PgConnection);
@@ -124,9 +125,31 @@ impl TurnTx for PgTx<'_> {
         .await?;
         Ok(())
     }
+
+    async fn reach(&mut self, session: &Session) -> Result<Option<Reach>> {
+        delivery::reach(self.0, session.customer).await
+    }
+
+    async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()> {
+        delivery::queue_outbox(self.0, row).await
+    }
+
+    async fn opt_out(
+        &mut self,
+        org: OrgId,
+        phone: &str,
+        message: Option<MessageId>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        delivery::opt_out(self.0, org, phone, message, at).await
+    }
 }
 
 impl EnrolTx for PgTx<'_> {
+    async fn customer_opted_out(&mut self, customer: CustomerId) -> Result<bool> {
+        delivery::customer_opted_out(self.0, customer).await
+    }
+
     async fn customer_of(&mut self, org: OrgId, customer: CustomerId) -> Result<bool> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT id FROM customers WHERE id = $1 AND org_id = $2")

@@ -7,10 +7,11 @@ use sqlx::SqliteConnection;
 use sqlx::types::uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
+use super::delivery;
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from, us};
 use crate::Result;
 use crate::model::*;
-use crate::turn::{EnrolTx, NewMessage, SessionInsert, TurnTx};
+use crate::turn::{EnrolTx, NewMessage, QueuedRow, Reach, SessionInsert, TurnTx};
 
 /// The writer connection, inside a transaction.
 pub(super) struct SqliteTx<'c>(pub(super) &'c mut SqliteConnection);
@@ -126,9 +127,31 @@ impl TurnTx for SqliteTx<'_> {
         .await?;
         Ok(())
     }
+
+    async fn reach(&mut self, session: &Session) -> Result<Option<Reach>> {
+        delivery::reach(self.0, session.customer).await
+    }
+
+    async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()> {
+        delivery::queue_outbox(self.0, row).await
+    }
+
+    async fn opt_out(
+        &mut self,
+        org: OrgId,
+        phone: &str,
+        message: Option<MessageId>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        delivery::opt_out(self.0, org, phone, message, at).await
+    }
 }
 
 impl EnrolTx for SqliteTx<'_> {
+    async fn customer_opted_out(&mut self, customer: CustomerId) -> Result<bool> {
+        delivery::customer_opted_out(self.0, customer).await
+    }
+
     async fn customer_of(&mut self, org: OrgId, customer: CustomerId) -> Result<bool> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT id FROM customers WHERE id = ? AND org_id = ?")

@@ -7,12 +7,14 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use uuid::Uuid;
 
 mod basics;
+mod delivery;
 mod reads;
 mod tokens;
 mod turns;
 mod wakeups;
 
 pub use basics::*;
+pub use delivery::*;
 pub use reads::*;
 pub use tokens::*;
 pub use turns::*;
@@ -55,6 +57,7 @@ pub fn new_customer(name: &str) -> NewCustomer {
         full_name: name.to_owned(),
         national_id: "12345678".to_owned(),
         phone: "254712345678".to_owned(),
+        phone_e164: None,
         location: "Nairobi".to_owned(),
         gender: "Female".to_owned(),
         email: None,

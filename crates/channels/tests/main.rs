@@ -1,0 +1,3 @@
+//! The channels crate's integration tests (one binary).
+mod docs_verify;
+mod fakes;

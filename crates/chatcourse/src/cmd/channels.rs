@@ -1,0 +1,154 @@
+//! `chatcourse channels`: add, list and disable an organisation's delivery
+//! channels, over the store directly (docs/channels.md). The secret of a
+//! new channel is printed once, on the last line of stdout.
+
+use std::process::ExitCode;
+
+use chatcourse_api::delivery::webhook::{ChannelRequest, NewChannelError, new_channel};
+use chatcourse_channels::sealing::SealingKey;
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{Database, SecretKey};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Add a webhook channel to an organisation; its secret is printed
+    /// once, on the last line.
+    Add {
+        /// The organisation's name (it must exist: `keys create` makes it).
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Where messages are POSTed.
+        #[arg(long)]
+        url: String,
+        /// Country of phones without a country code (KE).
+        #[arg(long)]
+        default_country: Option<String>,
+        /// Messages per second at most (80).
+        #[arg(long)]
+        rate_per_second: Option<u32>,
+        #[command(flatten)]
+        db: Database,
+        #[command(flatten)]
+        key: SecretKey,
+    },
+    /// List an organisation's channels (never their secrets).
+    List {
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        db: Database,
+    },
+    /// Disable a channel: nothing more is queued to it or sent over it.
+    Remove {
+        #[arg(long)]
+        org: String,
+        /// The channel's uuid (from `channels list`).
+        #[arg(long)]
+        uuid: Uuid,
+        #[command(flatten)]
+        db: Database,
+    },
+}
+
+pub fn run(command: Command) -> ExitCode {
+    let Some(runtime) = super::current_thread_runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(execute(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command) -> Result<(), String> {
+    let (org_name, db) = match &command {
+        Command::Add { org, db, .. }
+        | Command::List { org, db }
+        | Command::Remove { org, db, .. } => (org.trim().to_owned(), db),
+    };
+    let store = chatcourse_storage::connect(&db.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    let org = store
+        .find_org(&org_name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "no organisation named {org_name:?}; organisations are created by `keys create`"
+            )
+        })?;
+    let now = Utc::now();
+    match command {
+        Command::Add {
+            name,
+            url,
+            default_country,
+            rate_per_second,
+            key,
+            ..
+        } => {
+            let key = SealingKey::from_base64(&key.load()?).map_err(|e| e.to_string())?;
+            let request = ChannelRequest {
+                org: org.id,
+                kind: "webhook".to_owned(),
+                name,
+                url,
+                default_country,
+                rate_per_second,
+                at: now,
+            };
+            let (new, secret) = new_channel(request, &key).map_err(|e| match e {
+                NewChannelError::Invalid(errors) => errors.join("; "),
+                NewChannelError::Internal(e) => e,
+            })?;
+            let channel = store
+                .create_channel(&new)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "channel: {} ({}) of {}",
+                channel.uuid, channel.name, org.name
+            );
+            println!("This secret is shown only now; give it to the receiver:");
+            println!("{secret}");
+        }
+        Command::List { .. } => {
+            let channels = store
+                .list_channels(org.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if channels.is_empty() {
+                println!("organisation {} has no channels", org.name);
+            }
+            for c in channels {
+                let state = match c.disabled_at {
+                    Some(at) => format!("disabled {}", at.format("%Y-%m-%d %H:%M UTC")),
+                    None => "enabled".to_owned(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}/s\t{}\t{}",
+                    c.uuid, c.kind, c.name, c.settings, c.rate_per_second, c.default_country, state
+                );
+            }
+        }
+        Command::Remove { uuid, .. } => {
+            if !store
+                .disable_channel(org.id, uuid, now)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("{} has no enabled channel {uuid}", org.name));
+            }
+            println!("disabled channel {uuid} of {}", org.name);
+        }
+    }
+    Ok(())
+}

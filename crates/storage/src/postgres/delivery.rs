@@ -1,0 +1,358 @@
+//! PostgreSQL statements of delivery: channels, phones, consent and the outbox.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use super::rows::{MESSAGE_COLS, customer_from, message_from};
+use crate::model::*;
+use crate::turn::{QueuedRow, Reach};
+use crate::{Result, parse};
+
+const CHANNEL_COLS: &str = "id, uuid, org_id, kind, name, settings::text AS settings, secrets, default_country, \
+     rate_per_second, created_at, disabled_at";
+
+fn channel_from(row: &PgRow) -> Result<Channel> {
+    Ok(Channel {
+        id: ChannelId(row.try_get("id")?),
+        uuid: row.try_get("uuid")?,
+        org: OrgId(row.try_get("org_id")?),
+        kind: row.try_get("kind")?,
+        name: row.try_get("name")?,
+        settings: row.try_get("settings")?,
+        secrets: row.try_get("secrets")?,
+        default_country: row.try_get("default_country")?,
+        rate_per_second: u32::try_from(row.try_get::<i32, _>("rate_per_second")?).unwrap_or(1),
+        created_at: row.try_get("created_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+pub(super) async fn create_channel(conn: &mut PgConnection, c: &NewChannel) -> Result<Channel> {
+    let sql = format!(
+        "INSERT INTO channels (uuid, org_id, kind, name, settings, secrets, default_country, \
+         rate_per_second, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9) RETURNING {CHANNEL_COLS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(c.uuid)
+        .bind(c.org.0)
+        .bind(&c.kind)
+        .bind(&c.name)
+        .bind(&c.settings)
+        .bind(&c.secrets)
+        .bind(&c.default_country)
+        .bind(i32::try_from(c.rate_per_second).unwrap_or(i32::MAX))
+        .bind(c.created_at)
+        .fetch_one(conn)
+        .await?;
+    channel_from(&row)
+}
+
+/// Channels matching `filter` (a WHERE clause binding one value).
+async fn channels_where<'q, T>(pool: &PgPool, filter: &str, value: T) -> Result<Vec<Channel>>
+where
+    T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
+    let sql = format!("SELECT {CHANNEL_COLS} FROM channels WHERE {filter} ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(channel_from).collect()
+}
+
+pub(super) async fn list_channels(pool: &PgPool, org: OrgId) -> Result<Vec<Channel>> {
+    channels_where(pool, "org_id = $1", org.0).await
+}
+
+pub(super) async fn find_channel(pool: &PgPool, uuid: Uuid) -> Result<Option<Channel>> {
+    Ok(channels_where(pool, "uuid = $1", uuid).await?.pop())
+}
+
+pub(super) async fn channel(pool: &PgPool, id: ChannelId) -> Result<Option<Channel>> {
+    Ok(channels_where(pool, "id = $1", id.0).await?.pop())
+}
+
+pub(super) async fn disable_channel(
+    conn: &mut PgConnection,
+    org: OrgId,
+    uuid: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE channels SET disabled_at = $1 WHERE org_id = $2 AND uuid = $3 AND disabled_at IS NULL",
+    )
+    .bind(at)
+    .bind(org.0)
+    .bind(uuid)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn customer_by_phone(
+    pool: &PgPool,
+    org: OrgId,
+    phone: &str,
+) -> Result<Option<Customer>> {
+    let row = sqlx::query("SELECT * FROM customers WHERE org_id = $1 AND phone_e164 = $2")
+        .bind(org.0)
+        .bind(phone)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(customer_from).transpose()
+}
+
+pub(super) async fn opted_out(pool: &PgPool, org: OrgId, phone: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE org_id = $1 AND phone = $2 AND opted_out_at IS NOT NULL)",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub(super) async fn opt_in(
+    conn: &mut PgConnection,
+    org: OrgId,
+    phone: &str,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE contacts SET opted_out_at = NULL, opted_out_message_id = NULL, opted_in_at = $1 \
+         WHERE org_id = $2 AND phone = $3 AND opted_out_at IS NOT NULL",
+    )
+    .bind(at)
+    .bind(org.0)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO consent_events (org_id, phone, event, at) VALUES ($1, $2, 'opted_in', $3)",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+// --- inside a turn -------------------------------------------------------------
+
+pub(super) async fn reach(conn: &mut PgConnection, customer: CustomerId) -> Result<Option<Reach>> {
+    let row = sqlx::query(
+        "SELECT c.phone_e164, \
+         (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
+          ORDER BY ch.id LIMIT 1) AS channel_id, \
+         EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
+          AND k.opted_out_at IS NOT NULL) AS opted_out \
+         FROM customers c WHERE c.id = $1 AND c.phone_e164 IS NOT NULL",
+    )
+    .bind(customer.0)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(Reach {
+            phone: row.try_get("phone_e164")?,
+            channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
+            opted_out: row.try_get("opted_out")?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn queue_outbox(conn: &mut PgConnection, q: &QueuedRow<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
+         idempotency_key, status, attempts, next_attempt_at, queued_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $9)",
+    )
+    .bind(q.org.0)
+    .bind(q.channel.0)
+    .bind(q.recipient)
+    .bind(q.message.id.0)
+    .bind(q.message.session.0)
+    .bind(q.purpose)
+    .bind(&q.idempotency_key)
+    .bind(q.at)
+    .bind(q.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn opt_out(
+    conn: &mut PgConnection,
+    org: OrgId,
+    phone: &str,
+    message: Option<MessageId>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO contacts (org_id, phone, opted_out_at, opted_out_message_id) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (org_id, phone) DO UPDATE SET opted_out_at = excluded.opted_out_at, \
+         opted_out_message_id = excluded.opted_out_message_id",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .bind(at)
+    .bind(message.map(|m| m.0))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO consent_events (org_id, phone, event, message_id, at) VALUES ($1, $2, 'opted_out', $3, $4)",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .bind(message.map(|m| m.0))
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn customer_opted_out(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM customers c JOIN contacts k ON k.org_id = c.org_id \
+         AND k.phone = c.phone_e164 WHERE c.id = $1 AND k.opted_out_at IS NOT NULL)",
+    )
+    .bind(customer.0)
+    .fetch_one(conn)
+    .await?)
+}
+
+// --- the outbox ------------------------------------------------------------------
+
+fn outbox_from(row: &PgRow) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: OutboxId(row.try_get("outbox_id")?),
+        org: OrgId(row.try_get("org_id")?),
+        channel: ChannelId(row.try_get("channel_id")?),
+        recipient: row.try_get("recipient")?,
+        purpose: row.try_get("purpose")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        status: parse(row.try_get("status")?)?,
+        attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
+        provider_message_id: row.try_get("provider_message_id")?,
+        error: row.try_get("error")?,
+        queued_at: row.try_get("queued_at")?,
+        customer_uuid: row.try_get("customer_uuid")?,
+        message: message_from(row)?,
+    })
+}
+
+/// Outbox rows matching `filter` (binding one value), in id order.
+async fn outbox_where(
+    conn: &mut PgConnection,
+    filter: &str,
+    value: i64,
+) -> Result<Vec<OutboxItem>> {
+    let sql = format!(
+        "SELECT o.id AS outbox_id, o.org_id, o.channel_id, o.recipient, o.purpose, o.idempotency_key, \
+         o.status, o.attempts, o.provider_message_id, o.error, o.queued_at, c.uuid AS customer_uuid, \
+         {MESSAGE_COLS} FROM outbox o JOIN messages m ON m.id = o.message_id \
+         JOIN sessions s ON s.id = m.session_id JOIN customers c ON c.id = m.customer_id \
+         WHERE {filter} ORDER BY o.id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(outbox_from).collect()
+}
+
+pub(super) async fn session_outbox(
+    conn: &mut PgConnection,
+    session: SessionId,
+) -> Result<Vec<OutboxItem>> {
+    outbox_where(conn, "o.session_id = $1", session.0).await
+}
+
+/// In a transaction: rows another claimer holds are skipped, not waited for.
+pub(super) async fn claim_outbox(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<OutboxItem>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT o.id FROM outbox o \
+         JOIN channels ch ON ch.id = o.channel_id AND ch.disabled_at IS NULL \
+         WHERE o.status = 'queued' AND o.next_attempt_at <= $2 \
+         AND (o.lease_until IS NULL OR o.lease_until <= $3) \
+         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id \
+          AND p.recipient = o.recipient AND p.status = 'queued' AND p.id < o.id) \
+         ORDER BY o.next_attempt_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) RETURNING id",
+    )
+    .bind(until)
+    .bind(now)
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(outbox_where(conn, "o.id = $1", id).await?);
+    }
+    out.sort_by_key(|o| o.id);
+    Ok(out)
+}
+
+pub(super) async fn finish_outbox(
+    conn: &mut PgConnection,
+    id: OutboxId,
+    outcome: &OutboxOutcome,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let query = match outcome {
+        OutboxOutcome::Sent {
+            provider_message_id,
+        } => sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, provider_message_id = $2, error = NULL, \
+             attempts = attempts + 1, lease_until = NULL WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(at)
+        .bind(provider_message_id.clone()),
+        OutboxOutcome::Retry { at: next, error } => sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1, error = $2, attempts = attempts + 1, \
+             lease_until = NULL WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(*next)
+        .bind(error.clone()),
+        OutboxOutcome::Failed { error } => sqlx::query(
+            "UPDATE outbox SET status = 'failed', failed_at = $1, error = $2, attempts = attempts + 1, \
+             lease_until = NULL WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(at)
+        .bind(error.clone()),
+    };
+    query.bind(id.0).execute(conn).await?;
+    Ok(())
+}
+
+pub(super) async fn outbox_depth(pool: &PgPool) -> Result<Vec<OutboxDepth>> {
+    let rows = sqlx::query(
+        "SELECT channel_id, COUNT(*) AS queued, MIN(queued_at) AS oldest FROM outbox \
+         WHERE status = 'queued' GROUP BY channel_id ORDER BY channel_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxDepth {
+                channel: ChannelId(row.try_get("channel_id")?),
+                queued: row.try_get("queued")?,
+                oldest_queued_at: row.try_get("oldest")?,
+            })
+        })
+        .collect()
+}

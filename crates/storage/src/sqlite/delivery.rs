@@ -1,0 +1,363 @@
+//! SQLite statements of delivery: channels, phones, consent and the outbox.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::rows::{MESSAGE_COLS, customer_from, message_from, opt_time, time, us, uuid};
+use crate::model::*;
+use crate::turn::{QueuedRow, Reach};
+use crate::{Result, parse};
+
+const CHANNEL_COLS: &str = "id, uuid, org_id, kind, name, settings, secrets, default_country, \
+     rate_per_second, created_at, disabled_at";
+
+fn channel_from(row: &SqliteRow) -> Result<Channel> {
+    Ok(Channel {
+        id: ChannelId(row.try_get("id")?),
+        uuid: uuid(row, "uuid")?,
+        org: OrgId(row.try_get("org_id")?),
+        kind: row.try_get("kind")?,
+        name: row.try_get("name")?,
+        settings: row.try_get("settings")?,
+        secrets: row.try_get("secrets")?,
+        default_country: row.try_get("default_country")?,
+        rate_per_second: row.try_get("rate_per_second")?,
+        created_at: time(row.try_get("created_at")?)?,
+        disabled_at: opt_time(row.try_get("disabled_at")?)?,
+    })
+}
+
+pub(super) async fn create_channel(conn: &mut SqliteConnection, c: &NewChannel) -> Result<Channel> {
+    let sql = format!(
+        "INSERT INTO channels (uuid, org_id, kind, name, settings, secrets, default_country, \
+         rate_per_second, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {CHANNEL_COLS}"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(c.uuid.hyphenated())
+        .bind(c.org.0)
+        .bind(&c.kind)
+        .bind(&c.name)
+        .bind(&c.settings)
+        .bind(&c.secrets)
+        .bind(&c.default_country)
+        .bind(c.rate_per_second)
+        .bind(us(c.created_at))
+        .fetch_one(conn)
+        .await?;
+    channel_from(&row)
+}
+
+/// Channels matching `filter` (a WHERE clause binding one value).
+async fn channels_where<'q, T>(pool: &SqlitePool, filter: &str, value: T) -> Result<Vec<Channel>>
+where
+    T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send,
+{
+    let sql = format!("SELECT {CHANNEL_COLS} FROM channels WHERE {filter} ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(channel_from).collect()
+}
+
+pub(super) async fn list_channels(pool: &SqlitePool, org: OrgId) -> Result<Vec<Channel>> {
+    channels_where(pool, "org_id = ?", org.0).await
+}
+
+pub(super) async fn find_channel(pool: &SqlitePool, uuid: Uuid) -> Result<Option<Channel>> {
+    Ok(channels_where(pool, "uuid = ?", uuid.hyphenated())
+        .await?
+        .pop())
+}
+
+pub(super) async fn channel(pool: &SqlitePool, id: ChannelId) -> Result<Option<Channel>> {
+    Ok(channels_where(pool, "id = ?", id.0).await?.pop())
+}
+
+pub(super) async fn disable_channel(
+    conn: &mut SqliteConnection,
+    org: OrgId,
+    uuid: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE channels SET disabled_at = ? WHERE org_id = ? AND uuid = ? AND disabled_at IS NULL",
+    )
+    .bind(us(at))
+    .bind(org.0)
+    .bind(uuid.hyphenated())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn customer_by_phone(
+    pool: &SqlitePool,
+    org: OrgId,
+    phone: &str,
+) -> Result<Option<Customer>> {
+    let row = sqlx::query("SELECT * FROM customers WHERE org_id = ? AND phone_e164 = ?")
+        .bind(org.0)
+        .bind(phone)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(customer_from).transpose()
+}
+
+pub(super) async fn opted_out(pool: &SqlitePool, org: OrgId, phone: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE org_id = ? AND phone = ? AND opted_out_at IS NOT NULL)",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub(super) async fn opt_in(
+    conn: &mut SqliteConnection,
+    org: OrgId,
+    phone: &str,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE contacts SET opted_out_at = NULL, opted_out_message_id = NULL, opted_in_at = ? \
+         WHERE org_id = ? AND phone = ? AND opted_out_at IS NOT NULL",
+    )
+    .bind(us(at))
+    .bind(org.0)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO consent_events (org_id, phone, event, at) VALUES (?, ?, 'opted_in', ?)",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .bind(us(at))
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+// --- inside a turn -------------------------------------------------------------
+
+pub(super) async fn reach(
+    conn: &mut SqliteConnection,
+    customer: CustomerId,
+) -> Result<Option<Reach>> {
+    let row = sqlx::query(
+        "SELECT c.phone_e164, \
+         (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
+          ORDER BY ch.id LIMIT 1) AS channel_id, \
+         EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
+          AND k.opted_out_at IS NOT NULL) AS opted_out \
+         FROM customers c WHERE c.id = ? AND c.phone_e164 IS NOT NULL",
+    )
+    .bind(customer.0)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(Reach {
+            phone: row.try_get("phone_e164")?,
+            channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
+            opted_out: row.try_get("opted_out")?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn queue_outbox(conn: &mut SqliteConnection, q: &QueuedRow<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
+         idempotency_key, status, attempts, next_attempt_at, queued_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)",
+    )
+    .bind(q.org.0)
+    .bind(q.channel.0)
+    .bind(q.recipient)
+    .bind(q.message.id.0)
+    .bind(q.message.session.0)
+    .bind(q.purpose)
+    .bind(&q.idempotency_key)
+    .bind(us(q.at))
+    .bind(us(q.at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn opt_out(
+    conn: &mut SqliteConnection,
+    org: OrgId,
+    phone: &str,
+    message: Option<MessageId>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO contacts (org_id, phone, opted_out_at, opted_out_message_id) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (org_id, phone) DO UPDATE SET opted_out_at = excluded.opted_out_at, \
+         opted_out_message_id = excluded.opted_out_message_id",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .bind(us(at))
+    .bind(message.map(|m| m.0))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO consent_events (org_id, phone, event, message_id, at) VALUES (?, ?, 'opted_out', ?, ?)",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .bind(message.map(|m| m.0))
+    .bind(us(at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn customer_opted_out(
+    conn: &mut SqliteConnection,
+    customer: CustomerId,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM customers c JOIN contacts k ON k.org_id = c.org_id \
+         AND k.phone = c.phone_e164 WHERE c.id = ? AND k.opted_out_at IS NOT NULL)",
+    )
+    .bind(customer.0)
+    .fetch_one(conn)
+    .await?)
+}
+
+// --- the outbox ------------------------------------------------------------------
+
+fn outbox_from(row: &SqliteRow) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: OutboxId(row.try_get("outbox_id")?),
+        org: OrgId(row.try_get("org_id")?),
+        channel: ChannelId(row.try_get("channel_id")?),
+        recipient: row.try_get("recipient")?,
+        purpose: row.try_get("purpose")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        status: parse(row.try_get("status")?)?,
+        attempts: row.try_get("attempts")?,
+        provider_message_id: row.try_get("provider_message_id")?,
+        error: row.try_get("error")?,
+        queued_at: time(row.try_get("queued_at")?)?,
+        customer_uuid: uuid(row, "customer_uuid")?,
+        message: message_from(row)?,
+    })
+}
+
+/// Outbox rows matching `filter` (binding one value), in id order.
+async fn outbox_where(
+    conn: &mut SqliteConnection,
+    filter: &str,
+    value: i64,
+) -> Result<Vec<OutboxItem>> {
+    let sql = format!(
+        "SELECT o.id AS outbox_id, o.org_id, o.channel_id, o.recipient, o.purpose, o.idempotency_key, \
+         o.status, o.attempts, o.provider_message_id, o.error, o.queued_at, c.uuid AS customer_uuid, \
+         {MESSAGE_COLS} FROM outbox o JOIN messages m ON m.id = o.message_id \
+         JOIN sessions s ON s.id = m.session_id JOIN customers c ON c.id = m.customer_id \
+         WHERE {filter} ORDER BY o.id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(outbox_from).collect()
+}
+
+pub(super) async fn session_outbox(
+    conn: &mut SqliteConnection,
+    session: SessionId,
+) -> Result<Vec<OutboxItem>> {
+    outbox_where(conn, "o.session_id = ?", session.0).await
+}
+
+/// On the writer, in a transaction: the claim and its reads are atomic.
+pub(super) async fn claim_outbox(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<OutboxItem>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "UPDATE outbox SET lease_until = ? WHERE id IN (SELECT o.id FROM outbox o \
+         JOIN channels ch ON ch.id = o.channel_id AND ch.disabled_at IS NULL \
+         WHERE o.status = 'queued' AND o.next_attempt_at <= ? \
+         AND (o.lease_until IS NULL OR o.lease_until <= ?) \
+         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id \
+          AND p.recipient = o.recipient AND p.status = 'queued' AND p.id < o.id) \
+         ORDER BY o.next_attempt_at, o.id LIMIT ?) RETURNING id",
+    )
+    .bind(us(until))
+    .bind(us(now))
+    .bind(us(now))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.extend(outbox_where(conn, "o.id = ?", id).await?);
+    }
+    out.sort_by_key(|o| o.id);
+    Ok(out)
+}
+
+pub(super) async fn finish_outbox(
+    conn: &mut SqliteConnection,
+    id: OutboxId,
+    outcome: &OutboxOutcome,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let query = match outcome {
+        OutboxOutcome::Sent {
+            provider_message_id,
+        } => sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, provider_message_id = ?, error = NULL, \
+             attempts = attempts + 1, lease_until = NULL WHERE id = ? AND status = 'queued'",
+        )
+        .bind(us(at))
+        .bind(provider_message_id.clone()),
+        OutboxOutcome::Retry { at: next, error } => sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ?, error = ?, attempts = attempts + 1, \
+             lease_until = NULL WHERE id = ? AND status = 'queued'",
+        )
+        .bind(us(*next))
+        .bind(error.clone()),
+        OutboxOutcome::Failed { error } => sqlx::query(
+            "UPDATE outbox SET status = 'failed', failed_at = ?, error = ?, attempts = attempts + 1, \
+             lease_until = NULL WHERE id = ? AND status = 'queued'",
+        )
+        .bind(us(at))
+        .bind(error.clone()),
+    };
+    query.bind(id.0).execute(conn).await?;
+    Ok(())
+}
+
+pub(super) async fn outbox_depth(pool: &SqlitePool) -> Result<Vec<OutboxDepth>> {
+    let rows = sqlx::query(
+        "SELECT channel_id, COUNT(*) AS queued, MIN(queued_at) AS oldest FROM outbox \
+         WHERE status = 'queued' GROUP BY channel_id ORDER BY channel_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OutboxDepth {
+                channel: ChannelId(row.try_get("channel_id")?),
+                queued: row.try_get("queued")?,
+                oldest_queued_at: time(row.try_get("oldest")?)?,
+            })
+        })
+        .collect()
+}

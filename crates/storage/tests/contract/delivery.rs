@@ -1,0 +1,336 @@
+//! Delivery: outbox rows in the turn's transaction, claims in order per
+//! learner, consent, phones unique per organisation.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chatcourse_storage::*;
+use uuid::Uuid;
+
+use super::*;
+
+const LEASE: StdDuration = StdDuration::from_secs(60);
+
+pub async fn channel(store: &Arc<dyn Store>, org: OrgId) -> Channel {
+    store
+        .create_channel(&NewChannel {
+            uuid: Uuid::new_v4(),
+            org,
+            kind: "webhook".to_owned(),
+            name: "gateway".to_owned(),
+            settings: r#"{"url":"http://127.0.0.1:9/"}"#.to_owned(),
+            secrets: "sealed".to_owned(),
+            default_country: "KE".to_owned(),
+            rate_per_second: 80,
+            created_at: t0(),
+        })
+        .await
+        .unwrap()
+}
+
+/// A customer with a phone, enrolled (one enrolment message).
+async fn learner(store: &Arc<dyn Store>, w: &World, phone: &str) -> Session {
+    let mut new = new_customer(phone);
+    new.phone_e164 = Some(phone.to_owned());
+    let customer = store.register_customer(w.org, &new).await.unwrap();
+    store
+        .create_session(w.org, &new_session(w, &customer, &["Welcome!"]))
+        .await
+        .unwrap()
+        .session
+}
+
+fn texts(rows: &[OutboxItem]) -> Vec<(String, &str)> {
+    rows.iter()
+        .map(|r| (r.message.text.clone(), r.purpose.as_str()))
+        .collect()
+}
+
+pub async fn outbox_rows_follow_turns(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    // No channel yet: nothing queued.
+    let before = learner(&store, &w, "+254700000001").await;
+    assert!(store.session_outbox(before.id).await.unwrap().is_empty());
+    let ch = channel(&store, w.org).await;
+    // No phone: nothing queued.
+    let phoneless = session(&store, &w).await;
+    assert!(store.session_outbox(phoneless.id).await.unwrap().is_empty());
+
+    let s = learner(&store, &w, "+254700000002").await;
+    store
+        .apply_turn(
+            s.id,
+            Inbound::message("hi", Some("e1".into())),
+            &mut counter,
+        )
+        .await
+        .unwrap();
+    store
+        .apply_turn(s.id, Inbound::wake_up(), &mut counter)
+        .await
+        .unwrap();
+    // A rejected turn and a replayed one queue nothing.
+    store
+        .apply_turn(s.id, Inbound::message("x", None), &mut |_: &Session,
+                                                             _: DateTime<
+            Utc,
+        >| {
+            Err(TurnRejected::new("no"))
+        })
+        .await
+        .unwrap_err();
+    store
+        .apply_turn(
+            s.id,
+            Inbound::message("hi", Some("e1".into())),
+            &mut counter,
+        )
+        .await
+        .unwrap();
+    let rows = store.session_outbox(s.id).await.unwrap();
+    assert_eq!(
+        texts(&rows),
+        [
+            ("Welcome!".to_owned(), "enrolment"),
+            ("reply 1".to_owned(), "reply"),
+            ("reply 2".to_owned(), "reminder"),
+        ]
+    );
+    for r in &rows {
+        assert_eq!(r.channel, ch.id);
+        assert_eq!(r.recipient, "+254700000002");
+        assert_eq!(r.status, DeliveryStatus::Queued);
+        assert_eq!(r.attempts, 0);
+        assert_eq!(r.customer_uuid, s.customer_uuid);
+    }
+    let keys: HashSet<_> = rows.iter().map(|r| &r.idempotency_key).collect();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(
+        store.outbox_depth().await.unwrap(),
+        [OutboxDepth {
+            channel: ch.id,
+            queued: 3,
+            oldest_queued_at: rows[0].queued_at,
+        }]
+    );
+
+    // A disabled channel gets nothing more.
+    assert!(store.disable_channel(w.org, ch.uuid, at(1)).await.unwrap());
+    assert!(!store.disable_channel(w.org, ch.uuid, at(1)).await.unwrap());
+    store
+        .apply_turn(s.id, Inbound::message("more", None), &mut counter)
+        .await
+        .unwrap();
+    assert_eq!(store.session_outbox(s.id).await.unwrap().len(), 3);
+}
+
+pub async fn phones_are_unique_per_org(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    let other = store.create_org_if_missing("other", t0()).await.unwrap().id;
+    let mut new = new_customer("A");
+    new.phone_e164 = Some("+254712345678".to_owned());
+    let a = store.register_customer(w.org, &new).await.unwrap();
+    new.full_name = "B".to_owned();
+    let again = store.register_customer(w.org, &new).await.unwrap();
+    assert_eq!(again, a, "the same phone returns the existing customer");
+    let elsewhere = store.register_customer(other, &new).await.unwrap();
+    assert_ne!(elsewhere.uuid, a.uuid);
+    assert_eq!(
+        store
+            .customer_by_phone(w.org, "+254712345678")
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store
+            .customer_by_phone(w.org, "+254700000000")
+            .await
+            .unwrap(),
+        None
+    );
+    let s = store
+        .create_session(w.org, &new_session(&w, &a, &["Welcome!"]))
+        .await
+        .unwrap()
+        .session;
+    assert_eq!(
+        store
+            .live_session_of(w.org, a.id)
+            .await
+            .unwrap()
+            .map(|x| x.id),
+        Some(s.id)
+    );
+    assert_eq!(store.live_session_of(other, a.id).await.unwrap(), None);
+}
+
+pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    let a = learner(&store, &w, "+254700000001").await;
+    let b = learner(&store, &w, "+254700000002").await;
+    for s in [&a, &b] {
+        for _ in 0..2 {
+            store
+                .apply_turn(s.id, Inbound::wake_up(), &mut counter)
+                .await
+                .unwrap();
+        }
+    }
+    let now = at(10);
+    let first = store.claim_outbox(now, LEASE, 10).await.unwrap();
+    assert_eq!(texts(&first).len(), 2, "one head per learner: {first:?}");
+    assert!(first.iter().all(|r| r.message.text == "Welcome!"));
+    assert!(store.claim_outbox(now, LEASE, 10).await.unwrap().is_empty());
+    let (ra, rb) = (&first[0], &first[1]);
+    assert_eq!(ra.message.session, a.id);
+    // a's head sent: its next comes; b's head still leased: nothing of b.
+    store
+        .finish_outbox(
+            ra.id,
+            &OutboxOutcome::Sent {
+                provider_message_id: Some("p1".into()),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let next = store.claim_outbox(now, LEASE, 10).await.unwrap();
+    assert_eq!(texts(&next), [("reply 1".to_owned(), "reminder")]);
+    assert_eq!(next[0].message.session, a.id);
+    // b's head to retry later: nothing of b before then.
+    store
+        .finish_outbox(
+            rb.id,
+            &OutboxOutcome::Retry {
+                at: at(100),
+                error: "HTTP 500".into(),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_outbox(at(50), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // At 100 b's head is due again, and a's second row's lease (until 70)
+    // has expired, as if its sender had crashed: claimed again.
+    let retried = store.claim_outbox(at(100), LEASE, 10).await.unwrap();
+    assert_eq!(
+        retried.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [rb.id, next[0].id]
+    );
+    assert_eq!(retried[0].attempts, 1);
+    assert_eq!(retried[0].error.as_deref(), Some("HTTP 500"));
+    // Failed ends the row: the next of b comes.
+    store
+        .finish_outbox(
+            rb.id,
+            &OutboxOutcome::Failed {
+                error: "gone".into(),
+            },
+            at(100),
+        )
+        .await
+        .unwrap();
+    let later = store.claim_outbox(at(100), LEASE, 10).await.unwrap();
+    assert_eq!(
+        later
+            .iter()
+            .map(|r| (r.message.session, r.message.text.as_str()))
+            .collect::<Vec<_>>(),
+        [(b.id, "reply 1")]
+    );
+    // An ended row stays ended (a late sender's outcome is ignored).
+    store
+        .finish_outbox(
+            rb.id,
+            &OutboxOutcome::Sent {
+                provider_message_id: None,
+            },
+            at(101),
+        )
+        .await
+        .unwrap();
+    let rows = store.session_outbox(a.id).await.unwrap();
+    assert_eq!(rows[0].status, DeliveryStatus::Sent);
+    assert_eq!(rows[0].provider_message_id.as_deref(), Some("p1"));
+    let rows = store.session_outbox(b.id).await.unwrap();
+    assert_eq!(rows[0].status, DeliveryStatus::Failed);
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(rows[0].error.as_deref(), Some("gone"));
+}
+
+pub async fn concurrent_outbox_claimers(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    for i in 0..40 {
+        learner(&store, &w, &format!("+2547000001{i:02}")).await;
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store.claim_outbox(at(10), LEASE, 3).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 40, "each row claimed once");
+    assert_eq!(distinct.len(), 40);
+}
+
+pub async fn opted_out_contacts_get_nothing(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    let s = learner(&store, &w, "+254700000009").await;
+    let mut stop = |s: &Session, now: DateTime<Utc>| {
+        let mut p = counter(s, now)?;
+        p.status = SessionStatus::OptedOut;
+        p.replies = vec!["You will get no more messages.".into()];
+        Ok(p)
+    };
+    let out = store
+        .apply_turn(s.id, Inbound::message("STOP", None), &mut stop)
+        .await
+        .unwrap();
+    assert!(store.opted_out(w.org, "+254700000009").await.unwrap());
+    // The confirmation was queued; nothing after it.
+    let rows = store.session_outbox(s.id).await.unwrap();
+    assert_eq!(
+        texts(&rows).last().unwrap().0,
+        "You will get no more messages."
+    );
+    let customer = store
+        .customer_by_phone(w.org, "+254700000009")
+        .await
+        .unwrap()
+        .unwrap();
+    let programme = store.ensure_programme(w.org, 50, t0()).await.unwrap();
+    let mut new = new_session(&w, &customer, &["Welcome again"]);
+    new.programme = programme.id;
+    let err = store.create_session(w.org, &new).await.unwrap_err();
+    assert!(matches!(err, StoreError::OptedOut), "{err}");
+    // START opts back in.
+    assert!(store.opt_in(w.org, "+254700000009", at(5)).await.unwrap());
+    assert!(!store.opt_in(w.org, "+254700000009", at(5)).await.unwrap());
+    let again = store.create_session(w.org, &new).await.unwrap().session;
+    assert_eq!(store.session_outbox(again.id).await.unwrap().len(), 1);
+    assert!(out.received.is_some());
+}

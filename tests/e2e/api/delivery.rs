@@ -1,0 +1,351 @@
+//! Delivery over a webhook channel, to a real receiver on 127.0.0.1
+//! (`FakeReceiver`): signed, in order, once each; retried; failed with the
+//! reason; inbound by phone; consent.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chatcourse_api::Config;
+use chatcourse_api::delivery::DeliveryConfig;
+use chatcourse_channels::fakes::{Delivery, FakeReceiver, Reply};
+use chatcourse_channels::retry::RetryPolicy;
+use chatcourse_channels::signing::WebhookSecret;
+use serde_json::{Value, json};
+
+use super::harness::{Backend, TestApp, both_backends, next_phone};
+
+both_backends!(
+    messages_arrive_signed_in_order_once,
+    failures_are_retried_and_delivered_once,
+    a_receiver_that_keeps_failing_ends_failed,
+    inbound_by_phone_reaches_the_session,
+    opted_out_phone_receives_nothing_more,
+);
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Short waits, so retries happen within a test.
+fn config(max_attempts: u32) -> Config {
+    Config {
+        delivery: DeliveryConfig {
+            retry: RetryPolicy {
+                max_attempts,
+                base: Duration::from_millis(50),
+                cap: Duration::from_millis(200),
+                max_retry_after: Duration::from_secs(2),
+            },
+            interval: Duration::from_millis(20),
+            lease: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            batch: 100,
+        },
+        ..Config::default()
+    }
+}
+
+/// A free port of 127.0.0.1 (the receiver listens on it once the channel,
+/// and so its secret, exists).
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+/// Creates a webhook channel pointing at a new receiver; returns both and
+/// the channel's data.
+async fn channel(app: &TestApp) -> (FakeReceiver, Value, WebhookSecret) {
+    let addr = free_addr();
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({"kind": "webhook", "name": "gateway", "url": format!("http://{addr}/hooks")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = body["data"].clone();
+    let secret = WebhookSecret::parse(data["secret"].as_str().expect("secret shown")).unwrap();
+    let receiver = FakeReceiver::start_on(secret.clone(), addr, true)
+        .await
+        .expect("receiver");
+    (receiver, data, secret)
+}
+
+/// Registers a customer with a fresh phone and enrols them; returns
+/// (customer uuid, session uuid, phone in E.164).
+async fn learner(app: &TestApp) -> (String, String, String) {
+    let phone = next_phone();
+    let customer = app
+        .register_customer_by_phone(&app.key, "Jane Wanjiku", &phone)
+        .await["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let module = app.module_uuid("Test Module Updated").await;
+    let session = app.enrol(&customer, &module, 49).await;
+    (customer, session, format!("+{phone}"))
+}
+
+fn texts(deliveries: &[Delivery]) -> Vec<String> {
+    deliveries
+        .iter()
+        .map(|d| {
+            d.body["message"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn messages_arrive_signed_in_order_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (receiver, channel, _) = channel(&app).await;
+    // Listed and fetched without the secret.
+    let (_, list) = app.get("/api/v1/fe/channels").await;
+    assert_eq!(list["data"][0]["uuid"], channel["uuid"], "{list}");
+    assert!(list["data"][0].get("secret").is_none(), "{list}");
+
+    let (customer, session, phone) = learner(&app).await;
+    app.say(&customer, &session, "1").await;
+    app.say(&customer, &session, "2").await;
+    let transcript = app.transcript(&customer, &session).await;
+    let sent: Vec<String> = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .map(|m| m["message"].as_str().unwrap().to_owned())
+        .collect();
+    let got = receiver.wait_for_accepted(sent.len(), WAIT).await;
+    assert_eq!(texts(&got), sent, "every SENT message, in order");
+    // Once each, signed, with the payload's fields.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = receiver.deliveries();
+    assert_eq!(all.len(), sent.len(), "no duplicates");
+    for d in &all {
+        assert!(d.signature_valid);
+        assert_eq!(d.body["type"], "message");
+        assert_eq!(d.body["idempotency_key"], d.id.as_str());
+        assert_eq!(d.body["channel"], channel["uuid"]);
+        assert_eq!(d.body["customer"]["uuid"], customer.as_str());
+        assert_eq!(d.body["customer"]["phone"], phone.as_str());
+        assert_eq!(d.body["session_uuid"], session.as_str());
+        assert_eq!(d.body["message"]["message_type"], "SENT");
+    }
+    assert_eq!(all[0].body["purpose"], "enrolment");
+    assert_eq!(all.last().unwrap().body["purpose"], "reply");
+}
+
+async fn failures_are_retried_and_delivered_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(6)).await;
+    let (receiver, _, _) = channel(&app).await;
+    receiver.script([Reply::Status(500), Reply::RetryAfter(1), Reply::Status(503)]);
+    let (customer, session, _) = learner(&app).await;
+    app.say(&customer, &session, "1").await;
+    let sent = app
+        .transcript(&customer, &session)
+        .await
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .count();
+    let got = receiver.wait_for_accepted(sent, WAIT).await;
+    assert_eq!(got.len(), sent);
+    let keys: Vec<&str> = got.iter().map(|d| d.id.as_str()).collect();
+    let distinct: std::collections::HashSet<_> = keys.iter().collect();
+    assert_eq!(distinct.len(), sent, "each message accepted once");
+    let all = receiver.deliveries();
+    assert_eq!(all.len(), sent + 3, "three failed attempts, then each once");
+    // The failed attempts were of the first message, with its key.
+    assert!(all[..4].iter().all(|d| d.id == all[0].id));
+    assert_eq!(all[1].answered, 429);
+}
+
+async fn a_receiver_that_keeps_failing_ends_failed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(3)).await;
+    let (receiver, _, _) = channel(&app).await;
+    receiver.script(vec![Reply::Status(500); 3]);
+    receiver.script([Reply::Status(404)]);
+    let (customer, session, _) = learner(&app).await;
+    let session_id = session_id(&app, &customer, &session).await;
+    let rows = settled(&app, session_id).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, chatcourse_storage::DeliveryStatus::Failed);
+    assert_eq!(rows[0].attempts, 3);
+    assert_eq!(
+        rows[0].error.as_deref(),
+        Some("HTTP 500 (after 3 attempts)")
+    );
+    assert_eq!(receiver.deliveries().len(), 3);
+    // A permanent answer (404) fails at once, without retries; the
+    // learner's next messages are sent after it.
+    let replies = app.say(&customer, &session, "1").await["replies"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(replies >= 1);
+    let rows = settled(&app, session_id).await;
+    assert_eq!(receiver.accepted().len(), replies - 1);
+    assert_eq!(rows[1].status, chatcourse_storage::DeliveryStatus::Failed);
+    assert_eq!(rows[1].attempts, 1);
+    assert_eq!(rows[1].error.as_deref(), Some("HTTP 404"));
+    app.say(&customer, &session, "2").await;
+    let got = receiver.wait_for_accepted(replies, WAIT).await;
+    assert_eq!(got.len(), replies, "the next reply arrives");
+}
+
+/// The session's outbox rows once none is queued.
+async fn settled(
+    app: &TestApp,
+    session: chatcourse_storage::SessionId,
+) -> Vec<chatcourse_storage::OutboxItem> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let rows = app.store.session_outbox(session).await.unwrap();
+        if rows
+            .iter()
+            .all(|r| r.status != chatcourse_storage::DeliveryStatus::Queued)
+        {
+            return rows;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn session_id(app: &TestApp, customer: &str, session: &str) -> chatcourse_storage::SessionId {
+    let org = app.store.find_org("org-a").await.unwrap().unwrap().id;
+    let _ = customer;
+    app.store
+        .get_session(org, session.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// Posts an inbound message signed with `secret`.
+async fn inbound(
+    app: &TestApp,
+    channel: &str,
+    secret: &WebhookSecret,
+    body: &Value,
+) -> (u16, Value) {
+    let body = body.to_string();
+    let id = format!("in_{}", super::harness::unique());
+    let ts = chrono::Utc::now().timestamp();
+    let signature = secret.sign(&id, ts, body.as_bytes());
+    let response = app
+        .client
+        .post(format!(
+            "http://{}/api/v1/channels/{channel}/inbound",
+            app.addr
+        ))
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+async fn inbound_by_phone_reaches_the_session(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (receiver, channel, secret) = channel(&app).await;
+    let uuid = channel["uuid"].as_str().unwrap();
+    let (customer, session, phone) = learner(&app).await;
+    let (_other_customer, other_session, _) = learner(&app).await;
+    // The national form, read with the channel's default country (KE).
+    let national = format!("0{}", &phone[4..]);
+    let body = json!({"from": national, "text": "1", "id": "gw-1"});
+    let (status, answer) = inbound(&app, uuid, &secret, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["routed"], true);
+    assert_eq!(answer["data"]["session_uuid"], session.as_str());
+    // A gateway retry applies once.
+    let (status, _) = inbound(&app, uuid, &secret, &body).await;
+    assert_eq!(status, 200);
+    let transcript = app.transcript(&customer, &session).await;
+    let received: Vec<_> = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "RECEIVED")
+        .collect();
+    assert_eq!(received.len(), 1, "{transcript:?}");
+    // The replies went out through the channel, to this learner only.
+    let sent = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .count();
+    let got = receiver.wait_for_accepted(sent + 1, WAIT).await;
+    let to_learner = got
+        .iter()
+        .filter(|d| d.body["session_uuid"] == session.as_str())
+        .count();
+    assert_eq!(to_learner, sent);
+    assert!(
+        got.iter()
+            .any(|d| d.body["session_uuid"] == other_session.as_str())
+    );
+    // Unknown phone: not routed.
+    let (status, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": "+254799999999", "text": "hi", "id": "gw-2"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["routed"], false);
+    // Forged signature: 401.
+    let forged = WebhookSecret::generate().unwrap();
+    let (status, answer) = inbound(&app, uuid, &forged, &body).await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["code"], "invalid_signature");
+    // A bad phone: 400.
+    let (status, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": "12", "text": "hi", "id": "gw-3"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["code"], "validation_failed");
+}
+
+async fn opted_out_phone_receives_nothing_more(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (receiver, channel, secret) = channel(&app).await;
+    let uuid = channel["uuid"].as_str().unwrap();
+    let (customer, session, phone) = learner(&app).await;
+    let stop = app.say(&customer, &session, "stop").await;
+    assert_eq!(stop["status"], "OptedOut", "{stop}");
+    // The enrolment message and the STOP confirmation arrive.
+    let got = receiver.wait_for_accepted(2, WAIT).await;
+    assert_eq!(got.len(), 2);
+    let module = app.module_uuid("Test Module Updated").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/program/customer/add",
+            &json!({"program_identifier": 50, "customer_uuid": customer, "module": module}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "customer_opted_out");
+    // START opts back in; then enrolment works and is delivered.
+    let (status, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": phone, "text": "start", "id": "gw-start"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["opted_in"], true);
+    let again = app.enrol(&customer, &module, 50).await;
+    let got = receiver.wait_for_accepted(3, WAIT).await;
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].body["session_uuid"], again.as_str());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.deliveries().len(), 3, "nothing else was sent");
+}
