@@ -55,16 +55,10 @@ pub enum Command {
 }
 
 pub fn run(command: Command) -> ExitCode {
-    let Some(runtime) = super::current_thread_runtime() else {
-        return ExitCode::FAILURE;
-    };
-    match runtime.block_on(execute(command)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::block_on(async {
+        execute(command).await?;
+        Ok::<_, String>(ExitCode::SUCCESS)
+    })
 }
 
 async fn execute(command: Command) -> Result<(), String> {

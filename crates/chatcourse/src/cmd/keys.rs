@@ -44,16 +44,7 @@ pub enum Command {
 }
 
 pub fn run(command: Command) -> ExitCode {
-    let Some(runtime) = super::current_thread_runtime() else {
-        return ExitCode::FAILURE;
-    };
-    match runtime.block_on(execute(command)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::block_on(execute(command))
 }
 
 async fn open(db: &Database) -> Result<std::sync::Arc<dyn Store>, chatcourse_storage::StoreError> {

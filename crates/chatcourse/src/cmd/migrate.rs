@@ -12,16 +12,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let Some(runtime) = super::current_thread_runtime() else {
-        return ExitCode::FAILURE;
-    };
-    match runtime.block_on(migrate(&args.db.database)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::block_on(async {
+        migrate(&args.db.database).await?;
+        Ok::<_, chatcourse_storage::StoreError>(ExitCode::SUCCESS)
+    })
 }
 
 async fn migrate(url: &str) -> Result<(), chatcourse_storage::StoreError> {

@@ -89,7 +89,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// A single-threaded runtime for a command; `None` (reported) if it cannot
 /// start.
-pub fn current_thread_runtime() -> Option<tokio::runtime::Runtime> {
+fn current_thread_runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -100,4 +100,18 @@ pub fn current_thread_runtime() -> Option<tokio::runtime::Runtime> {
             None
         }
     }
+}
+
+/// Runs a store command to completion on a current-thread runtime: its
+/// exit code, or `error: ...` on stderr and failure.
+pub fn block_on<E: std::fmt::Display>(
+    command: impl std::future::Future<Output = Result<std::process::ExitCode, E>>,
+) -> std::process::ExitCode {
+    let Some(runtime) = current_thread_runtime() else {
+        return std::process::ExitCode::FAILURE;
+    };
+    runtime.block_on(command).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::ExitCode::FAILURE
+    })
 }
