@@ -512,26 +512,20 @@ async fn channels_add_list_remove(backend: Backend) {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["data"][0]["uuid"], uuid.as_str(), "{body}");
     drop(server);
-    let removed = run(chatcourse().args([
-        "channels",
-        "remove",
-        "--org",
-        "acme",
-        "--uuid",
-        &uuid,
-        "--database",
-        &db.url,
-    ]));
+    let remove = || {
+        run(chatcourse().args([
+            "channels",
+            "remove",
+            "--org",
+            "acme",
+            "--uuid",
+            &uuid,
+            "--database",
+            &db.url,
+        ]))
+    };
+    let removed = remove();
     assert!(removed.status.success(), "{removed:?}");
-    let again = run(chatcourse().args([
-        "channels",
-        "remove",
-        "--org",
-        "acme",
-        "--uuid",
-        &uuid,
-        "--database",
-        &db.url,
-    ]));
+    let again = remove();
     assert!(!again.status.success());
 }
