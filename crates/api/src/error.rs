@@ -85,6 +85,7 @@ error_codes! {
     RouteNotFound => (NOT_FOUND, "route_not_found", "Route not found"),
     ChannelNotFound => (NOT_FOUND, "channel_not_found", "Channel not found"),
     CustomerOptedOut => (CONFLICT, "customer_opted_out", "The customer opted out of messages from this organisation"),
+    IdempotencyConflict => (CONFLICT, "idempotency_conflict", "This external_id was already used with another message"),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
     ShuttingDown => (SERVICE_UNAVAILABLE, "shutting_down", "The server is shutting down"),
     NotReady => (SERVICE_UNAVAILABLE, "not_ready", "The service is not ready"),
@@ -131,6 +132,8 @@ pub enum ApiError {
     ChannelNotFound,
     /// The customer's phone sent STOP: no session starts until START.
     CustomerOptedOut,
+    /// An `external_id` already applied to the session with another text.
+    IdempotencyConflict,
     MethodNotAllowed,
     ShuttingDown,
     NotReady,
@@ -173,6 +176,7 @@ impl ApiError {
             ApiError::ProgramNotFound => ErrorCode::ProgramNotFound,
             ApiError::RouteNotFound => ErrorCode::RouteNotFound,
             ApiError::CustomerOptedOut => ErrorCode::CustomerOptedOut,
+            ApiError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
             ApiError::InvalidSignature => ErrorCode::InvalidSignature,
             ApiError::ChannelNotFound => ErrorCode::ChannelNotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
@@ -205,6 +209,10 @@ impl ApiError {
             ApiError::MessageTooLong { limit_chars } => {
                 vec![format!("message: must be at most {limit_chars} characters")]
             }
+            ApiError::IdempotencyConflict => vec![
+                "external_id: was already applied to this session with another message; nothing was stored"
+                    .to_owned(),
+            ],
             ApiError::MissingApiKey => vec![
                 "Authorization: send `Authorization: Bearer <API key>` or `Authentication: <API key>`"
                     .to_owned(),

@@ -139,10 +139,22 @@ pub async fn learner_turn(
     kind: TurnKind,
 ) -> Result<TurnOutcome, ApiError> {
     let inbound = Inbound::message(text.clone(), external_id);
-    run(state, session, inbound, kind, move |module, s, at| {
+    let sent = text.clone();
+    let outcome = run(state, session, inbound, kind, move |module, s, at| {
         engine::step(module, s, Some(&text), at)
     })
-    .await
+    .await?;
+    // A replayed external id must name the same message: another text under
+    // it is a client's mistake, answered as a conflict (nothing was stored).
+    if outcome.replayed
+        && outcome
+            .received
+            .as_ref()
+            .is_some_and(|received| received.text != sent)
+    {
+        return Err(ApiError::IdempotencyConflict);
+    }
+    Ok(outcome)
 }
 
 /// Wakes `session` (its timer is due).

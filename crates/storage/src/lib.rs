@@ -46,6 +46,15 @@ pub enum StoreError {
         url: String,
         source: sqlx::Error,
     },
+    /// The SQLite file cannot be opened as asked: its folder is missing,
+    /// or it is missing and [`StoreOptions::create_if_missing`] is off.
+    #[error("{0}")]
+    SqliteFile(String),
+    /// The database server accepted the connection but did not answer.
+    #[error(
+        "database {url} did not answer within {seconds} seconds: check that --database names a running PostgreSQL server (host and port)"
+    )]
+    ConnectTimeout { url: String, seconds: u64 },
     /// The customer's phone opted out of the organisation (STOP): nothing
     /// may be sent to it, so no session starts.
     #[error("the customer opted out of messages from this organisation")]
@@ -308,6 +317,10 @@ pub struct AppliedMigration {
     pub description: String,
 }
 
+/// How long connecting to a database server may take (TCP, TLS and the
+/// start-up exchange) before it is reported as not answering.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The embedded default: a SQLite file in the working directory, created
 /// on first use. Every command and the server default to it.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://chatcourse.db";
@@ -331,6 +344,9 @@ pub struct StoreOptions {
     /// commits, and the store opens no notifier connection: for processes
     /// whose writes nobody elsewhere needs to hear of live (imports, tools).
     pub postgres_notify: bool,
+    /// SQLite only: create the file if it is missing (default true).
+    /// Tools that only read (`keys list`) turn it off.
+    pub create_if_missing: bool,
     /// Where turns read their time (default [`SystemClock`]). Tests pass a
     /// [`ManualClock`] to move time instead of waiting.
     pub clock: Arc<dyn Clock>,
@@ -344,6 +360,7 @@ impl StoreOptions {
             max_connections: 10,
             migrate: true,
             postgres_notify: true,
+            create_if_missing: true,
             clock: Arc::new(SystemClock),
         }
     }

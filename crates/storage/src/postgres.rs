@@ -84,12 +84,17 @@ impl PostgresStore {
         let mut channel = "chatcourse_messages".to_owned();
         // One plain connection first: it reports why the server cannot be
         // reached (a pool would only report a timeout).
-        let mut conn = PgConnection::connect_with(&connect)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: crate::redact(url),
-                source,
-            })?;
+        let mut conn =
+            tokio::time::timeout(crate::CONNECT_TIMEOUT, PgConnection::connect_with(&connect))
+                .await
+                .map_err(|_| StoreError::ConnectTimeout {
+                    url: crate::redact(url),
+                    seconds: crate::CONNECT_TIMEOUT.as_secs(),
+                })?
+                .map_err(|source| StoreError::Connect {
+                    url: crate::redact(url),
+                    source,
+                })?;
         if let Some(schema) = &options.postgres_schema {
             if !valid_schema(schema) {
                 return Err(StoreError::BadUrl(format!(

@@ -79,6 +79,30 @@ impl Drop for TemporaryFile {
     }
 }
 
+/// A clear error, before SQLite's "unable to open database file", when the
+/// file's folder is missing or the file is and may not be created.
+fn check_file(path: &std::path::Path, create: bool) -> Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(StoreError::SqliteFile(format!(
+            "cannot create the SQLite database {}: the folder {} does not exist; create it (mkdir -p {}) or name another file with --database sqlite://PATH",
+            path.display(),
+            folder.display(),
+            folder.display()
+        )));
+    }
+    if !create && !path.exists() {
+        return Err(StoreError::SqliteFile(format!(
+            "there is no SQLite database at {}: check --database (sqlite://PATH), or create one with `chatcourse migrate` or `chatcourse keys create`",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Open (creating the file if needed) and migrate unless told not to.
     /// `sqlite::memory:` opens a private temporary file, removed when the
@@ -100,8 +124,11 @@ impl SqliteStore {
                 .map_err(|_| StoreError::BadUrl(crate::redact(url)))?;
             (options, None)
         };
+        if temporary.is_none() {
+            check_file(connect.get_filename(), options.create_if_missing)?;
+        }
         let connect = connect
-            .create_if_missing(true)
+            .create_if_missing(options.create_if_missing)
             .journal_mode(SqliteJournalMode::Wal)
             // Every commit is fsynced: a turn reported stored survives power
             // loss. Group commit pays one fsync for many turns.
@@ -207,8 +234,27 @@ impl Store for SqliteStore {
         } else {
             HashSet::new()
         };
-        MIGRATOR.run(&pool).await?;
+        // Another process may be migrating the same file at this moment:
+        // sqlx checks what is applied outside the transaction that applies
+        // a migration, so both may try one and the second fails ("table
+        // ... already exists") once the first has committed. Its
+        // transaction rolled back; run again: it then sees the other's
+        // migration as applied. Each retry finds at least one more applied.
+        let mut attempts = MIGRATOR.iter().count() + 1;
+        let result = loop {
+            match MIGRATOR.run(&pool).await {
+                Err(
+                    sqlx::migrate::MigrateError::Execute(_)
+                    | sqlx::migrate::MigrateError::ExecuteMigration(..),
+                ) if attempts > 1 => {
+                    attempts -= 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                other => break other,
+            }
+        };
         pool.close().await;
+        result?;
         Ok(migrations_applied(&before, &MIGRATOR))
     }
 

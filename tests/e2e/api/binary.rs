@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::harness::{Backend, TestDatabase, both_backends, modules_dir, unique};
 
-fn chatcourse() -> Command {
+pub(super) fn chatcourse() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chatcourse"));
     // The tests' own environment must not leak into the binary's flags.
     for var in [

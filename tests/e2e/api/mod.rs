@@ -11,6 +11,7 @@ mod delivery;
 mod errors;
 mod export;
 mod flow;
+mod hardening;
 mod http;
 mod lifecycle;
 mod ops;

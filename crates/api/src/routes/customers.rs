@@ -14,6 +14,9 @@ use crate::wire::{CustomerData, RegisterCustomer};
 /// Longest accepted text field of a customer, in characters.
 const MAX_FIELD_CHARS: usize = 200;
 
+/// The earliest accepted date of birth (docs/api.md).
+const EARLIEST_BIRTH: (i32, u32, u32) = (1900, 1, 1);
+
 /// Register customer.
 #[utoipa::path(
     post,
@@ -89,6 +92,8 @@ fn validate(
         let value = value.trim();
         if required && value.is_empty() {
             errors.push(format!("{name}: must not be empty"));
+        } else if required && !value.chars().any(visible) {
+            errors.push(format!("{name}: must contain a visible character"));
         } else if value.contains('\0') {
             errors.push(format!("{name}: must not contain NUL characters"));
         } else if value.chars().count() > MAX_FIELD_CHARS {
@@ -128,7 +133,23 @@ fn validate(
         Some(raw) => {
             let parsed = NaiveDate::parse_from_str(raw, "%d/%m/%Y")
                 .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d"));
+            // The latest date that is today somewhere (UTC+14): a birth
+            // registered today in any zone is accepted, tomorrow is not.
+            let latest = (registered_at + chrono::Duration::hours(14)).date_naive();
+            let (y, m, d) = EARLIEST_BIRTH;
+            let earliest = NaiveDate::from_ymd_opt(y, m, d).unwrap_or(NaiveDate::MIN);
             match parsed {
+                Ok(date) if date > latest => {
+                    errors.push("date_of_birth: must not be in the future".to_owned());
+                    None
+                }
+                Ok(date) if date < earliest => {
+                    errors.push(format!(
+                        "date_of_birth: must be on or after {}",
+                        earliest.format("%d/%m/%Y")
+                    ));
+                    None
+                }
                 Ok(date) => Some(date),
                 Err(_) => {
                     errors.push("date_of_birth: must be dd/MM/yyyy or yyyy-MM-dd".to_owned());
@@ -149,6 +170,38 @@ fn validate(
         date_of_birth,
         registered_at,
     })
+}
+
+/// Whether `c` shows as something: not white space, not a control
+/// character, not one of the invisible format characters (zero-width
+/// spaces and joiners, direction marks, soft hyphen, fillers, variation
+/// selectors, tags).
+fn visible(c: char) -> bool {
+    let invisible = c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        );
+    !invisible
 }
 
 /// 7 to 15 digits, optionally after a `+`; spaces between digits are
@@ -223,5 +276,61 @@ mod tests {
                 "date_of_birth: must be dd/MM/yyyy or yyyy-MM-dd",
             ]
         );
+    }
+
+    #[test]
+    fn invisible_names_and_impossible_births_are_refused() {
+        let now = Utc::now();
+        for name in [
+            "\u{200B}\u{200D}",
+            "\u{2060}\u{FEFF}",
+            "\u{3164}",
+            "\u{00AD} \u{200E}",
+        ] {
+            let mut b = body();
+            b.full_name = name.to_owned();
+            let e = validate(b, ke(), now).unwrap_err();
+            assert_eq!(
+                e.details(),
+                ["full_name: must contain a visible character"],
+                "{name:?}"
+            );
+        }
+        let mut b = body();
+        b.full_name = "Zo\u{200D}e".to_owned();
+        assert!(
+            validate(b, ke(), now).is_ok(),
+            "a joiner inside a name is fine"
+        );
+        let tomorrow = (now + chrono::Duration::days(2))
+            .format("%Y-%m-%d")
+            .to_string();
+        for (dob, reason) in [
+            (
+                tomorrow.as_str(),
+                "date_of_birth: must not be in the future",
+            ),
+            ("2999-01-01", "date_of_birth: must not be in the future"),
+            (
+                "-5000-01-01",
+                "date_of_birth: must be on or after 01/01/1900",
+            ),
+            (
+                "01/01/0000",
+                "date_of_birth: must be on or after 01/01/1900",
+            ),
+            (
+                "31/12/1899",
+                "date_of_birth: must be on or after 01/01/1900",
+            ),
+        ] {
+            let mut b = body();
+            b.date_of_birth = Some(dob.to_owned());
+            let e = validate(b, ke(), now).unwrap_err();
+            assert_eq!(e.details(), [reason], "{dob}");
+        }
+        let mut b = body();
+        b.date_of_birth = Some(now.format("%d/%m/%Y").to_string());
+        assert!(validate(b, ke(), now).is_ok(), "born today");
     }
 }

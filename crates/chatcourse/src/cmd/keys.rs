@@ -47,8 +47,17 @@ pub fn run(command: Command) -> ExitCode {
     super::block_on(execute(command))
 }
 
-async fn open(db: &Database) -> Result<std::sync::Arc<dyn Store>, chatcourse_storage::StoreError> {
-    chatcourse_storage::connect(&db.database).await
+/// Opens the store; `create`: a missing SQLite file may be created (only
+/// `keys create` does: listing or revoking never leaves an empty database).
+async fn open(
+    db: &Database,
+    create: bool,
+) -> Result<std::sync::Arc<dyn Store>, chatcourse_storage::StoreError> {
+    chatcourse_storage::connect_with(chatcourse_storage::StoreOptions {
+        create_if_missing: create,
+        ..chatcourse_storage::StoreOptions::new(db.database.clone())
+    })
+    .await
 }
 
 /// Organisation names are trimmed and must not be empty.
@@ -72,7 +81,7 @@ async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::Store
     let now = Utc::now();
     match command {
         Command::Create { org, label, db } => {
-            let store = open(&db).await?;
+            let store = open(&db, true).await?;
             let org = store.create_org_if_missing(&org, now).await?;
             let key = chatcourse_api::keys::generate();
             let label = label.unwrap_or_else(|| chatcourse_api::keys::label(&key));
@@ -85,7 +94,7 @@ async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::Store
             Ok(ExitCode::SUCCESS)
         }
         Command::List { org, db } => {
-            let store = open(&db).await?;
+            let store = open(&db, false).await?;
             let Some(org) = store.find_org(&org).await? else {
                 return Ok(unknown_org(&org));
             };
@@ -109,7 +118,7 @@ async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::Store
             Ok(ExitCode::SUCCESS)
         }
         Command::Revoke { org, id, db } => {
-            let store = open(&db).await?;
+            let store = open(&db, false).await?;
             let Some(org) = store.find_org(&org).await? else {
                 return Ok(unknown_org(&org));
             };

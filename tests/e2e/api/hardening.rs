@@ -1,0 +1,239 @@
+//! Availability and security (issue 8): bad input is a 4xx and stores
+//! nothing; start-up says what to do; slow or hostile clients cannot take
+//! the service down for others.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::binary::chatcourse;
+use super::harness::{Backend, TestApp, TestDatabase, assert_error, both_backends, unique};
+
+both_backends!(
+    impossible_customers_are_refused,
+    reused_external_id_with_another_text_is_a_conflict,
+    migrations_are_safe_to_race,
+);
+
+/// Dates of birth out of range (the PostgreSQL `date` type refused
+/// `-5000-01-01` with a 500), in the future, and names made only of
+/// invisible characters: `400 validation_failed`, nothing stored.
+async fn impossible_customers_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2))
+        .format("%d/%m/%Y")
+        .to_string();
+    let base = json!({
+        "full_name": "Jane Wanjiku",
+        "national_id": "12345678",
+        "phone": "254712345678",
+        "location": "Nairobi",
+        "gender": "Female",
+    });
+    let cases = [
+        (
+            "date_of_birth",
+            json!("-5000-01-01"),
+            "date_of_birth: must be on or after 01/01/1900",
+        ),
+        (
+            "date_of_birth",
+            json!("0000-01-01"),
+            "date_of_birth: must be on or after 01/01/1900",
+        ),
+        (
+            "date_of_birth",
+            json!(tomorrow),
+            "date_of_birth: must not be in the future",
+        ),
+        (
+            "date_of_birth",
+            json!("2999-12-31"),
+            "date_of_birth: must not be in the future",
+        ),
+        (
+            "full_name",
+            json!("\u{200B}\u{200C}\u{2060}"),
+            "full_name: must contain a visible character",
+        ),
+        (
+            "full_name",
+            json!("\u{3164}\u{FEFF}"),
+            "full_name: must contain a visible character",
+        ),
+    ];
+    for (field, value, reason) in cases {
+        let mut body = base.clone();
+        body[field] = value.clone();
+        let (status, response) = app.post("/api/v1/customer/mfi/register", &body).await;
+        assert_error(status, &response, 400, "validation_failed");
+        assert_eq!(response["errors"], json!([reason]), "{field} {value}");
+    }
+    // Nothing was stored: the phone is still free, so this registration
+    // is a new customer, registered as given.
+    let mut body = base.clone();
+    body["date_of_birth"] = json!("1990-02-01");
+    let (status, response) = app.post("/api/v1/customer/mfi/register", &body).await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["data"]["date_of_birth"], "01/02/1990");
+    assert_eq!(
+        response["data"]["id"], 1,
+        "no customer before this one: {response}"
+    );
+}
+
+/// An `external_id` already applied with another text is `409
+/// idempotency_conflict`: nothing is stored and the original turn is
+/// untouched; the same text again is still a duplicate (200).
+async fn reused_external_id_with_another_text_is_a_conflict(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    let message = |text: &str| json!({"customer_uuid": customer, "session_uuid": session, "message": text, "external_id": "sms-1"});
+    let (status, first) = app.post("/api/v1/message", &message("1")).await;
+    assert_eq!(status, 200, "{first}");
+    let before = app.transcript(&customer, &session).await;
+
+    let (status, response) = app.post("/api/v1/message", &message("2")).await;
+    assert_error(status, &response, 409, "idempotency_conflict");
+    assert_eq!(
+        app.transcript(&customer, &session).await,
+        before,
+        "nothing stored"
+    );
+
+    let (status, again) = app.post("/api/v1/message", &message("1")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["data"]["duplicate"], true);
+    assert_eq!(again["data"]["received"], first["data"]["received"]);
+    assert_eq!(app.transcript(&customer, &session).await, before);
+}
+
+/// Two processes migrating one fresh database at the same moment both
+/// succeed (on SQLite one used to exit with "table organisations already
+/// exists"), and the database ends fully migrated.
+async fn migrations_are_safe_to_race(backend: Backend) {
+    for round in 0..5 {
+        let db = TestDatabase::new(backend.clone()).await;
+        let spawn = || {
+            chatcourse()
+                .args(["migrate", "--database", &db.url])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn migrate")
+        };
+        let (a, b) = (spawn(), spawn());
+        for child in [a, b] {
+            let output = child.wait_with_output().expect("migrate");
+            assert!(output.status.success(), "round {round}: {output:?}");
+        }
+        let output = chatcourse()
+            .args(["migrate", "--database", &db.url])
+            .output()
+            .expect("migrate");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("up to date"),
+            "round {round}: {output:?}"
+        );
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `keys list` and `keys revoke` on a database that does not exist say so
+/// and leave no empty database file behind; a missing SQLite folder is
+/// named, with what to do.
+#[test]
+fn start_up_names_the_missing_database_or_folder() {
+    let dir = std::env::temp_dir().join(format!("chatcourse-e2e-hard-{}", unique()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("nothing.db");
+    let url = format!("sqlite://{}", file.display());
+    for args in [
+        &["keys", "list", "--org", "acme"][..],
+        &["keys", "revoke", "--org", "acme", "--id", "1"],
+    ] {
+        let output = chatcourse()
+            .args(args)
+            .args(["--database", &url])
+            .output()
+            .expect("keys");
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        assert!(
+            stderr(&output).contains("there is no SQLite database at"),
+            "{output:?}"
+        );
+        assert!(!file.exists(), "{args:?} created {}", file.display());
+    }
+    let nested = dir.join("no-such-folder").join("chatcourse.db");
+    let url = format!("sqlite://{}", nested.display());
+    for args in [&["migrate"][..], &["keys", "create", "--org", "acme"]] {
+        let output = chatcourse()
+            .args(args)
+            .args(["--database", &url])
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let text = stderr(&output);
+        assert!(text.contains("no-such-folder does not exist"), "{text}");
+        assert!(text.contains("mkdir -p"), "{text}");
+        assert!(!text.contains("unable to open database file"), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A PostgreSQL address that accepts TCP and never answers: `migrate`,
+/// `keys` and `serve` give up after the connect timeout with a message
+/// that names the address, instead of hanging forever.
+#[test]
+fn a_database_that_never_answers_is_reported() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // Accept and hold every connection, never writing a byte.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => held.push(stream),
+                Err(_) => break,
+            }
+        }
+    });
+    let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+    let children: Vec<_> = [
+        &["migrate"][..],
+        &["keys", "list", "--org", "acme"],
+        &["serve", "--bind", "127.0.0.1:0", "--modules"],
+    ]
+    .into_iter()
+    .map(|args| {
+        let mut command = chatcourse();
+        command.args(args);
+        if args[0] == "serve" {
+            command.arg(super::harness::modules_dir());
+        }
+        command
+            .args(["--database", &url])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    })
+    .collect();
+    let started = Instant::now();
+    for child in children {
+        let output = child.wait_with_output().expect("wait");
+        assert!(started.elapsed() < Duration::from_secs(40), "{output:?}");
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let text = stderr(&output);
+        assert!(
+            text.contains(&format!(
+                "127.0.0.1:{port}/test did not answer within 10 seconds"
+            )),
+            "{text}"
+        );
+    }
+}
