@@ -26,6 +26,16 @@ pub struct Config {
     /// Longest an ordinary request may take before it is answered with
     /// `503 request_timeout` (not the WebSocket, nor the streamed exports).
     pub request_timeout: std::time::Duration,
+    /// A request head must arrive whole within this time, counted from when
+    /// the server starts waiting for it; also how long a kept-alive
+    /// connection may stay idle between requests.
+    pub header_read_timeout: std::time::Duration,
+    /// Most connections served at once (WebSockets included); more wait
+    /// in the kernel's accept queue.
+    pub max_connections: usize,
+    /// How long shutdown may take, whatever the clients do: requests in
+    /// flight, WebSockets and background tasks get until then.
+    pub shutdown_timeout: std::time::Duration,
     /// Tests only: adds `GET /__test/panic` (a handler that panics) and
     /// `GET /__test/sleep?ms=` (a slow handler). Never set by the binary.
     #[doc(hidden)]
@@ -55,6 +65,9 @@ impl Default for Config {
             timezone: chrono_tz::UTC,
             wakeup_interval: std::time::Duration::from_secs(5),
             request_timeout: std::time::Duration::from_secs(30),
+            header_read_timeout: std::time::Duration::from_secs(10),
+            max_connections: 1024,
+            shutdown_timeout: std::time::Duration::from_secs(30),
             test_routes: false,
             frame_origins: Vec::new(),
             secret_key: None,

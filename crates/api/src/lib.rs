@@ -13,6 +13,7 @@
 
 pub mod catalogue;
 pub mod config;
+mod connections;
 pub mod delivery;
 pub mod envelope;
 pub mod error;

@@ -35,10 +35,6 @@ use crate::metrics::Metrics;
 use crate::state::{AppState, Shared};
 use crate::{openapi, routes};
 
-/// How long shutdown waits for WebSocket connections and background tasks
-/// after the listener has stopped and in-flight requests have finished.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// How often the metrics' histogram samples are moved into their buckets.
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
@@ -59,6 +55,8 @@ pub struct App {
     state: AppState,
     wakeup_interval: Duration,
     http: HttpOptions,
+    limits: crate::connections::Limits,
+    shutdown_timeout: Duration,
 }
 
 impl App {
@@ -111,6 +109,11 @@ impl App {
             })),
             wakeup_interval: config.wakeup_interval,
             http: HttpOptions::new(config),
+            limits: crate::connections::Limits {
+                header_read_timeout: config.header_read_timeout,
+                max_connections: config.max_connections,
+            },
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 
@@ -136,24 +139,34 @@ impl App {
             .spawn(crate::wakeup::run(state.clone(), self.wakeup_interval));
         state.tasks.spawn(crate::delivery::run(state.clone()));
         let token = state.shutdown.clone();
-        let result = axum::serve(listener, router(state.clone(), self.http))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing in-flight requests");
-                token.cancel();
-            })
-            .await;
-        // If serving failed, stop the tasks too.
-        state.shutdown.cancel();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            token.cancel();
+        });
+        // Everything (connections, sockets, tasks) ends by one deadline,
+        // set when shutdown starts.
+        let bound = self.shutdown_timeout;
+        let deadline = Arc::new(std::sync::OnceLock::new());
+        let set = Arc::clone(&deadline);
+        crate::connections::serve(
+            listener,
+            router(state.clone(), self.http),
+            self.limits,
+            state.shutdown.clone(),
+            move || *set.get_or_init(|| tokio::time::Instant::now() + bound),
+        )
+        .await;
+        let deadline = *deadline.get_or_init(|| tokio::time::Instant::now() + bound);
         state.tasks.close();
-        if tokio::time::timeout(DRAIN_TIMEOUT, state.tasks.wait())
+        if tokio::time::timeout_at(deadline, state.tasks.wait())
             .await
             .is_err()
         {
-            tracing::warn!("shutdown: tasks still running after {DRAIN_TIMEOUT:?}");
+            tracing::warn!("shutdown: tasks still running after {bound:?}; stopping anyway");
         }
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }
 

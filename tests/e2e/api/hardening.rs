@@ -237,3 +237,142 @@ fn a_database_that_never_answers_is_reported() {
         );
     }
 }
+
+/// A raw client socket on the app, after sending `bytes`.
+async fn raw(app: &TestApp, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    socket.write_all(bytes).await.expect("write");
+    socket
+}
+
+/// Reads until the server closes the socket; `None` if it is still open
+/// after `within`. Returns what was read.
+async fn closed_within(socket: &mut tokio::net::TcpStream, within: Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut all = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.ok().map(|()| all)
+}
+
+const HALF_HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+const WHOLE_REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+/// Unfinished request heads and idle kept-alive connections are closed
+/// after the header-read timeout, so they cannot pile up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_and_idle_connections_are_closed() {
+    let config = chatcourse_api::Config {
+        header_read_timeout: Duration::from_secs(1),
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let mut slow = Vec::new();
+    for _ in 0..5 {
+        slow.push(raw(&app, HALF_HEAD).await);
+    }
+    let mut idle = raw(&app, WHOLE_REQUEST).await;
+    for socket in &mut slow {
+        assert!(
+            closed_within(socket, Duration::from_secs(5))
+                .await
+                .is_some(),
+            "an unfinished head is closed after the header-read timeout"
+        );
+    }
+    let answered = closed_within(&mut idle, Duration::from_secs(5))
+        .await
+        .expect("an idle kept-alive connection is closed");
+    assert!(
+        String::from_utf8_lossy(&answered).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+}
+
+/// Beyond `max_connections`, a new connection waits until one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped() {
+    use tokio::io::AsyncReadExt;
+    let config = chatcourse_api::Config {
+        max_connections: 3,
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(raw(&app, b"").await);
+    }
+    // Let the server take them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut waiting = raw(&app, WHOLE_REQUEST).await;
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), waiting.read(&mut buf))
+            .await
+            .is_err(),
+        "the fourth connection is not served while three are open"
+    );
+    drop(held.pop());
+    let n = tokio::time::timeout(Duration::from_secs(5), waiting.read(&mut buf))
+        .await
+        .expect("served once a connection ended")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+}
+
+/// Shutdown ends within its bound whatever the clients do: unfinished
+/// heads, a request that would run for a minute, a WebSocket that never
+/// reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_has_a_bound_whatever_the_clients_do() {
+    let config = chatcourse_api::Config {
+        header_read_timeout: Duration::from_secs(60),
+        shutdown_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(120),
+        test_routes: true,
+        ..chatcourse_api::Config::default()
+    };
+    let mut app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let (customer, session) = app.enrolled().await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(raw(&app, HALF_HEAD).await);
+    }
+    held.push(
+        raw(
+            &app,
+            b"GET /__test/sleep?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await,
+    );
+    let socket = super::ws::open(
+        &app,
+        &format!("customerUuid={customer}&sessionUuid={session}"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("shutdown ends within its bound")
+        .expect("clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(socket);
+}

@@ -13,7 +13,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use super::harness::{Backend, TestApp, assert_error, both_backends, modules_dir};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 both_backends!(
     round_trip,
@@ -26,7 +26,12 @@ both_backends!(
 );
 
 /// A learner token for the session; returns the whole response data.
-async fn learner_token(app: &TestApp, customer: &str, session: &str, ttl: Option<i64>) -> Value {
+pub(super) async fn learner_token(
+    app: &TestApp,
+    customer: &str,
+    session: &str,
+    ttl: Option<i64>,
+) -> Value {
     let mut body = json!({"customer_uuid": customer, "session_uuid": session});
     if let Some(ttl) = ttl {
         body["ttl_seconds"] = json!(ttl);
@@ -59,7 +64,7 @@ async fn refused(app: &TestApp, query: &str) -> (u16, Value) {
     (status, response.json().await.expect("json"))
 }
 
-async fn open(app: &TestApp, query: &str) -> Socket {
+pub(super) async fn open(app: &TestApp, query: &str) -> Socket {
     let mut request = app
         .ws_url(&format!("/api/v1/ws?{query}"))
         .into_client_request()
@@ -73,7 +78,7 @@ async fn open(app: &TestApp, query: &str) -> Socket {
 }
 
 /// The next text frame, as JSON (fails after 10 s).
-async fn next(socket: &mut Socket) -> Value {
+pub(super) async fn next(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -95,7 +100,7 @@ async fn quiet(socket: &mut Socket) {
     }
 }
 
-async fn send(socket: &mut Socket, value: Value) {
+pub(super) async fn send(socket: &mut Socket, value: Value) {
     socket
         .send(Frame::Text(value.to_string().into()))
         .await

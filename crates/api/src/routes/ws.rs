@@ -37,6 +37,9 @@ use crate::state::{AppState, authenticate};
 use crate::turns::{self, TurnKind};
 use crate::wire::MessageItem;
 
+/// Longest a frame may wait to be taken by a client that does not read.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A learner's frame.
 #[derive(Debug, Deserialize)]
 struct Inbound {
@@ -172,12 +175,12 @@ impl Connection {
                 // Shutdown first: no new turn starts once it has begun.
                 biased;
                 () = shutdown.cancelled() => {
-                    let _ = socket
-                        .send(Frame::Close(Some(CloseFrame {
-                            code: close_code::AWAY,
-                            reason: "server shutting down".into(),
-                        })))
-                        .await;
+                    // A client that does not read cannot hold shutdown.
+                    let close = socket.send(Frame::Close(Some(CloseFrame {
+                        code: close_code::AWAY,
+                        reason: "server shutting down".into(),
+                    })));
+                    let _ = tokio::time::timeout(SEND_TIMEOUT, close).await;
                     return Ok(());
                 }
                 event = events.recv() => match event {

@@ -31,6 +31,16 @@ pub struct Args {
     pub default_country: chatcourse_channels::Country,
     #[command(flatten)]
     pub secret_key: super::SecretKey,
+    /// Seconds a client has to send a whole request head; also how long a
+    /// kept-alive connection may stay idle.
+    #[arg(long, env = "CHATCOURSE_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Most connections served at once (WebSockets included).
+    #[arg(long, env = "CHATCOURSE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Seconds shutdown (SIGTERM) may take, whatever the clients do.
+    #[arg(long, env = "CHATCOURSE_SHUTDOWN_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout: u64,
     /// Log format on stderr.
     #[arg(
         long,
@@ -69,6 +79,9 @@ pub fn run(args: Args) -> ExitCode {
         bind: args.bind,
         timezone: args.timezone,
         frame_origins: args.frame_origins,
+        header_read_timeout: std::time::Duration::from_secs(args.header_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
         ..Config::default()
     };
     let runtime = match tokio::runtime::Runtime::new() {
