@@ -36,6 +36,10 @@ pub struct Config {
     /// How long shutdown may take, whatever the clients do: requests in
     /// flight, WebSockets and background tasks get until then.
     pub shutdown_timeout: std::time::Duration,
+    /// Origins allowed to call the API from a browser (CORS); empty: none.
+    pub cors_origins: Vec<String>,
+    /// Rate limits per key and per client address (docs/api.md).
+    pub rate_limits: crate::limits::RateLimits,
     /// Tests only: adds `GET /__test/panic` (a handler that panics) and
     /// `GET /__test/sleep?ms=` (a slow handler). Never set by the binary.
     #[doc(hidden)]
@@ -68,6 +72,8 @@ impl Default for Config {
             header_read_timeout: std::time::Duration::from_secs(10),
             max_connections: 1024,
             shutdown_timeout: std::time::Duration::from_secs(30),
+            rate_limits: crate::limits::RateLimits::default(),
+            cors_origins: Vec::new(),
             test_routes: false,
             frame_origins: Vec::new(),
             secret_key: None,

@@ -86,6 +86,7 @@ error_codes! {
     ChannelNotFound => (NOT_FOUND, "channel_not_found", "Channel not found"),
     CustomerOptedOut => (CONFLICT, "customer_opted_out", "The customer opted out of messages from this organisation"),
     IdempotencyConflict => (CONFLICT, "idempotency_conflict", "This external_id was already used with another message"),
+    RateLimited => (TOO_MANY_REQUESTS, "rate_limited", "Too many requests; retry after the time in Retry-After"),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
     ShuttingDown => (SERVICE_UNAVAILABLE, "shutting_down", "The server is shutting down"),
     NotReady => (SERVICE_UNAVAILABLE, "not_ready", "The service is not ready"),
@@ -135,6 +136,10 @@ pub enum ApiError {
     /// An `external_id` already applied to the session with another text.
     IdempotencyConflict,
     MethodNotAllowed,
+    /// A rate limit was reached; retry after this many seconds.
+    RateLimited {
+        retry_after_secs: u64,
+    },
     ShuttingDown,
     NotReady,
     /// An ordinary request that ran longer than the request timeout.
@@ -180,6 +185,7 @@ impl ApiError {
             ApiError::InvalidSignature => ErrorCode::InvalidSignature,
             ApiError::ChannelNotFound => ErrorCode::ChannelNotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::NotReady => ErrorCode::NotReady,
             ApiError::Timeout => ErrorCode::RequestTimeout,
@@ -209,6 +215,9 @@ impl ApiError {
             ApiError::MessageTooLong { limit_chars } => {
                 vec![format!("message: must be at most {limit_chars} characters")]
             }
+            ApiError::RateLimited { retry_after_secs } => {
+                vec![format!("Retry-After: {retry_after_secs} seconds")]
+            }
             ApiError::IdempotencyConflict => vec![
                 "external_id: was already applied to this session with another message; nothing was stored"
                     .to_owned(),
@@ -236,7 +245,14 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 

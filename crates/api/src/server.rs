@@ -102,6 +102,7 @@ impl App {
                 events,
                 page_csp: routes::pages::content_security_policy(&config.frame_ancestors()),
                 default_country: config.default_country,
+                limiters: crate::limits::Limiters::new(config.rate_limits),
                 dispatcher: Some(crate::delivery::Dispatcher::new(
                     config.delivery.clone(),
                     key,
@@ -119,7 +120,7 @@ impl App {
 
     /// The router (for tests that drive it without a socket).
     pub fn router(&self) -> Router {
-        router(self.state.clone(), self.http)
+        router(self.state.clone(), self.http.clone())
     }
 
     /// Serves on `listener` until `shutdown` completes; then stops
@@ -183,10 +184,11 @@ pub async fn serve(
 }
 
 /// How the router is built: what the config says about HTTP.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct HttpOptions {
     request_timeout: Duration,
     test_routes: bool,
+    cors_origins: Vec<String>,
 }
 
 impl HttpOptions {
@@ -194,6 +196,7 @@ impl HttpOptions {
         HttpOptions {
             request_timeout: config.request_timeout,
             test_routes: config.test_routes,
+            cors_origins: config.cors_origins.clone(),
         }
     }
 }
@@ -234,6 +237,7 @@ fn router(state: AppState, options: HttpOptions) -> Router {
             ApiError::Timeout
         }))
         .layer(TimeoutLayer::new(options.request_timeout));
+    let cors = crate::headers::cors(&options.cors_origins);
     let (router, doc) = openapi::base()
         .merge(ordinary.layer(timeout))
         .merge(endpoints.streamed)
@@ -249,7 +253,7 @@ fn router(state: AppState, options: HttpOptions) -> Router {
                 .try_it_out_enabled(false),
         )
         .into();
-    router
+    let mut router = router
         .route(
             "/api/v1/openapi.json",
             get(move || {
@@ -264,6 +268,11 @@ fn router(state: AppState, options: HttpOptions) -> Router {
         .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(crate::headers::security_headers));
+    if let Some(cors) = cors {
+        router = router.layer(cors);
+    }
+    router
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(
             TraceLayer::new_for_http()
@@ -355,7 +364,10 @@ async fn metrics_upkeep(state: AppState) {
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
-            _ = tick.tick() => state.metrics.upkeep(),
+            _ = tick.tick() => {
+                state.metrics.upkeep();
+                state.limiters.upkeep();
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! What every handler shares, and the API-key extractor.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use chatcourse_storage::{Clock, MessageEvent, OrgId, Store};
@@ -13,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalogue::Catalogue;
 use crate::error::ApiError;
+use crate::limits::Caller;
 use crate::metrics::Metrics;
 
 /// Shared server state (cheap to clone).
@@ -40,6 +42,8 @@ pub(crate) struct Shared {
     pub default_country: chatcourse_channels::Country,
     /// The outbox dispatcher (and the key of channel secrets).
     pub dispatcher: Option<crate::delivery::Dispatcher>,
+    /// Rate limits per key and per client address.
+    pub limiters: crate::limits::Limiters,
 }
 
 impl std::ops::Deref for AppState {
@@ -59,17 +63,51 @@ impl FromRequestParts<AppState> for Org {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Org, ApiError> {
-        authenticate(&parts.headers, state).await.map(Org)
+        authenticate(&parts.headers, client_addr(parts), state)
+            .await
+            .map(Org)
     }
 }
 
-/// The organisation of the API key in `headers` (see [`Org`]).
-pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<OrgId, ApiError> {
-    let key = api_key(headers)?;
+/// The client's address (from the accept loop), when known.
+pub(crate) fn client_addr(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// Who is asking, for the rate limits: the hash of the API key the request
+/// carries (not checked here: [`Org`] does) and the client's address.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Caller, ApiError> {
+        Ok(Caller {
+            key: api_key(&parts.headers)
+                .ok()
+                .map(chatcourse_storage::hash_api_key),
+            addr: client_addr(parts),
+        })
+    }
+}
+
+/// The organisation of the API key in `headers` (see [`Org`]). An address
+/// that failed too often is refused (`429`) before its key is looked up.
+pub(crate) async fn authenticate(
+    headers: &HeaderMap,
+    addr: Option<IpAddr>,
+    state: &AppState,
+) -> Result<OrgId, ApiError> {
+    state.limiters.before_auth(addr)?;
+    let key = api_key(headers).map_err(|e| match e {
+        ApiError::InvalidApiKey => state.limiters.auth_failed(addr, e),
+        other => other,
+    })?;
     let hash = chatcourse_storage::hash_api_key(key);
     match state.store.find_org_by_key_hash(&hash).await {
         Ok(Some(org)) => Ok(org.id),
-        Ok(None) => Err(ApiError::InvalidApiKey),
+        Ok(None) => Err(state.limiters.auth_failed(addr, ApiError::InvalidApiKey)),
         Err(e) => Err(ApiError::internal(e)),
     }
 }

@@ -108,6 +108,10 @@ impl Server {
             .args(["serve", "--bind", "127.0.0.1:0", "--database", database])
             .arg("--modules")
             .arg(repo().join("modules"))
+            // The benchmark is one client address and one key driving many
+            // learners: no rate limit, no connection cap in the way.
+            .args(["--rate-turns", "0", "--rate-tokens", "0"])
+            .args(["--max-connections", "1000000"])
             .env_remove("CHATCOURSE_BIND")
             .env(
                 "RUST_LOG",

@@ -43,7 +43,16 @@ async fn header_forms(backend: Backend) {
 }
 
 async fn missing_and_wrong_keys(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Many wrong keys from one address: without the limit on
+    // authentication failures (tested in `hardening`), every one is a 401.
+    let config = chatcourse_api::Config {
+        rate_limits: chatcourse_api::limits::RateLimits {
+            auth_failures_per_minute: 0,
+            ..Default::default()
+        },
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
     let (customer, session) = app.enrolled().await;
     let gets = [
         "/api/v1/fe/modules".to_owned(),

@@ -330,11 +330,12 @@ async fn repeated_external_id_changes_nothing(backend: Backend) {
         assert_eq!(again["data"]["replies"], first["data"]["replies"]);
     }
     assert_eq!(app.transcript(&customer, &session).await, before);
-    // The same external id with other text is still the same message.
+    // The same external id with other text is a conflict: nothing stored.
     let mut other = body.clone();
     other["message"] = json!("2");
-    let (_, again) = app.post("/api/v1/message", &other).await;
-    assert_eq!(again["data"]["duplicate"], true);
+    let (status, again) = app.post("/api/v1/message", &other).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["code"], "idempotency_conflict");
     assert_eq!(app.transcript(&customer, &session).await, before);
 }
 

@@ -376,3 +376,271 @@ async fn shutdown_has_a_bound_whatever_the_clients_do() {
     );
     drop(socket);
 }
+
+/// Answers a GET with `key`: status, `Retry-After` and the JSON body.
+async fn get_raw(app: &TestApp, path: &str, key: &str) -> (u16, Option<String>, serde_json::Value) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().expect("ascii").to_owned());
+    (status, retry, response.json().await.expect("json"))
+}
+
+/// Wrong keys from one address: the first ones are 401s, then `429
+/// rate_limited` with `Retry-After`, and the address is refused before any
+/// key is looked up (even a right one) until the wait has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_failures_are_rate_limited() {
+    let config = chatcourse_api::Config {
+        rate_limits: chatcourse_api::limits::RateLimits {
+            auth_failures_per_minute: 5,
+            ..Default::default()
+        },
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let (status, _, _) = get_raw(&app, "/api/v1/fe/modules", &app.key).await;
+    assert_eq!(status, 200);
+    for n in 0..5 {
+        let (status, retry, body) =
+            get_raw(&app, "/api/v1/fe/modules", &format!("cck_wrong{n}")).await;
+        assert_error(status, &body, 401, "invalid_api_key");
+        assert_eq!(retry, None);
+    }
+    let (status, retry, body) = get_raw(&app, "/api/v1/fe/modules", "cck_wrong").await;
+    assert_error(status, &body, 429, "rate_limited");
+    let wait: u64 = retry.expect("Retry-After").parse().expect("seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let (status, retry, body) = get_raw(&app, "/api/v1/fe/modules", &app.key).await;
+    assert_error(status, &body, 429, "rate_limited");
+    assert!(retry.is_some());
+    // The live chat's learner tokens count too.
+    let response = app
+        .client
+        .get(app.url("/api/v1/ws?token=cst_wrong"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 429);
+    // Keyless endpoints still answer.
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+}
+
+/// Learner tokens and learner turns are limited per key and address:
+/// `429 rate_limited` with `Retry-After`, and a refused turn stores
+/// nothing; over the WebSocket, an error frame and the socket stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_creation_and_turns_are_rate_limited() {
+    let config = chatcourse_api::Config {
+        rate_limits: chatcourse_api::limits::RateLimits {
+            tokens_per_minute: 2,
+            turns_per_minute: 4,
+            ..Default::default()
+        },
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let (customer, session) = app.enrolled().await;
+    let body = json!({"customer_uuid": customer, "session_uuid": session});
+    for _ in 0..2 {
+        let (status, response) = app.post("/api/v1/fe/session/token", &body).await;
+        assert_eq!(status, 200, "{response}");
+    }
+    let (status, response) = app.post("/api/v1/fe/session/token", &body).await;
+    assert_error(status, &response, 429, "rate_limited");
+
+    for text in ["1", "2", "1"] {
+        app.say(&customer, &session, text).await;
+    }
+    let before = app.transcript(&customer, &session).await;
+    let post_two = || {
+        app.client
+            .post(app.url("/api/v1/message"))
+            .bearer_auth(&app.key)
+            .json(&json!({"customer_uuid": customer, "session_uuid": session, "message": "2"}))
+            .send()
+    };
+    // The fourth turn is allowed; the fifth, over the WebSocket, is not,
+    // nor a sixth over HTTP.
+    let response = post_two().await.expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let after_four = app.transcript(&customer, &session).await;
+    assert!(after_four.len() > before.len());
+    let mut socket = super::ws::open(
+        &app,
+        &format!("customerUuid={customer}&sessionUuid={session}"),
+    )
+    .await;
+    // The history first.
+    for _ in 0..after_four.len() {
+        super::ws::next(&mut socket).await;
+    }
+    super::ws::send(&mut socket, json!({"message": "1"})).await;
+    let frame = super::ws::next(&mut socket).await;
+    assert_eq!(frame["code"], "rate_limited", "{frame}");
+    assert_eq!(frame["status"], 429, "{frame}");
+    let response = post_two().await.expect("request");
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().get("retry-after").is_some());
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_error(429, &body, 429, "rate_limited");
+    assert_eq!(
+        app.transcript(&customer, &session).await,
+        after_four,
+        "nothing stored"
+    );
+}
+
+/// Every response has `nosniff`; responses with keys, tokens or personal
+/// data are `no-store`; HTML pages have a restrictive CSP (the chat page
+/// keeps its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_on_every_response() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (customer, session) = app.enrolled().await;
+    let token = super::ws::learner_token(&app, &customer, &session, None).await;
+    let token = token["token"].as_str().expect("token");
+    let get = |path: String, key: Option<String>| {
+        let mut request = app.client.get(app.url(&path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let key = Some(app.key.clone());
+    for (path, key, html) in [
+        ("/healthz".to_owned(), None, false),
+        ("/no-such-route".to_owned(), None, false),
+        ("/api/v1/fe/modules".to_owned(), None, false),
+        (
+            format!("/api/v1/customer/mfi?customerUuid={customer}"),
+            key.clone(),
+            false,
+        ),
+        (
+            format!("/api/v1/message/all?customerUuid={customer}&sessionUuid={session}"),
+            key.clone(),
+            false,
+        ),
+        ("/api/v1/docs/".to_owned(), None, true),
+        (format!("/chat?token={token}"), None, true),
+    ] {
+        let response = get(path.clone(), key).await.expect("request");
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        if html {
+            let csp = headers["content-security-policy"].to_str().expect("csp");
+            assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            assert!(!csp.contains("unsafe-eval"), "{path}: {csp}");
+        }
+    }
+    // The chat page's own policy is kept (no inline styles there).
+    let response = get(format!("/chat?token={token}"), None)
+        .await
+        .expect("chat");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(csp.contains("style-src 'self';"), "{csp}");
+    // The token response carries a secret: never stored by a cache.
+    let response = app
+        .client
+        .post(app.url("/api/v1/fe/session/token"))
+        .bearer_auth(&app.key)
+        .json(&json!({"customer_uuid": customer, "session_uuid": session}))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+}
+
+/// CORS is off by default (no `Access-Control-Allow-Origin`, whatever the
+/// origin); with `cors_origins`, those origins and only they are allowed,
+/// preflight included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_is_off_by_default_and_per_origin() {
+    /// The allowed origin a preflight (`true`) or a GET from `origin` gets.
+    async fn allowed(app: &TestApp, origin: &str, preflight: bool) -> Option<String> {
+        let request = if preflight {
+            app.client
+                .request(reqwest::Method::OPTIONS, app.url("/api/v1/message"))
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization, content-type",
+                )
+        } else {
+            app.client
+                .get(app.url("/api/v1/fe/modules"))
+                .bearer_auth(&app.key)
+        };
+        let response = request
+            .header("origin", origin)
+            .send()
+            .await
+            .expect("request");
+        assert!(response.status().is_success(), "{response:?}");
+        if preflight
+            && response
+                .headers()
+                .contains_key("access-control-allow-origin")
+        {
+            let methods = response.headers()["access-control-allow-methods"]
+                .to_str()
+                .expect("methods");
+            assert!(methods.contains("POST"), "{methods}");
+        }
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().expect("ascii").to_owned())
+    }
+    let lender = "https://lender.example";
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for preflight in [false, true] {
+        // Off: a preflight is not even recognised, so any 2xx is fine as
+        // long as it allows nothing.
+        if preflight {
+            let response = app
+                .client
+                .request(reqwest::Method::OPTIONS, app.url("/api/v1/message"))
+                .header("origin", lender)
+                .header("access-control-request-method", "POST")
+                .send()
+                .await
+                .expect("preflight");
+            assert!(
+                response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .is_none()
+            );
+        } else {
+            assert_eq!(allowed(&app, lender, preflight).await, None);
+        }
+    }
+    let config = chatcourse_api::Config {
+        cors_origins: vec![lender.to_owned()],
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    for preflight in [true, false] {
+        assert_eq!(
+            allowed(&app, lender, preflight).await.as_deref(),
+            Some(lender)
+        );
+        assert_eq!(allowed(&app, "https://evil.example", preflight).await, None);
+    }
+}

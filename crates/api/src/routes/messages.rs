@@ -128,14 +128,17 @@ pub async fn all(
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such session of this customer in this organisation", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 429, description = "Rate limited (see Retry-After)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn post(
     State(state): State<AppState>,
     Org(org): Org,
+    caller: crate::limits::Caller,
     JsonBody(body): JsonBody<PostMessage>,
 ) -> Result<Envelope<TurnData>, ApiError> {
+    state.limiters.turn(&caller)?;
     let mut errors = Vec::new();
     let customer_uuid = parse_uuid("customer_uuid", &body.customer_uuid, &mut errors);
     let session_uuid = parse_uuid("session_uuid", &body.session_uuid, &mut errors);

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, check, parse_uuid};
+use crate::limits::Caller;
 use crate::routes::messages::find_session;
 use crate::state::{AppState, Org};
 use crate::wire::{SessionTokenData, SessionTokenRequest};
@@ -49,14 +50,17 @@ pub fn generate() -> String {
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such session of this customer in this organisation", body = ErrorBody),
+        (status = 429, description = "Rate limited (see Retry-After)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub async fn create(
     State(state): State<AppState>,
     Org(org): Org,
+    caller: Caller,
     JsonBody(body): JsonBody<SessionTokenRequest>,
 ) -> Result<Envelope<SessionTokenData>, ApiError> {
+    state.limiters.token(&caller)?;
     let mut errors = Vec::new();
     let customer_uuid = parse_uuid("customer_uuid", &body.customer_uuid, &mut errors);
     let session_uuid = parse_uuid("session_uuid", &body.session_uuid, &mut errors);

@@ -31,6 +31,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{MAX_BODY_BYTES, QueryParams, check, parse_json};
+use crate::limits::Caller;
 use crate::routes::messages::{find_session, read_messages};
 use crate::routes::session_tokens;
 use crate::state::{AppState, authenticate};
@@ -64,19 +65,38 @@ struct Inbound {
         (status = 400, description = "Missing or invalid parameter, or not a WebSocket request", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key (no token), or unknown or expired token", body = ErrorBody),
         (status = 404, description = "No such session of this customer in this organisation", body = ErrorBody),
+        (status = 429, description = "Too many authentication failures from this address (see Retry-After)", body = ErrorBody),
     ),
     security(("api_key" = []), ())
 )]
 pub async fn connect(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     query: QueryParams,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // Authenticate before anything else: a learner token, else the API key.
     let auth = match query.get("token") {
-        Some(token) => Auth::Token(session_tokens::session_of(&state, token.trim()).await?),
-        None => Auth::ApiKey(authenticate(&headers, &state).await?),
+        Some(token) => {
+            state.limiters.before_auth(caller.addr)?;
+            let session = session_tokens::session_of(&state, token.trim())
+                .await
+                .map_err(|e| match e {
+                    ApiError::InvalidToken => state.limiters.auth_failed(caller.addr, e),
+                    other => other,
+                })?;
+            Auth::Token(session)
+        }
+        None => Auth::ApiKey(authenticate(&headers, caller.addr, &state).await?),
+    };
+    // A learner token counts as the key of its session for the limits.
+    let caller = match &auth {
+        Auth::Token(session) => Caller {
+            key: Some(format!("session:{}", session.uuid)),
+            addr: caller.addr,
+        },
+        Auth::ApiKey(_) => caller,
     };
     let mut errors = Vec::new();
     let (customer_uuid, session_uuid) = match auth {
@@ -117,7 +137,7 @@ pub async fn connect(
             tracker.track_future(async move {
                 state.metrics.websocket_opened();
                 let session_uuid = session.uuid;
-                if let Err(e) = Connection::new(state.clone(), session, after)
+                if let Err(e) = Connection::new(state.clone(), session, after, caller)
                     .run(socket)
                     .await
                 {
@@ -143,6 +163,8 @@ struct Connection {
     last: Option<MessageId>,
     /// The `session_status` frame has been sent.
     ended_sent: bool,
+    /// Who opened the socket (the turns' rate limits).
+    caller: Caller,
 }
 
 /// Why a connection ended early (logged).
@@ -155,12 +177,18 @@ enum ConnError {
 }
 
 impl Connection {
-    fn new(state: AppState, session: Session, after: Option<MessageId>) -> Connection {
+    fn new(
+        state: AppState,
+        session: Session,
+        after: Option<MessageId>,
+        caller: Caller,
+    ) -> Connection {
         Connection {
             state,
             session,
             last: after,
             ended_sent: false,
+            caller,
         }
     }
 
@@ -216,6 +244,7 @@ impl Connection {
             let external_id = turns::validate_external_id(inbound.external_id, &mut errors);
             check(errors)?;
             turns::validate_text(&inbound.message)?;
+            self.state.limiters.turn(&self.caller)?;
             turns::learner_turn(
                 &self.state,
                 &self.session,

@@ -25,6 +25,10 @@ pub struct Args {
     /// (repeat, or separate with commas); none by default.
     #[arg(long = "frame-origin", env = "CHATCOURSE_FRAME_ORIGINS", value_delimiter = ',', value_parser = chatcourse_api::parse_origin)]
     pub frame_origins: Vec<String>,
+    /// An origin allowed to call the API from a browser (CORS; repeat, or
+    /// separate with commas); none by default: CORS is off.
+    #[arg(long = "cors-origin", env = "CHATCOURSE_CORS_ORIGINS", value_delimiter = ',', value_parser = chatcourse_api::parse_origin)]
+    pub cors_origins: Vec<String>,
     /// Country of phones written without a country code (ISO 3166-1
     /// alpha-2): `0712 345 678` with KE is +254712345678.
     #[arg(long, env = "CHATCOURSE_DEFAULT_COUNTRY", default_value = "KE", value_parser = parse_country)]
@@ -38,6 +42,18 @@ pub struct Args {
     /// Most connections served at once (WebSockets included).
     #[arg(long, env = "CHATCOURSE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Authentication failures allowed per client address and minute
+    /// (then 429 until the wait has passed); 0: no limit.
+    #[arg(long, env = "CHATCOURSE_RATE_AUTH_FAILURES", default_value_t = chatcourse_api::limits::RateLimits::default().auth_failures_per_minute)]
+    pub rate_auth_failures: u32,
+    /// Learner tokens created per API key, and per client address, per
+    /// minute; 0: no limit.
+    #[arg(long, env = "CHATCOURSE_RATE_TOKENS", default_value_t = chatcourse_api::limits::RateLimits::default().tokens_per_minute)]
+    pub rate_tokens: u32,
+    /// Learner turns (POST /api/v1/message, WebSocket frames) per API key
+    /// (or learner token), and per client address, per minute; 0: no limit.
+    #[arg(long, env = "CHATCOURSE_RATE_TURNS", default_value_t = chatcourse_api::limits::RateLimits::default().turns_per_minute)]
+    pub rate_turns: u32,
     /// Seconds shutdown (SIGTERM) may take, whatever the clients do.
     #[arg(long, env = "CHATCOURSE_SHUTDOWN_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub shutdown_timeout: u64,
@@ -79,9 +95,15 @@ pub fn run(args: Args) -> ExitCode {
         bind: args.bind,
         timezone: args.timezone,
         frame_origins: args.frame_origins,
+        cors_origins: args.cors_origins,
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
+        rate_limits: chatcourse_api::limits::RateLimits {
+            auth_failures_per_minute: args.rate_auth_failures,
+            tokens_per_minute: args.rate_tokens,
+            turns_per_minute: args.rate_turns,
+        },
         ..Config::default()
     };
     let runtime = match tokio::runtime::Runtime::new() {
