@@ -36,6 +36,8 @@ pub struct Config {
     /// How long shutdown may take, whatever the clients do: requests in
     /// flight, WebSockets and background tasks get until then.
     pub shutdown_timeout: std::time::Duration,
+    /// The live chat's keep-alive and send limits.
+    pub ws: WsOptions,
     /// Origins allowed to call the API from a browser (CORS); empty: none.
     pub cors_origins: Vec<String>,
     /// Rate limits per key and per client address (docs/api.md).
@@ -74,6 +76,7 @@ impl Default for Config {
             shutdown_timeout: std::time::Duration::from_secs(30),
             rate_limits: crate::limits::RateLimits::default(),
             cors_origins: Vec::new(),
+            ws: WsOptions::default(),
             test_routes: false,
             frame_origins: Vec::new(),
             secret_key: None,
@@ -81,6 +84,27 @@ impl Default for Config {
                 .parse()
                 .unwrap_or_else(|_| unreachable!("KE is a country")),
             delivery: crate::delivery::DeliveryConfig::default(),
+        }
+    }
+}
+
+/// The live chat's keep-alive and send limits (docs/api.md).
+#[derive(Debug, Clone, Copy)]
+pub struct WsOptions {
+    /// How often the server pings each socket and checks that its key or
+    /// learner token is still valid; a socket that has not answered the
+    /// previous ping by then is closed.
+    pub ping_interval: std::time::Duration,
+    /// Longest a frame may wait for a client that does not read; then the
+    /// socket is closed with code 1013 (resume with `afterId`).
+    pub send_timeout: std::time::Duration,
+}
+
+impl Default for WsOptions {
+    fn default() -> WsOptions {
+        WsOptions {
+            ping_interval: std::time::Duration::from_secs(30),
+            send_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod extract;
 mod headers;
 pub mod keys;
 pub mod limits;
+mod live;
 pub mod metrics;
 mod openapi;
 mod routes;

@@ -14,7 +14,6 @@ use axum::{BoxError, Json, Router};
 use chatcourse_storage::{MessageEvent, Store, StoreError};
 use futures::StreamExt;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceBuilder;
@@ -83,7 +82,6 @@ impl App {
     ) -> Result<App, StartError> {
         crate::metrics::install_global();
         let catalogue = Catalogue::register(store.as_ref(), modules).await?;
-        let (events, _) = broadcast::channel(1024);
         let key = match &config.secret_key {
             Some(text) => SealingKey::from_base64(text)
                 .map_err(|e| std::io::Error::other(format!("secret key: {e}")))?,
@@ -99,7 +97,8 @@ impl App {
                 metrics: Metrics::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
-                events,
+                live: Arc::default(),
+                ws: config.ws,
                 page_csp: routes::pages::content_security_policy(&config.frame_ancestors()),
                 default_country: config.default_country,
                 limiters: crate::limits::Limiters::new(config.rate_limits),
@@ -372,7 +371,7 @@ async fn metrics_upkeep(state: AppState) {
     }
 }
 
-/// Forwards the store's committed-message events to WebSocket connections.
+/// Wakes the WebSocket connections of each committed session.
 async fn fan_out_events(state: AppState) {
     let mut stream = match state.store.subscribe().await {
         Ok(stream) => stream,
@@ -385,10 +384,10 @@ async fn fan_out_events(state: AppState) {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
             event = stream.next() => match event {
-                // No receivers is fine: nobody is connected.
-                Some(event) => { let _ = state.events.send(event); }
+                Some(MessageEvent::Committed { session, .. }) => state.live.wake(session),
+                Some(MessageEvent::Lagged) => state.live.wake_all(),
                 None => {
-                    let _ = state.events.send(MessageEvent::Lagged);
+                    state.live.wake_all();
                     tracing::warn!("message event stream ended");
                     return;
                 }

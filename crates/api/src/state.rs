@@ -6,9 +6,8 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use chatcourse_storage::{Clock, MessageEvent, OrgId, Store};
+use chatcourse_storage::{Clock, OrgId, Store};
 use chrono_tz::Tz;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -33,8 +32,11 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// WebSocket connections and background loops, awaited at shutdown.
     pub tasks: TaskTracker,
-    /// Committed-message events, fanned out to WebSocket connections.
-    pub events: broadcast::Sender<MessageEvent>,
+    /// The sessions WebSocket connections follow; committed-message events
+    /// wake the sockets of their session only.
+    pub live: Arc<crate::live::Subscriptions>,
+    /// The live chat's keep-alive and send limits.
+    pub ws: crate::config::WsOptions,
     /// The Content-Security-Policy of the web pages (with the configured
     /// `frame-ancestors`).
     pub page_csp: String,

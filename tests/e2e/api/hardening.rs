@@ -14,6 +14,7 @@ both_backends!(
     impossible_customers_are_refused,
     reused_external_id_with_another_text_is_a_conflict,
     migrations_are_safe_to_race,
+    revoking_a_key_closes_its_sockets,
 );
 
 /// Dates of birth out of range (the PostgreSQL `date` type refused
@@ -643,4 +644,163 @@ async fn cors_is_off_by_default_and_per_origin() {
         );
         assert_eq!(allowed(&app, "https://evil.example", preflight).await, None);
     }
+}
+
+/// Every label of the metrics is bounded: hundreds of made-up methods and
+/// paths, without a key, add no series (they count as `other` and
+/// `unmatched`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_labels_are_bounded() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let size = || async { super::http::metrics(&app).await.len() };
+    let send = |method: String, path: String| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        app.client.request(method, app.url(&path)).send()
+    };
+    for n in 0..3 {
+        let _ = send(format!("M{n}"), format!("/p{n}"))
+            .await
+            .expect("request");
+    }
+    let before = size().await;
+    for n in 3..400 {
+        let response = send(format!("METHOD{n}"), format!("/nowhere/{n}"))
+            .await
+            .expect("request");
+        assert!(response.status().is_client_error(), "{response:?}");
+    }
+    let after = size().await;
+    assert!(
+        after < before + 2048,
+        "/metrics grew from {before} to {after} bytes"
+    );
+    let text = super::http::metrics(&app).await;
+    assert!(!text.contains("METHOD3"), "{text}");
+    assert!(!text.contains("/nowhere"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
+}
+
+/// The close frame that ends `socket` (within 10 s): its code, or `None`
+/// if the connection ended without one.
+async fn close_code(socket: &mut super::ws::Socket) -> Option<u16> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message as Frame;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, socket.next())
+            .await
+            .expect("closed within 10 s")
+        {
+            Some(Ok(Frame::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// A frame over 64 KiB is answered with close code 1009 (message too
+/// big), not a dropped connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_is_closed_with_1009() {
+    use futures::SinkExt;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (customer, session) = app.enrolled().await;
+    let mut socket = super::ws::open(
+        &app,
+        &format!("customerUuid={customer}&sessionUuid={session}"),
+    )
+    .await;
+    super::ws::next(&mut socket).await;
+    let big = json!({"message": "a".repeat(70 * 1024)}).to_string();
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(big.into()))
+        .await
+        .expect("send");
+    assert_eq!(close_code(&mut socket).await, Some(1009));
+}
+
+/// The server pings; a client that answers nothing (it never reads, so
+/// its pongs are never sent) is closed after one more interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_closed_after_a_ping_interval() {
+    use futures::StreamExt;
+    let config = chatcourse_api::Config {
+        ws: chatcourse_api::config::WsOptions {
+            ping_interval: Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let (customer, session) = app.enrolled().await;
+    let mut socket = super::ws::open(
+        &app,
+        &format!("customerUuid={customer}&sessionUuid={session}"),
+    )
+    .await;
+    // A reading client gets pings (and answers them): it stays open.
+    let mut pings = 0;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        if let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_millis(100), socket.next()).await
+        {
+            assert!(!frame.is_close(), "{frame:?}");
+            pings += usize::from(frame.is_ping());
+        }
+    }
+    assert!(pings >= 2, "{pings} pings");
+    // A silent one is closed.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let code = close_code(&mut socket).await;
+    assert!(matches!(code, Some(1001) | None), "{code:?}");
+}
+
+/// Revoking an API key closes the sockets opened with it (close code
+/// 1008) at the next ping; sockets opened with another key stay open.
+async fn revoking_a_key_closes_its_sockets(backend: Backend) {
+    use futures::StreamExt;
+    let config = chatcourse_api::Config {
+        ws: chatcourse_api::config::WsOptions {
+            ping_interval: Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..chatcourse_api::Config::default()
+    };
+    let mut app = TestApp::spawn_with(backend, config).await;
+    let (customer, session) = app.enrolled().await;
+    let query = format!("customerUuid={customer}&sessionUuid={session}");
+    let mut kept = super::ws::open(&app, &query).await;
+    let first_key = app.key.clone();
+    app.key = app.new_key("org-a").await;
+    let mut revoked = super::ws::open(&app, &query).await;
+    let org = app
+        .store
+        .find_org("org-a")
+        .await
+        .expect("find org")
+        .expect("org-a");
+    let keys = app.store.list_keys(org.id).await.expect("keys");
+    let newest = keys.iter().map(|k| k.id).max().expect("a key");
+    assert!(
+        app.store
+            .revoke_key(org.id, newest, chrono::Utc::now())
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(close_code(&mut revoked).await, Some(1008));
+    // The other key's socket is still served.
+    app.key = first_key;
+    let until = Instant::now() + Duration::from_millis(800);
+    while Instant::now() < until {
+        if let Ok(Some(frame)) = tokio::time::timeout(Duration::from_millis(100), kept.next()).await
+        {
+            let frame = frame.expect("frame");
+            assert!(!frame.is_close(), "{frame:?}");
+        }
+    }
+    app.say(&customer, &session, "1").await;
+    let received = super::ws::next(&mut kept).await;
+    assert_eq!(received["message"], "1", "{received}");
 }

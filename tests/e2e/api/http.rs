@@ -21,7 +21,7 @@ async fn spawn_with_test_routes(request_timeout: Duration) -> TestApp {
     TestApp::spawn_with(Backend::Sqlite, config).await
 }
 
-async fn metrics(app: &TestApp) -> String {
+pub(super) async fn metrics(app: &TestApp) -> String {
     let response = app
         .client
         .get(app.url("/metrics"))

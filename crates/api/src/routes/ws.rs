@@ -19,15 +19,17 @@
 //!   sends one `{"session_status": "Completed"}` frame after its messages
 //!   (at connection, or when the turn that ended it is delivered);
 //! - at server shutdown the server finishes the turn in progress, then
-//!   closes with code 1001 (going away).
+//!   closes with code 1001 (going away);
+//! - the server pings every `ping_interval` and checks that the key or
+//!   token still opens the session (else 1008); a frame over 64 KiB is
+//!   closed with 1009; a client that does not read is closed with 1013.
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chatcourse_storage::{MessageEvent, MessageId, OrgId, Session};
+use chatcourse_storage::{MessageId, OrgId, Session};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{MAX_BODY_BYTES, QueryParams, check, parse_json};
@@ -37,9 +39,6 @@ use crate::routes::session_tokens;
 use crate::state::{AppState, authenticate};
 use crate::turns::{self, TurnKind};
 use crate::wire::MessageItem;
-
-/// Longest a frame may wait to be taken by a client that does not read.
-const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A learner's frame.
 #[derive(Debug, Deserialize)]
@@ -90,6 +89,12 @@ pub async fn connect(
         }
         None => Auth::ApiKey(authenticate(&headers, caller.addr, &state).await?),
     };
+    // What is checked again while the socket is open.
+    let credential = match (&auth, query.get("token"), &caller.key) {
+        (Auth::Token(_), Some(token), _) => Credential::Token(token.trim().to_owned()),
+        (_, _, Some(hash)) => Credential::Key(hash.clone()),
+        _ => return Err(ApiError::MissingApiKey),
+    };
     // A learner token counts as the key of its session for the limits.
     let caller = match &auth {
         Auth::Token(session) => Caller {
@@ -137,7 +142,7 @@ pub async fn connect(
             tracker.track_future(async move {
                 state.metrics.websocket_opened();
                 let session_uuid = session.uuid;
-                if let Err(e) = Connection::new(state.clone(), session, after, caller)
+                if let Err(e) = Connection::new(state.clone(), session, after, caller, credential)
                     .run(socket)
                     .await
                 {
@@ -146,6 +151,15 @@ pub async fn connect(
                 state.metrics.websocket_closed();
             })
         }))
+}
+
+/// What opened the socket, checked again at every ping: revoking the key
+/// (or the token, or the key that created the token) closes the socket.
+enum Credential {
+    /// The hash of the API key.
+    Key(String),
+    /// The learner token.
+    Token(String),
 }
 
 /// Who opens the socket.
@@ -165,11 +179,16 @@ struct Connection {
     ended_sent: bool,
     /// Who opened the socket (the turns' rate limits).
     caller: Caller,
+    credential: Credential,
 }
 
 /// Why a connection ended early (logged).
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
+    /// Close the socket with this code and reason (sent if the client
+    /// still reads).
+    #[error("closing ({0}): {1}")]
+    Closing(u16, &'static str),
     #[error("socket: {0}")]
     Socket(#[from] axum::Error),
     #[error("{0}")]
@@ -182,6 +201,7 @@ impl Connection {
         session: Session,
         after: Option<MessageId>,
         caller: Caller,
+        credential: Credential,
     ) -> Connection {
         Connection {
             state,
@@ -189,51 +209,115 @@ impl Connection {
             last: after,
             ended_sent: false,
             caller,
+            credential,
         }
     }
 
+    /// Whether the key or token that opened the socket still opens it.
+    async fn still_valid(&self) -> Result<bool, ApiError> {
+        Ok(match &self.credential {
+            Credential::Key(hash) => self
+                .state
+                .store
+                .find_org_by_key_hash(hash)
+                .await
+                .map_err(ApiError::internal)?
+                .is_some_and(|org| org.id == self.session.org),
+            Credential::Token(token) => {
+                match session_tokens::session_of(&self.state, token).await {
+                    Ok(session) => session.id == self.session.id,
+                    Err(ApiError::InvalidToken) => false,
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+
     async fn run(mut self, mut socket: WebSocket) -> Result<(), ConnError> {
+        match self.serve(&mut socket).await {
+            Ok(()) => Ok(()),
+            Err(ConnError::Closing(code, reason)) => {
+                // A client that does not read cannot hold this either.
+                let close = socket.send(Frame::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })));
+                let _ = tokio::time::timeout(self.state.ws.send_timeout, close).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn serve(&mut self, socket: &mut WebSocket) -> Result<(), ConnError> {
         // Subscribe before the first read, so nothing committed in between
         // is missed (a message read twice is skipped by `last`).
-        let mut events = self.state.events.subscribe();
-        self.deliver(&mut socket).await?;
+        let mut commits = self.state.live.subscribe(self.session.id);
+        self.deliver(socket).await?;
         let shutdown = self.state.shutdown.clone();
+        let every = self.state.ws.ping_interval;
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut awaiting_pong = false;
         loop {
             tokio::select! {
                 // Shutdown first: no new turn starts once it has begun.
                 biased;
                 () = shutdown.cancelled() => {
-                    // A client that does not read cannot hold shutdown.
-                    let close = socket.send(Frame::Close(Some(CloseFrame {
-                        code: close_code::AWAY,
-                        reason: "server shutting down".into(),
-                    })));
-                    let _ = tokio::time::timeout(SEND_TIMEOUT, close).await;
-                    return Ok(());
+                    return Err(ConnError::Closing(close_code::AWAY, "server shutting down"));
                 }
-                event = events.recv() => match event {
-                    Ok(MessageEvent::Committed { session, .. }) if session == self.session.id => {
-                        self.deliver(&mut socket).await?;
+                _ = ping.tick() => {
+                    if awaiting_pong {
+                        // Nothing heard for a whole interval: a dead peer.
+                        return Err(ConnError::Closing(close_code::AWAY, "no pong"));
                     }
-                    Ok(MessageEvent::Lagged) | Err(RecvError::Lagged(_)) => {
-                        self.deliver(&mut socket).await?;
+                    if !self.still_valid().await? {
+                        return Err(ConnError::Closing(close_code::POLICY, "credentials revoked or expired"));
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Closed) => return Ok(()),
-                },
-                frame = socket.recv() => match frame {
-                    None | Some(Ok(Frame::Close(_))) => return Ok(()),
-                    Some(Err(e)) => return Err(e.into()),
-                    Some(Ok(Frame::Text(text))) => {
-                        self.on_text(&mut socket, text.as_bytes()).await?;
+                    self.send_frame(socket, Frame::Ping(Default::default())).await?;
+                    awaiting_pong = true;
+                }
+                () = commits.changed() => self.deliver(socket).await?,
+                frame = socket.recv() => {
+                    awaiting_pong = false;
+                    match frame {
+                        None | Some(Ok(Frame::Close(_))) => return Ok(()),
+                        Some(Err(e)) if too_big(&e) => {
+                            return Err(ConnError::Closing(close_code::SIZE, "frame over 64 KiB"));
+                        }
+                        Some(Err(e)) => return Err(e.into()),
+                        Some(Ok(Frame::Text(text))) => {
+                            self.on_text(socket, text.as_bytes()).await?;
+                        }
+                        Some(Ok(Frame::Binary(bytes))) => {
+                            self.on_text(socket, &bytes).await?;
+                        }
+                        Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
                     }
-                    Some(Ok(Frame::Binary(bytes))) => {
-                        self.on_text(&mut socket, &bytes).await?;
-                    }
-                    Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
-                },
+                }
             }
         }
+    }
+
+    /// Sends one frame; a client that does not take it within the send
+    /// timeout is closed with 1013 (it may resume with `afterId`).
+    async fn send_frame(&self, socket: &mut WebSocket, frame: Frame) -> Result<(), ConnError> {
+        match tokio::time::timeout(self.state.ws.send_timeout, socket.send(frame)).await {
+            Ok(sent) => Ok(sent?),
+            Err(_) => Err(ConnError::Closing(
+                close_code::AGAIN,
+                "too slow: reconnect with afterId",
+            )),
+        }
+    }
+
+    async fn send_json<T: serde::Serialize>(
+        &self,
+        socket: &mut WebSocket,
+        value: &T,
+    ) -> Result<(), ConnError> {
+        let text = serde_json::to_string(value).map_err(ApiError::internal)?;
+        self.send_frame(socket, Frame::Text(text.into())).await
     }
 
     /// One learner frame: a turn, then delivery of what it committed.
@@ -261,7 +345,7 @@ impl Connection {
                 if let ApiError::Internal(cause) = &e {
                     tracing::error!(%cause, "websocket turn failed");
                 }
-                send_json(socket, &e.body()).await
+                self.send_json(socket, &e.body()).await
             }
         }
     }
@@ -272,7 +356,8 @@ impl Connection {
         let first = self.last.is_none() && !self.ended_sent;
         let messages = read_messages(&self.state, &self.session, self.last, None).await?;
         for m in &messages {
-            send_json(socket, &MessageItem::new(m, self.state.timezone)).await?;
+            self.send_json(socket, &MessageItem::new(m, self.state.timezone))
+                .await?;
             self.last = Some(m.id);
         }
         // Only a delivery of new messages can follow the end of a session.
@@ -288,18 +373,15 @@ impl Connection {
             {
                 self.ended_sent = true;
                 let frame = serde_json::json!({ "session_status": current.status.as_str() });
-                send_json(socket, &frame).await?;
+                self.send_json(socket, &frame).await?;
             }
         }
         Ok(())
     }
 }
 
-async fn send_json<T: serde::Serialize>(
-    socket: &mut WebSocket,
-    value: &T,
-) -> Result<(), ConnError> {
-    let text = serde_json::to_string(value).map_err(ApiError::internal)?;
-    socket.send(Frame::Text(text.into())).await?;
-    Ok(())
+/// Whether a receive failed because the frame was over the size limit.
+fn too_big(error: &axum::Error) -> bool {
+    let text = error.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long")
 }
