@@ -38,6 +38,8 @@ pub struct Config {
     pub shutdown_timeout: std::time::Duration,
     /// The live chat's keep-alive and send limits.
     pub ws: WsOptions,
+    /// How often expired learner tokens are deleted.
+    pub token_sweep_interval: std::time::Duration,
     /// Origins allowed to call the API from a browser (CORS); empty: none.
     pub cors_origins: Vec<String>,
     /// Rate limits per key and per client address (docs/api.md).
@@ -77,6 +79,7 @@ impl Default for Config {
             rate_limits: crate::limits::RateLimits::default(),
             cors_origins: Vec::new(),
             ws: WsOptions::default(),
+            token_sweep_interval: std::time::Duration::from_secs(600),
             test_routes: false,
             frame_origins: Vec::new(),
             secret_key: None,

@@ -56,6 +56,7 @@ pub struct App {
     http: HttpOptions,
     limits: crate::connections::Limits,
     shutdown_timeout: Duration,
+    token_sweep_interval: Duration,
 }
 
 impl App {
@@ -114,6 +115,7 @@ impl App {
                 max_connections: config.max_connections,
             },
             shutdown_timeout: config.shutdown_timeout,
+            token_sweep_interval: config.token_sweep_interval,
         })
     }
 
@@ -138,6 +140,10 @@ impl App {
             .tasks
             .spawn(crate::wakeup::run(state.clone(), self.wakeup_interval));
         state.tasks.spawn(crate::delivery::run(state.clone()));
+        state.tasks.spawn(routes::session_tokens::sweep_expired(
+            state.clone(),
+            self.token_sweep_interval,
+        ));
         let token = state.shutdown.clone();
         tokio::spawn(async move {
             shutdown.await;

@@ -148,6 +148,22 @@ pub struct SessionTokenData {
     pub expires_at: String,
 }
 
+/// A learner token to revoke.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RevokeTokenRequest {
+    /// The token (`cst_...`) as handed out.
+    #[schema(example = "cst_3f0c9d1e4b6a47d8a2c5e7f901b3d5c6e8f0a2b4c6d8e0f2a4b6c8d0e2f4a6b8")]
+    pub token: String,
+}
+
+/// Whether this request revoked the token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokeTokenData {
+    /// `true`: revoked now; `false`: no such live token of your
+    /// organisation (unknown, expired, or revoked before).
+    pub revoked: bool,
+}
+
 /// Result of an enrolment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EnrolData {

@@ -169,17 +169,29 @@ pub trait Store: Send + Sync {
     async fn create_session(&self, org: OrgId, session: &NewSession) -> Result<CreatedSession>;
     async fn get_session(&self, org: OrgId, uuid: Uuid) -> Result<Option<Session>>;
     /// Store a learner token, by its hash ([`hash_api_key`]), that opens
-    /// `session` until `expires_at` (exclusive). Fails with NotFound if the
-    /// session is not `org`'s.
+    /// `session` until `expires_at` (exclusive), created with the API key
+    /// whose hash is `key_hash` (revoking that key invalidates the token).
+    /// Fails with NotFound if the session is not `org`'s.
     async fn create_session_token(
         &self,
         org: OrgId,
         session: SessionId,
         token_hash: &str,
+        key_hash: Option<&str>,
         expires_at: DateTime<Utc>,
     ) -> Result<()>;
-    /// The session a learner token opens, unless the token is unknown or
-    /// expired at `now`.
+    /// Revoke a learner token of `org`'s sessions; false if there is no
+    /// such token (or it was revoked already).
+    async fn revoke_session_token(
+        &self,
+        org: OrgId,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Delete the tokens expired at `now`; returns how many.
+    async fn delete_expired_session_tokens(&self, now: DateTime<Utc>) -> Result<u64>;
+    /// The session a learner token opens, unless the token is unknown,
+    /// expired at `now`, revoked, or created with a key since revoked.
     async fn find_session_by_token(
         &self,
         token_hash: &str,

@@ -427,14 +427,17 @@ impl Store for PostgresStore {
         org: OrgId,
         session: SessionId,
         token_hash: &str,
+        key_hash: Option<&str>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         let done = sqlx::query(
-            "INSERT INTO session_tokens (session_id, token_hash, expires_at) \
-             SELECT id, $1, $2 FROM sessions WHERE id = $3 AND org_id = $4",
+            "INSERT INTO session_tokens (session_id, token_hash, expires_at, api_key_id) \
+             SELECT s.id, $1, $2, (SELECT k.id FROM api_keys k WHERE k.key_hash = $3 AND k.org_id = s.org_id) \
+             FROM sessions s WHERE s.id = $4 AND s.org_id = $5",
         )
         .bind(token_hash)
         .bind(to_micros(expires_at))
+        .bind(key_hash)
         .bind(session)
         .bind(org)
         .execute(&self.pool)
@@ -443,6 +446,32 @@ impl Store for PostgresStore {
             return Err(StoreError::NotFound("session"));
         }
         Ok(())
+    }
+
+    async fn revoke_session_token(
+        &self,
+        org: OrgId,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE session_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL \
+             AND session_id IN (SELECT id FROM sessions WHERE org_id = $3)",
+        )
+        .bind(to_micros(at))
+        .bind(token_hash)
+        .bind(org)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_expired_session_tokens(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM session_tokens WHERE expires_at <= $1")
+            .bind(to_micros(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn find_session_by_token(

@@ -478,15 +478,18 @@ impl Store for SqliteStore {
         org: OrgId,
         session: SessionId,
         token_hash: &str,
+        key_hash: Option<&str>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         let mut writer = self.writer.exclusive().await;
         let done = sqlx::query(
-            "INSERT INTO session_tokens (session_id, token_hash, expires_at) \
-             SELECT id, ?, ? FROM sessions WHERE id = ? AND org_id = ?",
+            "INSERT INTO session_tokens (session_id, token_hash, expires_at, api_key_id) \
+             SELECT s.id, ?, ?, (SELECT k.id FROM api_keys k WHERE k.key_hash = ? AND k.org_id = s.org_id) \
+             FROM sessions s WHERE s.id = ? AND s.org_id = ?",
         )
         .bind(token_hash)
         .bind(us(expires_at))
+        .bind(key_hash)
         .bind(session)
         .bind(org)
         .execute(&mut writer.conn)
@@ -495,6 +498,34 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound("session"));
         }
         Ok(())
+    }
+
+    async fn revoke_session_token(
+        &self,
+        org: OrgId,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut writer = self.writer.exclusive().await;
+        let done = sqlx::query(
+            "UPDATE session_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL \
+             AND session_id IN (SELECT id FROM sessions WHERE org_id = ?)",
+        )
+        .bind(us(at))
+        .bind(token_hash)
+        .bind(org)
+        .execute(&mut writer.conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_expired_session_tokens(&self, now: DateTime<Utc>) -> Result<u64> {
+        let mut writer = self.writer.exclusive().await;
+        let done = sqlx::query("DELETE FROM session_tokens WHERE expires_at <= ?")
+            .bind(us(now))
+            .execute(&mut writer.conn)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn find_session_by_token(

@@ -70,6 +70,7 @@ contract_tests!(
     subscribe_announces_each_commit_once,
     migrate_is_idempotent,
     session_tokens,
+    session_token_revocation,
     outbox_rows_follow_turns,
     phones_are_unique_per_org,
     claims_keep_order_per_learner,

@@ -15,6 +15,7 @@ both_backends!(
     reused_external_id_with_another_text_is_a_conflict,
     migrations_are_safe_to_race,
     revoking_a_key_closes_its_sockets,
+    learner_tokens_are_revoked_and_swept,
 );
 
 /// Dates of birth out of range (the PostgreSQL `date` type refused
@@ -803,4 +804,110 @@ async fn revoking_a_key_closes_its_sockets(backend: Backend) {
     app.say(&customer, &session, "1").await;
     let received = super::ws::next(&mut kept).await;
     assert_eq!(received["message"], "1", "{received}");
+}
+
+/// A learner token dies with the key that created it, can be revoked
+/// itself (its sockets close with 1008), by its organisation only; expired
+/// tokens are deleted by the server.
+async fn learner_tokens_are_revoked_and_swept(backend: Backend) {
+    let config = chatcourse_api::Config {
+        ws: chatcourse_api::config::WsOptions {
+            ping_interval: Duration::from_millis(300),
+            ..Default::default()
+        },
+        token_sweep_interval: Duration::from_millis(200),
+        ..chatcourse_api::Config::default()
+    };
+    let mut app = TestApp::spawn_with(backend, config).await;
+    let (customer, session) = app.enrolled().await;
+    async fn token(app: &TestApp, customer: &str, session: &str) -> String {
+        let (status, body) = app
+            .post(
+                "/api/v1/fe/session/token",
+                &json!({"customer_uuid": customer, "session_uuid": session}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["token"].as_str().expect("token").to_owned()
+    }
+    async fn refused(app: &TestApp, token: String) -> u16 {
+        let url = app.url(&format!("/api/v1/ws?token={token}"));
+        let response = app.client.get(url).send().await.expect("request");
+        response.status().as_u16()
+    }
+    let by_first_key = token(&app, &customer, &session).await;
+    let first_key = app.key.clone();
+    app.key = app.new_key("org-a").await;
+    let by_second_key = token(&app, &customer, &session).await;
+    let mut socket = super::ws::open_with_token(&app, &format!("token={by_second_key}")).await;
+    let org = app
+        .store
+        .find_org("org-a")
+        .await
+        .expect("org")
+        .expect("org-a");
+    let newest = app
+        .store
+        .list_keys(org.id)
+        .await
+        .expect("keys")
+        .iter()
+        .map(|k| k.id)
+        .max();
+    assert!(
+        app.store
+            .revoke_key(org.id, newest.expect("key"), chrono::Utc::now())
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        close_code(&mut socket).await,
+        Some(1008),
+        "its key was revoked"
+    );
+    assert_eq!(refused(&app, by_second_key).await, 401);
+
+    app.key = first_key;
+    let mut socket = super::ws::open_with_token(&app, &format!("token={by_first_key}")).await;
+    let other_org = app.new_key("org-b").await;
+    let revoke = |key: String, token: String| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .post_with(
+                    "/api/v1/fe/session/token/revoke",
+                    &json!({"token": token}),
+                    &key,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body["data"]["revoked"].as_bool().expect("revoked")
+        }
+    };
+    assert!(
+        !revoke(other_org, by_first_key.clone()).await,
+        "another organisation's"
+    );
+    assert!(revoke(app.key.clone(), by_first_key.clone()).await);
+    assert!(!revoke(app.key.clone(), by_first_key.clone()).await, "once");
+    assert_eq!(close_code(&mut socket).await, Some(1008), "revoked");
+    assert_eq!(refused(&app, by_first_key).await, 401);
+
+    // Expired tokens are deleted by the server, not left to pile up.
+    for _ in 0..3 {
+        let (status, body) = app
+            .post(
+                "/api/v1/fe/session/token",
+                &json!({"customer_uuid": customer, "session_uuid": session, "ttl_seconds": 1}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let left = app
+        .store
+        .delete_expired_session_tokens(chrono::Utc::now())
+        .await
+        .expect("delete");
+    assert_eq!(left, 0, "the server had deleted the expired tokens");
 }

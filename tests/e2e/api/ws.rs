@@ -43,7 +43,7 @@ pub(super) async fn learner_token(
 }
 
 /// Opens the socket with a learner token only (no API key header).
-async fn open_with_token(app: &TestApp, query: &str) -> Socket {
+pub(super) async fn open_with_token(app: &TestApp, query: &str) -> Socket {
     let (socket, response) = connect_async(app.ws_url(&format!("/api/v1/ws?{query}")))
         .await
         .expect("websocket connects");

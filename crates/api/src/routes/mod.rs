@@ -41,6 +41,7 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(messages::all))
             .routes(routes!(messages::post))
             .routes(routes!(session_tokens::create))
+            .routes(routes!(session_tokens::revoke))
             .routes(routes!(modules::list))
             .routes(routes!(summaries::customer))
             .routes(routes!(summaries::session))

@@ -15,7 +15,7 @@ use crate::extract::{JsonBody, check, parse_uuid};
 use crate::limits::Caller;
 use crate::routes::messages::find_session;
 use crate::state::{AppState, Org};
-use crate::wire::{SessionTokenData, SessionTokenRequest};
+use crate::wire::{RevokeTokenData, RevokeTokenRequest, SessionTokenData, SessionTokenRequest};
 
 /// The prefix that makes a learner token recognisable (e.g. by secret
 /// scanners) and tells it apart from an API key (`cck_`).
@@ -85,6 +85,7 @@ pub async fn create(
             org,
             session.id,
             &chatcourse_storage::hash_api_key(&token),
+            caller.key.as_deref(),
             expires_at,
         )
         .await
@@ -96,6 +97,61 @@ pub async fn create(
             expires_at: expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         },
     ))
+}
+
+/// Revoke a learner token: from now on it opens nothing, and the live chat
+/// sockets opened with it are closed at their next ping (code 1008).
+/// Revoking is idempotent: `revoked` says whether this request did it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/fe/session/token/revoke",
+    tag = "messages",
+    request_body = RevokeTokenRequest,
+    responses(
+        (status = 200, description = "Token revoked successfully (or there was nothing to revoke: see `revoked`)", body = Envelope<RevokeTokenData>),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Org(org): Org,
+    JsonBody(body): JsonBody<RevokeTokenRequest>,
+) -> Result<Envelope<RevokeTokenData>, ApiError> {
+    let token = body.token.trim();
+    if token.is_empty() {
+        return Err(ApiError::Validation(vec!["token: is required".to_owned()]));
+    }
+    let revoked = state
+        .store
+        .revoke_session_token(
+            org,
+            &chatcourse_storage::hash_api_key(token),
+            state.clock.now(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(ok(
+        "Token revoked successfully",
+        RevokeTokenData { revoked },
+    ))
+}
+
+/// Deletes expired learner tokens now and then (they open nothing; their
+/// rows only take room).
+pub(crate) async fn sweep_expired(state: AppState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => match state.store.delete_expired_session_tokens(state.clock.now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "expired learner tokens deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot delete expired learner tokens"),
+            },
+        }
+    }
 }
 
 /// `now + ttl` in whole seconds, so that the `expires_at` shown is exactly

@@ -150,7 +150,9 @@ pub(super) async fn find_session_by_token(
 ) -> Result<Option<Session>> {
     let sql = format!(
         "SELECT {SESSION_COLS} FROM session_tokens t JOIN sessions s ON s.id = t.session_id \
-         JOIN customers c ON c.id = s.customer_id WHERE t.token_hash = ? AND t.expires_at > ?"
+         JOIN customers c ON c.id = s.customer_id WHERE t.token_hash = ? AND t.expires_at > ? \
+         AND t.revoked_at IS NULL AND (t.api_key_id IS NULL OR EXISTS \
+         (SELECT 1 FROM api_keys k WHERE k.id = t.api_key_id AND k.revoked_at IS NULL))"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(token_hash)

@@ -21,11 +21,11 @@ pub async fn session_tokens(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let mine_hash = hash_api_key("token-of-mine");
     let other_hash = hash_api_key("token-of-other");
     store
-        .create_session_token(w.org, mine.id, &mine_hash, at(60))
+        .create_session_token(w.org, mine.id, &mine_hash, None, at(60))
         .await
         .unwrap();
     store
-        .create_session_token(w.org, other.id, &other_hash, at(120))
+        .create_session_token(w.org, other.id, &other_hash, None, at(120))
         .await
         .unwrap();
 
@@ -84,7 +84,7 @@ pub async fn session_tokens(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     // Another organisation's session cannot get a token.
     let stranger = store.create_org_if_missing("Stranger", t0()).await.unwrap();
     let e = store
-        .create_session_token(stranger.id, mine.id, &hash_api_key("stolen"), at(60))
+        .create_session_token(stranger.id, mine.id, &hash_api_key("stolen"), None, at(60))
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
@@ -97,8 +97,103 @@ pub async fn session_tokens(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     );
     // Nor does a session that does not exist.
     let e = store
-        .create_session_token(w.org, SessionId(i64::MAX), &hash_api_key("x"), at(60))
+        .create_session_token(w.org, SessionId(i64::MAX), &hash_api_key("x"), None, at(60))
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+}
+
+/// A token created with an API key stops working when that key is revoked;
+/// a token can be revoked itself (only by its organisation, once); expired
+/// tokens are deleted, and only they.
+pub async fn session_token_revocation(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "Acme").await;
+    let mine = session(&store, &w).await;
+    let key = hash_api_key("cck_key-one");
+    let other_key = hash_api_key("cck_key-two");
+    let stored = store.add_api_key(w.org, &key, "one", at(0)).await.unwrap();
+    store
+        .add_api_key(w.org, &other_key, "two", at(0))
+        .await
+        .unwrap();
+    let by_key = hash_api_key("token-by-key-one");
+    let by_other = hash_api_key("token-by-key-two");
+    let revocable = hash_api_key("token-to-revoke");
+    let short = hash_api_key("token-short");
+    for (token, key, until) in [
+        (&by_key, Some(key.as_str()), 600),
+        (&by_other, Some(other_key.as_str()), 600),
+        (&revocable, None, 600),
+        (&short, None, 30),
+    ] {
+        store
+            .create_session_token(w.org, mine.id, token, key, at(until))
+            .await
+            .unwrap();
+    }
+    let opens = |token: String| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .find_session_by_token(&token, at(1))
+                .await
+                .unwrap()
+                .map(|s| s.id)
+        }
+    };
+    assert_eq!(opens(by_key.clone()).await, Some(mine.id));
+    assert!(store.revoke_key(w.org, stored.id, at(1)).await.unwrap());
+    assert_eq!(opens(by_key.clone()).await, None, "its key was revoked");
+    assert_eq!(
+        opens(by_other.clone()).await,
+        Some(mine.id),
+        "another key's"
+    );
+
+    let stranger = store.create_org_if_missing("Other", at(0)).await.unwrap();
+    assert!(
+        !store
+            .revoke_session_token(stranger.id, &revocable, at(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(opens(revocable.clone()).await, Some(mine.id));
+    assert!(
+        store
+            .revoke_session_token(w.org, &revocable, at(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_session_token(w.org, &revocable, at(2))
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert_eq!(opens(revocable.clone()).await, None, "revoked");
+    assert!(
+        !store
+            .revoke_session_token(w.org, &hash_api_key("nope"), at(1))
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(
+        store.delete_expired_session_tokens(at(29)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.delete_expired_session_tokens(at(30)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.delete_expired_session_tokens(at(30)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        opens(by_other).await,
+        Some(mine.id),
+        "unexpired tokens stay"
+    );
 }
