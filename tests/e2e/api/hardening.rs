@@ -16,6 +16,7 @@ both_backends!(
     migrations_are_safe_to_race,
     revoking_a_key_closes_its_sockets,
     learner_tokens_are_revoked_and_swept,
+    whole_transcripts_are_streamed,
 );
 
 /// Dates of birth out of range (the PostgreSQL `date` type refused
@@ -910,4 +911,80 @@ async fn learner_tokens_are_revoked_and_swept(backend: Backend) {
         .await
         .expect("delete");
     assert_eq!(left, 0, "the server had deleted the expired tokens");
+}
+
+/// Without `limit`, `/api/v1/message/all` streams the transcript page by
+/// page (chunked, no `Content-Length`) in exactly the seed's shape; the
+/// live chat sends a long history page by page too; nothing is missed or
+/// repeated across pages.
+async fn whole_transcripts_are_streamed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session) = app.enrolled().await;
+    for n in 0..220 {
+        app.say(&customer, &session, if n % 2 == 0 { "1" } else { "2" })
+            .await;
+    }
+    let base = format!("/api/v1/message/all?customerUuid={customer}&sessionUuid={session}");
+    // The same messages, read with `limit` (one ordinary envelope a page).
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let (status, body) = app.get(&format!("{base}&limit=1000&afterId={after}")).await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["data"].as_array().expect("data").clone();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().expect("last")["id"].as_i64().expect("id");
+        paged.extend(page);
+    }
+    assert!(paged.len() > 440, "{} messages", paged.len());
+    let response = app
+        .client
+        .get(app.url(&base))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers().get("content-length").is_none(),
+        "{response:?}"
+    );
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let text = response.text().await.expect("body");
+    assert!(
+        text.starts_with(
+            r#"{"status":200,"message":"Messages successfully fetched","data":[{"id":"#
+        ),
+        "{}",
+        &text[..100]
+    );
+    let body: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
+    assert_eq!(body["data"].as_array().expect("data"), &paged);
+    assert_eq!(
+        body.as_object().expect("object").len(),
+        3,
+        "status, message, data"
+    );
+    // After the last id: an empty list, still the envelope.
+    let (status, body) = app.get(&format!("{base}&afterId={after}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"status": 200, "message": "Messages successfully fetched", "data": []})
+    );
+    let (status, body) = app.get(&format!("{base}&afterId=3")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"].as_array().expect("data")[..], paged[3..]);
+
+    let mut socket = super::ws::open(
+        &app,
+        &format!("customerUuid={customer}&sessionUuid={session}"),
+    )
+    .await;
+    for expected in &paged {
+        let frame = super::ws::next(&mut socket).await;
+        assert_eq!(&frame, expected);
+    }
 }

@@ -1,8 +1,12 @@
 //! The conversation: read it (`GET /api/v1/message/all`) and add a learner
 //! turn to it (`POST /api/v1/message`).
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use chatcourse_storage::{Message, MessageId, Session};
+use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::envelope::{Envelope, ok};
@@ -14,6 +18,14 @@ use crate::wire::{MessageItem, PostMessage, TurnData};
 
 /// Page size when reading a whole conversation from the store.
 const PAGE: u32 = 1000;
+
+/// Messages read at a time when a whole conversation is streamed (the
+/// transcript without `limit`, the live chat's history): what one request
+/// holds in memory at most, whatever the conversation's length.
+pub(crate) const STREAM_PAGE: u32 = 200;
+
+/// The start of the transcript's envelope, exactly as `ok(...)` writes it.
+const TRANSCRIPT_HEAD: &str = r#"{"status":200,"message":"Messages successfully fetched","data":["#;
 
 /// The session `session_uuid` of customer `customer_uuid` in `org`, or
 /// `None` (another organisation's session is the same as no session).
@@ -88,7 +100,7 @@ pub async fn all(
     State(state): State<AppState>,
     Org(org): Org,
     query: QueryParams,
-) -> Result<Envelope<Vec<MessageItem>>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
     let customer_uuid = query.uuid("customerUuid", &mut errors);
     let session_uuid = query.uuid("sessionUuid", &mut errors);
@@ -101,18 +113,88 @@ pub async fn all(
     let session = find_session(&state, org, customer_uuid, session_uuid)
         .await?
         .ok_or(ApiError::ConversationNotFound)?;
-    let messages = read_messages(
-        &state,
-        &session,
-        after.map(|a| MessageId(a as i64)),
-        limit.map(|l| l as u32),
-    )
-    .await?;
-    let items = messages
+    let after = after.map(|a| MessageId(a as i64));
+    let Some(limit) = limit else {
+        return Ok(stream_transcript(state, session, after));
+    };
+    let messages = read_messages(&state, &session, after, Some(limit as u32)).await?;
+    let items: Vec<MessageItem> = messages
         .iter()
         .map(|m| MessageItem::new(m, state.timezone))
         .collect();
-    Ok(ok("Messages successfully fetched", items))
+    Ok(ok("Messages successfully fetched", items).into_response())
+}
+
+/// The whole transcript (after `after`), streamed page by page in the
+/// envelope's exact shape: the server never holds more than a page. A
+/// database failure part-way aborts the body (the JSON is then
+/// incomplete, which every client notices).
+fn stream_transcript(state: AppState, session: Session, after: Option<MessageId>) -> Response {
+    enum Step {
+        Head,
+        Page {
+            after: Option<MessageId>,
+            first: bool,
+        },
+        Done,
+    }
+    let body = futures::stream::unfold(Step::Head, move |step| {
+        let state = state.clone();
+        let session = session.clone();
+        async move {
+            match step {
+                Step::Head => Some((
+                    Ok(Bytes::from_static(TRANSCRIPT_HEAD.as_bytes())),
+                    Step::Page { after, first: true },
+                )),
+                Step::Page { after, first } => {
+                    let page = match state
+                        .store
+                        .messages(session.org, session.id, after, STREAM_PAGE)
+                        .await
+                    {
+                        Ok(page) => page,
+                        Err(e) => {
+                            tracing::error!(error = %e, "transcript failed part-way");
+                            return Some((
+                                Err(std::io::Error::other("transcript failed")),
+                                Step::Done,
+                            ));
+                        }
+                    };
+                    let mut chunk = Vec::with_capacity(page.len() * 256);
+                    for (i, m) in page.iter().enumerate() {
+                        if !(first && i == 0) {
+                            chunk.push(b',');
+                        }
+                        if let Err(e) =
+                            serde_json::to_writer(&mut chunk, &MessageItem::new(m, state.timezone))
+                        {
+                            return Some((Err(std::io::Error::other(e)), Step::Done));
+                        }
+                    }
+                    let next = if page.len() as u32 == STREAM_PAGE {
+                        Step::Page {
+                            after: page.last().map(|m| m.id),
+                            first: first && page.is_empty(),
+                        }
+                    } else {
+                        chunk.extend_from_slice(b"]}");
+                        Step::Done
+                    };
+                    Some((Ok(Bytes::from(chunk)), next))
+                }
+                Step::Done => None,
+            }
+        }
+    })
+    // Compression may poll once more after the end.
+    .fuse();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// Send a learner's message (for channels that are not WebSocket: SMS or

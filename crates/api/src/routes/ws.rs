@@ -34,7 +34,7 @@ use serde::Deserialize;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{MAX_BODY_BYTES, QueryParams, check, parse_json};
 use crate::limits::Caller;
-use crate::routes::messages::{find_session, read_messages};
+use crate::routes::messages::{STREAM_PAGE, find_session, read_messages};
 use crate::routes::session_tokens;
 use crate::state::{AppState, authenticate};
 use crate::turns::{self, TurnKind};
@@ -354,14 +354,23 @@ impl Connection {
     /// session's end when it has ended.
     async fn deliver(&mut self, socket: &mut WebSocket) -> Result<(), ConnError> {
         let first = self.last.is_none() && !self.ended_sent;
-        let messages = read_messages(&self.state, &self.session, self.last, None).await?;
-        for m in &messages {
-            self.send_json(socket, &MessageItem::new(m, self.state.timezone))
-                .await?;
-            self.last = Some(m.id);
+        // Page by page: a long history is never held whole.
+        let mut delivered = false;
+        loop {
+            let page =
+                read_messages(&self.state, &self.session, self.last, Some(STREAM_PAGE)).await?;
+            for m in &page {
+                self.send_json(socket, &MessageItem::new(m, self.state.timezone))
+                    .await?;
+                self.last = Some(m.id);
+            }
+            delivered |= !page.is_empty();
+            if (page.len() as u32) < STREAM_PAGE {
+                break;
+            }
         }
         // Only a delivery of new messages can follow the end of a session.
-        if !self.ended_sent && (first || !messages.is_empty()) {
+        if !self.ended_sent && (first || delivered) {
             let current = self
                 .state
                 .store
