@@ -988,3 +988,86 @@ async fn whole_transcripts_are_streamed(backend: Backend) {
         assert_eq!(&frame, expected);
     }
 }
+
+/// The OpenAPI document says what the server enforces: uuid ids, the
+/// ranges of `limit`, `afterId`, `ttl_seconds` and `programIdentifier`,
+/// the `format` enum, every status an operation can answer, the
+/// operations routes, and the links register -> enrol -> message -> fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_says_what_is_enforced() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let param = |path: &str, method: &str, name: &str| {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .map(|p| p["schema"].clone())
+            .unwrap_or_else(|| panic!("{method} {path} has {name}"))
+    };
+    let all = "/api/v1/message/all";
+    assert_eq!(param(all, "get", "customerUuid")["format"], "uuid");
+    assert!(param(all, "get", "sessionUuid")["pattern"].is_string());
+    assert_eq!(param(all, "get", "limit")["minimum"], 1);
+    assert_eq!(param(all, "get", "limit")["maximum"], 1000);
+    assert_eq!(param(all, "get", "afterId")["minimum"], 0);
+    assert_eq!(
+        param("/api/v1/fe/program/summary", "get", "programIdentifier")["minimum"],
+        0
+    );
+    let export = "/api/v1/fe/program/export/messages";
+    assert_eq!(
+        param(export, "get", "format")["enum"],
+        json!(["ndjson", "csv"])
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["SessionTokenRequest"]["properties"]["ttl_seconds"]["minimum"],
+        1
+    );
+    assert_eq!(
+        schemas["SessionTokenRequest"]["properties"]["ttl_seconds"]["maximum"],
+        604_800
+    );
+    assert_eq!(
+        schemas["PostMessage"]["properties"]["customer_uuid"]["format"],
+        "uuid"
+    );
+    assert_eq!(
+        schemas["PostMessage"]["properties"]["message"]["maxLength"],
+        2000
+    );
+    let responses = &doc["paths"]["/api/v1/message"]["post"]["responses"];
+    for status in [
+        "200", "400", "401", "404", "413", "415", "429", "500", "503",
+    ] {
+        assert!(
+            responses[status].is_object(),
+            "POST /api/v1/message answers {status}"
+        );
+    }
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path}");
+    }
+    assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
+    let links = |path: &str| doc["paths"][path]["post"]["responses"]["200"]["links"].clone();
+    let enrol_id = doc["paths"]["/api/v1/fe/program/customer/add"]["post"]["operationId"].clone();
+    assert_eq!(
+        links("/api/v1/customer/mfi/register")["Enrol"]["operationId"],
+        enrol_id
+    );
+    assert_eq!(
+        links("/api/v1/customer/mfi/register")["Enrol"]["requestBody"]["customer_uuid"],
+        "$response.body#/data/uuid"
+    );
+    let enrol_links = links("/api/v1/fe/program/customer/add");
+    assert_eq!(
+        enrol_links["SendMessage"]["operationId"],
+        doc["paths"]["/api/v1/message"]["post"]["operationId"]
+    );
+    assert_eq!(
+        enrol_links["FetchConversation"]["operationId"],
+        doc["paths"][all]["get"]["operationId"]
+    );
+    assert!(links("/api/v1/message")["FetchConversation"].is_object());
+}

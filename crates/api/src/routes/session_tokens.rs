@@ -141,7 +141,8 @@ pub async fn revoke(
 /// Deletes expired learner tokens now and then (they open nothing; their
 /// rows only take room).
 pub(crate) async fn sweep_expired(state: AppState, every: std::time::Duration) {
-    let mut tick = tokio::time::interval(every);
+    // Not at start: the first sweep waits a whole interval.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
