@@ -25,7 +25,7 @@ both_backends!(
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Short waits, so retries happen within a test.
-fn config(max_attempts: u32) -> Config {
+pub(super) fn config(max_attempts: u32) -> Config {
     Config {
         delivery: DeliveryConfig {
             retry: RetryPolicy {
@@ -52,7 +52,7 @@ fn free_addr() -> SocketAddr {
 
 /// Creates a webhook channel pointing at a new receiver; returns both and
 /// the channel's data.
-async fn channel(app: &TestApp) -> (FakeReceiver, Value, WebhookSecret) {
+pub(super) async fn channel(app: &TestApp) -> (FakeReceiver, Value, WebhookSecret) {
     let addr = free_addr();
     let (status, body) = app
         .post(
@@ -71,7 +71,7 @@ async fn channel(app: &TestApp) -> (FakeReceiver, Value, WebhookSecret) {
 
 /// Registers a customer with a fresh phone and enrols them; returns
 /// (customer uuid, session uuid, phone in E.164).
-async fn learner(app: &TestApp) -> (String, String, String) {
+pub(super) async fn learner(app: &TestApp) -> (String, String, String) {
     let phone = next_phone();
     let customer = app
         .register_customer_by_phone(&app.key, "Jane Wanjiku", &phone)

@@ -31,6 +31,15 @@ pub struct Args {
     pub default_country: chatcourse_channels::Country,
     #[command(flatten)]
     pub secret_key: super::SecretKey,
+    /// Seconds an outbox row being sent belongs to this process; when a
+    /// process dies mid-send, another sends the row again after this
+    /// (docs/channels.md). Must exceed --delivery-timeout.
+    #[arg(long, env = "CHATCOURSE_DELIVERY_LEASE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub delivery_lease: u64,
+    /// Seconds one request to a receiver may take before it counts as a
+    /// failed attempt (retried).
+    #[arg(long, env = "CHATCOURSE_DELIVERY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub delivery_timeout: u64,
     /// Log format on stderr.
     #[arg(
         long,
@@ -61,8 +70,21 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.delivery_lease <= args.delivery_timeout {
+        eprintln!(
+            "error: --delivery-lease ({}s) must be longer than --delivery-timeout ({}s): a row still being sent would be sent again by another process",
+            args.delivery_lease, args.delivery_timeout
+        );
+        return ExitCode::FAILURE;
+    }
+    let delivery = chatcourse_api::delivery::DeliveryConfig {
+        lease: std::time::Duration::from_secs(args.delivery_lease),
+        timeout: std::time::Duration::from_secs(args.delivery_timeout),
+        ..chatcourse_api::delivery::DeliveryConfig::default()
+    };
     let config = Config {
         secret_key: Some(secret_key),
+        delivery,
         default_country: args.default_country,
         database_url: args.db.database,
         modules_dir: args.modules,
