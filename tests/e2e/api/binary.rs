@@ -177,6 +177,7 @@ both_backends!(
     keys_and_serve,
     channels_add_list_remove,
     kill_9_mid_dispatch_loses_nothing,
+    migrate_fills_in_old_phones,
 );
 
 /// `migrate` applies every migration on an empty database, then says it
@@ -725,4 +726,66 @@ async fn kill_9_mid_dispatch_loses_nothing(backend: Backend) {
         assert_eq!(&got, sent, "each learner's messages once each, in order");
     }
     drop(server);
+}
+
+/// Customers registered before phones were normalised (no E.164 phone):
+/// `migrate` fills theirs in with `--default-country`, and reports, without
+/// merging, one whose phone another customer has and one that is no phone.
+async fn migrate_fills_in_old_phones(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let first = run(chatcourse().args(["migrate", "--database", &db.url]));
+    assert!(first.status.success(), "{first:?}");
+    let store = chatcourse_storage::connect(&db.url).await.expect("store");
+    let org = store
+        .create_org_if_missing("acme", chrono::Utc::now())
+        .await
+        .expect("org")
+        .id;
+    let register = async |name: &str, phone: &str| {
+        store
+            .register_customer(
+                org,
+                &chatcourse_storage::NewCustomer {
+                    full_name: name.to_owned(),
+                    national_id: "1".to_owned(),
+                    phone: phone.to_owned(),
+                    phone_e164: None,
+                    location: String::new(),
+                    gender: String::new(),
+                    email: None,
+                    date_of_birth: None,
+                    registered_at: chrono::Utc::now(),
+                },
+            )
+            .await
+            .expect("an old customer")
+    };
+    let first_customer = register("First", "0712 000 111").await;
+    let same_phone = register("Second", "254712000111").await;
+    let no_phone = register("Third", "12345").await;
+
+    let out = run(chatcourse().args(["migrate", "--database", &db.url, "--default-country", "KE"]));
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("phones: 1 customer(s)"), "{text}");
+    assert!(text.contains("2 customer(s) left without"), "{text}");
+    let duplicate = format!(
+        "customer {}: phone \"254712000111\" is +254712000111, which customer {} has",
+        same_phone.uuid, first_customer.uuid
+    );
+    assert!(text.contains(&duplicate), "{text}");
+    assert!(
+        text.contains(&format!("customer {}: phone \"12345\"", no_phone.uuid)),
+        "{text}"
+    );
+    let found = store
+        .customer_by_phone(org, "+254712000111")
+        .await
+        .expect("read")
+        .expect("found by phone");
+    assert_eq!(found.uuid, first_customer.uuid);
+    // Run again: nothing more to fill, the same two reported.
+    let again = stdout(&run(chatcourse().args(["migrate", "--database", &db.url])));
+    assert!(!again.contains("now have"), "{again}");
+    assert!(again.contains("2 customer(s) left without"), "{again}");
 }

@@ -25,10 +25,8 @@ pub struct Args {
     /// (repeat, or separate with commas); none by default.
     #[arg(long = "frame-origin", env = "CHATCOURSE_FRAME_ORIGINS", value_delimiter = ',', value_parser = chatcourse_api::parse_origin)]
     pub frame_origins: Vec<String>,
-    /// Country of phones written without a country code (ISO 3166-1
-    /// alpha-2): `0712 345 678` with KE is +254712345678.
-    #[arg(long, env = "CHATCOURSE_DEFAULT_COUNTRY", default_value = "KE", value_parser = parse_country)]
-    pub default_country: chatcourse_channels::Country,
+    #[command(flatten)]
+    pub country: super::DefaultCountry,
     #[command(flatten)]
     pub secret_key: super::SecretKey,
     /// Seconds an outbox row being sent belongs to this process; when a
@@ -48,11 +46,6 @@ pub struct Args {
         default_value = "text"
     )]
     pub log_format: LogFormat,
-}
-
-fn parse_country(code: &str) -> Result<chatcourse_channels::Country, String> {
-    code.parse()
-        .map_err(|e: chatcourse_channels::PhoneError| e.to_string())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -85,7 +78,7 @@ pub fn run(args: Args) -> ExitCode {
     let config = Config {
         secret_key: Some(secret_key),
         delivery,
-        default_country: args.default_country,
+        default_country: args.country.default_country,
         database_url: args.db.database,
         modules_dir: args.modules,
         bind: args.bind,
