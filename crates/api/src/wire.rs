@@ -264,6 +264,10 @@ pub struct CustomerSessionItem {
     /// True while the customer's phone is opted out of the organisation
     /// (STOP in any session; START opts back in): nothing is sent to it.
     pub contact_opted_out: bool,
+    /// The module language the session runs in (`en`, `sw`...), as
+    /// negotiated from the enrolment's `language`.
+    #[schema(example = "en")]
+    pub language: String,
 }
 
 /// One quiz answer in a session summary.

@@ -26,6 +26,11 @@ fn session_item(s: &SessionSummary, contact_opted_out: bool, tz: Tz) -> Customer
         post_quiz_score: score(s.scores.post),
         date_enrolled: display(s.session.created_at, tz),
         contact_opted_out,
+        // The language the session runs in, negotiated at enrolment; kept
+        // in the engine's state, which the store does not read.
+        language: chatcourse_engine::State::from_json(&s.session.state)
+            .map(|state| state.language.0)
+            .unwrap_or_default(),
     }
 }
 
