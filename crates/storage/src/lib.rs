@@ -299,6 +299,10 @@ pub trait Store: Send + Sync {
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>>;
     /// A session's outbox rows, in id order (status pages, tests).
     async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>>;
+    /// The organisation's quiet hours, if it set any.
+    async fn quiet_hours(&self, org: OrgId) -> Result<Option<QuietHours>>;
+    /// Sets (or, with `None`, clears) the organisation's quiet hours.
+    async fn set_quiet_hours(&self, org: OrgId, quiet: Option<&QuietHours>) -> Result<()>;
     /// The contact's consent record; `None` if it never opted out.
     async fn consent(&self, org: OrgId, phone: &str) -> Result<Option<Consent>>;
     /// Customers (any organisation) registered without an E.164 phone,

@@ -727,3 +727,12 @@ pub enum PhoneSet {
         by: Uuid,
     },
 }
+
+/// An organisation's quiet hours as stored: local times `HH:MM` (the API
+/// checks them) and an IANA zone, `None` for the server's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: String,
+    pub end: String,
+    pub timezone: Option<String>,
+}

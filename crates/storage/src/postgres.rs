@@ -622,6 +622,15 @@ impl Store for PostgresStore {
         delivery::outbox_depth(&self.pool).await
     }
 
+    async fn quiet_hours(&self, org: OrgId) -> Result<Option<QuietHours>> {
+        contacts::quiet_hours(&self.pool, org).await
+    }
+
+    async fn set_quiet_hours(&self, org: OrgId, quiet: Option<&QuietHours>) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        contacts::set_quiet_hours(&mut conn, org, quiet).await
+    }
+
     async fn consent(&self, org: OrgId, phone: &str) -> Result<Option<Consent>> {
         contacts::consent(&self.pool, org, phone).await
     }

@@ -634,6 +634,15 @@ impl Store for SqliteStore {
         delivery::outbox_depth(&self.reader).await
     }
 
+    async fn quiet_hours(&self, org: OrgId) -> Result<Option<QuietHours>> {
+        contacts::quiet_hours(&self.reader, org).await
+    }
+
+    async fn set_quiet_hours(&self, org: OrgId, quiet: Option<&QuietHours>) -> Result<()> {
+        let mut writer = self.writer.exclusive().await;
+        contacts::set_quiet_hours(&mut writer.conn, org, quiet).await
+    }
+
     async fn consent(&self, org: OrgId, phone: &str) -> Result<Option<Consent>> {
         contacts::consent(&self.reader, org, phone).await
     }

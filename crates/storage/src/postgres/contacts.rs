@@ -1,5 +1,6 @@
-//! PostgreSQL statements of contacts: consent records and E.164 phones
-//! filled in for customers registered before phones were normalised.
+//! PostgreSQL statements of contacts and their organisation: consent
+//! records, E.164 phones filled in for customers registered before phones
+//! were normalised, and the organisation's quiet hours.
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPool;
@@ -72,4 +73,37 @@ pub(super) async fn set_phone_e164(
             .fetch_one(&mut *conn)
             .await?;
     Ok(PhoneSet::Taken { by })
+}
+
+pub(super) async fn quiet_hours(pool: &PgPool, org: OrgId) -> Result<Option<QuietHours>> {
+    let row = sqlx::query(
+        "SELECT quiet_start, quiet_end, quiet_timezone FROM organisations WHERE id = $1",
+    )
+    .bind(org.0)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let start: Option<String> = row.try_get("quiet_start")?;
+    let end: Option<String> = row.try_get("quiet_end")?;
+    let timezone: Option<String> = row.try_get("quiet_timezone")?;
+    Ok(start.zip(end).map(|(start, end)| QuietHours {
+        start,
+        end,
+        timezone,
+    }))
+}
+
+pub(super) async fn set_quiet_hours(
+    conn: &mut PgConnection,
+    org: OrgId,
+    quiet: Option<&QuietHours>,
+) -> Result<()> {
+    sqlx::query("UPDATE organisations SET quiet_start = $1, quiet_end = $2, quiet_timezone = $3 WHERE id = $4")
+        .bind(quiet.map(|q| q.start.as_str()))
+        .bind(quiet.map(|q| q.end.as_str()))
+        .bind(quiet.and_then(|q| q.timezone.as_deref()))
+        .bind(org.0)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

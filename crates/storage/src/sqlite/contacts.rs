@@ -1,5 +1,6 @@
-//! SQLite statements of contacts: consent records and E.164 phones
-//! filled in for customers registered before phones were normalised.
+//! SQLite statements of contacts and their organisation: consent records,
+//! E.164 phones filled in for customers registered before phones were
+//! normalised, and the organisation's quiet hours.
 
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
@@ -64,4 +65,39 @@ pub(super) async fn set_phone_e164(
         .execute(&mut *conn)
         .await?;
     Ok(PhoneSet::Set)
+}
+
+pub(super) async fn quiet_hours(pool: &SqlitePool, org: OrgId) -> Result<Option<QuietHours>> {
+    let row = sqlx::query(
+        "SELECT quiet_start, quiet_end, quiet_timezone FROM organisations WHERE id = ?",
+    )
+    .bind(org.0)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let start: Option<String> = row.try_get("quiet_start")?;
+    let end: Option<String> = row.try_get("quiet_end")?;
+    let timezone: Option<String> = row.try_get("quiet_timezone")?;
+    Ok(start.zip(end).map(|(start, end)| QuietHours {
+        start,
+        end,
+        timezone,
+    }))
+}
+
+pub(super) async fn set_quiet_hours(
+    conn: &mut SqliteConnection,
+    org: OrgId,
+    quiet: Option<&QuietHours>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE organisations SET quiet_start = ?, quiet_end = ?, quiet_timezone = ? WHERE id = ?",
+    )
+    .bind(quiet.map(|q| q.start.as_str()))
+    .bind(quiet.map(|q| q.end.as_str()))
+    .bind(quiet.and_then(|q| q.timezone.as_deref()))
+    .bind(org.0)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -422,3 +422,30 @@ pub async fn old_customers_get_e164_phones(store: Arc<dyn Store>, _clock: Arc<Ma
         .collect();
     assert_eq!(left, vec![old_b.id]);
 }
+
+/// Quiet hours are the organisation's own: set, read back, cleared.
+pub async fn quiet_hours_per_organisation(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    let other = world(&store, "other").await;
+    assert_eq!(store.quiet_hours(w.org).await.unwrap(), None);
+    let quiet = QuietHours {
+        start: "21:00".to_owned(),
+        end: "07:00".to_owned(),
+        timezone: Some("Africa/Nairobi".to_owned()),
+    };
+    store.set_quiet_hours(w.org, Some(&quiet)).await.unwrap();
+    assert_eq!(store.quiet_hours(w.org).await.unwrap(), Some(quiet));
+    assert_eq!(store.quiet_hours(other.org).await.unwrap(), None);
+    let server_zone = QuietHours {
+        start: "22:30".to_owned(),
+        end: "06:00".to_owned(),
+        timezone: None,
+    };
+    store
+        .set_quiet_hours(w.org, Some(&server_zone))
+        .await
+        .unwrap();
+    assert_eq!(store.quiet_hours(w.org).await.unwrap(), Some(server_zone));
+    store.set_quiet_hours(w.org, None).await.unwrap();
+    assert_eq!(store.quiet_hours(w.org).await.unwrap(), None);
+}
