@@ -24,6 +24,7 @@ pub mod limits;
 mod live;
 pub mod metrics;
 mod openapi;
+pub mod quiet;
 mod routes;
 mod server;
 mod state;
