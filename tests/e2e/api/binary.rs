@@ -139,7 +139,7 @@ impl Drop for Server {
 }
 
 /// `serve` on a random port of 127.0.0.1.
-fn serve_command(database: &str, modules: &Path) -> Command {
+pub(super) fn serve_command(database: &str, modules: &Path) -> Command {
     let mut command = chatcourse();
     command
         .args([
@@ -160,7 +160,7 @@ fn serve_once(database: &str, modules: &Path) -> Output {
 }
 
 /// The address in the "listening addr=127.0.0.1:PORT" log line.
-fn listening_addr(line: &str) -> Option<String> {
+pub(super) fn listening_addr(line: &str) -> Option<String> {
     if !line.contains("listening") {
         return None;
     }

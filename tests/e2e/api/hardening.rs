@@ -1071,3 +1071,61 @@ async fn openapi_says_what_is_enforced() {
     );
     assert!(links("/api/v1/message")["FetchConversation"].is_object());
 }
+
+/// SIGTERM stops `chatcourse serve` within `--shutdown-timeout` even with
+/// unfinished request heads open (they used to hold it forever).
+#[test]
+fn sigterm_finishes_despite_unfinished_heads() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = std::env::temp_dir().join(format!("chatcourse-e2e-sigterm-{}", unique()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let database = format!("sqlite://{}", dir.join("chatcourse.db").display());
+    let mut child = super::binary::serve_command(&database, &super::harness::modules_dir())
+        .args(["--header-timeout", "600", "--shutdown-timeout", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = super::binary::listening_addr(&line) {
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("listening");
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let mut socket = std::net::TcpStream::connect(&addr).expect("connect");
+        socket.write_all(HALF_HEAD).expect("half a head");
+        held.push(socket);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("serve did not stop within 15 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(held);
+    let _ = std::fs::remove_dir_all(&dir);
+}
