@@ -123,6 +123,13 @@ pub struct Enrol {
     /// `Programme <identifier>`.
     #[serde(default)]
     pub program_name: Option<String>,
+    /// Optional IANA time zone of the learner (`Africa/Nairobi`): `wait`
+    /// steps with a time of day (`at: "09:00"`) wake the session at that
+    /// local time. Default: the server's `--timezone`. Not a zone name:
+    /// `400 validation_failed`.
+    #[serde(default)]
+    #[schema(example = "Africa/Nairobi")]
+    pub timezone: Option<String>,
 }
 
 /// Body of `POST /api/v1/fe/session/token`.
@@ -157,6 +164,11 @@ pub struct EnrolData {
     /// requested tag (BCP 47 lookup: `sw-KE` gets `sw`).
     #[schema(example = "sw")]
     pub language: String,
+    /// The IANA time zone the session runs in (the requested one, or the
+    /// server's default); for a session that already existed, the one it
+    /// was enrolled with.
+    #[schema(example = "Africa/Nairobi")]
+    pub timezone: String,
 }
 
 /// Body of `POST /api/v1/message`.

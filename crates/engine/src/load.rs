@@ -14,6 +14,7 @@
 
 pub mod format;
 mod graph;
+mod pause;
 mod steps;
 mod values;
 
@@ -200,6 +201,9 @@ struct Ctx<'s> {
     /// Step ids reported as invalid: references to them are not reported
     /// again as unknown steps.
     invalid_step_ids: std::collections::HashSet<String>,
+    /// Reading a `wait` step's `reply`: `{resume_day}` and `{resume_time}`
+    /// are known.
+    pause_vars: bool,
 }
 
 impl<'s> Ctx<'s> {
@@ -217,6 +221,7 @@ impl<'s> Ctx<'s> {
             module_timeouts: None,
             regexes: std::collections::HashMap::new(),
             invalid_step_ids: std::collections::HashSet::new(),
+            pause_vars: false,
         }
     }
 

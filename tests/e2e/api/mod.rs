@@ -14,5 +14,6 @@ mod flow;
 mod http;
 mod lifecycle;
 mod ops;
+mod pacing;
 mod pages;
 mod ws;
