@@ -148,13 +148,61 @@ pub struct CatalogueEntry {
     pub module: Arc<Module>,
 }
 
-/// The modules served, and a cache of compiled versions by version id.
-pub struct Catalogue {
-    /// Current versions, in module-name order for listing.
-    current: Vec<CatalogueEntry>,
+/// The current versions, in module-name order for listing, with their
+/// indexes. Replaced whole when a file changes (readers keep the snapshot
+/// they took).
+#[derive(Default)]
+struct Current {
+    entries: Vec<Arc<CatalogueEntry>>,
     by_uuid: HashMap<Uuid, usize>,
     by_id: HashMap<String, usize>,
+}
+
+impl Current {
+    fn new(mut entries: Vec<Arc<CatalogueEntry>>) -> Current {
+        entries.sort_by(|a, b| a.module.name.cmp(&b.module.name));
+        let by_uuid = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.uuid, i))
+            .collect();
+        let by_id = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.module.id.clone(), i))
+            .collect();
+        Current {
+            entries,
+            by_uuid,
+            by_id,
+        }
+    }
+}
+
+/// What the catalogue knows of the modules folder's files, to notice
+/// changes: the source last read from each file (valid or not), and which
+/// file provides each module id.
+#[derive(Default)]
+struct Files {
+    seen: HashMap<PathBuf, String>,
+    owner: HashMap<String, PathBuf>,
+}
+
+/// The modules served, and a cache of compiled versions by version id.
+pub struct Catalogue {
+    current: RwLock<Arc<Current>>,
     compiled: RwLock<HashMap<ModuleVersionId, Arc<Module>>>,
+    files: tokio::sync::Mutex<Files>,
+}
+
+/// What one look at the modules folder found ([`Catalogue::refresh`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Refresh {
+    /// Module ids that got a new version (new or changed files).
+    pub registered: Vec<String>,
+    /// Files refused (invalid, or a module id another file provides); their
+    /// previous version, if any, keeps serving.
+    pub refused: Vec<PathBuf>,
 }
 
 impl Catalogue {
@@ -164,73 +212,135 @@ impl Catalogue {
         modules: Vec<LoadedModule>,
     ) -> Result<Catalogue, chatcourse_storage::StoreError> {
         let mut current = Vec::with_capacity(modules.len());
-        let now = store.clock().now();
+        let mut files = Files::default();
         for loaded in modules {
-            let m = &loaded.module;
-            let uuid = module_uuid(&m.id);
-            let version = store
-                .register_module_version(&NewModuleVersion {
-                    module_id: m.id.clone(),
-                    module_uuid: uuid,
-                    name: m.name.clone(),
-                    goal: m.goal.clone(),
-                    content_hash: m.content_hash.clone(),
-                    source: loaded.source.clone(),
-                    languages: m.languages.iter().map(|l| l.0.clone()).collect(),
-                    pre_quiz_total: i32::try_from(m.pre_quiz_total).unwrap_or(i32::MAX),
-                    post_quiz_total: i32::try_from(m.post_quiz_total).unwrap_or(i32::MAX),
-                    registered_at: now,
-                })
-                .await?;
-            tracing::info!(
-                module = %m.id,
-                %uuid,
-                hash = %m.content_hash,
-                path = %loaded.path.display(),
-                "module registered"
-            );
-            current.push(CatalogueEntry {
-                uuid,
-                version,
-                module: Arc::clone(&loaded.module),
-            });
+            let entry = register_version(store, &loaded).await?;
+            files.seen.insert(loaded.path.clone(), loaded.source);
+            files.owner.insert(entry.module.id.clone(), loaded.path);
+            current.push(Arc::new(entry));
         }
-        current.sort_by(|a, b| a.module.name.cmp(&b.module.name));
-        let by_uuid = current
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.uuid, i))
-            .collect();
-        let by_id = current
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.module.id.clone(), i))
-            .collect();
         let compiled = current
             .iter()
             .map(|e| (e.version.id, Arc::clone(&e.module)))
             .collect();
         Ok(Catalogue {
-            current,
-            by_uuid,
-            by_id,
+            current: RwLock::new(Arc::new(Current::new(current))),
             compiled: RwLock::new(compiled),
+            files: tokio::sync::Mutex::new(files),
         })
     }
 
-    pub fn entries(&self) -> &[CatalogueEntry] {
-        &self.current
+    fn snapshot(&self) -> Arc<Current> {
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The current version of every module, in name order.
+    pub fn entries(&self) -> Vec<Arc<CatalogueEntry>> {
+        self.snapshot().entries.clone()
     }
 
     /// The current version of a module, named by its uuid or (a
     /// convenience for people typing curl commands) its `module:` id.
-    pub fn find(&self, name: &str) -> Option<&CatalogueEntry> {
+    pub fn find(&self, name: &str) -> Option<Arc<CatalogueEntry>> {
         let name = name.trim();
+        let current = self.snapshot();
         let index = match Uuid::try_parse(name) {
-            Ok(uuid) => self.by_uuid.get(&uuid),
-            Err(_) => self.by_id.get(name),
+            Ok(uuid) => current.by_uuid.get(&uuid),
+            Err(_) => current.by_id.get(name),
         }?;
-        self.current.get(*index)
+        current.entries.get(*index).cloned()
+    }
+
+    /// Reads the modules folder `dir` again and registers a new version of
+    /// every module whose file is new or changed, for new enrolments
+    /// (sessions stay on the version they started on). A file that does not
+    /// load is refused with its diagnostics in the log, and the module's
+    /// previous version keeps serving; so is a file whose module id another
+    /// file provides. A removed file's module keeps serving until restart.
+    /// Each change is looked at once: a refused file is reported again only
+    /// when it changes again.
+    pub async fn refresh(&self, store: &dyn Store, dir: &Path) -> Refresh {
+        let mut out = Refresh::default();
+        // One refresh at a time: the file table is held throughout.
+        let mut files = self.files.lock().await;
+        let paths = match module_files(dir) {
+            Ok(paths) => paths,
+            Err(e) => {
+                tracing::warn!(error = %e, "modules folder not read; the current modules keep serving");
+                return out;
+            }
+        };
+        for path in paths {
+            let source = match std::fs::read_to_string(&path) {
+                Ok(source) => source,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "module file not read");
+                    continue;
+                }
+            };
+            if files.seen.get(&path) == Some(&source) {
+                continue;
+            }
+            files.seen.insert(path.clone(), source.clone());
+            let result = chatcourse_engine::load_module(&source);
+            let shown = path.display().to_string();
+            let Some(module) = result.module else {
+                let report: String = result
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .map(|d| chatcourse_engine::diagnostics::render(&shown, &source, d))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                tracing::warn!(
+                    path = %shown,
+                    "module file refused; its previous version keeps serving:\n{report}"
+                );
+                out.refused.push(path);
+                continue;
+            };
+            if let Some(other) = files.owner.get(&module.id).filter(|p| **p != path) {
+                tracing::warn!(
+                    path = %shown,
+                    module = %module.id,
+                    other = %other.display(),
+                    "module file refused: another file provides this module id"
+                );
+                out.refused.push(path);
+                continue;
+            }
+            let loaded = LoadedModule {
+                path: path.clone(),
+                source,
+                module: Arc::new(module),
+            };
+            let entry = match register_version(store, &loaded).await {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::error!(path = %shown, error = %e, "module version not registered");
+                    // Try again at the next look.
+                    files.seen.remove(&path);
+                    continue;
+                }
+            };
+            files.owner.insert(entry.module.id.clone(), path);
+            out.registered.push(entry.module.id.clone());
+            self.compiled
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(entry.version.id, Arc::clone(&entry.module));
+            let mut entries: Vec<Arc<CatalogueEntry>> = self
+                .snapshot()
+                .entries
+                .iter()
+                .filter(|e| e.module.id != entry.module.id)
+                .cloned()
+                .collect();
+            entries.push(Arc::new(entry));
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+                Arc::new(Current::new(entries));
+        }
+        out
     }
 
     /// The compiled module of a stored version (a session's pinned version),
@@ -266,6 +376,57 @@ impl Catalogue {
 
     fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ModuleVersionId, Arc<Module>>> {
         self.compiled.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Registers `loaded` as a version in the store (idempotent) and logs it.
+async fn register_version(
+    store: &dyn Store,
+    loaded: &LoadedModule,
+) -> Result<CatalogueEntry, chatcourse_storage::StoreError> {
+    let m = &loaded.module;
+    let uuid = module_uuid(&m.id);
+    let version = store
+        .register_module_version(&NewModuleVersion {
+            module_id: m.id.clone(),
+            module_uuid: uuid,
+            name: m.name.clone(),
+            goal: m.goal.clone(),
+            content_hash: m.content_hash.clone(),
+            source: loaded.source.clone(),
+            languages: m.languages.iter().map(|l| l.0.clone()).collect(),
+            pre_quiz_total: i32::try_from(m.pre_quiz_total).unwrap_or(i32::MAX),
+            post_quiz_total: i32::try_from(m.post_quiz_total).unwrap_or(i32::MAX),
+            registered_at: store.clock().now(),
+        })
+        .await?;
+    tracing::info!(
+        module = %m.id,
+        %uuid,
+        hash = %m.content_hash,
+        path = %loaded.path.display(),
+        "module registered"
+    );
+    Ok(CatalogueEntry {
+        uuid,
+        version,
+        module: Arc::clone(&loaded.module),
+    })
+}
+
+/// Looks at the modules folder every `every` until shutdown
+/// ([`Catalogue::refresh`]).
+pub(crate) async fn watch(state: crate::state::AppState, dir: PathBuf, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: the folder was just read.
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        state.catalogue.refresh(state.store.as_ref(), &dir).await;
     }
 }
 

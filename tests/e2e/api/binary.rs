@@ -20,6 +20,7 @@ fn chatcourse() -> Command {
         "CHATCOURSE_LOG_FORMAT",
         "CHATCOURSE_DEFAULT_COUNTRY",
         "CHATCOURSE_SECRET_KEY_FILE",
+        "CHATCOURSE_MODULES_POLL",
     ] {
         command.env_remove(var);
     }
@@ -304,6 +305,59 @@ async fn keys_and_serve(backend: Backend) {
         status.success(),
         "serve exits cleanly on SIGTERM: {status:?}"
     );
+}
+
+/// A running `serve` refuses a module file broken after start, with its
+/// diagnostics in the log, and keeps serving the version it had.
+#[test]
+fn serve_logs_the_diagnostics_of_a_module_file_broken_while_running() {
+    let dir = TempDir::new();
+    let modules = dir.0.join("modules");
+    std::fs::create_dir_all(&modules).expect("modules dir");
+    let good = std::fs::read_to_string(modules_dir().join("test-module-updated.yaml"))
+        .expect("read a good module");
+    std::fs::write(modules.join("course.yaml"), &good).expect("write");
+    let mut child = serve_command(&dir.database(), &modules)
+        .args(["--modules-poll", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    let mut wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !log.contains(what) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                Err(_) => panic!("no {what:?} in the log:\n{log}"),
+            }
+        }
+    };
+    wait_for("listening");
+    std::fs::write(
+        modules.join("course.yaml"),
+        good.replacen("- id:", "- id: broken\n    nxt: nowhere\n  - id:", 1),
+    )
+    .expect("break the module");
+    wait_for("module file refused");
+    wait_for("`nxt`");
+    assert!(log.contains("course.yaml"), "{log}");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

@@ -112,7 +112,7 @@ pub async fn add(
         &state,
         &customer,
         &programme,
-        entry,
+        &entry,
         (language, timezone.name()),
     )
     .await?;
