@@ -85,18 +85,9 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = listening_addr(&line) {
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
+        let lines = stderr_lines(&mut child);
+        let addr = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(30)).ok())
+            .find_map(|line| listening_addr(&line))
             .expect("server says where it listens");
         Server { child, addr }
     }
@@ -129,6 +120,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The lines the child writes on its (piped) stderr, read by a thread
+/// until the child closes it.
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            // Read on when nobody listens, so the child never blocks on a
+            // full pipe.
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 /// `serve` on a random port of 127.0.0.1.
@@ -323,16 +330,7 @@ fn serve_logs_the_diagnostics_of_a_module_file_broken_while_running() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stderr_lines(&mut child);
     let mut log = String::new();
     let mut wait_for = |what: &str| {
         let deadline = Instant::now() + Duration::from_secs(30);
