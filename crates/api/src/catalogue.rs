@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use chatcourse_engine::{Module, Severity};
-use chatcourse_storage::{ModuleVersion, ModuleVersionId, NewModuleVersion, Store};
+use chatcourse_storage::{ModuleVersion, ModuleVersionId, NewModuleVersion, OrgId, Store};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -19,6 +19,13 @@ pub const MODULE_NAMESPACE: Uuid = Uuid::from_u128(0x1f6c09ab_7b3d_459d_8c34_a00
 /// The API's uuid of a module: stable across versions of the module.
 pub fn module_uuid(module_id: &str) -> Uuid {
     Uuid::new_v5(&MODULE_NAMESPACE, module_id.as_bytes())
+}
+
+/// The stored `module_id` of a module an organisation owns: its `module:`
+/// id, namespaced by the owner, so that two organisations (and the shared
+/// folder) may use the same id. Its API uuid is [`module_uuid`] of this.
+pub fn owned_id(org: OrgId, module_id: &str) -> String {
+    format!("org/{org}/{module_id}")
 }
 
 /// A module file as found in the folder, compiled.
@@ -251,6 +258,76 @@ impl Catalogue {
         current.entries.get(*index).cloned()
     }
 
+    /// Registers `source` (which compiled to `module`) as a new version of
+    /// a module `org` owns; idempotent on the text. The version is stored,
+    /// so every server process on the database sees it.
+    pub async fn register_owned(
+        &self,
+        store: &dyn Store,
+        org: OrgId,
+        source: String,
+        module: Module,
+    ) -> Result<CatalogueEntry, ApiError> {
+        let loaded = LoadedModule {
+            path: PathBuf::from(format!("(uploaded by organisation {org})")),
+            source,
+            module: Arc::new(module),
+        };
+        let entry = register(store, &loaded, Some(org))
+            .await
+            .map_err(ApiError::internal)?;
+        self.compiled
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(entry.version.id, Arc::clone(&entry.module));
+        Ok(entry)
+    }
+
+    /// The current version of the module `name` (a uuid or a `module:` id)
+    /// for `org`: a module it owns first, else a shared one. Another
+    /// organisation's modules do not exist for it.
+    pub async fn find_for(
+        &self,
+        store: &dyn Store,
+        org: OrgId,
+        name: &str,
+    ) -> Result<Option<Arc<CatalogueEntry>>, ApiError> {
+        let name = name.trim();
+        let uuid = Uuid::try_parse(name).unwrap_or_else(|_| module_uuid(&owned_id(org, name)));
+        let owned = store.find_module(uuid).await.map_err(ApiError::internal)?;
+        if let Some(version) = owned.filter(|v| v.org == Some(org)) {
+            let module = self.version(store, version.id).await?;
+            return Ok(Some(Arc::new(CatalogueEntry {
+                uuid,
+                version,
+                module,
+            })));
+        }
+        Ok(self.find(name))
+    }
+
+    /// The current version of every module `org` owns, by name.
+    pub async fn owned_entries(
+        &self,
+        store: &dyn Store,
+        org: OrgId,
+    ) -> Result<Vec<CatalogueEntry>, ApiError> {
+        let versions = store
+            .list_org_modules(org)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut out = Vec::with_capacity(versions.len());
+        for version in versions {
+            let module = self.version(store, version.id).await?;
+            out.push(CatalogueEntry {
+                uuid: version.module_uuid,
+                version,
+                module,
+            });
+        }
+        Ok(out)
+    }
+
     /// Reads the modules folder `dir` again and registers a new version of
     /// every module whose file is new or changed, for new enrolments
     /// (sessions stay on the version they started on). A file that does not
@@ -379,16 +456,30 @@ impl Catalogue {
     }
 }
 
-/// Registers `loaded` as a version in the store (idempotent) and logs it.
+/// Registers `loaded` as a shared version in the store (idempotent) and
+/// logs it.
 async fn register_version(
     store: &dyn Store,
     loaded: &LoadedModule,
 ) -> Result<CatalogueEntry, chatcourse_storage::StoreError> {
+    register(store, loaded, None).await
+}
+
+/// Registers `loaded` as a version, shared or owned by `org`.
+async fn register(
+    store: &dyn Store,
+    loaded: &LoadedModule,
+    org: Option<OrgId>,
+) -> Result<CatalogueEntry, chatcourse_storage::StoreError> {
     let m = &loaded.module;
-    let uuid = module_uuid(&m.id);
+    let stored_id = match org {
+        Some(org) => owned_id(org, &m.id),
+        None => m.id.clone(),
+    };
+    let uuid = module_uuid(&stored_id);
     let version = store
         .register_module_version(&NewModuleVersion {
-            module_id: m.id.clone(),
+            module_id: stored_id,
             module_uuid: uuid,
             name: m.name.clone(),
             goal: m.goal.clone(),
@@ -398,6 +489,7 @@ async fn register_version(
             pre_quiz_total: i32::try_from(m.pre_quiz_total).unwrap_or(i32::MAX),
             post_quiz_total: i32::try_from(m.post_quiz_total).unwrap_or(i32::MAX),
             registered_at: store.clock().now(),
+            org,
         })
         .await?;
     tracing::info!(

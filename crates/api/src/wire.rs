@@ -217,6 +217,30 @@ pub struct ModuleItem {
     pub post_quiz_questions: u32,
     /// When this version was first registered.
     pub date_registered: String,
+    /// `shared`: a module of the server's modules folder, offered to every
+    /// organisation; `organisation`: uploaded by (and only visible to) the
+    /// caller's organisation.
+    #[schema(example = "shared")]
+    pub owner: &'static str,
+}
+
+/// Body of `POST /api/v1/fe/modules`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ModuleUpload {
+    /// The module's YAML text (docs/module-format.md).
+    #[schema(example = "module: saving-basics\nname: Saving Basics\n...")]
+    pub source: String,
+}
+
+/// Result of `POST /api/v1/fe/modules`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModuleUploaded {
+    #[serde(flatten)]
+    pub module: ModuleItem,
+    /// The loader's warnings (the module loaded); same fields as
+    /// `diagnostics` of `module_invalid`.
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<serde_json::Value>,
 }
 
 /// One session in a customer's summary.

@@ -146,6 +146,10 @@ pub trait Store: Send + Sync {
     async fn find_module(&self, module_uuid: Uuid) -> Result<Option<ModuleVersion>>;
     /// The latest version of every module, by name.
     async fn list_modules(&self) -> Result<Vec<ModuleVersion>>;
+    /// The current (latest registered) version of every module `org` owns
+    /// (registered with `NewModuleVersion::org`), by name. Shared modules
+    /// and other organisations' are not listed.
+    async fn list_org_modules(&self, org: OrgId) -> Result<Vec<ModuleVersion>>;
 
     async fn register_customer(&self, org: OrgId, customer: &NewCustomer) -> Result<Customer>;
     async fn get_customer(&self, org: OrgId, uuid: Uuid) -> Result<Option<Customer>>;

@@ -324,7 +324,7 @@ impl Store for SqliteStore {
         let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO module_versions (module_id, module_uuid, name, goal, content_hash, source, languages, \
-             pre_quiz_total, post_quiz_total, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             pre_quiz_total, post_quiz_total, registered_at, org_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (module_id, content_hash) DO NOTHING",
         )
         .bind(&m.module_id)
@@ -337,6 +337,7 @@ impl Store for SqliteStore {
         .bind(m.pre_quiz_total)
         .bind(m.post_quiz_total)
         .bind(us(m.registered_at))
+        .bind(m.org)
         .execute(&mut *tx)
         .await?;
         let row =
@@ -359,6 +360,10 @@ impl Store for SqliteStore {
 
     async fn list_modules(&self) -> Result<Vec<ModuleVersion>> {
         reads::list_modules(&self.reader).await
+    }
+
+    async fn list_org_modules(&self, org: OrgId) -> Result<Vec<ModuleVersion>> {
+        reads::list_org_modules(&self.reader, org).await
     }
 
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {

@@ -86,9 +86,11 @@ pub async fn add(
     }
     check(errors)?;
     let customer_uuid = customer_uuid.ok_or(ApiError::CustomerNotFound)?;
+    // A module the organisation owns first, then a shared one.
     let entry = state
         .catalogue
-        .find(&body.module)
+        .find_for(state.store.as_ref(), org, &body.module)
+        .await?
         .ok_or(ApiError::ModuleNotFound)?;
     let customer = state
         .store

@@ -111,6 +111,18 @@ pub(super) async fn list_modules(pool: &PgPool) -> Result<Vec<ModuleVersion>> {
     rows.iter().map(module_from).collect()
 }
 
+/// The current (latest) version of every module `org` owns, by name.
+pub(super) async fn list_org_modules(pool: &PgPool, org: OrgId) -> Result<Vec<ModuleVersion>> {
+    let rows = sqlx::query(
+        "SELECT * FROM module_versions mv WHERE mv.org_id = $1 AND mv.id = \
+         (SELECT MAX(l.id) FROM module_versions l WHERE l.module_uuid = mv.module_uuid) ORDER BY mv.name, mv.id",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(module_from).collect()
+}
+
 pub(super) async fn get_customer(
     pool: &PgPool,
     org: OrgId,
