@@ -221,6 +221,15 @@ impl Catalogue {
         let mut current = Vec::with_capacity(modules.len());
         let mut files = Files::default();
         for loaded in modules {
+            // The version served before this start, if the file changed.
+            let uuid = module_uuid(&loaded.module.id);
+            if let Some(before) = store.find_module(uuid).await?
+                && before.content_hash != loaded.module.content_hash
+                && let Some(previous) = chatcourse_engine::load_module(&before.source).module
+            {
+                let result = chatcourse_engine::load_module_after(&loaded.source, &previous);
+                log_version_warnings(&loaded.path.display().to_string(), &result.diagnostics);
+            }
             let entry = register_version(store, &loaded).await?;
             files.seen.insert(loaded.path.clone(), loaded.source);
             files.owner.insert(entry.module.id.clone(), loaded.path);
@@ -256,6 +265,31 @@ impl Catalogue {
             Err(_) => current.by_id.get(name),
         }?;
         current.entries.get(*index).cloned()
+    }
+
+    /// Loads `source`, compared with the current version of the module of
+    /// the same id, if there is one ([`chatcourse_engine::load_module_after`]).
+    fn load_after_current(&self, source: &str) -> chatcourse_engine::LoadResult {
+        let result = chatcourse_engine::load_module(source);
+        let previous = result.module.as_ref().and_then(|m| self.find(&m.id));
+        match previous {
+            Some(previous) => chatcourse_engine::load_module_after(source, &previous.module),
+            None => result,
+        }
+    }
+
+    /// The current version of the module `module_id` that `org` owns.
+    pub async fn owned_current(
+        &self,
+        store: &dyn Store,
+        org: OrgId,
+        module_id: &str,
+    ) -> Result<Option<Arc<Module>>, ApiError> {
+        let uuid = module_uuid(&owned_id(org, module_id));
+        match store.find_module(uuid).await.map_err(ApiError::internal)? {
+            Some(v) if v.org == Some(org) => Ok(Some(self.version(store, v.id).await?)),
+            _ => Ok(None),
+        }
     }
 
     /// Registers `source` (which compiled to `module`) as a new version of
@@ -359,7 +393,7 @@ impl Catalogue {
                 continue;
             }
             files.seen.insert(path.clone(), source.clone());
-            let result = chatcourse_engine::load_module(&source);
+            let result = self.load_after_current(&source);
             let shown = path.display().to_string();
             let Some(module) = result.module else {
                 let report: String = result
@@ -386,6 +420,7 @@ impl Catalogue {
                 out.refused.push(path);
                 continue;
             }
+            log_version_warnings(&shown, &result.diagnostics);
             let loaded = LoadedModule {
                 path: path.clone(),
                 source,
@@ -453,6 +488,21 @@ impl Catalogue {
 
     fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ModuleVersionId, Arc<Module>>> {
         self.compiled.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Logs the findings that compare a module with its previous version
+/// (`correct-changed`): its results will not compare with earlier ones.
+fn log_version_warnings(path: &str, diagnostics: &[chatcourse_engine::Diagnostic]) {
+    for d in diagnostics.iter().filter(|d| d.code == "correct-changed") {
+        tracing::warn!(
+            path,
+            line = d.line,
+            code = d.code,
+            hint = d.hint.as_deref().unwrap_or(""),
+            "{}",
+            d.message
+        );
     }
 }
 

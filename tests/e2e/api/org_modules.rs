@@ -163,6 +163,20 @@ async fn organisations_upload_their_own_modules(backend: Backend) {
         "{turn}"
     );
 
+    // A new version whose question keeps its id but not its answer: a
+    // warning, since results before and after do not compare.
+    let changed = shared_source
+        .replacen(old_question, own_question, 1)
+        .replacen("    correct: 2", "    correct: 1", 1);
+    let (status, body) = upload(changed, a.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let warnings = body["data"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w["code"] == "correct-changed"
+            && w["message"].as_str().unwrap().contains("`pre_q1`")),
+        "{body}"
+    );
+
     // A new version: same uuid, new hash; the live session stays on its own.
     let before = named(&listed(&app, &a).await, "My Course").unwrap().clone();
     let (status, body) = upload(MINE.replace("version one", "version two"), a.clone()).await;

@@ -85,7 +85,16 @@ pub async fn upload(
             "source: must not contain NUL characters".to_owned(),
         ]));
     }
-    let result = chatcourse_engine::load_module(&body.source);
+    let mut result = chatcourse_engine::load_module(&body.source);
+    // Compared with the organisation's current version of the module.
+    if let Some(m) = &result.module
+        && let Some(previous) = state
+            .catalogue
+            .owned_current(state.store.as_ref(), org, &m.id)
+            .await?
+    {
+        result = chatcourse_engine::load_module_after(&body.source, &previous);
+    }
     let path = "module.yaml";
     let diagnostics: Vec<serde_json::Value> = result
         .diagnostics

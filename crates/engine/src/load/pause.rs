@@ -235,7 +235,13 @@ fn weekdays(cx: &mut Ctx<'_>, node: &Node) -> Vec<Weekday> {
                     Some((a, _)) => a.trim(),
                     None => text.trim(),
                 };
-                let hint = suggest(&bad.to_ascii_lowercase(), DAY_NAMES.iter().map(|(n, _)| &n[..3]))
+                let lower = bad.to_ascii_lowercase();
+                // `wensday` is closer to `wednesday` than to `wed`.
+                let meant =
+                    crate::diagnostics::did_you_mean(&lower, DAY_NAMES.iter().map(|(n, _)| *n))
+                        .map(|n| format!("did you mean `{}`?", &n[..3]));
+                let hint = meant
+                    .or_else(|| suggest(&lower, DAY_NAMES.iter().map(|(n, _)| &n[..3])))
                     .unwrap_or_else(|| {
                         "write weekdays as `mon`, `tue`, `wed`, `thu`, `fri`, `sat`, `sun` (or in full), or a range `mon-fri`".into()
                     });

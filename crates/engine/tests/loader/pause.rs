@@ -74,10 +74,10 @@ fn weekdays_are_checked_with_a_suggestion() {
     let (code, line, column, hint) =
         one("  - id: p\n    wait:\n      at: \"09:00\"\n      days: [mon, wensday]\n");
     assert_eq!((code, line, column), ("invalid-weekday", 12, 19));
-    assert!(hint.contains("`wed`"), "{hint}");
+    assert!(hint.starts_with("did you mean `wed`?"), "{hint}");
     let (code, _, _, hint) = one("  - id: p\n    wait: { at: \"09:00\", days: mon-fryday }\n");
     assert_eq!(code, "invalid-weekday");
-    assert!(hint.contains("`fri`"), "{hint}");
+    assert!(hint.starts_with("did you mean `fri`?"), "{hint}");
     let (code, _, _, _) = one("  - id: p\n    wait: { at: \"09:00\", days: [] }\n");
     assert_eq!(code, "invalid-value");
 }
