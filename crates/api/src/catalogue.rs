@@ -286,9 +286,13 @@ impl Catalogue {
         module_id: &str,
     ) -> Result<Option<Arc<Module>>, ApiError> {
         let uuid = module_uuid(&owned_id(org, module_id));
-        match store.find_module(uuid).await.map_err(ApiError::internal)? {
-            Some(v) if v.org == Some(org) => Ok(Some(self.version(store, v.id).await?)),
-            _ => Ok(None),
+        match store
+            .find_org_module(org, uuid)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Some(v) => Ok(Some(self.version(store, v.id).await?)),
+            None => Ok(None),
         }
     }
 
@@ -328,8 +332,11 @@ impl Catalogue {
     ) -> Result<Option<Arc<CatalogueEntry>>, ApiError> {
         let name = name.trim();
         let uuid = Uuid::try_parse(name).unwrap_or_else(|_| module_uuid(&owned_id(org, name)));
-        let owned = store.find_module(uuid).await.map_err(ApiError::internal)?;
-        if let Some(version) = owned.filter(|v| v.org == Some(org)) {
+        let owned = store
+            .find_org_module(org, uuid)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some(version) = owned {
             let module = self.version(store, version.id).await?;
             return Ok(Some(Arc::new(CatalogueEntry {
                 uuid,

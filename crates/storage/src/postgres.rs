@@ -362,6 +362,14 @@ impl Store for PostgresStore {
         reads::list_org_modules(&self.pool, org).await
     }
 
+    async fn find_org_module(
+        &self,
+        org: OrgId,
+        module_uuid: Uuid,
+    ) -> Result<Option<ModuleVersion>> {
+        reads::find_org_module(&self.pool, org, module_uuid).await
+    }
+
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {
         // A phone already registered in the organisation: that customer.
         let row = sqlx::query(

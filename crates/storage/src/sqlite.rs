@@ -366,6 +366,14 @@ impl Store for SqliteStore {
         reads::list_org_modules(&self.reader, org).await
     }
 
+    async fn find_org_module(
+        &self,
+        org: OrgId,
+        module_uuid: Uuid,
+    ) -> Result<Option<ModuleVersion>> {
+        reads::find_org_module(&self.reader, org, module_uuid).await
+    }
+
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {
         let mut writer = self.writer.exclusive().await;
         // A phone already registered in the organisation: that customer.

@@ -353,6 +353,21 @@ pub async fn organisation_owned_modules(store: Arc<dyn Store>, _clock: Arc<Manua
         .unwrap()
         .id;
     assert!(store.list_org_modules(nobody).await.unwrap().is_empty());
-    assert_eq!(store.find_module(a1.module_uuid).await.unwrap(), Some(a2));
+    assert_eq!(
+        store.find_module(a1.module_uuid).await.unwrap(),
+        Some(a2.clone())
+    );
+    assert_eq!(
+        store.find_org_module(a, a1.module_uuid).await.unwrap(),
+        Some(a2)
+    );
+    assert_eq!(
+        store.find_org_module(b, a1.module_uuid).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_org_module(a, shared.module_uuid).await.unwrap(),
+        None
+    );
     assert_eq!(store.get_module_version(b1.id).await.unwrap(), Some(b1));
 }
