@@ -205,6 +205,41 @@ fn validate_warns_when_a_question_keeps_its_id_but_changes_its_answer() {
     assert_eq!(missing.status.code(), Some(1));
 }
 
+/// `play` shows a paced course's pause with its local end, answers a
+/// message during it as the engine does, and `/next` jumps to the lesson.
+#[test]
+fn play_shows_pauses_and_skips_ahead_with_next() {
+    let dir = TempDir::new();
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/savings-week.yaml");
+    let module = module.to_str().unwrap();
+    let out = chatcourse(
+        &["play", "--timezone", "Africa/Nairobi", module],
+        &dir.0,
+        "1\n2\n2\nhello\n/next\n/quit\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    let paused = text
+        .lines()
+        .find(|l| l.starts_with("-- paused at `pause_1` until "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        paused.ends_with("09:00 EAT (/next to skip ahead)"),
+        "{paused}"
+    );
+    assert!(text.contains("bot> Your next lesson comes "), "{text}");
+    let after_next = text
+        .split("you> /next")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        after_next.contains("bot> Day 2: Give your savings a goal."),
+        "{text}"
+    );
+    let bad = chatcourse(&["play", "--timezone", "Nairobi", module], &dir.0, "");
+    assert!(!bad.status.success());
+}
+
 #[test]
 fn play_piped_prints_a_transcript_and_a_summary() {
     let dir = TempDir::new();
