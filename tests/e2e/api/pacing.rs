@@ -54,6 +54,7 @@ async fn lessons_arrive_at_nine_local_time_day_after_day(backend: Backend) {
     let clock = Arc::new(ManualClock::new(start));
     let config = Config {
         timezone: "America/New_York".parse().unwrap(),
+        wakeup_interval: Duration::from_millis(100),
         ..Config::default()
     };
     let app = TestApp::spawn_with_clock(backend, config, clock.clone()).await;
