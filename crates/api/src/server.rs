@@ -53,6 +53,8 @@ pub enum StartError {
 pub struct App {
     state: AppState,
     wakeup_interval: Duration,
+    /// The modules folder and how often to look at it again.
+    modules_watch: Option<(std::path::PathBuf, Duration)>,
     http: HttpOptions,
     limits: crate::connections::Limits,
     shutdown_timeout: Duration,
@@ -109,6 +111,9 @@ impl App {
                 )),
             })),
             wakeup_interval: config.wakeup_interval,
+            modules_watch: config
+                .modules_poll
+                .map(|every| (config.modules_dir.clone(), every)),
             http: HttpOptions::new(config),
             limits: crate::connections::Limits {
                 header_read_timeout: config.header_read_timeout,
@@ -144,6 +149,11 @@ impl App {
             state.clone(),
             self.token_sweep_interval,
         ));
+        if let Some((dir, every)) = self.modules_watch {
+            state
+                .tasks
+                .spawn(catalogue::watch(state.clone(), dir, every));
+        }
         let token = state.shutdown.clone();
         tokio::spawn(async move {
             shutdown.await;

@@ -43,7 +43,7 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(messages::post))
             .routes(routes!(session_tokens::create))
             .routes(routes!(session_tokens::revoke))
-            .routes(routes!(modules::list))
+            .routes(routes!(modules::list, modules::upload))
             .routes(routes!(summaries::customer))
             .routes(routes!(summaries::session))
             .routes(routes!(summaries::program))
