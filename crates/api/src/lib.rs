@@ -14,6 +14,7 @@
 pub mod catalogue;
 pub mod config;
 pub mod delivery;
+mod diagram;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -32,4 +33,5 @@ pub use catalogue::{LoadError, module_uuid};
 pub use config::{Config, MAX_MESSAGE_CHARS, Tz, parse_origin, parse_timezone};
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
+pub use routes::pages::{PAGES, welcome};
 pub use server::{App, StartError, serve};

@@ -306,6 +306,61 @@ async fn keys_and_serve(backend: Backend) {
     );
 }
 
+/// On start, `serve` prints on stdout the address of each of its pages,
+/// and each answers there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_the_addresses_of_its_pages() {
+    let dir = TempDir::new();
+    let mut child = serve_command(&dir.database(), &modules_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve prints where it serves");
+    let base = first
+        .strip_prefix("chatcourse is serving on ")
+        .expect("the first line names the address")
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    let mut lines = Vec::new();
+    for _ in chatcourse_api::PAGES {
+        lines.push(
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("a page line"),
+        );
+    }
+    let client = reqwest::Client::new();
+    for ((path, what), line) in chatcourse_api::PAGES.iter().zip(&lines) {
+        let url = format!("{base}{path}");
+        assert!(
+            line.trim_start().starts_with(&url) && line.trim_end().ends_with(what),
+            "{line}"
+        );
+        let url = url.replace("TOKEN", "not-a-token");
+        let page = client.get(&url).send().await.expect("page");
+        assert_eq!(page.status(), 200, "{url}");
+        assert!(
+            page.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{url}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn serve_refuses_invalid_modules() {
     let dir = TempDir::new();

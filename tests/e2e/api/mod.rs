@@ -15,4 +15,5 @@ mod http;
 mod lifecycle;
 mod ops;
 mod pages;
+mod preview;
 mod ws;

@@ -15,6 +15,7 @@ pub mod messages;
 pub mod modules;
 pub mod ops;
 pub mod pages;
+pub mod preview;
 pub mod session_tokens;
 pub mod summaries;
 pub mod ws;
@@ -47,7 +48,9 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(summaries::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
-            .routes(routes!(channels::inbound)),
+            .routes(routes!(channels::inbound))
+            .routes(routes!(preview::compile))
+            .routes(routes!(preview::step)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
             .routes(routes!(exports::scores)),
