@@ -21,6 +21,7 @@ pub mod extract;
 pub mod keys;
 pub mod metrics;
 mod openapi;
+mod roles;
 mod routes;
 mod server;
 mod state;

@@ -273,6 +273,50 @@ async fn keys_and_serve(backend: Backend) {
     assert_eq!(modules(second.clone()).await, 200);
     assert_eq!(modules("cck_nope".to_owned()).await, 401);
 
+    // An analyst key reads but may not register a customer.
+    let created = run(chatcourse().args([
+        "keys",
+        "create",
+        "--org",
+        "acme",
+        "--role",
+        "analyst",
+        "--database",
+        &database,
+    ]));
+    assert!(created.status.success(), "{created:?}");
+    assert!(stdout(&created).contains("role: analyst"), "{created:?}");
+    let analyst = stdout(&created).lines().last().unwrap().trim().to_owned();
+    assert_eq!(modules(analyst.clone()).await, 200);
+    let register = client
+        .post(server.url("/api/v1/customer/mfi/register"))
+        .header("Authentication", &analyst)
+        .json(&serde_json::json!({"full_name": "A", "national_id": "1", "phone": "254700000001", "location": "X", "gender": "Female"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(register.status().as_u16(), 403);
+    let listed = run(chatcourse().args(["keys", "list", "--org", "acme", "--database", &database]));
+    assert!(
+        stdout(&listed).lines().any(|l| l.contains("\tanalyst\t")),
+        "{listed:?}"
+    );
+    let bad = run(chatcourse().args([
+        "keys",
+        "create",
+        "--org",
+        "acme",
+        "--role",
+        "owner",
+        "--database",
+        &database,
+    ]));
+    assert!(!bad.status.success(), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("expected admin, analyst or author"),
+        "{bad:?}"
+    );
+
     // Revoke the first key: refused from then on; the second still works.
     let revoked = run(chatcourse().args([
         "keys",

@@ -16,4 +16,5 @@ mod lifecycle;
 mod ops;
 mod pages;
 mod preview;
+mod roles;
 mod ws;

@@ -34,6 +34,7 @@ async fn chat_page_and_assets_are_served_with_their_headers() {
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
     let csp = headers["content-security-policy"].to_str().expect("csp");
     for part in [
         "default-src 'none'",
@@ -83,6 +84,8 @@ async fn chat_page_may_be_framed_by_configured_origins_only() {
         csp.ends_with("frame-ancestors https://www.lender.example"),
         "{csp}"
     );
+    // X-Frame-Options cannot allow one origin: it is left out.
+    assert!(page.headers().get("x-frame-options").is_none());
 }
 
 /// Where the browser scenarios write their screenshots.

@@ -131,15 +131,26 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// The learner's chat page.
+/// The learner's chat page: framed only by the configured origins.
 pub async fn chat(State(state): State<AppState>) -> Response {
-    page(CHAT_HTML, &state.page_csp)
+    let response = page(CHAT_HTML, &state.page_csp);
+    // X-Frame-Options cannot name several origins: it is sent only when no
+    // site may frame the page (browsers that know CSP obey frame-ancestors).
+    if state.page_csp.ends_with("frame-ancestors 'none'") {
+        never_framed(response)
+    } else {
+        response
+    }
 }
 
 /// The author preview (its key is asked for by the page itself).
 pub async fn preview() -> Response {
-    let mut response = page(PREVIEW_HTML, KEY_PAGE_CSP);
-    // For browsers without CSP frame-ancestors.
+    never_framed(page(PREVIEW_HTML, KEY_PAGE_CSP))
+}
+
+/// `X-Frame-Options: DENY`, for browsers without CSP `frame-ancestors`
+/// (OWASP's clickjacking defence: both headers).
+fn never_framed(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
