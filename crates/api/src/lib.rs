@@ -12,6 +12,7 @@
 //! [`keys::generate`] for `chatcourse keys`.
 
 pub mod catalogue;
+mod charts;
 pub mod config;
 pub mod delivery;
 mod diagram;

@@ -7,6 +7,7 @@ mod harness;
 
 mod auth;
 mod binary;
+mod dashboard;
 mod delivery;
 mod errors;
 mod export;

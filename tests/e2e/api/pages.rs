@@ -382,3 +382,77 @@ async fn browser_preview_plays_a_module() {
     position("event", "completed");
     assert!(texts.iter().any(|(k, t)| *k == "learner" && *t == "2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_page_is_never_framed() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let page = app
+        .client
+        .get(app.url("/dashboard"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = page.text().await.expect("html");
+    assert!(html.contains(r#"<label for="programme""#));
+    assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script>"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_tests),
+    ignore = "a browser: set CHATCOURSE_BROWSER=/usr/bin/chromium and run `npm ci` in tests/browser"
+)]
+async fn browser_dashboard_shows_the_programme_as_the_api_does() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    super::dashboard::build_programme(&app).await;
+    let analyst = app
+        .new_key_with_role("org-a", chatcourse_storage::KeyRole::Analyst)
+        .await;
+    let stdout = finished(browser_script(
+        "dashboard.mjs",
+        &[&app.url(""), &analyst, "49"],
+    ))
+    .await;
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("the tables");
+    let tables: Value = serde_json::from_str(line).expect("JSON");
+    let (_, summary) = app
+        .get("/api/v1/fe/program/summary?programIdentifier=49")
+        .await;
+    let summary = &summary["data"];
+    let shown = |section: &str, label: &str| -> String {
+        tables[section]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|row| row[0] == label)
+            .unwrap_or_else(|| panic!("{label} in {tables}"))[1]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for (label, field) in super::dashboard::STATUS_ROWS {
+        assert_eq!(
+            shown("status", label),
+            summary[field].to_string(),
+            "{label}"
+        );
+    }
+    assert_eq!(
+        shown("scores", "Before (pre-quiz)").parse::<f64>().ok(),
+        summary["average_pre_score"].as_f64()
+    );
+    assert_eq!(
+        shown("scores", "After (post-quiz)").parse::<f64>().ok(),
+        summary["average_post_score"].as_f64()
+    );
+}

@@ -9,6 +9,7 @@ use crate::state::AppState;
 
 pub mod channels;
 pub mod customers;
+pub mod dashboard;
 pub mod enrolment;
 pub mod exports;
 pub mod messages;
@@ -46,6 +47,7 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(summaries::customer))
             .routes(routes!(summaries::session))
             .routes(routes!(summaries::program))
+            .routes(routes!(dashboard::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
             .routes(routes!(channels::inbound))

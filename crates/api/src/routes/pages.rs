@@ -18,6 +18,7 @@ use crate::state::AppState;
 
 const CHAT_HTML: &str = include_str!("../../assets/chat.html");
 const PREVIEW_HTML: &str = include_str!("../../assets/preview.html");
+const DASHBOARD_HTML: &str = include_str!("../../assets/dashboard.html");
 
 /// The scripts and stylesheets of the pages, by file name under `/assets/`.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -25,6 +26,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("chat.css", CSS, include_str!("../../assets/chat.css")),
     ("key.js", JS, include_str!("../../assets/key.js")),
     ("preview.js", JS, include_str!("../../assets/preview.js")),
+    (
+        "dashboard.js",
+        JS,
+        include_str!("../../assets/dashboard.js"),
+    ),
     ("app.css", CSS, include_str!("../../assets/app.css")),
     (
         "icon.svg",
@@ -39,7 +45,8 @@ const CSS: &str = "text/css; charset=utf-8";
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::new()
         .route("/chat", get(chat))
-        .route("/preview", get(preview));
+        .route("/preview", get(preview))
+        .route("/dashboard", get(dashboard));
     for &(name, content_type, body) in ASSETS {
         router = router.route(
             &format!("/assets/{name}"),
@@ -60,6 +67,7 @@ pub const PAGES: &[(&str, &str)] = &[
         "/preview",
         "author preview: check and play a module (admin or author key)",
     ),
+    ("/dashboard", "programme dashboard (admin or analyst key)"),
     ("/api/v1/docs/", "API reference"),
 ];
 
@@ -146,6 +154,11 @@ pub async fn chat(State(state): State<AppState>) -> Response {
 /// The author preview (its key is asked for by the page itself).
 pub async fn preview() -> Response {
     never_framed(page(PREVIEW_HTML, KEY_PAGE_CSP))
+}
+
+/// The programme dashboard (its key is asked for by the page itself).
+pub async fn dashboard() -> Response {
+    never_framed(page(DASHBOARD_HTML, KEY_PAGE_CSP))
 }
 
 /// `X-Frame-Options: DENY`, for browsers without CSP `frame-ancestors`
