@@ -22,6 +22,7 @@ pub mod extract;
 pub mod keys;
 pub mod metrics;
 mod openapi;
+pub mod quiet;
 mod roles;
 mod routes;
 mod server;

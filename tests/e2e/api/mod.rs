@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod dashboard;
 mod delivery;
+mod dispatch;
 mod errors;
 mod export;
 mod flow;

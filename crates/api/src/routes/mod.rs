@@ -15,6 +15,7 @@ pub mod exports;
 pub mod messages;
 pub mod modules;
 pub mod ops;
+pub mod organisation;
 pub mod pages;
 pub mod preview;
 pub mod session_tokens;
@@ -52,7 +53,8 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(channels::fetch, channels::disable))
             .routes(routes!(channels::inbound))
             .routes(routes!(preview::compile))
-            .routes(routes!(preview::step)),
+            .routes(routes!(preview::step))
+            .routes(routes!(organisation::fetch, organisation::update)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
             .routes(routes!(exports::scores)),
