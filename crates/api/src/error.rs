@@ -77,6 +77,7 @@ error_codes! {
     InvalidApiKey => (UNAUTHORIZED, "invalid_api_key", "Invalid API key"),
     InvalidToken => (UNAUTHORIZED, "invalid_token", "Invalid or expired session token"),
     InvalidSignature => (UNAUTHORIZED, "invalid_signature", "Missing or invalid webhook signature"),
+    InsufficientRole => (FORBIDDEN, "insufficient_role", "This API key's role does not allow this request"),
     ValidationFailed => (BAD_REQUEST, "validation_failed", "Validation failed for one or more arguments"),
     MalformedJson => (BAD_REQUEST, "malformed_json", "Malformed JSON body"),
     InvalidUtf8 => (BAD_REQUEST, "invalid_utf8", "Request body is not valid UTF-8"),
@@ -113,6 +114,11 @@ pub enum ApiError {
     InvalidApiKey,
     /// A learner token (`/api/v1/ws?token=`) that is unknown or expired.
     InvalidToken,
+    /// A valid key whose role does not allow the request (say, an analyst
+    /// key enrolling).
+    InsufficientRole {
+        role: &'static str,
+    },
     /// Input that parsed but breaks a rule; one `field: reason` per problem.
     Validation(Vec<String>),
     /// The body is not JSON, or JSON of the wrong shape (types, missing
@@ -173,6 +179,7 @@ impl ApiError {
             ApiError::MissingApiKey => ErrorCode::MissingApiKey,
             ApiError::InvalidApiKey => ErrorCode::InvalidApiKey,
             ApiError::InvalidToken => ErrorCode::InvalidToken,
+            ApiError::InsufficientRole { .. } => ErrorCode::InsufficientRole,
             ApiError::Validation(_) => ErrorCode::ValidationFailed,
             ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
             ApiError::InvalidUtf8 => ErrorCode::InvalidUtf8,
@@ -221,6 +228,9 @@ impl ApiError {
             ApiError::MessageTooLong { limit_chars } => {
                 vec![format!("message: must be at most {limit_chars} characters")]
             }
+            ApiError::InsufficientRole { role } => vec![format!(
+                "Authorization: this is an {role} key; see docs/api.md#key-roles for what each role may do"
+            )],
             ApiError::MissingApiKey => vec![
                 "Authorization: send `Authorization: Bearer <API key>` or `Authentication: <API key>`"
                     .to_owned(),

@@ -215,9 +215,7 @@ fn router(state: AppState, options: HttpOptions) -> Router {
     let mut ordinary = endpoints
         .ordinary
         .route("/healthz", get(routes::ops::healthz))
-        .route("/chat", get(routes::pages::chat))
-        .route("/assets/chat.js", get(routes::pages::chat_js))
-        .route("/assets/chat.css", get(routes::pages::chat_css))
+        .merge(routes::pages::routes())
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics));
     if options.test_routes {

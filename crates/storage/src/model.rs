@@ -68,12 +68,46 @@ pub struct Organisation {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a key may do (the api enforces it, docs/api.md): `admin`
+/// everything (keys made before roles existed are admin), `analyst` read
+/// only (summaries, reports, exports, the dashboard), `author` the module
+/// preview and upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyRole {
+    Admin,
+    Analyst,
+    Author,
+}
+
+impl KeyRole {
+    pub const ALL: [KeyRole; 3] = [KeyRole::Admin, KeyRole::Analyst, KeyRole::Author];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Admin => "admin",
+            KeyRole::Analyst => "analyst",
+            KeyRole::Author => "author",
+        }
+    }
+}
+
+impl FromStr for KeyRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| format!("unknown key role {s:?} (expected admin, analyst or author)"))
+    }
+}
+
 /// An API key as stored: only the SHA-256 hash of the secret (see [`crate::hash_api_key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub org: OrgId,
     pub label: String,
+    pub role: KeyRole,
     pub key_hash: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,

@@ -7,6 +7,7 @@ mod harness;
 
 mod auth;
 mod binary;
+mod dashboard;
 mod delivery;
 mod dispatch;
 mod errors;
@@ -18,4 +19,6 @@ mod ops;
 mod org_modules;
 mod pacing;
 mod pages;
+mod preview;
+mod roles;
 mod ws;

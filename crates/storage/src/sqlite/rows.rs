@@ -83,6 +83,7 @@ pub(super) fn key_from(row: &SqliteRow) -> Result<ApiKey> {
         id: row.try_get("id")?,
         org: row.try_get("org_id")?,
         label: row.try_get("label")?,
+        role: parse(row.try_get("role")?)?,
         key_hash: row.try_get("key_hash")?,
         created_at: time(row.try_get("created_at")?)?,
         revoked_at: opt_time(row.try_get("revoked_at")?)?,
