@@ -63,6 +63,7 @@ contract_tests!(
     summaries,
     export_streams,
     export_sessions_streams,
+    exports_read_in_pages,
     wakeups_are_claimed_once,
     concurrent_wakeup_claimers,
     lease_too_long_to_represent,

@@ -7,6 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
+use chatcourse_api::{Config, ExportLimits};
+use chatcourse_storage::{Inbound, QuizProgress, TurnPlan};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
 use super::harness::{Backend, TestApp, assert_error, both_backends};
 
 both_backends!(
@@ -14,6 +19,8 @@ both_backends!(
     export_date_filters,
     export_errors_and_isolation,
     csv_neutralises_formulas_and_ndjson_is_verbatim,
+    unread_exports_starve_no_one,
+    exports_are_bounded_per_organisation_and_in_total,
 );
 
 /// The learner's message that CSV must quote: a comma, quotes, a newline.
@@ -618,4 +625,217 @@ async fn csv_neutralises_formulas_and_ndjson_is_verbatim(backend: Backend) {
         lines[0]["pre_quiz_correct"].to_string(),
         "numbers stay numbers"
     );
+}
+
+/// Adds `turns` turns of 100 replies of 2,000 characters each to the
+/// session (straight through the store: the engine is not the point), so
+/// that its messages export is far larger than any socket buffer.
+async fn bulk_messages(app: &TestApp, org: &str, session: &str, turns: usize) {
+    let org = app
+        .store
+        .find_org(org)
+        .await
+        .expect("find org")
+        .expect("the organisation");
+    let session = app
+        .store
+        .get_session(org.id, session.parse().expect("uuid"))
+        .await
+        .expect("get session")
+        .expect("the session");
+    let reply = "x".repeat(2000);
+    for turn in 0..turns {
+        let mut decide = |s: &chatcourse_storage::Session, now: DateTime<Utc>| {
+            Ok(TurnPlan {
+                state: s.state.clone(),
+                state_format: s.state_format,
+                status: s.status,
+                replies: vec![reply.clone(); 100],
+                answers: Vec::new(),
+                progress: QuizProgress::default(),
+                wake_at: s.wake_at,
+                last_activity: Some(now),
+            })
+        };
+        app.store
+            .apply_turn(
+                session.id,
+                Inbound::message(format!("bulk {turn}"), None),
+                &mut decide,
+            )
+            .await
+            .expect("bulk turn");
+    }
+}
+
+/// Opens an export on a socket with a tiny receive buffer and reads only
+/// the status line and headers; the body is never read. Returns the
+/// socket (dropping it is the client going away) and the response head.
+async fn open_unread(app: &TestApp, path: &str, key: &str) -> (TcpStream, String) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut stream = socket.connect(app.addr).await.expect("connect");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {key}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut byte))
+            .await
+            .expect("response head in time")
+            .expect("read");
+        assert_eq!(n, 1, "connection closed before the head: {head:?}");
+        head.push(byte[0]);
+    }
+    (stream, String::from_utf8(head).expect("UTF-8 head"))
+}
+
+/// A server with these export limits, and org-a's programme 49 with a
+/// messages export of about 8 MB ([`BIG_EXPORT`]).
+async fn app_with_a_big_export(backend: Backend, per_org: usize, total: usize) -> TestApp {
+    let config = Config {
+        export_limits: ExportLimits { per_org, total },
+        ..Config::default()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
+    let (_, session) = app.enrolled().await;
+    bulk_messages(&app, "org-a", &session, 40).await;
+    app
+}
+
+const BIG_EXPORT: &str = "/api/v1/fe/program/export/messages?programIdentifier=49";
+
+/// Issue 8: twelve exports opened and never read (more than the pool's
+/// connections) used to hold every pooled connection, so that every other
+/// request and turn failed. Now an export holds a connection only while it
+/// reads a page: other organisations' turns commit and `/readyz` stays
+/// ready; once the clients go away, their slots are free again.
+async fn unread_exports_starve_no_one(backend: Backend) {
+    let app = app_with_a_big_export(backend, 12, 13).await;
+
+    let mut unread = Vec::new();
+    for _ in 0..12 {
+        let (socket, head) = open_unread(&app, BIG_EXPORT, &app.key).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        unread.push(socket);
+    }
+    // Let the exports fill their buffers and block.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let other = app.new_key("org-b").await;
+    let work = async {
+        let customer = app.register_customer_with(&other, "Other Org").await["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_owned();
+        let module = app.module_uuid("Test Module Updated").await;
+        let session = app.enrol_with(&other, &customer, &module, 7).await;
+        for reply in ["1", "2", "3"] {
+            let (status, body) = app
+                .post_with(
+                    "/api/v1/message",
+                    &serde_json::json!({"customer_uuid": customer, "session_uuid": session, "message": reply}),
+                    &other,
+                )
+                .await;
+            assert_eq!(status, 200, "another organisation's turn commits: {body}");
+        }
+        let (status, body) = app.get("/readyz").await;
+        assert_eq!(status, 200, "/readyz stays ready: {body}");
+        // The other organisation can export too.
+        let (socket, head) = open_unread(
+            &app,
+            "/api/v1/fe/program/export/scores?programIdentifier=7",
+            &other,
+        )
+        .await;
+        drop(socket);
+        head
+    };
+    let head = tokio::time::timeout(Duration::from_secs(20), work)
+        .await
+        .expect("other organisations are served in time, not after a pool timeout");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // The clients go away: their exports end and their slots are free.
+    drop(unread);
+    wait_for_export(&app, BIG_EXPORT, &app.key, 12).await;
+}
+
+/// Opens `count` unread exports once the earlier ones are released
+/// (their bodies end after their clients went away); panics after 10 s.
+async fn wait_for_export(app: &TestApp, path: &str, key: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut open = Vec::new();
+    while open.len() < count {
+        let (socket, head) = open_unread(app, path, key).await;
+        if head.starts_with("HTTP/1.1 200") {
+            open.push(socket);
+        } else {
+            assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "slots not released: {head}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Beyond the organisation's or the server's number of running exports:
+/// `429 too_many_exports`, with `Retry-After` and the envelope.
+async fn exports_are_bounded_per_organisation_and_in_total(backend: Backend) {
+    let app = app_with_a_big_export(backend, 2, 3).await;
+    let b = app.new_key("org-b").await;
+    let c = app.new_key("org-c").await;
+    for key in [&b, &c] {
+        let customer = app.register_customer_with(key, "Someone").await["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_owned();
+        let module = app.module_uuid("Test Module Updated").await;
+        let session = app.enrol_with(key, &customer, &module, 49).await;
+        if key == &b {
+            bulk_messages(&app, "org-b", &session, 40).await;
+        }
+    }
+
+    let (a1, head) = open_unread(&app, BIG_EXPORT, &app.key).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_a2, head) = open_unread(&app, BIG_EXPORT, &app.key).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // A third of org-a's: over its own limit.
+    let response = app
+        .client
+        .get(app.url(BIG_EXPORT))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.headers()["retry-after"], "10");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("envelope");
+    assert_error(status, &body, 429, "too_many_exports");
+    // org-b still has room: the third export of the server.
+    let (_b1, head) = open_unread(&app, BIG_EXPORT, &b).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // org-c has none left: the server's limit.
+    let (status, body) = app
+        .get_with("/api/v1/fe/program/export/scores?programIdentifier=49", &c)
+        .await;
+    assert_error(status, &body, 429, "too_many_exports");
+    // Ordinary requests are not limited.
+    let (status, body) = app.get_with("/api/v1/fe/modules", &c).await;
+    assert_eq!(status, 200, "{body}");
+
+    // One of org-a's clients goes away: org-c gets its export.
+    drop(a1);
+    wait_for_export(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49",
+        &c,
+        1,
+    )
+    .await;
 }

@@ -10,12 +10,20 @@
 //! NDJSON body with one line `{"error": {...}}` ([`ERROR_LINE`]) and aborts
 //! a CSV body (the connection is closed without the final chunk), so a
 //! truncated export is never mistaken for a complete one.
+//!
+//! The store reads an export in keyset pages, holding a pooled connection
+//! only for each page's query, so a client that reads slowly (or never)
+//! holds no connection. The running exports are bounded per organisation
+//! and in total ([`ExportSlots`]); beyond that, `429 too_many_exports`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use chatcourse_storage::{ExportFilter, ExportRow, OrgId, SessionExportRow, StoreError};
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
@@ -23,6 +31,7 @@ use chrono_tz::Tz;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use serde::Serialize;
 
+use crate::config::ExportLimits;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{QueryParams, check};
 use crate::state::{AppState, Org};
@@ -40,6 +49,78 @@ const BATCH: usize = 256;
 /// The last line of an NDJSON export that failed part-way. The lines before
 /// it are complete; the export is not.
 pub const ERROR_LINE: &str = "{\"error\":{\"status\":500,\"code\":\"internal_error\",\"message\":\"The export failed part-way; the lines before this one are complete, the export is not\"}}\n";
+
+/// Seconds a client refused with `429 too_many_exports` is told to wait
+/// (`Retry-After`).
+pub const EXPORT_RETRY_AFTER_SECONDS: u32 = 10;
+
+/// The running exports, counted per organisation and in total.
+#[derive(Debug, Clone)]
+pub(crate) struct ExportSlots {
+    limits: ExportLimits,
+    running: Arc<Mutex<Running>>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    total: usize,
+    per_org: HashMap<OrgId, usize>,
+}
+
+/// One running export: released when dropped (the body ended, or its
+/// client went away).
+#[derive(Debug)]
+pub(crate) struct ExportSlot {
+    org: OrgId,
+    running: Arc<Mutex<Running>>,
+}
+
+impl ExportSlots {
+    pub(crate) fn new(limits: ExportLimits) -> ExportSlots {
+        ExportSlots {
+            limits,
+            running: Arc::default(),
+        }
+    }
+
+    /// A slot for an export of `org`, or `429 too_many_exports` when the
+    /// organisation, or the server, runs as many as it may.
+    fn acquire(&self, org: OrgId) -> Result<ExportSlot, ApiError> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let of_org = running.per_org.get(&org).copied().unwrap_or(0);
+        if of_org >= self.limits.per_org || running.total >= self.limits.total {
+            return Err(ApiError::TooManyExports);
+        }
+        running.total += 1;
+        running.per_org.insert(org, of_org + 1);
+        Ok(ExportSlot {
+            org,
+            running: Arc::clone(&self.running),
+        })
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.total = running.total.saturating_sub(1);
+        if let Some(n) = running.per_org.get_mut(&self.org) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.per_org.remove(&self.org);
+            }
+        }
+    }
+}
+
+/// `429 too_many_exports` with `Retry-After`.
+fn too_many_exports() -> Response {
+    let mut response = ApiError::TooManyExports.into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(EXPORT_RETRY_AFTER_SECONDS));
+    response
+}
 
 /// The body format, from `format=ndjson|csv` (default NDJSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +211,7 @@ impl Line for ScoreExportLine {
         (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+        (status = 429, description = "Too many exports running (`too_many_exports`, with `Retry-After`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -151,6 +233,9 @@ pub async fn messages(
     }
     check(errors)?;
     let identifier = existing_programme(&state, org, identifier).await?;
+    let Ok(slot) = state.exports.acquire(org) else {
+        return Ok(too_many_exports());
+    };
     let filter = ExportFilter {
         programme: Some(identifier),
         from,
@@ -160,7 +245,7 @@ pub async fn messages(
         .store
         .export_transcripts(org, filter)
         .map(move |row| row.map(|row| message_line(row, tz)));
-    respond(format, "messages", identifier, lines).await
+    respond(format, "messages", identifier, slot, lines).await
 }
 
 /// Export a programme's scores: one line per session, by session.
@@ -181,6 +266,7 @@ pub async fn messages(
         (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+        (status = 429, description = "Too many exports running (`too_many_exports`, with `Retry-After`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -195,11 +281,14 @@ pub async fn scores(
     let format = format(&query, &mut errors);
     check(errors)?;
     let identifier = existing_programme(&state, org, identifier).await?;
+    let Ok(slot) = state.exports.acquire(org) else {
+        return Ok(too_many_exports());
+    };
     let lines = state
         .store
         .export_sessions(org, identifier)
         .map(move |row| row.map(|row| score_line(row, tz)));
-    respond(format, "scores", identifier, lines).await
+    respond(format, "scores", identifier, slot, lines).await
 }
 
 /// The identifier of a programme of `org` (404 when there is none), checked
@@ -342,6 +431,7 @@ async fn respond<L: Line>(
     format: Format,
     kind: &'static str,
     identifier: i64,
+    slot: ExportSlot,
     lines: impl Stream<Item = Result<L, StoreError>> + Send + Unpin + 'static,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -356,6 +446,7 @@ async fn respond<L: Line>(
         kind,
         identifier,
         started,
+        _slot: Some(slot),
     };
     let filename = format!(
         "attachment; filename=\"program-{identifier}-{kind}.{}\"",
@@ -371,11 +462,12 @@ async fn respond<L: Line>(
         .into_response())
 }
 
-/// Logs the end of an export.
+/// Logs the end of an export, and holds its slot until the body is done.
 struct ExportLog {
     kind: &'static str,
     identifier: i64,
     started: Instant,
+    _slot: Option<ExportSlot>,
 }
 
 impl ExportLog {
@@ -593,6 +685,7 @@ mod tests {
             kind: "test",
             identifier: 1,
             started: Instant::now(),
+            _slot: None,
         }
     }
 

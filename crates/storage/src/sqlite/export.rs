@@ -1,5 +1,6 @@
-//! SQLite exports: one streamed query each, read by a task that feeds a
-//! bounded channel.
+//! SQLite exports, read in keyset pages ([`crate::paging`]): a connection
+//! of the reader pool is held for one page's query, never while the
+//! client reads.
 
 use futures::stream::BoxStream;
 use sqlx::SqlitePool;
@@ -7,44 +8,61 @@ use sqlx::SqlitePool;
 use super::rows::*;
 use crate::Result;
 use crate::model::*;
+use crate::paging::{self, Keyset};
 
 pub(super) fn export_transcripts(
     pool: &SqlitePool,
     org: OrgId,
     filter: ExportFilter,
 ) -> BoxStream<'static, Result<ExportRow>> {
-    let pool = pool.clone();
-    crate::channel_stream(move |tx| async move {
-        // The programme as a scalar subquery and the order as (s.id, m.id)
-        // let SQLite walk sessions_programme and messages_session in
-        // order: rows stream from the first one, with no sort.
-        let programme = if filter.programme.is_some() {
-            "AND s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?)"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {MESSAGE_COLS}, c.uuid AS customer_uuid, p.identifier AS programme_identifier, \
-             s.module_uuid FROM messages m JOIN sessions s ON s.id = m.session_id \
-             JOIN customers c ON c.id = s.customer_id JOIN programmes p ON p.id = s.programme_id \
-             WHERE s.org_id = ? {programme} \
-             AND (? IS NULL OR m.created_at >= ?) AND (? IS NULL OR m.created_at < ?) \
-             ORDER BY s.id, m.id"
-        );
-        let from = filter.from.map(us);
-        let until = filter.until.map(us);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org);
-        if let Some(identifier) = filter.programme {
-            query = query.bind(org).bind(identifier);
-        }
-        let rows = query
-            .bind(from)
-            .bind(from)
-            .bind(until)
-            .bind(until)
-            .fetch(&pool);
-        crate::forward_rows(rows, &tx, export_row_from).await;
-    })
+    paging::transcripts(pool.clone(), org, filter, transcript_rows)
+}
+
+/// One page of a messages export.
+async fn transcript_rows(
+    pool: SqlitePool,
+    org: OrgId,
+    filter: ExportFilter,
+    keyset: Keyset,
+    limit: i64,
+) -> Result<Vec<ExportRow>> {
+    // The programme as a scalar subquery and the order as (s.id, m.id)
+    // let SQLite walk sessions_programme and messages_session in order,
+    // with no sort.
+    let programme = if filter.programme.is_some() {
+        "AND s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?)"
+    } else {
+        ""
+    };
+    let keyset_sql = match keyset {
+        Keyset::Rest(_) => "s.id = ? AND m.id > ?",
+        Keyset::After(_) => "s.id > ?",
+    };
+    let sql = format!(
+        "SELECT {MESSAGE_COLS}, c.uuid AS customer_uuid, p.identifier AS programme_identifier, \
+         s.module_uuid FROM messages m JOIN sessions s ON s.id = m.session_id \
+         JOIN customers c ON c.id = s.customer_id JOIN programmes p ON p.id = s.programme_id \
+         WHERE s.org_id = ? {programme} \
+         AND (? IS NULL OR m.created_at >= ?) AND (? IS NULL OR m.created_at < ?) \
+         AND {keyset_sql} ORDER BY s.id, m.id LIMIT ?"
+    );
+    let from = filter.from.map(us);
+    let until = filter.until.map(us);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org);
+    if let Some(identifier) = filter.programme {
+        query = query.bind(org).bind(identifier);
+    }
+    query = query
+        .bind(from)
+        .bind(from)
+        .bind(until)
+        .bind(until)
+        .bind(keyset.session());
+    if let Keyset::Rest(c) = keyset {
+        query = query.bind(c.message);
+    }
+    let rows = query.bind(limit).fetch_all(&pool).await?;
+    rows.iter().map(export_row_from).collect()
 }
 
 pub(super) fn export_sessions(
@@ -52,19 +70,30 @@ pub(super) fn export_sessions(
     org: OrgId,
     identifier: i64,
 ) -> BoxStream<'static, Result<SessionExportRow>> {
-    let pool = pool.clone();
-    crate::channel_stream(move |tx| async move {
-        let sql = format!(
-            "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
-             c.phone AS customer_phone {SUMMARY_JOINS} \
-             WHERE s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?) \
-             AND s.org_id = ? ORDER BY s.id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org)
-            .bind(identifier)
-            .bind(org)
-            .fetch(&pool);
-        crate::forward_rows(rows, &tx, session_export_from).await;
-    })
+    paging::sessions(pool.clone(), org, identifier, session_rows)
+}
+
+/// One page of a sessions export: the sessions after `after`.
+async fn session_rows(
+    pool: SqlitePool,
+    org: OrgId,
+    identifier: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<SessionExportRow>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
+         c.phone AS customer_phone {SUMMARY_JOINS} \
+         WHERE s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?) \
+         AND s.org_id = ? AND s.id > ? ORDER BY s.id LIMIT ?"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(identifier)
+        .bind(org)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&pool)
+        .await?;
+    rows.iter().map(session_export_from).collect()
 }

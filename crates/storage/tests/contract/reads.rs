@@ -706,3 +706,75 @@ pub async fn export_sessions_streams(store: Arc<dyn Store>, _clock: Arc<ManualCl
     .expect("writes go on after an export is dropped")
     .unwrap();
 }
+
+/// Exports read in pages of 2,000 rows: a session longer than a page, a
+/// page ending inside a session and one ending between sessions, and more
+/// sessions than a page; every row once, in order, and the stream ends.
+pub async fn exports_read_in_pages(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    let mut sessions = Vec::new();
+    for chunk in 0..41 {
+        let new: Vec<NewCustomer> = (0..50)
+            .map(|i| new_customer(&format!("Learner {chunk}/{i}")))
+            .collect();
+        let customers =
+            futures::future::join_all(new.iter().map(|c| store.register_customer(w.org, c))).await;
+        let new: Vec<NewSession> = customers
+            .iter()
+            .map(|c| new_session(&w, c.as_ref().unwrap(), &["Welcome!"]))
+            .collect();
+        let created =
+            futures::future::join_all(new.iter().map(|new| store.create_session(w.org, new))).await;
+        sessions.extend(created.into_iter().map(|c| c.unwrap().session));
+    }
+    sessions.sort_by_key(|s| s.id);
+    assert_eq!(sessions.len(), 2050);
+    // Session 0: 1 + 25 x 101 messages (longer than a page); session 1000:
+    // 1 + 20 x 101.
+    for (index, turns) in [(0, 25), (1000, 20)] {
+        for turn in 0..turns {
+            store
+                .apply_turn(
+                    sessions[index].id,
+                    Inbound::message(format!("turn {turn}"), None),
+                    &mut |s: &Session, _: DateTime<Utc>| {
+                        let mut plan = counter(s, t0())?;
+                        plan.replies = vec!["r".to_owned(); 100];
+                        Ok(plan)
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let rows: Vec<ExportRow> = store
+        .export_transcripts(w.org, ExportFilter::default())
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(rows.len(), 2050 + 25 * 101 + 20 * 101);
+    assert!(rows.windows(2).all(|p| {
+        (p[0].message.session, p[0].message.id) < (p[1].message.session, p[1].message.id)
+    }));
+    for (index, turns) in [(0, 25), (1000, 20), (1, 0), (2049, 0)] {
+        let of_session: Vec<MessageId> = rows
+            .iter()
+            .filter(|r| r.message.session == sessions[index].id)
+            .map(|r| r.message.id)
+            .collect();
+        let stored: Vec<MessageId> = all_messages(&store, w.org, sessions[index].id)
+            .await
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(of_session.len(), 1 + turns * 101);
+        assert_eq!(of_session, stored, "session {index}");
+    }
+    let exported: Vec<SessionId> = store
+        .export_sessions(w.org, 49)
+        .map(|row| row.unwrap().summary.session.id)
+        .collect()
+        .await;
+    let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
+    assert_eq!(exported, ids, "every session once, in order");
+}
