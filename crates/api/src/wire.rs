@@ -274,7 +274,27 @@ pub struct ProgramSummaryData {
     pub average_pre_score: Option<f64>,
     pub average_post_score: Option<f64>,
     /// average_post_score - average_pre_score, in percentage points.
+    /// These compare different learners (see the paired figures).
     pub knowledge_gain: Option<f64>,
+    /// Sessions whose current run answered every pre-quiz question.
+    pub pre_quiz_completed: i64,
+    /// Sessions whose current run answered some, not all, pre-quiz
+    /// questions (in the averages above, their unanswered questions count
+    /// as wrong; in the paired figures they are left out).
+    pub pre_quiz_in_progress: i64,
+    pub post_quiz_completed: i64,
+    pub post_quiz_in_progress: i64,
+    /// Sessions whose current run completed both quizzes: the learners the
+    /// paired figures are about.
+    pub paired_learners: i64,
+    /// Mean pre-quiz score in percent (one decimal) over the paired
+    /// learners; `null` when there is none.
+    pub paired_average_pre_score: Option<f64>,
+    /// Mean post-quiz score over the same learners.
+    pub paired_average_post_score: Option<f64>,
+    /// Mean gain of the paired learners (post minus pre), in percentage
+    /// points (one decimal); `null` when there is none.
+    pub paired_knowledge_gain: Option<f64>,
 }
 
 /// `"correct/total"`.

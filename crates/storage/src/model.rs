@@ -539,7 +539,26 @@ pub struct ProgrammeSummary {
     pub average_pre_score: Option<f64>,
     /// The same for the post-quiz.
     pub average_post_score: Option<f64>,
+    /// Sessions whose current run answered every question of the pre-quiz.
+    pub pre_quiz_completed: i64,
+    /// Sessions whose current run answered some, not all, of the pre-quiz.
+    pub pre_quiz_in_progress: i64,
+    /// The same two for the post-quiz.
+    pub post_quiz_completed: i64,
+    pub post_quiz_in_progress: i64,
+    /// Sessions whose current run completed both quizzes (paired).
+    pub paired: i64,
+    /// Mean pre-quiz correct/total over the paired sessions (0.0..=1.0);
+    /// `None` when there is none.
+    pub paired_pre_score: Option<f64>,
+    /// The same for the post-quiz, over the same sessions.
+    pub paired_post_score: Option<f64>,
 }
+
+/// The SQL condition (over `sessions s` joined to `module_versions mv`) of
+/// a paired session: its current run completed both quizzes.
+pub(crate) const PAIRED_SQL: &str = "(mv.pre_quiz_total > 0 AND s.pre_answered >= mv.pre_quiz_total \
+     AND mv.post_quiz_total > 0 AND s.post_answered >= mv.post_quiz_total)";
 
 /// Which messages a transcript export covers (all given conditions apply).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

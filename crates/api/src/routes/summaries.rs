@@ -187,6 +187,17 @@ pub async fn program(
         knowledge_gain: pre
             .zip(post)
             .map(|(pre, post)| percent((post - pre) / 100.0)),
+        pre_quiz_completed: summary.pre_quiz_completed,
+        pre_quiz_in_progress: summary.pre_quiz_in_progress,
+        post_quiz_completed: summary.post_quiz_completed,
+        post_quiz_in_progress: summary.post_quiz_in_progress,
+        paired_learners: summary.paired,
+        paired_average_pre_score: summary.paired_pre_score.map(percent),
+        paired_average_post_score: summary.paired_post_score.map(percent),
+        paired_knowledge_gain: summary
+            .paired_pre_score
+            .zip(summary.paired_post_score)
+            .map(|(pre, post)| percent(post - pre)),
     };
     Ok(ok("Summary successfully fetched", data))
 }

@@ -239,7 +239,7 @@ pub(super) async fn programme_summary(
     let Some(programme) = get_programme(pool, org, identifier).await? else {
         return Ok(None);
     };
-    let row = sqlx::query(
+    let sql = format!(
         "SELECT COUNT(*) AS enrolled, \
          COUNT(*) FILTER (WHERE s.status = 'Pending') AS pending, \
          COUNT(*) FILTER (WHERE s.status = 'InProgress') AS in_progress, \
@@ -249,12 +249,21 @@ pub(super) async fn programme_summary(
          AVG(CASE WHEN s.pre_answered > 0 AND mv.pre_quiz_total > 0 \
              THEN CAST(s.pre_correct AS DOUBLE PRECISION) / mv.pre_quiz_total END) AS avg_pre, \
          AVG(CASE WHEN s.post_answered > 0 AND mv.post_quiz_total > 0 \
-             THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS avg_post \
+             THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS avg_post, \
+         COUNT(*) FILTER (WHERE mv.pre_quiz_total > 0 AND s.pre_answered >= mv.pre_quiz_total) AS pre_completed, \
+         COUNT(*) FILTER (WHERE s.pre_answered > 0 AND s.pre_answered < mv.pre_quiz_total) AS pre_in_progress, \
+         COUNT(*) FILTER (WHERE mv.post_quiz_total > 0 AND s.post_answered >= mv.post_quiz_total) AS post_completed, \
+         COUNT(*) FILTER (WHERE s.post_answered > 0 AND s.post_answered < mv.post_quiz_total) AS post_in_progress, \
+         COUNT(*) FILTER (WHERE {PAIRED}) AS paired, \
+         AVG(CASE WHEN {PAIRED} THEN CAST(s.pre_correct AS DOUBLE PRECISION) / mv.pre_quiz_total END) AS paired_pre, \
+         AVG(CASE WHEN {PAIRED} THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS paired_post \
          FROM sessions s JOIN module_versions mv ON mv.id = s.module_version_id WHERE s.programme_id = $1",
-    )
-    .bind(programme.id)
-    .fetch_one(pool)
-    .await?;
+        PAIRED = crate::model::PAIRED_SQL,
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(programme.id)
+        .fetch_one(pool)
+        .await?;
     Ok(Some(ProgrammeSummary {
         enrolled: row.try_get("enrolled")?,
         pending: row.try_get("pending")?,
@@ -264,6 +273,13 @@ pub(super) async fn programme_summary(
         expired: row.try_get("expired")?,
         average_pre_score: row.try_get("avg_pre")?,
         average_post_score: row.try_get("avg_post")?,
+        pre_quiz_completed: row.try_get("pre_completed")?,
+        pre_quiz_in_progress: row.try_get("pre_in_progress")?,
+        post_quiz_completed: row.try_get("post_completed")?,
+        post_quiz_in_progress: row.try_get("post_in_progress")?,
+        paired: row.try_get("paired")?,
+        paired_pre_score: row.try_get("paired_pre")?,
+        paired_post_score: row.try_get("paired_post")?,
         programme,
     }))
 }
