@@ -331,6 +331,38 @@ pub struct MessageExportLine {
     pub program_identifier: i64,
 }
 
+/// One line of the answers export (`GET /api/v1/fe/program/export/answers`):
+/// one recorded quiz answer, with whose it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnswerExportLine {
+    /// The answer's id: its place in the session's answer log.
+    pub id: i64,
+    pub session_uuid: String,
+    pub customer_uuid: String,
+    pub module_uuid: String,
+    /// The content hash of the module version the session follows.
+    pub module_version_hash: String,
+    pub program_identifier: i64,
+    /// `pre` or `post`.
+    #[schema(example = "pre")]
+    pub quiz: &'static str,
+    /// The question's stable id in the module (`pre_q1`).
+    pub question_id: String,
+    pub question: String,
+    /// The learner's reply, as sent.
+    pub answer: String,
+    pub correct: bool,
+    /// 1 for the first reply on the question, 2 after one reply that
+    /// matched nothing, and so on.
+    pub attempt: i32,
+    /// Which rule of the question matched (the engine's wording).
+    pub matched_by: String,
+    /// `dd/MM/yyyy HH:mm` in the server's zone.
+    pub date_time: String,
+    /// The same time in UTC, RFC 3339 with microseconds.
+    pub timestamp: String,
+}
+
 /// One line of the scores export (`GET /api/v1/fe/program/export/scores`):
 /// one session of the programme.
 #[derive(Debug, Serialize, ToSchema)]

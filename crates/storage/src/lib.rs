@@ -245,6 +245,14 @@ pub trait Store: Send + Sync {
         org: OrgId,
         identifier: i64,
     ) -> BoxStream<'static, Result<SessionExportRow>>;
+    /// Every recorded quiz answer of the organisation's sessions matching
+    /// `filter` (programme, answer time), by session then answer id, read
+    /// in pages like [`Store::export_transcripts`].
+    fn export_answers(
+        &self,
+        org: OrgId,
+        filter: ExportFilter,
+    ) -> BoxStream<'static, Result<AnswerExportRow>>;
 
     /// Live message events: every commit of messages by any process (on
     /// PostgreSQL) or by this process (SQLite), after it commits. This

@@ -580,6 +580,22 @@ pub struct ExportRow {
     pub module_uuid: Uuid,
 }
 
+/// One line of an answers export: a recorded quiz answer with whose it is.
+/// Ordered by session id then answer id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerExportRow {
+    /// The answer's row id (its order in the session's log).
+    pub id: i64,
+    pub session: SessionId,
+    pub session_uuid: Uuid,
+    pub customer_uuid: Uuid,
+    pub module_uuid: Uuid,
+    /// The content hash of the module version the session is pinned to.
+    pub module_version_hash: String,
+    pub programme_identifier: i64,
+    pub answer: QuizAnswer,
+}
+
 /// One line of a session (scores) export: a session of a programme with
 /// its scores and its customer's name and phone. Ordered by session id
 /// (enrolment order).

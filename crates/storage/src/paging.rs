@@ -13,7 +13,7 @@ use std::future::Future;
 use futures::stream::BoxStream;
 
 use crate::Result;
-use crate::model::{ExportFilter, ExportRow, OrgId, SessionExportRow};
+use crate::model::{AnswerExportRow, ExportFilter, ExportRow, OrgId, SessionExportRow};
 
 /// Rows per page of an export.
 const EXPORT_PAGE: i64 = 2000;
@@ -58,20 +58,43 @@ where
     })
 }
 
-/// Where a messages export stands: the last message sent, and its session
-/// (`None`: before the first).
+/// Where an export of rows ordered by (session, row id) stands (the
+/// messages, the answers): the last row sent, and its session.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MessageCursor {
+pub(crate) struct RowCursor {
     pub session: i64,
-    pub message: i64,
+    pub row: i64,
 }
 
-/// Which rows a page of a messages export reads: the rest of the cursor's
-/// session (`s.id = session AND m.id > message`), or the sessions after
-/// one (`s.id > session`; all of them for `None`).
+/// The rows a (session, row id) export can page through.
+pub(crate) trait SessionRow {
+    fn cursor(&self) -> RowCursor;
+}
+
+impl SessionRow for ExportRow {
+    fn cursor(&self) -> RowCursor {
+        RowCursor {
+            session: self.message.session.0,
+            row: self.message.id.0,
+        }
+    }
+}
+
+impl SessionRow for AnswerExportRow {
+    fn cursor(&self) -> RowCursor {
+        RowCursor {
+            session: self.session.0,
+            row: self.id,
+        }
+    }
+}
+
+/// Which rows a page of a (session, row id) export reads: the rest of the
+/// cursor's session (`s.id = session AND row id > row`), or the sessions
+/// after one (`s.id > session`; all of them for `None`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Keyset {
-    Rest(MessageCursor),
+    Rest(RowCursor),
     After(Option<i64>),
 }
 
@@ -85,19 +108,20 @@ impl Keyset {
     }
 }
 
-/// The rows of a messages export, ordered by (session, message), read by
+/// The rows of an export ordered by (session, row id), read by
 /// `rows(pool, org, filter, keyset, limit)`, a backend's query.
-pub(crate) fn transcripts<P, Fut>(
+pub(crate) fn by_session<T, P, Fut>(
     pool: P,
     org: OrgId,
     filter: ExportFilter,
     rows: fn(P, OrgId, ExportFilter, Keyset, i64) -> Fut,
-) -> BoxStream<'static, Result<ExportRow>>
+) -> BoxStream<'static, Result<T>>
 where
+    T: SessionRow + Send + 'static,
     P: Clone + Send + 'static,
-    Fut: Future<Output = Result<Vec<ExportRow>>> + Send + 'static,
+    Fut: Future<Output = Result<Vec<T>>> + Send + 'static,
 {
-    paged(None, move |cursor: Option<MessageCursor>| {
+    paged(None, move |cursor: Option<RowCursor>| {
         let (pool, filter) = (pool.clone(), filter.clone());
         async move {
             // First the rest of the cursor's session, then, if the page is
@@ -129,10 +153,7 @@ where
                     });
                 }
             }
-            let next = page.last().map(|row| MessageCursor {
-                session: row.message.session.0,
-                message: row.message.id.0,
-            });
+            let next = page.last().map(SessionRow::cursor);
             Ok(Page {
                 rows: page,
                 next: Some(next.or(cursor)),

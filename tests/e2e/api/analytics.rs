@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 
 use super::harness::{Backend, TestApp, both_backends};
 
-both_backends!(paired_gain_leaves_out_quizzes_in_progress);
+both_backends!(
+    paired_gain_leaves_out_quizzes_in_progress,
+    answers_export_is_the_answer_log,
+);
 
 /// "Test Module Updated": "1" starts the pre-quiz; pre_q1 is right with
 /// "2", pre_q2 wrong with "3" (pre 1/2); "1" goes on after the lesson;
@@ -136,4 +139,167 @@ async fn paired_gain_leaves_out_quizzes_in_progress(backend: Backend) {
     assert!(data["paired_average_pre_score"].is_null(), "{body}");
     assert_eq!(data["pre_quiz_completed"], 1, "{body}");
     assert_eq!(data["average_pre_score"], 0.0, "{body}");
+}
+
+/// The body of an export answered 200 with `content_type`.
+async fn export_body(app: &TestApp, path: &str, content_type: &str) -> String {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    assert_eq!(response.headers()["content-type"], content_type, "{path}");
+    response.text().await.expect("body")
+}
+
+/// The answers export: one line per recorded answer (across restarts), by
+/// session then id, the same as each session summary's `answers`; the CSV
+/// has the same cells; other programmes and organisations are left out.
+async fn answers_export_is_the_answer_log(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let module = app.module_uuid("Test Module Updated").await;
+    let plans: [&[&str]; 4] = [
+        &WHOLE,
+        &["1", "1", "3", "RESTART", "1", "2"],
+        &[],
+        &["1", "hello?", "=1+1", "2"],
+    ];
+    let mut sessions = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let customer = app.register_customer_with(&app.key, &format!("A{i}")).await["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_owned();
+        let session = app.enrol(&customer, &module, 49).await;
+        for reply in plan.iter() {
+            app.say(&customer, &session, reply).await;
+        }
+        sessions.push((customer, session));
+    }
+    let elsewhere = app.enrol(&sessions[2].0, &module, 50).await;
+    app.say(&sessions[2].0, &elsewhere, "1").await;
+    app.say(&sessions[2].0, &elsewhere, "2").await;
+
+    // What the session summaries list, in enrolment order.
+    let mut want = Vec::new();
+    for (customer, session) in &sessions {
+        let (status, body) = app
+            .get(&format!(
+                "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let data = &body["data"];
+        for a in data["answers"].as_array().expect("answers") {
+            want.push(json!({
+                "session_uuid": session,
+                "customer_uuid": customer,
+                "module_uuid": module,
+                "module_version_hash": data["module_version_hash"],
+                "program_identifier": 49,
+                "quiz": a["quiz"],
+                "question_id": a["question_id"],
+                "question": a["question"],
+                "answer": a["answer"],
+                "correct": a["correct"],
+                "attempt": a["attempt"],
+                "date_time": a["date_time"],
+            }));
+        }
+    }
+    assert_eq!(
+        want.len(),
+        4 + 5,
+        "WHOLE: 4 answers; the restarted one: 3 then 2"
+    );
+
+    let path = "/api/v1/fe/program/export/answers?programIdentifier=49";
+    let text = export_body(&app, path, "application/x-ndjson").await;
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let got: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            let o = l.as_object_mut().expect("object");
+            for extra in ["id", "matched_by", "timestamp"] {
+                assert!(o.remove(extra).is_some(), "{extra}");
+            }
+            l
+        })
+        .collect();
+    assert_eq!(got, want);
+    let ids: Vec<i64> = lines
+        .iter()
+        .map(|l| l["id"].as_i64().expect("id"))
+        .collect();
+    for pair in lines.windows(2) {
+        if pair[0]["session_uuid"] == pair[1]["session_uuid"] {
+            assert!(pair[0]["id"].as_i64() < pair[1]["id"].as_i64(), "{ids:?}");
+        }
+    }
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l["matched_by"].as_str().expect("matched_by").is_empty()),
+        "{text}"
+    );
+
+    assert!(
+        lines.iter().any(|l| l["answer"] == "=1+1"),
+        "NDJSON is verbatim: {text}"
+    );
+    // CSV: the same cells, read with the csv crate.
+    let csv_text = export_body(
+        &app,
+        &format!("{path}&format=csv"),
+        "text/csv; charset=utf-8",
+    )
+    .await;
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
+    assert_eq!(records.len(), lines.len());
+    for (record, line) in records.iter().zip(&lines) {
+        let object = line.as_object().expect("object");
+        assert_eq!(header.len(), object.len());
+        for (column, cell) in header.iter().zip(record.iter()) {
+            // Text that would start a formula gets a quote (CSV safety).
+            let want = match &object[column] {
+                Value::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
+                    format!("'{s}")
+                }
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(cell, want, "{column}");
+        }
+    }
+
+    // A range with no answer; bad parameters.
+    let empty = export_body(
+        &app,
+        &format!("{path}&until=2000-01-01"),
+        "application/x-ndjson",
+    )
+    .await;
+    assert_eq!(empty, "");
+    let (status, body) = app
+        .get("/api/v1/fe/program/export/answers?programIdentifier=x&format=xml")
+        .await;
+    super::harness::assert_error(status, &body, 400, "validation_failed");
+    let (status, body) = app
+        .get("/api/v1/fe/program/export/answers?programIdentifier=51")
+        .await;
+    super::harness::assert_error(status, &body, 404, "program_not_found");
 }

@@ -1,5 +1,6 @@
 //! Streaming exports of a programme for analysts: every message
-//! (`/api/v1/fe/program/export/messages`) and every session's scores
+//! (`/api/v1/fe/program/export/messages`), every recorded quiz answer
+//! (`/api/v1/fe/program/export/answers`) and every session's scores
 //! (`/api/v1/fe/program/export/scores`), as NDJSON or CSV.
 //!
 //! The rows come from the store's streamed reads and are encoded in
@@ -25,7 +26,9 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
-use chatcourse_storage::{ExportFilter, ExportRow, OrgId, SessionExportRow, StoreError};
+use chatcourse_storage::{
+    AnswerExportRow, ExportFilter, ExportRow, OrgId, SessionExportRow, StoreError,
+};
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
@@ -36,7 +39,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{QueryParams, check};
 use crate::state::{AppState, Org};
 use crate::time::{display, display_opt};
-use crate::wire::{MessageExportLine, ScoreExportLine, score};
+use crate::wire::{AnswerExportLine, MessageExportLine, ScoreExportLine, score};
 
 mod cells;
 
@@ -168,6 +171,26 @@ impl Line for MessageExportLine {
     ];
 }
 
+impl Line for AnswerExportLine {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "session_uuid",
+        "customer_uuid",
+        "module_uuid",
+        "module_version_hash",
+        "program_identifier",
+        "quiz",
+        "question_id",
+        "question",
+        "answer",
+        "correct",
+        "attempt",
+        "matched_by",
+        "date_time",
+        "timestamp",
+    ];
+}
+
 impl Line for ScoreExportLine {
     const COLUMNS: &'static [&'static str] = &[
         "session_uuid",
@@ -221,31 +244,114 @@ pub async fn messages(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     let tz = state.timezone;
+    let export = match ranged(&state, org, &query).await? {
+        Ok(export) => export,
+        Err(busy) => return Ok(busy),
+    };
+    let lines = state
+        .store
+        .export_transcripts(org, export.filter.clone())
+        .map(move |row| row.map(|row| message_line(row, tz)));
+    export.respond("messages", lines).await
+}
+
+/// A ranged export about to start: its format, its filter (of an existing
+/// programme) and its slot.
+struct Ranged {
+    format: Format,
+    filter: ExportFilter,
+    slot: ExportSlot,
+}
+
+impl Ranged {
+    async fn respond<L: Line>(
+        self,
+        kind: &'static str,
+        lines: impl Stream<Item = Result<L, StoreError>> + Send + Unpin + 'static,
+    ) -> Result<Response, ApiError> {
+        let identifier = self.filter.programme.unwrap_or_default();
+        respond(self.format, kind, identifier, self.slot, lines).await
+    }
+}
+
+/// The parameters of a ranged export (`programIdentifier`, `format`,
+/// `from`, `until`) checked, and a slot for it: `Ok(Err(429 response))`
+/// when there is none.
+async fn ranged(
+    state: &AppState,
+    org: OrgId,
+    query: &QueryParams,
+) -> Result<Result<Ranged, Response>, ApiError> {
+    let tz = state.timezone;
     let mut errors = Vec::new();
-    let identifier = program_identifier(&query, &mut errors);
-    let format = format(&query, &mut errors);
-    let from = time_param(&query, "from", Edge::Start, tz, &mut errors);
-    let until = time_param(&query, "until", Edge::End, tz, &mut errors);
+    let identifier = program_identifier(query, &mut errors);
+    let format = format(query, &mut errors);
+    let from = time_param(query, "from", Edge::Start, tz, &mut errors);
+    let until = time_param(query, "until", Edge::End, tz, &mut errors);
     if let (Some(from), Some(until)) = (from, until)
         && from >= until
     {
         errors.push("until: must be later than from".to_owned());
     }
     check(errors)?;
-    let identifier = existing_programme(&state, org, identifier).await?;
+    let identifier = existing_programme(state, org, identifier).await?;
     let Ok(slot) = state.exports.acquire(org) else {
-        return Ok(too_many_exports());
+        return Ok(Err(too_many_exports()));
     };
-    let filter = ExportFilter {
-        programme: Some(identifier),
-        from,
-        until,
+    Ok(Ok(Ranged {
+        format,
+        filter: ExportFilter {
+            programme: Some(identifier),
+            from,
+            until,
+        },
+        slot,
+    }))
+}
+
+/// Export a programme's quiz answers: one tidy line per recorded answer,
+/// by session then answer.
+///
+/// Every answer ever recorded (across restarts), of the organisation's
+/// sessions in the programme, in the optional time range `[from, until)`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/program/export/answers",
+    tag = "exports",
+    params(
+        ("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)"),
+        ("from" = Option<String>, Query, description = "Only answers at or after this time (as for the messages export)"),
+        ("until" = Option<String>, Query, description = "Only answers before this time (as for the messages export)"),
+        ("format" = Option<String>, Query, description = "`ndjson` (default) or `csv`"),
+    ),
+    responses(
+        (status = 200, description = "A stream of lines, one per recorded answer, by session then id; NDJSON lines are AnswerExportLine objects, CSV has a header line. Failures part-way as for the messages export.",
+            content(
+                (AnswerExportLine = "application/x-ndjson"),
+                (String = "text/csv"),
+            )),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+        (status = 429, description = "Too many exports running (`too_many_exports`, with `Retry-After`)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn answers(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let tz = state.timezone;
+    let export = match ranged(&state, org, &query).await? {
+        Ok(export) => export,
+        Err(busy) => return Ok(busy),
     };
     let lines = state
         .store
-        .export_transcripts(org, filter)
-        .map(move |row| row.map(|row| message_line(row, tz)));
-    respond(format, "messages", identifier, slot, lines).await
+        .export_answers(org, export.filter.clone())
+        .map(move |row| row.map(|row| answer_line(row, tz)));
+    export.respond("answers", lines).await
 }
 
 /// Export a programme's scores: one line per session, by session.
@@ -320,6 +426,27 @@ fn message_line(row: ExportRow, tz: Tz) -> MessageExportLine {
         module_uuid: row.module_uuid.to_string(),
         program_identifier: row.programme_identifier,
         message: m.text,
+    }
+}
+
+fn answer_line(row: AnswerExportRow, tz: Tz) -> AnswerExportLine {
+    let a = row.answer;
+    AnswerExportLine {
+        id: row.id,
+        session_uuid: row.session_uuid.to_string(),
+        customer_uuid: row.customer_uuid.to_string(),
+        module_uuid: row.module_uuid.to_string(),
+        module_version_hash: row.module_version_hash,
+        program_identifier: row.programme_identifier,
+        quiz: a.quiz.as_str(),
+        question_id: a.question_id,
+        question: a.question,
+        answer: a.answer,
+        correct: a.correct,
+        attempt: a.attempt,
+        matched_by: a.matched_by,
+        date_time: display(a.created_at, tz),
+        timestamp: a.created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
     }
 }
 
@@ -814,6 +941,23 @@ mod tests {
             customer_uuid: "c".to_owned(),
             module_uuid: "u".to_owned(),
             program_identifier: 49,
+        });
+        assert_columns_are_fields(AnswerExportLine {
+            id: 1,
+            session_uuid: "s".to_owned(),
+            customer_uuid: "c".to_owned(),
+            module_uuid: "u".to_owned(),
+            module_version_hash: "h".to_owned(),
+            program_identifier: 49,
+            quiz: "pre",
+            question_id: "pre_q1".to_owned(),
+            question: "q".to_owned(),
+            answer: "2".to_owned(),
+            correct: true,
+            attempt: 1,
+            matched_by: "choice 2".to_owned(),
+            date_time: "d".to_owned(),
+            timestamp: "t".to_owned(),
         });
         assert_columns_are_fields(ScoreExportLine {
             session_uuid: "s".to_owned(),

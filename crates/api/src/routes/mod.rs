@@ -50,6 +50,7 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(channels::inbound)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
+            .routes(routes!(exports::answers))
             .routes(routes!(exports::scores)),
         live: OpenApiRouter::new().routes(routes!(ws::connect)),
     }

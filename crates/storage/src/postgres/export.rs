@@ -3,6 +3,7 @@
 
 use futures::stream::BoxStream;
 use sqlx::PgPool;
+use sqlx::postgres::PgRow;
 
 use super::rows::*;
 use crate::Result;
@@ -14,7 +15,7 @@ pub(super) fn export_transcripts(
     org: OrgId,
     filter: ExportFilter,
 ) -> BoxStream<'static, Result<ExportRow>> {
-    paging::transcripts(pool.clone(), org, filter, transcript_rows)
+    paging::by_session(pool.clone(), org, filter, transcript_rows)
 }
 
 /// One page of a messages export.
@@ -25,17 +26,75 @@ async fn transcript_rows(
     keyset: Keyset,
     limit: i64,
 ) -> Result<Vec<ExportRow>> {
+    let select = format!(
+        "SELECT {MESSAGE_COLS}, c.uuid AS customer_uuid, p.identifier AS programme_identifier, \
+         s.module_uuid FROM messages m JOIN sessions s ON s.id = m.session_id"
+    );
+    read_page(
+        &pool,
+        &select,
+        "m",
+        org,
+        &filter,
+        keyset,
+        limit,
+        export_row_from,
+    )
+    .await
+}
+
+/// One page of an answers export (the same order and keyset as the
+/// messages, over `quiz_answers (session_id, id)`).
+async fn answer_rows(
+    pool: PgPool,
+    org: OrgId,
+    filter: ExportFilter,
+    keyset: Keyset,
+    limit: i64,
+) -> Result<Vec<AnswerExportRow>> {
+    let select = "SELECT a.id, a.session_id, s.uuid AS session_uuid, c.uuid AS customer_uuid, \
+         s.module_uuid, mv.content_hash, p.identifier AS programme_identifier, a.quiz, \
+         a.question_id, a.question, a.answer, a.correct, a.attempt, a.matched_by, a.created_at \
+         FROM quiz_answers a JOIN sessions s ON s.id = a.session_id \
+         JOIN module_versions mv ON mv.id = s.module_version_id";
+    read_page(
+        &pool,
+        select,
+        "a",
+        org,
+        &filter,
+        keyset,
+        limit,
+        answer_export_from,
+    )
+    .await
+}
+
+/// One page of a (session, row id) export: `select` (the columns, the
+/// rows' table as `row` joined to `sessions s`), joined to the customer and
+/// the programme, in the filter's programme and time range, after the
+/// keyset.
+#[allow(clippy::too_many_arguments)]
+async fn read_page<T>(
+    pool: &PgPool,
+    select: &str,
+    row: &str,
+    org: OrgId,
+    filter: &ExportFilter,
+    keyset: Keyset,
+    limit: i64,
+    map: fn(&PgRow) -> Result<T>,
+) -> Result<Vec<T>> {
     let keyset_sql = match keyset {
-        Keyset::Rest(_) => "s.id = $5 AND m.id > $6 ORDER BY s.id, m.id LIMIT $7",
-        Keyset::After(_) => "s.id > $5 ORDER BY s.id, m.id LIMIT $6",
+        Keyset::Rest(_) => format!("s.id = $5 AND {row}.id > $6 ORDER BY s.id, {row}.id LIMIT $7"),
+        Keyset::After(_) => format!("s.id > $5 ORDER BY s.id, {row}.id LIMIT $6"),
     };
     let sql = format!(
-        "SELECT {MESSAGE_COLS}, c.uuid AS customer_uuid, p.identifier AS programme_identifier, \
-         s.module_uuid FROM messages m JOIN sessions s ON s.id = m.session_id \
-         JOIN customers c ON c.id = s.customer_id JOIN programmes p ON p.id = s.programme_id \
+        "{select} JOIN customers c ON c.id = s.customer_id \
+         JOIN programmes p ON p.id = s.programme_id \
          WHERE s.org_id = $1 AND ($2::BIGINT IS NULL OR p.identifier = $2) \
-         AND ($3::TIMESTAMPTZ IS NULL OR m.created_at >= $3) \
-         AND ($4::TIMESTAMPTZ IS NULL OR m.created_at < $4) AND {keyset_sql}"
+         AND ($3::TIMESTAMPTZ IS NULL OR {row}.created_at >= $3) \
+         AND ($4::TIMESTAMPTZ IS NULL OR {row}.created_at < $4) AND {keyset_sql}"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org)
@@ -44,10 +103,10 @@ async fn transcript_rows(
         .bind(filter.until)
         .bind(keyset.session());
     if let Keyset::Rest(c) = keyset {
-        query = query.bind(c.message);
+        query = query.bind(c.row);
     }
-    let rows = query.bind(limit).fetch_all(&pool).await?;
-    rows.iter().map(export_row_from).collect()
+    let rows = query.bind(limit).fetch_all(pool).await?;
+    rows.iter().map(map).collect()
 }
 
 pub(super) fn export_sessions(
@@ -79,4 +138,12 @@ async fn session_rows(
         .fetch_all(&pool)
         .await?;
     rows.iter().map(session_export_from).collect()
+}
+
+pub(super) fn export_answers(
+    pool: &PgPool,
+    org: OrgId,
+    filter: ExportFilter,
+) -> BoxStream<'static, Result<AnswerExportRow>> {
+    paging::by_session(pool.clone(), org, filter, answer_rows)
 }

@@ -6,8 +6,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::rows::*;
+use crate::Result;
 use crate::model::*;
-use crate::{Result, parse};
 
 enum PgKey {
     Id(i64),
@@ -203,18 +203,7 @@ pub(super) async fn session_detail(
     .await?;
     let answers = rows
         .iter()
-        .map(|row| {
-            Ok(QuizAnswer {
-                quiz: parse(row.try_get("quiz")?)?,
-                question_id: row.try_get("question_id")?,
-                question: row.try_get("question")?,
-                answer: row.try_get("answer")?,
-                correct: row.try_get("correct")?,
-                attempt: row.try_get("attempt")?,
-                matched_by: row.try_get("matched_by")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
+        .map(quiz_answer_from)
         .collect::<Result<Vec<_>>>()?;
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, MIN(created_at) AS first, MAX(created_at) AS last FROM messages WHERE session_id = $1",

@@ -740,6 +740,18 @@ pub async fn exports_read_in_pages(store: Arc<dyn Store>, _clock: Arc<ManualCloc
                     &mut |s: &Session, _: DateTime<Utc>| {
                         let mut plan = counter(s, t0())?;
                         plan.replies = vec!["r".to_owned(); 100];
+                        plan.answers = vec![
+                            NewQuizAnswer {
+                                quiz: QuizKind::Pre,
+                                question_id: "q1".to_owned(),
+                                question: "Q?".to_owned(),
+                                answer: "1".to_owned(),
+                                correct: true,
+                                attempt: 1,
+                                matched_by: "choice 1".to_owned(),
+                            };
+                            90
+                        ];
                         Ok(plan)
                     },
                 )
@@ -769,6 +781,22 @@ pub async fn exports_read_in_pages(store: Arc<dyn Store>, _clock: Arc<ManualCloc
             .collect();
         assert_eq!(of_session.len(), 1 + turns * 101);
         assert_eq!(of_session, stored, "session {index}");
+    }
+    // Answers: 25 x 90 and 20 x 90, paged the same way.
+    let answers: Vec<AnswerExportRow> = store
+        .export_answers(w.org, ExportFilter::default())
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 45 * 90);
+    assert!(
+        answers
+            .windows(2)
+            .all(|p| (p[0].session, p[0].id) < (p[1].session, p[1].id))
+    );
+    for (index, turns) in [(0, 25), (1000, 20)] {
+        let of_session = answers.iter().filter(|a| a.session == sessions[index].id);
+        assert_eq!(of_session.count(), turns * 90, "session {index}");
     }
     let exported: Vec<SessionId> = store
         .export_sessions(w.org, 49)
