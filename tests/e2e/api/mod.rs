@@ -9,6 +9,7 @@ mod analytics;
 mod auth;
 mod binary;
 mod delivery;
+mod dispatch;
 mod errors;
 mod export;
 mod flow;

@@ -14,6 +14,7 @@ pub mod exports;
 pub mod messages;
 pub mod modules;
 pub mod ops;
+pub mod organisation;
 pub mod pages;
 pub mod session_tokens;
 pub mod summaries;
@@ -47,7 +48,8 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(summaries::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
-            .routes(routes!(channels::inbound)),
+            .routes(routes!(channels::inbound))
+            .routes(routes!(organisation::fetch, organisation::update)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
             .routes(routes!(exports::answers))

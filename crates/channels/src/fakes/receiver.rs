@@ -51,6 +51,8 @@ struct Shared {
     check_timestamps: bool,
     script: Mutex<VecDeque<Reply>>,
     received: Mutex<Vec<Delivery>>,
+    /// Requests that reached the handler, answered or not yet.
+    started: std::sync::atomic::AtomicUsize,
     arrived: Notify,
 }
 
@@ -68,6 +70,9 @@ fn now() -> i64 {
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    shared
+        .started
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signed = SignedHeaders {
         id: header(HEADER_ID),
@@ -146,6 +151,7 @@ impl FakeReceiver {
             check_timestamps,
             script: Mutex::default(),
             received: Mutex::default(),
+            started: std::sync::atomic::AtomicUsize::new(0),
             arrived: Notify::new(),
         });
         let app = Router::new()
@@ -190,6 +196,15 @@ impl FakeReceiver {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
+    }
+
+    /// How many requests have reached the receiver, including those it is
+    /// still answering (a [`Reply::Slow`]) and those whose sender went
+    /// away before the answer (which [`FakeReceiver::deliveries`] omits).
+    pub fn started(&self) -> usize {
+        self.shared
+            .started
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The requests answered with a 2xx, in arrival order.
