@@ -431,4 +431,20 @@ pub struct ScoreExportLine {
     pub date_enrolled: String,
     /// `""` when the learner has never replied.
     pub last_active_date: String,
+    /// Questions answered in each quiz in the current run (a quiz is
+    /// complete when this reaches its total).
+    pub pre_quiz_answered: i32,
+    pub post_quiz_answered: i32,
+    /// The module language the session runs in (`en`, `sw`...).
+    #[schema(example = "en")]
+    pub language: String,
+    /// The step the session is at (the step waiting for the learner while
+    /// active, the last one reached otherwise), by its id in the module.
+    #[schema(example = "pre_q1")]
+    pub current_step: String,
+    /// The session's messages through channels, by delivery status.
+    pub messages_queued: i64,
+    pub messages_sent: i64,
+    pub messages_delivered: i64,
+    pub messages_failed: i64,
 }

@@ -604,7 +604,25 @@ pub struct SessionExportRow {
     pub summary: SessionSummary,
     pub customer_full_name: String,
     pub customer_phone: String,
+    /// The session's outbox rows by status.
+    pub delivery: DeliveryCounts,
 }
+
+/// A session's messages through channels, by outbox status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryCounts {
+    pub queued: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+}
+
+/// The columns of [`DeliveryCounts`] for a query over `sessions s`.
+pub(crate) const DELIVERY_COLS: &str = "\
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'queued') AS outbox_queued, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'sent') AS outbox_sent, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'delivered') AS outbox_delivered, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'failed') AS outbox_failed";
 
 /// New messages were committed. Delivered by [`crate::Store::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,7 +38,7 @@ const MESSAGE_COLUMNS: [&str; 9] = [
     "program_identifier",
 ];
 
-const SCORE_COLUMNS: [&str; 15] = [
+const SCORE_COLUMNS: [&str; 23] = [
     "session_uuid",
     "customer_uuid",
     "full_name",
@@ -54,6 +54,14 @@ const SCORE_COLUMNS: [&str; 15] = [
     "post_quiz_total",
     "date_enrolled",
     "last_active_date",
+    "pre_quiz_answered",
+    "post_quiz_answered",
+    "language",
+    "current_step",
+    "messages_queued",
+    "messages_sent",
+    "messages_delivered",
+    "messages_failed",
 ];
 
 /// GETs an export with `key`; asserts 200 and a streamed body (chunked,
@@ -335,8 +343,14 @@ async fn exports_match_transcripts_and_summaries(backend: Backend) {
             "post_quiz_score",
             "date_enrolled",
             "last_active_date",
+            "language",
         ] {
             assert_eq!(line[field], summary[field], "{field} of {}", e.session);
+        }
+        assert_eq!(line["language"], "en");
+        // No channel: nothing went through the outbox.
+        for status in ["queued", "sent", "delivered", "failed"] {
+            assert_eq!(line[&format!("messages_{status}")], 0, "{status}");
         }
         for quiz in ["pre", "post"] {
             let score = format!(
@@ -356,6 +370,21 @@ async fn exports_match_transcripts_and_summaries(backend: Backend) {
             ),
             (&"Completed".into(), &"1/2".into(), &"2/2".into()),
             "{line:?}"
+        );
+        // The last step of "Test Module Updated", every question answered.
+        assert_eq!(line["current_step"], "completion", "{line:?}");
+        assert_eq!(
+            (&line["pre_quiz_answered"], &line["post_quiz_answered"]),
+            (&2.into(), &2.into())
+        );
+    }
+    // Learners 2 and 4 (the same module) never replied: at its first step.
+    for pending in [2, 4] {
+        let line = &scores[pending];
+        assert_eq!(line["current_step"], "enrolment", "{line:?}");
+        assert_eq!(
+            (&line["pre_quiz_answered"], &line["post_quiz_answered"]),
+            (&0.into(), &0.into())
         );
     }
     for replied in [1, 3] {

@@ -208,6 +208,14 @@ impl Line for ScoreExportLine {
         "post_quiz_total",
         "date_enrolled",
         "last_active_date",
+        "pre_quiz_answered",
+        "post_quiz_answered",
+        "language",
+        "current_step",
+        "messages_queued",
+        "messages_sent",
+        "messages_delivered",
+        "messages_failed",
     ];
 }
 
@@ -452,6 +460,9 @@ fn answer_line(row: AnswerExportRow, tz: Tz) -> AnswerExportLine {
 
 fn score_line(row: SessionExportRow, tz: Tz) -> ScoreExportLine {
     let s = row.summary;
+    // The language and the step are in the engine's state, which the
+    // store does not read.
+    let state = chatcourse_engine::State::from_json(&s.session.state).ok();
     ScoreExportLine {
         session_uuid: s.session.uuid.to_string(),
         customer_uuid: s.session.customer_uuid.to_string(),
@@ -468,6 +479,17 @@ fn score_line(row: SessionExportRow, tz: Tz) -> ScoreExportLine {
         post_quiz_total: s.scores.post.total,
         date_enrolled: display(s.session.created_at, tz),
         last_active_date: display_opt(s.session.last_activity, tz),
+        pre_quiz_answered: s.scores.pre.answered,
+        post_quiz_answered: s.scores.post.answered,
+        language: state
+            .as_ref()
+            .map(|state| state.language.0.clone())
+            .unwrap_or_default(),
+        current_step: state.map(|state| state.step).unwrap_or_default(),
+        messages_queued: row.delivery.queued,
+        messages_sent: row.delivery.sent,
+        messages_delivered: row.delivery.delivered,
+        messages_failed: row.delivery.failed,
     }
 }
 
@@ -975,6 +997,14 @@ mod tests {
             post_quiz_total: 4,
             date_enrolled: "e".to_owned(),
             last_active_date: "l".to_owned(),
+            pre_quiz_answered: 2,
+            post_quiz_answered: 1,
+            language: "sw".to_owned(),
+            current_step: "post_q2".to_owned(),
+            messages_queued: 1,
+            messages_sent: 2,
+            messages_delivered: 3,
+            messages_failed: 4,
         });
     }
 

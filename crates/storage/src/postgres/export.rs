@@ -127,7 +127,7 @@ async fn session_rows(
 ) -> Result<Vec<SessionExportRow>> {
     let sql = format!(
         "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
-         c.phone AS customer_phone {SUMMARY_JOINS} \
+         c.phone AS customer_phone, {DELIVERY_COLS} {SUMMARY_JOINS} \
          WHERE s.org_id = $1 AND p.identifier = $2 AND s.id > $3 ORDER BY s.id LIMIT $4"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

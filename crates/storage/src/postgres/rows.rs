@@ -180,5 +180,11 @@ pub(super) fn session_export_from(row: &PgRow) -> Result<SessionExportRow> {
         summary: summary_from(row)?,
         customer_full_name: row.try_get("customer_full_name")?,
         customer_phone: row.try_get("customer_phone")?,
+        delivery: DeliveryCounts {
+            queued: row.try_get("outbox_queued")?,
+            sent: row.try_get("outbox_sent")?,
+            delivered: row.try_get("outbox_delivered")?,
+            failed: row.try_get("outbox_failed")?,
+        },
     })
 }

@@ -136,7 +136,7 @@ async fn session_rows(
 ) -> Result<Vec<SessionExportRow>> {
     let sql = format!(
         "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
-         c.phone AS customer_phone {SUMMARY_JOINS} \
+         c.phone AS customer_phone, {DELIVERY_COLS} {SUMMARY_JOINS} \
          WHERE s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?) \
          AND s.org_id = ? AND s.id > ? ORDER BY s.id LIMIT ?"
     );

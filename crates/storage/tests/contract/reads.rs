@@ -806,3 +806,65 @@ pub async fn exports_read_in_pages(store: Arc<dyn Store>, _clock: Arc<ManualCloc
     let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
     assert_eq!(exported, ids, "every session once, in order");
 }
+
+/// The scores export counts each session's outbox rows by status.
+pub async fn export_sessions_count_deliveries(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    const LEASE: StdDuration = StdDuration::from_secs(60);
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    let mut new = new_customer("With a phone");
+    new.phone_e164 = Some("+254700000009".to_owned());
+    let customer = store.register_customer(w.org, &new).await.unwrap();
+    let phoned = store
+        .create_session(w.org, &new_session(&w, &customer, &["Welcome!"]))
+        .await
+        .unwrap()
+        .session;
+    let phoneless = session(&store, &w).await;
+    for _ in 0..2 {
+        store
+            .apply_turn(phoned.id, Inbound::message("hi", None), &mut counter)
+            .await
+            .unwrap();
+    }
+    // Queued: Welcome!, reply 1, reply 2. Send the first, fail the second.
+    for outcome in [
+        OutboxOutcome::Sent {
+            provider_message_id: None,
+        },
+        OutboxOutcome::Failed {
+            error: "no".to_owned(),
+        },
+    ] {
+        let claimed = store.claim_outbox(at(10), LEASE, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        store
+            .finish_outbox(claimed[0].id, &outcome, at(10))
+            .await
+            .unwrap();
+    }
+    let rows: Vec<SessionExportRow> = store
+        .export_sessions(w.org, 49)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let counts: Vec<(SessionId, DeliveryCounts)> = rows
+        .iter()
+        .map(|r| (r.summary.session.id, r.delivery))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (
+                phoned.id,
+                DeliveryCounts {
+                    queued: 1,
+                    sent: 1,
+                    delivered: 0,
+                    failed: 1,
+                }
+            ),
+            (phoneless.id, DeliveryCounts::default()),
+        ]
+    );
+}
