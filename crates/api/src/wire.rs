@@ -268,6 +268,10 @@ pub struct CustomerSessionItem {
     /// negotiated from the enrolment's `language`.
     #[schema(example = "en")]
     pub language: String,
+    /// The id of the step the session is at: the step waiting for the
+    /// learner while active, the last step reached otherwise.
+    #[schema(example = "pre_q1")]
+    pub current_step: String,
 }
 
 /// One quiz answer in a session summary.

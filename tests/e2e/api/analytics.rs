@@ -16,8 +16,9 @@ both_backends!(
 /// post_q1 right with "2", post_q2 right with "1" (post 2/2).
 const WHOLE: [&str; 6] = ["1", "2", "3", "1", "2", "1"];
 
-/// The customer's session summary: (pre, post, status).
-async fn scores(app: &TestApp, customer: &str) -> (Value, Value, Value) {
+/// The customer's (only) session in the customer summary: (pre, post,
+/// status, current step).
+async fn scores(app: &TestApp, customer: &str) -> (Value, Value, Value, Value) {
     let (status, body) = app
         .get(&format!(
             "/api/v1/fe/customer/summary?customerUuid={customer}"
@@ -29,6 +30,7 @@ async fn scores(app: &TestApp, customer: &str) -> (Value, Value, Value) {
         s["pre_quiz_score"].clone(),
         s["post_quiz_score"].clone(),
         s["status"].clone(),
+        s["current_step"].clone(),
     )
 }
 
@@ -83,24 +85,29 @@ async fn paired_gain_leaves_out_quizzes_in_progress(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    // Each learner's run, as the hand computation below assumes.
+    // Each learner's run, as the hand computation below assumes, and the
+    // step each is at (the module's step ids; L3's wrong first answer moved
+    // it on to pre_q2; L5 waits after the first lesson).
     let want = [
-        ("1/2", "2/2", "Completed"),
-        ("1/2", "2/2", "Completed"),
-        ("0/2", "0/2", "InProgress"),
-        ("0/2", "0/2", "Pending"),
-        ("1/2", "0/2", "InProgress"),
-        ("1/2", "1/2", "InProgress"),
-        ("0/2", "0/2", "InProgress"),
+        ("1/2", "2/2", "Completed", Some("completion")),
+        ("1/2", "2/2", "Completed", Some("completion")),
+        ("0/2", "0/2", "InProgress", Some("pre_q2")),
+        ("0/2", "0/2", "Pending", Some("enrolment")),
+        ("1/2", "0/2", "InProgress", Some("lesson_1_check")),
+        ("1/2", "1/2", "InProgress", Some("post_q2")),
+        ("0/2", "0/2", "InProgress", None),
     ];
     for (i, (customer, want)) in customers.iter().zip(want).enumerate() {
-        let (pre, post, status) = scores(&app, customer).await;
+        let (pre, post, status, step) = scores(&app, customer).await;
         assert_eq!(
             (pre.as_str(), post.as_str(), status.as_str()),
             (Some(want.0), Some(want.1), Some(want.2)),
             "L{}",
             i + 1
         );
+        if let Some(want) = want.3 {
+            assert_eq!(step, want, "L{}", i + 1);
+        }
     }
 
     let (status, body) = app
@@ -185,7 +192,7 @@ async fn answers_export_is_the_answer_log(backend: Backend) {
 
     // What the session summaries list, in enrolment order.
     let mut want = Vec::new();
-    for (customer, session) in &sessions {
+    for (i, (customer, session)) in sessions.iter().enumerate() {
         let (status, body) = app
             .get(&format!(
                 "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
@@ -193,6 +200,12 @@ async fn answers_export_is_the_answer_log(backend: Backend) {
             .await;
         assert_eq!(status, 200, "{body}");
         let data = &body["data"];
+        // The session summary says where the session is.
+        match i {
+            0 => assert_eq!(data["current_step"], "completion", "{body}"),
+            2 => assert_eq!(data["current_step"], "enrolment", "{body}"),
+            _ => assert!(data["current_step"].is_string(), "{body}"),
+        }
         for a in data["answers"].as_array().expect("answers") {
             want.push(json!({
                 "session_uuid": session,
