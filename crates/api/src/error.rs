@@ -25,6 +25,12 @@ pub struct ErrorBody {
     /// Stable machine-readable code (see docs/api.md).
     #[schema(example = "validation_failed")]
     pub code: &'static str,
+    /// `module_invalid` only: every finding of the module loader, as
+    /// `chatcourse validate --format json` prints them (`line`, `column`,
+    /// `severity`, `code`, `message`, `hint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub diagnostics: Option<Vec<serde_json::Value>>,
 }
 
 /// The table of error codes: one row per code, with its HTTP status and
@@ -81,6 +87,7 @@ error_codes! {
     SessionNotFound => (NOT_FOUND, "session_not_found", "Session not found"),
     ConversationNotFound => (NOT_FOUND, "conversation_not_found", "No conversation matches the query"),
     ModuleNotFound => (NOT_FOUND, "module_not_found", "Module not found"),
+    ModuleInvalid => (UNPROCESSABLE_ENTITY, "module_invalid", "The module has errors"),
     ProgramNotFound => (NOT_FOUND, "program_not_found", "Program not found"),
     RouteNotFound => (NOT_FOUND, "route_not_found", "Route not found"),
     ChannelNotFound => (NOT_FOUND, "channel_not_found", "Channel not found"),
@@ -124,6 +131,12 @@ pub enum ApiError {
     SessionNotFound,
     ConversationNotFound,
     ModuleNotFound,
+    /// An uploaded module that does not load: every diagnostic (errors
+    /// and warnings) and the errors rendered one per line.
+    ModuleInvalid {
+        diagnostics: Vec<serde_json::Value>,
+        errors: Vec<String>,
+    },
     ProgramNotFound,
     RouteNotFound,
     /// An inbound request whose Standard Webhooks signature is missing,
@@ -173,6 +186,7 @@ impl ApiError {
             ApiError::SessionNotFound => ErrorCode::SessionNotFound,
             ApiError::ConversationNotFound => ErrorCode::ConversationNotFound,
             ApiError::ModuleNotFound => ErrorCode::ModuleNotFound,
+            ApiError::ModuleInvalid { .. } => ErrorCode::ModuleInvalid,
             ApiError::ProgramNotFound => ErrorCode::ProgramNotFound,
             ApiError::RouteNotFound => ErrorCode::RouteNotFound,
             ApiError::CustomerOptedOut => ErrorCode::CustomerOptedOut,
@@ -198,7 +212,9 @@ impl ApiError {
     /// The `errors` array: what exactly was wrong with the input.
     pub fn details(&self) -> Vec<String> {
         match self {
-            ApiError::Validation(errors) | ApiError::MalformedJson(errors) => errors.clone(),
+            ApiError::Validation(errors)
+            | ApiError::MalformedJson(errors)
+            | ApiError::ModuleInvalid { errors, .. } => errors.clone(),
             ApiError::InvalidUtf8 => vec!["body: is not valid UTF-8".to_owned()],
             ApiError::UnsupportedMediaType => {
                 vec!["Content-Type: must be application/json".to_owned()]
@@ -223,6 +239,10 @@ impl ApiError {
             message: self.to_string(),
             errors: self.details(),
             code: self.code(),
+            diagnostics: match self {
+                ApiError::ModuleInvalid { diagnostics, .. } => Some(diagnostics.clone()),
+                _ => None,
+            },
         }
     }
 }

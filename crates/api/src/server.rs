@@ -58,6 +58,8 @@ pub enum StartError {
 pub struct App {
     state: AppState,
     wakeup_interval: Duration,
+    /// The modules folder and how often to look at it again.
+    modules_watch: Option<(std::path::PathBuf, Duration)>,
     http: HttpOptions,
 }
 
@@ -111,6 +113,9 @@ impl App {
                 )),
             })),
             wakeup_interval: config.wakeup_interval,
+            modules_watch: config
+                .modules_poll
+                .map(|every| (config.modules_dir.clone(), every)),
             http: HttpOptions::new(config),
         })
     }
@@ -136,6 +141,11 @@ impl App {
             .tasks
             .spawn(crate::wakeup::run(state.clone(), self.wakeup_interval));
         state.tasks.spawn(crate::delivery::run(state.clone()));
+        if let Some((dir, every)) = self.modules_watch {
+            state
+                .tasks
+                .spawn(catalogue::watch(state.clone(), dir, every));
+        }
         let token = state.shutdown.clone();
         let result = axum::serve(listener, router(state.clone(), self.http))
             .with_graceful_shutdown(async move {

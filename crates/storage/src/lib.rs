@@ -147,6 +147,14 @@ pub trait Store: Send + Sync {
     async fn find_module(&self, module_uuid: Uuid) -> Result<Option<ModuleVersion>>;
     /// The latest version of every module, by name.
     async fn list_modules(&self) -> Result<Vec<ModuleVersion>>;
+    /// The current (latest registered) version of every module `org` owns
+    /// (registered with `NewModuleVersion::org`), by name. Shared modules
+    /// and other organisations' are not listed.
+    async fn list_org_modules(&self, org: OrgId) -> Result<Vec<ModuleVersion>>;
+    /// The latest version of the module with this uuid that `org` owns;
+    /// `None` for a shared module or another organisation's.
+    async fn find_org_module(&self, org: OrgId, module_uuid: Uuid)
+    -> Result<Option<ModuleVersion>>;
 
     async fn register_customer(&self, org: OrgId, customer: &NewCustomer) -> Result<Customer>;
     async fn get_customer(&self, org: OrgId, uuid: Uuid) -> Result<Option<Customer>>;

@@ -107,6 +107,10 @@ pub struct NewModuleVersion {
     pub pre_quiz_total: i32,
     pub post_quiz_total: i32,
     pub registered_at: DateTime<Utc>,
+    /// The organisation that owns the module (uploaded through the API);
+    /// `None` for the modules folder's shared modules. An owned module's
+    /// `module_id` must be unique to its owner (the api namespaces it).
+    pub org: Option<OrgId>,
 }
 
 /// A registered module version.
@@ -123,6 +127,8 @@ pub struct ModuleVersion {
     pub pre_quiz_total: i32,
     pub post_quiz_total: i32,
     pub registered_at: DateTime<Utc>,
+    /// The owning organisation; `None`: a shared module.
+    pub org: Option<OrgId>,
 }
 
 /// A customer to register.

@@ -325,7 +325,7 @@ impl Store for SqliteStore {
         let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO module_versions (module_id, module_uuid, name, goal, content_hash, source, languages, \
-             pre_quiz_total, post_quiz_total, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             pre_quiz_total, post_quiz_total, registered_at, org_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (module_id, content_hash) DO NOTHING",
         )
         .bind(&m.module_id)
@@ -338,6 +338,7 @@ impl Store for SqliteStore {
         .bind(m.pre_quiz_total)
         .bind(m.post_quiz_total)
         .bind(us(m.registered_at))
+        .bind(m.org)
         .execute(&mut *tx)
         .await?;
         let row =
@@ -360,6 +361,18 @@ impl Store for SqliteStore {
 
     async fn list_modules(&self) -> Result<Vec<ModuleVersion>> {
         reads::list_modules(&self.reader).await
+    }
+
+    async fn list_org_modules(&self, org: OrgId) -> Result<Vec<ModuleVersion>> {
+        reads::list_org_modules(&self.reader, org).await
+    }
+
+    async fn find_org_module(
+        &self,
+        org: OrgId,
+        module_uuid: Uuid,
+    ) -> Result<Option<ModuleVersion>> {
+        reads::find_org_module(&self.reader, org, module_uuid).await
     }
 
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {

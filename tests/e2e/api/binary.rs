@@ -20,6 +20,7 @@ fn chatcourse() -> Command {
         "CHATCOURSE_LOG_FORMAT",
         "CHATCOURSE_DEFAULT_COUNTRY",
         "CHATCOURSE_SECRET_KEY_FILE",
+        "CHATCOURSE_MODULES_POLL",
         "CHATCOURSE_DELIVERY_LEASE",
         "CHATCOURSE_DELIVERY_TIMEOUT",
     ] {
@@ -92,18 +93,9 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = listening_addr(&line) {
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
+        let lines = stderr_lines(&mut child);
+        let addr = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(30)).ok())
+            .find_map(|line| listening_addr(&line))
             .expect("server says where it listens");
         Server { child, addr }
     }
@@ -136,6 +128,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The lines the child writes on its (piped) stderr, read by a thread
+/// until the child closes it.
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            // Read on when nobody listens, so the child never blocks on a
+            // full pipe.
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 /// `serve` on a random port of 127.0.0.1.
@@ -314,6 +322,60 @@ async fn keys_and_serve(backend: Backend) {
         status.success(),
         "serve exits cleanly on SIGTERM: {status:?}"
     );
+}
+
+/// A running `serve` refuses a module file broken after start, with its
+/// diagnostics in the log, and keeps serving the version it had; a fixed
+/// file that changes a question's answer is served with a warning.
+#[test]
+fn serve_logs_the_diagnostics_of_a_module_file_broken_while_running() {
+    let dir = TempDir::new();
+    let modules = dir.0.join("modules");
+    std::fs::create_dir_all(&modules).expect("modules dir");
+    let good = std::fs::read_to_string(modules_dir().join("test-module-updated.yaml"))
+        .expect("read a good module");
+    std::fs::write(modules.join("course.yaml"), &good).expect("write");
+    let mut child = serve_command(&dir.database(), &modules)
+        .args(["--modules-poll", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let rx = stderr_lines(&mut child);
+    let mut log = String::new();
+    let mut wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !log.contains(what) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                Err(_) => panic!("no {what:?} in the log:\n{log}"),
+            }
+        }
+    };
+    wait_for("listening");
+    std::fs::write(
+        modules.join("course.yaml"),
+        good.replacen("- id:", "- id: broken\n    nxt: nowhere\n  - id:", 1),
+    )
+    .expect("break the module");
+    wait_for("module file refused");
+    wait_for("`nxt`");
+    wait_for("course.yaml");
+    // Fixed, with a question whose right answer changed: served, with a
+    // warning that its results will not compare.
+    std::fs::write(
+        modules.join("course.yaml"),
+        good.replacen("    correct: 2", "    correct: 1", 1),
+    )
+    .expect("change an answer");
+    wait_for("question `pre_q1` was right with");
+    wait_for("module registered");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

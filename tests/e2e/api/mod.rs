@@ -16,5 +16,7 @@ mod flow;
 mod http;
 mod lifecycle;
 mod ops;
+mod org_modules;
+mod pacing;
 mod pages;
 mod ws;

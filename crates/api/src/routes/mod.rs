@@ -42,7 +42,7 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(messages::all))
             .routes(routes!(messages::post))
             .routes(routes!(session_tokens::create))
-            .routes(routes!(modules::list))
+            .routes(routes!(modules::list, modules::upload))
             .routes(routes!(summaries::customer))
             .routes(routes!(summaries::session))
             .routes(routes!(summaries::program))

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use chatcourse_api::catalogue::{files_under, is_module_file};
 use chatcourse_engine::diagnostics::{self, Diagnostic};
-use chatcourse_engine::{Module, load_module};
+use chatcourse_engine::{Module, load_module, load_module_after};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +19,12 @@ pub struct Args {
     /// diagnostic (file, line, column, severity, code, message, hint).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// The previous version of a module (the file learners were enrolled
+    /// on so far): the file of the same `module:` id is compared with it,
+    /// and a quiz question kept under the same `id` whose right answer
+    /// changed is a `correct-changed` warning.
+    #[arg(long, value_name = "FILE")]
+    previous: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,6 +34,19 @@ enum Format {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    let previous = match &args.previous {
+        Some(path) => match load_file(path, false) {
+            Some((_, module)) => Some(module),
+            None => {
+                eprintln!(
+                    "error: the previous version {} does not load",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let mut files = Vec::new();
     let mut errors = 0;
     for path in &args.paths {
@@ -47,7 +66,12 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
         let shown = file.display().to_string();
-        let result = load_module(&source);
+        let mut result = load_module(&source);
+        if let Some(previous) = &previous
+            && result.module.as_ref().is_some_and(|m| m.id == previous.id)
+        {
+            result = load_module_after(&source, previous);
+        }
         errors += result.diagnostics.iter().filter(|d| d.is_error()).count();
         warnings += result.diagnostics.iter().filter(|d| !d.is_error()).count();
         match args.format {

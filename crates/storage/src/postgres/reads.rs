@@ -111,6 +111,34 @@ pub(super) async fn list_modules(pool: &PgPool) -> Result<Vec<ModuleVersion>> {
     rows.iter().map(module_from).collect()
 }
 
+/// The latest version of the module `module_uuid` that `org` owns.
+pub(super) async fn find_org_module(
+    pool: &PgPool,
+    org: OrgId,
+    module_uuid: Uuid,
+) -> Result<Option<ModuleVersion>> {
+    let row = sqlx::query(
+        "SELECT * FROM module_versions WHERE module_uuid = $1 AND org_id = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(module_uuid)
+    .bind(org)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(module_from).transpose()
+}
+
+/// The current (latest) version of every module `org` owns, by name.
+pub(super) async fn list_org_modules(pool: &PgPool, org: OrgId) -> Result<Vec<ModuleVersion>> {
+    let rows = sqlx::query(
+        "SELECT * FROM module_versions mv WHERE mv.org_id = $1 AND mv.id = \
+         (SELECT MAX(l.id) FROM module_versions l WHERE l.module_uuid = mv.module_uuid) ORDER BY mv.name, mv.id",
+    )
+    .bind(org)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(module_from).collect()
+}
+
 pub(super) async fn get_customer(
     pool: &PgPool,
     org: OrgId,

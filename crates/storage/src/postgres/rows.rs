@@ -89,6 +89,7 @@ pub(super) fn module_from(row: &PgRow) -> Result<ModuleVersion> {
         pre_quiz_total: row.try_get("pre_quiz_total")?,
         post_quiz_total: row.try_get("post_quiz_total")?,
         registered_at: row.try_get("registered_at")?,
+        org: row.try_get("org_id")?,
     })
 }
 

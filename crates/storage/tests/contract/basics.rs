@@ -292,3 +292,82 @@ pub async fn migrate_is_idempotent(store: Arc<dyn Store>, _clock: Arc<ManualCloc
     assert_eq!(store.migrate().await.unwrap(), vec![]);
     assert_eq!(store.migrate().await.unwrap(), vec![]);
 }
+
+/// Modules an organisation owns are listed for it alone, and their
+/// versions say who owns them; shared modules are listed for nobody.
+pub async fn organisation_owned_modules(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let a = store
+        .create_org_if_missing("owner-a", t0())
+        .await
+        .unwrap()
+        .id;
+    let b = store
+        .create_org_if_missing("owner-b", t0())
+        .await
+        .unwrap()
+        .id;
+    let shared = store
+        .register_module_version(&new_module("budget", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(shared.org, None);
+    let owned = |org: OrgId, id: &str, hash: &str| {
+        let mut m = new_module(&format!("org/{org}/{id}"), hash);
+        m.org = Some(org);
+        m
+    };
+    let a1 = store
+        .register_module_version(&owned(a, "budget", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(a1.org, Some(a));
+    assert_ne!(a1.id, shared.id, "the same text owned is another version");
+    let a2 = store
+        .register_module_version(&owned(a, "budget", "b2"))
+        .await
+        .unwrap();
+    let a_loans = store
+        .register_module_version(&owned(a, "loans", "l1"))
+        .await
+        .unwrap();
+    let b1 = store
+        .register_module_version(&owned(b, "budget", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .register_module_version(&owned(a, "budget", "b1"))
+            .await
+            .unwrap(),
+        a1,
+        "idempotent per owner"
+    );
+    assert_eq!(
+        store.list_org_modules(a).await.unwrap(),
+        vec![a2.clone(), a_loans]
+    );
+    assert_eq!(store.list_org_modules(b).await.unwrap(), vec![b1.clone()]);
+    let nobody = store
+        .create_org_if_missing("owner-c", t0())
+        .await
+        .unwrap()
+        .id;
+    assert!(store.list_org_modules(nobody).await.unwrap().is_empty());
+    assert_eq!(
+        store.find_module(a1.module_uuid).await.unwrap(),
+        Some(a2.clone())
+    );
+    assert_eq!(
+        store.find_org_module(a, a1.module_uuid).await.unwrap(),
+        Some(a2)
+    );
+    assert_eq!(
+        store.find_org_module(b, a1.module_uuid).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_org_module(a, shared.module_uuid).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_module_version(b1.id).await.unwrap(), Some(b1));
+}
