@@ -77,6 +77,7 @@ error_codes! {
     InvalidApiKey => (UNAUTHORIZED, "invalid_api_key", "Invalid API key"),
     InvalidToken => (UNAUTHORIZED, "invalid_token", "Invalid or expired session token"),
     InvalidSignature => (UNAUTHORIZED, "invalid_signature", "Missing or invalid webhook signature"),
+    InsufficientRole => (FORBIDDEN, "insufficient_role", "This API key's role does not allow this request"),
     ValidationFailed => (BAD_REQUEST, "validation_failed", "Validation failed for one or more arguments"),
     MalformedJson => (BAD_REQUEST, "malformed_json", "Malformed JSON body"),
     InvalidUtf8 => (BAD_REQUEST, "invalid_utf8", "Request body is not valid UTF-8"),
@@ -95,6 +96,7 @@ error_codes! {
     IdempotencyConflict => (CONFLICT, "idempotency_conflict", "This external_id was already used with another message"),
     RateLimited => (TOO_MANY_REQUESTS, "rate_limited", "Too many requests; retry after the time in Retry-After"),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+    TooManyExports => (TOO_MANY_REQUESTS, "too_many_exports", "Too many exports are running; try again when one has finished"),
     ShuttingDown => (SERVICE_UNAVAILABLE, "shutting_down", "The server is shutting down"),
     NotReady => (SERVICE_UNAVAILABLE, "not_ready", "The service is not ready"),
     RequestTimeout => (SERVICE_UNAVAILABLE, "request_timeout", "The request took too long"),
@@ -115,6 +117,11 @@ pub enum ApiError {
     InvalidApiKey,
     /// A learner token (`/api/v1/ws?token=`) that is unknown or expired.
     InvalidToken,
+    /// A valid key whose role does not allow the request (say, an analyst
+    /// key enrolling).
+    InsufficientRole {
+        role: &'static str,
+    },
     /// Input that parsed but breaks a rule; one `field: reason` per problem.
     Validation(Vec<String>),
     /// The body is not JSON, or JSON of the wrong shape (types, missing
@@ -153,6 +160,8 @@ pub enum ApiError {
     RateLimited {
         retry_after_secs: u64,
     },
+    /// The organisation's (or the server's) exports are all running.
+    TooManyExports,
     ShuttingDown,
     NotReady,
     /// An ordinary request that ran longer than the request timeout.
@@ -181,6 +190,7 @@ impl ApiError {
             ApiError::MissingApiKey => ErrorCode::MissingApiKey,
             ApiError::InvalidApiKey => ErrorCode::InvalidApiKey,
             ApiError::InvalidToken => ErrorCode::InvalidToken,
+            ApiError::InsufficientRole { .. } => ErrorCode::InsufficientRole,
             ApiError::Validation(_) => ErrorCode::ValidationFailed,
             ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
             ApiError::InvalidUtf8 => ErrorCode::InvalidUtf8,
@@ -200,6 +210,7 @@ impl ApiError {
             ApiError::ChannelNotFound => ErrorCode::ChannelNotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::TooManyExports => ErrorCode::TooManyExports,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::NotReady => ErrorCode::NotReady,
             ApiError::Timeout => ErrorCode::RequestTimeout,
@@ -238,6 +249,9 @@ impl ApiError {
                 "external_id: was already applied to this session with another message; nothing was stored"
                     .to_owned(),
             ],
+            ApiError::InsufficientRole { role } => vec![format!(
+                "Authorization: this is an {role} key; see docs/api.md#key-roles for what each role may do"
+            )],
             ApiError::MissingApiKey => vec![
                 "Authorization: send `Authorization: Bearer <API key>` or `Authentication: <API key>`"
                     .to_owned(),

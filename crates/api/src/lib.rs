@@ -12,9 +12,11 @@
 //! [`keys::generate`] for `chatcourse keys`.
 
 pub mod catalogue;
+mod charts;
 pub mod config;
 mod connections;
 pub mod delivery;
+mod diagram;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -25,6 +27,7 @@ mod live;
 pub mod metrics;
 mod openapi;
 pub mod quiet;
+mod roles;
 mod routes;
 mod server;
 mod state;
@@ -34,7 +37,8 @@ mod wakeup;
 pub mod wire;
 
 pub use catalogue::{LoadError, module_uuid};
-pub use config::{Config, MAX_MESSAGE_CHARS, Tz, parse_origin, parse_timezone};
+pub use config::{Config, ExportLimits, MAX_MESSAGE_CHARS, Tz, parse_origin, parse_timezone};
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
+pub use routes::pages::{PAGES, welcome};
 pub use server::{App, StartError, serve};

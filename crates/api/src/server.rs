@@ -105,6 +105,7 @@ impl App {
                 page_csp: routes::pages::content_security_policy(&config.frame_ancestors()),
                 default_country: config.default_country,
                 limiters: crate::limits::Limiters::new(config.rate_limits),
+                exports: routes::exports::ExportSlots::new(config.export_limits),
                 dispatcher: Some(crate::delivery::Dispatcher::new(
                     config.delivery.clone(),
                     key,
@@ -236,9 +237,7 @@ fn router(state: AppState, options: HttpOptions) -> Router {
     let mut ordinary = endpoints
         .ordinary
         .route("/healthz", get(routes::ops::healthz))
-        .route("/chat", get(routes::pages::chat))
-        .route("/assets/chat.js", get(routes::pages::chat_js))
-        .route("/assets/chat.css", get(routes::pages::chat_css))
+        .merge(routes::pages::routes())
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics));
     if options.test_routes {

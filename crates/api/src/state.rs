@@ -3,9 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use chatcourse_storage::{Clock, OrgId, Store};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub page_csp: String,
     /// Country of phones written without a country code.
     pub default_country: chatcourse_channels::Country,
+    /// The running exports, bounded per organisation and in total.
+    pub exports: crate::routes::exports::ExportSlots,
     /// The outbox dispatcher (and the key of channel secrets).
     pub dispatcher: Option<crate::delivery::Dispatcher>,
     /// Rate limits per key and per client address.
@@ -56,8 +58,10 @@ impl std::ops::Deref for AppState {
 }
 
 /// The organisation of the request's API key. Extracting it authenticates
-/// the request: a missing key is `401 missing_api_key`, a wrong or revoked
-/// one `401 invalid_api_key`.
+/// the request (a missing key is `401 missing_api_key`, a wrong or revoked
+/// one `401 invalid_api_key`) and authorizes it: the key's role must allow
+/// the matched route and method ([`crate::roles::allows`]), else `403
+/// insufficient_role`.
 #[derive(Debug, Clone, Copy)]
 pub struct Org(pub OrgId);
 
@@ -65,9 +69,20 @@ impl FromRequestParts<AppState> for Org {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Org, ApiError> {
-        authenticate(&parts.headers, client_addr(parts), state)
-            .await
-            .map(Org)
+        // Outside a matched route only an admin key passes.
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or("", MatchedPath::as_str);
+        authenticate(
+            &parts.headers,
+            &parts.method,
+            route,
+            client_addr(parts),
+            state,
+        )
+        .await
+        .map(Org)
     }
 }
 
@@ -94,10 +109,13 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The organisation of the API key in `headers` (see [`Org`]). An address
-/// that failed too often is refused (`429`) before its key is looked up.
+/// The organisation of the API key in `headers`, if its role may send
+/// `method` to `route` (see [`Org`]). An address that failed too often is
+/// refused (`429`) before its key is looked up.
 pub(crate) async fn authenticate(
     headers: &HeaderMap,
+    method: &Method,
+    route: &str,
     addr: Option<IpAddr>,
     state: &AppState,
 ) -> Result<OrgId, ApiError> {
@@ -107,10 +125,17 @@ pub(crate) async fn authenticate(
         other => other,
     })?;
     let hash = chatcourse_storage::hash_api_key(key);
-    match state.store.find_org_by_key_hash(&hash).await {
-        Ok(Some(org)) => Ok(org.id),
-        Ok(None) => Err(state.limiters.auth_failed(addr, ApiError::InvalidApiKey)),
-        Err(e) => Err(ApiError::internal(e)),
+    let (org, role) = match state.store.find_key_grant(&hash).await {
+        Ok(Some(grant)) => grant,
+        Ok(None) => return Err(state.limiters.auth_failed(addr, ApiError::InvalidApiKey)),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    if crate::roles::allows(role, method, route) {
+        Ok(org.id)
+    } else {
+        Err(ApiError::InsufficientRole {
+            role: role.as_str(),
+        })
     }
 }
 

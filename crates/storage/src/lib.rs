@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 mod clock;
 mod model;
+mod paging;
 mod postgres;
 mod sqlite;
 mod turn;
@@ -119,16 +120,33 @@ pub trait Store: Send + Sync {
     async fn create_org_if_missing(&self, name: &str, at: DateTime<Utc>) -> Result<Organisation>;
     /// The organisation with this name, if it exists (never creates one).
     async fn find_org(&self, name: &str) -> Result<Option<Organisation>>;
-    /// Store a key by its hash ([`hash_api_key`]).
+    /// Store an `admin` key by its hash ([`hash_api_key`]).
     async fn add_api_key(
         &self,
         org: OrgId,
         key_hash: &str,
         label: &str,
         at: DateTime<Utc>,
+    ) -> Result<ApiKey> {
+        self.add_api_key_with_role(org, key_hash, label, KeyRole::Admin, at)
+            .await
+    }
+    /// Store a key of `role` by its hash ([`hash_api_key`]).
+    async fn add_api_key_with_role(
+        &self,
+        org: OrgId,
+        key_hash: &str,
+        label: &str,
+        role: KeyRole,
+        at: DateTime<Utc>,
     ) -> Result<ApiKey>;
     /// The organisation owning this key hash, unless the key is revoked.
-    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>>;
+    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>> {
+        Ok(self.find_key_grant(key_hash).await?.map(|(org, _)| org))
+    }
+    /// The organisation owning this key hash and the key's role, unless
+    /// the key is revoked.
+    async fn find_key_grant(&self, key_hash: &str) -> Result<Option<(Organisation, KeyRole)>>;
     async fn list_keys(&self, org: OrgId) -> Result<Vec<ApiKey>>;
     /// Revoke a key; false when no such unrevoked key of `org` exists.
     async fn revoke_key(&self, org: OrgId, key: ApiKeyId, at: DateTime<Utc>) -> Result<bool>;
@@ -273,6 +291,14 @@ pub trait Store: Send + Sync {
         org: OrgId,
         identifier: i64,
     ) -> BoxStream<'static, Result<SessionExportRow>>;
+    /// Every recorded quiz answer of the organisation's sessions matching
+    /// `filter` (programme, answer time), by session then answer id, read
+    /// in pages like [`Store::export_transcripts`].
+    fn export_answers(
+        &self,
+        org: OrgId,
+        filter: ExportFilter,
+    ) -> BoxStream<'static, Result<AnswerExportRow>>;
 
     /// Live message events: every commit of messages by any process (on
     /// PostgreSQL) or by this process (SQLite), after it commits. This
@@ -488,24 +514,6 @@ where
     Box::pin(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))
-}
-
-/// Sends the rows of a streamed query, each mapped by `map`, to `tx` (the
-/// sender of [`channel_stream`]): until the rows end, the first error (sent,
-/// then stop) or the receiver is gone.
-pub(crate) async fn forward_rows<R, T>(
-    mut rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
-    tx: &tokio::sync::mpsc::Sender<Result<T>>,
-    map: impl Fn(&R) -> Result<T>,
-) {
-    use futures::StreamExt;
-    while let Some(row) = rows.next().await {
-        let item = row.map_err(StoreError::from).and_then(|row| map(&row));
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() || failed {
-            break;
-        }
-    }
 }
 
 /// The events of a broadcast channel; a lagging receiver yields

@@ -253,19 +253,21 @@ impl Store for PostgresStore {
         reads::find_org(&self.pool, name).await
     }
 
-    async fn add_api_key(
+    async fn add_api_key_with_role(
         &self,
         org: OrgId,
         key_hash: &str,
         label: &str,
+        role: KeyRole,
         at: DateTime<Utc>,
     ) -> Result<ApiKey> {
         let row = sqlx::query(
-            "INSERT INTO api_keys (org_id, label, key_hash, created_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id, org_id, label, key_hash, created_at, revoked_at",
+            "INSERT INTO api_keys (org_id, label, role, key_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, org_id, label, role, key_hash, created_at, revoked_at",
         )
         .bind(org)
         .bind(label)
+        .bind(role.as_str())
         .bind(key_hash)
         .bind(to_micros(at))
         .fetch_one(&self.pool)
@@ -273,8 +275,8 @@ impl Store for PostgresStore {
         key_from(&row)
     }
 
-    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>> {
-        reads::find_org_by_key_hash(&self.pool, key_hash).await
+    async fn find_key_grant(&self, key_hash: &str) -> Result<Option<(Organisation, KeyRole)>> {
+        reads::find_key_grant(&self.pool, key_hash).await
     }
 
     async fn list_keys(&self, org: OrgId) -> Result<Vec<ApiKey>> {
@@ -578,6 +580,14 @@ impl Store for PostgresStore {
         identifier: i64,
     ) -> BoxStream<'static, Result<SessionExportRow>> {
         export::export_sessions(&self.pool, org, identifier)
+    }
+
+    fn export_answers(
+        &self,
+        org: OrgId,
+        filter: ExportFilter,
+    ) -> BoxStream<'static, Result<AnswerExportRow>> {
+        export::export_answers(&self.pool, org, filter)
     }
 
     async fn create_channel(&self, channel: &NewChannel) -> Result<Channel> {

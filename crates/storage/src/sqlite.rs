@@ -279,20 +279,22 @@ impl Store for SqliteStore {
         reads::find_org(&self.reader, name).await
     }
 
-    async fn add_api_key(
+    async fn add_api_key_with_role(
         &self,
         org: OrgId,
         key_hash: &str,
         label: &str,
+        role: KeyRole,
         at: DateTime<Utc>,
     ) -> Result<ApiKey> {
         let mut writer = self.writer.exclusive().await;
         let row = sqlx::query(
-            "INSERT INTO api_keys (org_id, label, key_hash, created_at) VALUES (?, ?, ?, ?) \
-             RETURNING id, org_id, label, key_hash, created_at, revoked_at",
+            "INSERT INTO api_keys (org_id, label, role, key_hash, created_at) VALUES (?, ?, ?, ?, ?) \
+             RETURNING id, org_id, label, role, key_hash, created_at, revoked_at",
         )
         .bind(org)
         .bind(label)
+        .bind(role.as_str())
         .bind(key_hash)
         .bind(us(at))
         .fetch_one(&mut writer.conn)
@@ -300,8 +302,8 @@ impl Store for SqliteStore {
         key_from(&row)
     }
 
-    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>> {
-        reads::find_org_by_key_hash(&self.reader, key_hash).await
+    async fn find_key_grant(&self, key_hash: &str) -> Result<Option<(Organisation, KeyRole)>> {
+        reads::find_key_grant(&self.reader, key_hash).await
     }
 
     async fn list_keys(&self, org: OrgId) -> Result<Vec<ApiKey>> {
@@ -632,6 +634,14 @@ impl Store for SqliteStore {
         identifier: i64,
     ) -> BoxStream<'static, Result<SessionExportRow>> {
         export::export_sessions(&self.reader, org, identifier)
+    }
+
+    fn export_answers(
+        &self,
+        org: OrgId,
+        filter: ExportFilter,
+    ) -> BoxStream<'static, Result<AnswerExportRow>> {
+        export::export_answers(&self.reader, org, filter)
     }
 
     async fn create_channel(&self, channel: &NewChannel) -> Result<Channel> {

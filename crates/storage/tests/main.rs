@@ -43,6 +43,7 @@ macro_rules! contract_tests {
 contract_tests!(
     organisations_and_keys,
     organisation_owned_modules,
+    key_roles,
     programmes_modules_customers,
     enrolment_is_atomic_and_single,
     concurrent_enrolment_creates_one_session,
@@ -64,6 +65,8 @@ contract_tests!(
     summaries,
     export_streams,
     export_sessions_streams,
+    exports_read_in_pages,
+    export_sessions_count_deliveries,
     wakeups_are_claimed_once,
     concurrent_wakeup_claimers,
     lease_too_long_to_represent,

@@ -291,6 +291,50 @@ async fn keys_and_serve(backend: Backend) {
     assert_eq!(modules(second.clone()).await, 200);
     assert_eq!(modules("cck_nope".to_owned()).await, 401);
 
+    // An analyst key reads but may not register a customer.
+    let created = run(chatcourse().args([
+        "keys",
+        "create",
+        "--org",
+        "acme",
+        "--role",
+        "analyst",
+        "--database",
+        &database,
+    ]));
+    assert!(created.status.success(), "{created:?}");
+    assert!(stdout(&created).contains("role: analyst"), "{created:?}");
+    let analyst = stdout(&created).lines().last().unwrap().trim().to_owned();
+    assert_eq!(modules(analyst.clone()).await, 200);
+    let register = client
+        .post(server.url("/api/v1/customer/mfi/register"))
+        .header("Authentication", &analyst)
+        .json(&serde_json::json!({"full_name": "A", "national_id": "1", "phone": "254700000001", "location": "X", "gender": "Female"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(register.status().as_u16(), 403);
+    let listed = run(chatcourse().args(["keys", "list", "--org", "acme", "--database", &database]));
+    assert!(
+        stdout(&listed).lines().any(|l| l.contains("\tanalyst\t")),
+        "{listed:?}"
+    );
+    let bad = run(chatcourse().args([
+        "keys",
+        "create",
+        "--org",
+        "acme",
+        "--role",
+        "owner",
+        "--database",
+        &database,
+    ]));
+    assert!(!bad.status.success(), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("expected admin, analyst or author"),
+        "{bad:?}"
+    );
+
     // Revoke the first key: refused from then on; the second still works.
     let revoked = run(chatcourse().args([
         "keys",
@@ -374,6 +418,61 @@ fn serve_logs_the_diagnostics_of_a_module_file_broken_while_running() {
     .expect("change an answer");
     wait_for("question `pre_q1` was right with");
     wait_for("module registered");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// On start, `serve` prints on stdout the address of each of its pages,
+/// and each answers there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_the_addresses_of_its_pages() {
+    let dir = TempDir::new();
+    let mut child = serve_command(&dir.database(), &modules_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve prints where it serves");
+    let base = first
+        .strip_prefix("chatcourse is serving on ")
+        .expect("the first line names the address")
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    let mut lines = Vec::new();
+    for _ in chatcourse_api::PAGES {
+        lines.push(
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("a page line"),
+        );
+    }
+    let client = reqwest::Client::new();
+    for ((path, what), line) in chatcourse_api::PAGES.iter().zip(&lines) {
+        let url = format!("{base}{path}");
+        assert!(
+            line.trim_start().starts_with(&url) && line.trim_end().ends_with(what),
+            "{line}"
+        );
+        let url = url.replace("TOKEN", "not-a-token");
+        let page = client.get(&url).send().await.expect("page");
+        assert_eq!(page.status(), 200, "{url}");
+        assert!(
+            page.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{url}"
+        );
+    }
     let _ = child.kill();
     let _ = child.wait();
 }

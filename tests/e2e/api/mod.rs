@@ -5,8 +5,10 @@
 
 mod harness;
 
+mod analytics;
 mod auth;
 mod binary;
+mod dashboard;
 mod delivery;
 mod dispatch;
 mod errors;
@@ -19,4 +21,6 @@ mod ops;
 mod org_modules;
 mod pacing;
 mod pages;
+mod preview;
+mod roles;
 mod ws;

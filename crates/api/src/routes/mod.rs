@@ -9,6 +9,7 @@ use crate::state::AppState;
 
 pub mod channels;
 pub mod customers;
+pub mod dashboard;
 pub mod enrolment;
 pub mod exports;
 pub mod messages;
@@ -16,6 +17,7 @@ pub mod modules;
 pub mod ops;
 pub mod organisation;
 pub mod pages;
+pub mod preview;
 pub mod session_tokens;
 pub mod summaries;
 pub mod ws;
@@ -47,12 +49,16 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(summaries::customer))
             .routes(routes!(summaries::session))
             .routes(routes!(summaries::program))
+            .routes(routes!(dashboard::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
             .routes(routes!(channels::inbound))
+            .routes(routes!(preview::compile))
+            .routes(routes!(preview::step))
             .routes(routes!(organisation::fetch, organisation::update)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
+            .routes(routes!(exports::answers))
             .routes(routes!(exports::scores)),
         live: OpenApiRouter::new().routes(routes!(ws::connect)),
     }

@@ -14,6 +14,9 @@ use crate::wire::{
 };
 
 fn session_item(s: &SessionSummary, contact_opted_out: bool, tz: Tz) -> CustomerSessionItem {
+    // The language the session runs in (negotiated at enrolment) and its
+    // step are kept in the engine's state, which the store does not read.
+    let state = chatcourse_engine::State::from_json(&s.session.state).ok();
     CustomerSessionItem {
         session_uuid: s.session.uuid.to_string(),
         status: s.session.status.as_str(),
@@ -26,11 +29,11 @@ fn session_item(s: &SessionSummary, contact_opted_out: bool, tz: Tz) -> Customer
         post_quiz_score: score(s.scores.post),
         date_enrolled: display(s.session.created_at, tz),
         contact_opted_out,
-        // The language the session runs in, negotiated at enrolment; kept
-        // in the engine's state, which the store does not read.
-        language: chatcourse_engine::State::from_json(&s.session.state)
-            .map(|state| state.language.0)
+        language: state
+            .as_ref()
+            .map(|state| state.language.0.clone())
             .unwrap_or_default(),
+        current_step: state.map(|state| state.step).unwrap_or_default(),
     }
 }
 
@@ -182,6 +185,17 @@ pub async fn program(
     Org(org): Org,
     query: QueryParams,
 ) -> Result<Envelope<ProgramSummaryData>, ApiError> {
+    let data = program_summary(&state, org, &query).await?;
+    Ok(ok("Summary successfully fetched", data))
+}
+
+/// The summary of the programme named by `programIdentifier` (also read
+/// by the dashboard).
+pub(crate) async fn program_summary(
+    state: &AppState,
+    org: chatcourse_storage::OrgId,
+    query: &QueryParams,
+) -> Result<ProgramSummaryData, ApiError> {
     let identifier = match query.get("programIdentifier").map(str::trim) {
         None | Some("") => Err(vec!["programIdentifier: is required".to_owned()]),
         Some(raw) => raw
@@ -197,7 +211,7 @@ pub async fn program(
         .ok_or(ApiError::ProgramNotFound)?;
     let pre = summary.average_pre_score.map(percent);
     let post = summary.average_post_score.map(percent);
-    let data = ProgramSummaryData {
+    Ok(ProgramSummaryData {
         program_identifier: summary.programme.identifier,
         program_name: summary.programme.name.clone(),
         date_created: display(summary.programme.created_at, state.timezone),
@@ -213,6 +227,16 @@ pub async fn program(
         knowledge_gain: pre
             .zip(post)
             .map(|(pre, post)| percent((post - pre) / 100.0)),
-    };
-    Ok(ok("Summary successfully fetched", data))
+        pre_quiz_completed: summary.pre_quiz_completed,
+        pre_quiz_in_progress: summary.pre_quiz_in_progress,
+        post_quiz_completed: summary.post_quiz_completed,
+        post_quiz_in_progress: summary.post_quiz_in_progress,
+        paired_learners: summary.paired,
+        paired_average_pre_score: summary.paired_pre_score.map(percent),
+        paired_average_post_score: summary.paired_post_score.map(percent),
+        paired_knowledge_gain: summary
+            .paired_pre_score
+            .zip(summary.paired_post_score)
+            .map(|(pre, post)| percent(post - pre)),
+    })
 }

@@ -87,7 +87,16 @@ pub async fn connect(
                 })?;
             Auth::Token(session)
         }
-        None => Auth::ApiKey(authenticate(&headers, caller.addr, &state).await?),
+        None => Auth::ApiKey(
+            authenticate(
+                &headers,
+                &axum::http::Method::GET,
+                "/api/v1/ws",
+                caller.addr,
+                &state,
+            )
+            .await?,
+        ),
     };
     // What is checked again while the socket is open.
     let credential = match (&auth, query.get("token"), &caller.key) {

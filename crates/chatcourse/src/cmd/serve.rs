@@ -200,7 +200,15 @@ async fn serve(config: Config) -> Result<(), Failure> {
             error,
         })?;
     let app = App::new(&config).await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    // On stdout, for the person who started it: the pages to open.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", chatcourse_api::welcome(addr));
+        let _ = out.flush();
+    }
     app.serve(listener, shutdown_signal()).await?;
     Ok(())
 }

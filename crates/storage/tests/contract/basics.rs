@@ -371,3 +371,55 @@ pub async fn organisation_owned_modules(store: Arc<dyn Store>, _clock: Arc<Manua
     );
     assert_eq!(store.get_module_version(b1.id).await.unwrap(), Some(b1));
 }
+
+/// Keys carry a role: `add_api_key` makes admin keys (as every key was
+/// before roles), the role comes back with the organisation when a key is
+/// looked up, and `list_keys` shows it.
+pub async fn key_roles(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let org = store.create_org_if_missing("roles", t0()).await.unwrap();
+    let admin = store
+        .add_api_key(org.id, &hash_api_key("k-admin"), "old", t0())
+        .await
+        .unwrap();
+    assert_eq!(admin.role, KeyRole::Admin);
+    for role in KeyRole::ALL {
+        let secret = format!("k-{}", role.as_str());
+        let hash = hash_api_key(&secret);
+        if role != KeyRole::Admin {
+            let key = store
+                .add_api_key_with_role(org.id, &hash, role.as_str(), role, t0())
+                .await
+                .unwrap();
+            assert_eq!(key.role, role);
+        }
+        assert_eq!(
+            store.find_key_grant(&hash).await.unwrap(),
+            Some((org.clone(), role))
+        );
+    }
+    let listed: Vec<(String, KeyRole)> = store
+        .list_keys(org.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.label, k.role))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("old".to_owned(), KeyRole::Admin),
+            ("analyst".to_owned(), KeyRole::Analyst),
+            ("author".to_owned(), KeyRole::Author),
+        ]
+    );
+    let analyst = &store.list_keys(org.id).await.unwrap()[1];
+    assert!(store.revoke_key(org.id, analyst.id, at(1)).await.unwrap());
+    assert_eq!(
+        store
+            .find_key_grant(&hash_api_key("k-analyst"))
+            .await
+            .unwrap(),
+        None,
+        "a revoked key grants nothing"
+    );
+}
