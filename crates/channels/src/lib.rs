@@ -4,7 +4,8 @@
 //! nothing of chatcourse's own storage or HTTP API: phone numbers
 //! ([`Phone`], E.164), Standard Webhooks signatures ([`signing`]), channel
 //! secrets sealed at rest ([`sealing`]), the outbox's retry rules
-//! ([`retry`]), what a text costs as SMS ([`sms`]). It does no I/O of its
+//! ([`retry`]), what a text costs as SMS ([`sms`]), and each provider's wire format
+//! ([`twilio`]). It does no I/O of its
 //! own: the server sends what it builds.
 
 #[cfg(feature = "fakes")]
@@ -14,5 +15,6 @@ pub mod retry;
 pub mod sealing;
 pub mod signing;
 pub mod sms;
+pub mod twilio;
 
 pub use phone::{Country, Phone, PhoneError};

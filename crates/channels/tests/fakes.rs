@@ -60,3 +60,81 @@ async fn receiver_checks_signatures_and_follows_its_script() {
     );
     assert!(!all[3].signature_valid && all[0].signature_valid);
 }
+
+/// The fake Twilio takes Twilio's request format only, answers as Twilio
+/// does, and signs its callbacks so that `twilio::verify` accepts them.
+#[tokio::test]
+async fn fake_twilio_speaks_twilios_api() {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    use chatcourse_channels::fakes::{FakeTwilio, TwilioReply};
+    use chatcourse_channels::twilio;
+
+    let twilio = FakeTwilio::start("ACtest", "token").await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}{}", twilio.base_url(), twilio::messages_path("ACtest"));
+    let form = twilio::encode_form([
+        ("To", "+254712345678"),
+        ("From", "+14155550100"),
+        ("Body", "Habari"),
+    ]);
+    let post = |user: &'static str, pass: &'static str| {
+        client
+            .post(&url)
+            .basic_auth(user, Some(pass))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.clone())
+            .send()
+    };
+    let refused = post("ACtest", "wrong").await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], 20003);
+    twilio.script([TwilioReply::Error {
+        status: 400,
+        code: 21211,
+    }]);
+    let scripted = post("ACtest", "token").await.unwrap();
+    assert_eq!(scripted.status(), 400);
+    let body: serde_json::Value = scripted.json().await.unwrap();
+    assert_eq!(body["code"], 21211);
+    let created = post("ACtest", "token").await.unwrap();
+    assert_eq!(created.status(), 201);
+    let body: serde_json::Value = created.json().await.unwrap();
+    let sid = body["sid"].as_str().unwrap().to_owned();
+    assert!(sid.starts_with("SM") && sid.len() == 34, "{sid}");
+    assert_eq!(body["num_segments"], "1");
+    let accepted = twilio.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(
+        (accepted[0].to.as_str(), accepted[0].body.as_str()),
+        ("+254712345678", "Habari")
+    );
+
+    // Its callbacks carry a signature that verifies over URL + params.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(HeaderMap, Bytes)>();
+    let app = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cb = format!("http://{}/cb", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    twilio
+        .report(&cb, &sid, "undelivered", Some(30003))
+        .await
+        .unwrap();
+    let (headers, body) = rx.recv().await.unwrap();
+    let params = twilio::parse_form(&body);
+    assert_eq!(twilio::param(&params, "MessageStatus"), Some("undelivered"));
+    assert_eq!(twilio::param(&params, "ErrorCode"), Some("30003"));
+    let signature = headers[twilio::SIGNATURE_HEADER].to_str().unwrap();
+    assert!(twilio::verify("token", &cb, &params, signature));
+    assert!(!twilio::verify("other", &cb, &params, signature));
+}

@@ -15,4 +15,5 @@ mod http;
 mod lifecycle;
 mod ops;
 mod pages;
+mod providers;
 mod ws;

@@ -3,18 +3,19 @@
 //! See docs/channels.md.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
-use chatcourse_channels::phone::{Country, Phone};
-use chatcourse_channels::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignedHeaders};
-use chatcourse_storage::Channel;
+use axum::response::Response;
+use chatcourse_channels::phone::Phone;
+use chatcourse_storage::{Channel, DeliveryReport};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::delivery::webhook::{
-    ChannelRequest, NewChannelError, WebhookSettings, new_channel, open_secret,
-};
+use crate::delivery::kind::{Endpoint, Event, Handled, Incoming, kind, stored};
+use crate::delivery::setup::open;
+use crate::delivery::webhook::{InboundData, InboundMessage, StatusData, StatusReport};
+use crate::delivery::{ChannelRequest, NewChannelError, new_channel};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, check};
@@ -25,14 +26,21 @@ use crate::turns::{self, TurnKind};
 /// Body of `POST /api/v1/fe/channels`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateChannel {
-    /// `webhook` (the only kind so far).
+    /// `webhook` or `twilio` (docs/channels.md).
     #[schema(example = "webhook")]
     pub kind: String,
     #[schema(example = "Lender backend")]
     pub name: String,
-    /// Where messages are POSTed (`http://` or `https://`).
+    /// `webhook`: where messages are POSTed (`http://` or `https://`).
     #[schema(example = "https://lender.example/chatcourse")]
-    pub url: String,
+    pub url: Option<String>,
+    /// The kind's settings, e.g. for `twilio`: `account_sid`, `from`,
+    /// `public_url`, `base_url` (docs/channels.md).
+    #[schema(value_type = Object)]
+    pub settings: Option<serde_json::Value>,
+    /// The provider's credential (`twilio`: the auth token); stored
+    /// sealed, never shown.
+    pub credential: Option<String>,
     /// Country of phone numbers written without a country code; `KE`.
     #[schema(example = "KE")]
     pub default_country: Option<String>,
@@ -55,14 +63,27 @@ pub struct ChannelData {
     /// The `whsec_...` signing secret: shown once, at creation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The kind's settings (no secrets).
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    /// Where the provider sends learners' messages: the full URL when the
+    /// channel knows its `public_url`, else the path.
+    pub inbound_url: String,
+    /// Where the provider sends delivery reports.
+    pub status_url: String,
 }
 
 impl ChannelData {
     fn new(c: &Channel, state: &AppState, secret: Option<String>) -> ChannelData {
-        let url = serde_json::from_str::<WebhookSettings>(&c.settings)
-            .map(|s| s.url)
+        let url = stored(&c.settings, "url")
+            .or_else(|| stored(&c.settings, "base_url"))
             .unwrap_or_default();
+        let base = stored(&c.settings, "public_url").unwrap_or_default();
+        let endpoint = |last: &str| format!("{base}/api/v1/channels/{}/{last}", c.uuid);
         ChannelData {
+            settings: serde_json::from_str(&c.settings).unwrap_or_default(),
+            inbound_url: endpoint("inbound"),
+            status_url: endpoint("status"),
             uuid: c.uuid.to_string(),
             kind: c.kind.clone(),
             name: c.name.clone(),
@@ -103,6 +124,8 @@ pub async fn create(
         kind: body.kind,
         name: body.name,
         url: body.url,
+        settings: body.settings.unwrap_or_default(),
+        credential: body.credential,
         default_country: body.default_country,
         rate_per_second: body.rate_per_second,
         at: state.clock.now(),
@@ -118,7 +141,7 @@ pub async fn create(
         .map_err(ApiError::internal)?;
     Ok(ok(
         "Channel created",
-        ChannelData::new(&channel, &state, Some(shown)),
+        ChannelData::new(&channel, &state, shown.secret),
     ))
 }
 
@@ -221,33 +244,11 @@ pub async fn disable(
     ))
 }
 
-/// Body of an inbound message.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct InboundMessage {
-    /// The learner's phone; read with the channel's default country.
-    #[schema(example = "0712 345 678")]
-    pub from: String,
-    pub text: String,
-    /// The gateway's message id: a repeated id is applied once.
-    pub id: String,
-}
-
-/// Where an inbound message went.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InboundData {
-    /// False: no customer with that phone, or no live session (nothing
-    /// stored; see docs/channels.md).
-    pub routed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_uuid: Option<String>,
-    /// True when the text was START and the phone was opted out.
-    pub opted_in: bool,
-}
-
 /// Words that opt a phone back in.
 const START_WORDS: [&str; 3] = ["START", "RESTART", "ANZA"];
 
-/// A learner's message from a gateway, signed with the channel's secret.
+/// A learner's message, in the channel's own format (a `webhook`: JSON
+/// signed with the channel's secret; `twilio`: Twilio's signed form).
 #[utoipa::path(
     post,
     path = "/api/v1/channels/{uuid}/inbound",
@@ -255,7 +256,7 @@ const START_WORDS: [&str; 3] = ["START", "RESTART", "ANZA"];
     params(("uuid" = String, Path, description = "The channel's uuid")),
     request_body = InboundMessage,
     responses(
-        (status = 200, description = "Received (routed or not); replies go out through the channel", body = Envelope<InboundData>),
+        (status = 200, description = "Received (routed or not); replies go out through the channel. A webhook gets this envelope; a provider the answer it expects", body = Envelope<InboundData>),
         (status = 400, description = "Invalid input", body = ErrorBody),
         (status = 401, description = "Bad or missing signature", body = ErrorBody),
         (status = 404, description = "No such enabled channel", body = ErrorBody),
@@ -264,9 +265,48 @@ const START_WORDS: [&str; 3] = ["START", "RESTART", "ANZA"];
 pub async fn inbound(
     State(state): State<AppState>,
     Path(uuid): Path<String>,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Envelope<InboundData>, ApiError> {
+) -> Result<Response, ApiError> {
+    receive(&state, &uuid, Endpoint::Inbound, &uri, &headers, &body).await
+}
+
+/// A delivery report, in the channel's own format (a `webhook`: signed
+/// JSON `{id, status, reason}`; `twilio`: Twilio's status callback).
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{uuid}/status",
+    tag = "channels",
+    params(("uuid" = String, Path, description = "The channel's uuid")),
+    request_body = StatusReport,
+    responses(
+        (status = 200, description = "Recorded (or no such message). A webhook gets this envelope; a provider the answer it expects", body = Envelope<StatusData>),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Bad or missing signature", body = ErrorBody),
+        (status = 404, description = "No such enabled channel", body = ErrorBody),
+    )
+)]
+pub async fn status(
+    State(state): State<AppState>,
+    Path(uuid): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(&state, &uuid, Endpoint::Status, &uri, &headers, &body).await
+}
+
+/// Authenticates and reads a provider's request through its kind, then
+/// routes the message or records the report.
+async fn receive(
+    state: &AppState,
+    uuid: &str,
+    endpoint: Endpoint,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let uuid = Uuid::parse_str(uuid.trim()).map_err(|_| ApiError::ChannelNotFound)?;
     let channel = state
         .store
@@ -275,42 +315,77 @@ pub async fn inbound(
         .map_err(ApiError::internal)?
         .filter(|c| c.disabled_at.is_none())
         .ok_or(ApiError::ChannelNotFound)?;
+    let handler = kind(&channel.kind).ok_or(ApiError::ChannelNotFound)?;
     let dispatcher = state
         .dispatcher
         .as_ref()
         .ok_or_else(|| ApiError::internal("no secret key"))?;
-    let secret = open_secret(&dispatcher.key, &channel).map_err(ApiError::internal)?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let signed = SignedHeaders {
-        id: header(HEADER_ID),
-        timestamp: header(HEADER_TIMESTAMP),
-        signature: header(HEADER_SIGNATURE),
-    };
-    secret
-        .verify(&signed, &body, state.clock.now().timestamp())
-        .map_err(|_| ApiError::InvalidSignature)?;
-    let message: InboundMessage =
-        serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(vec![e.to_string()]))?;
-    let mut errors = Vec::new();
-    let country = channel.default_country.parse::<Country>().ok();
-    let from = match Phone::parse(&message.from, country) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            errors.push(format!("from: {e}"));
-            None
+    let opened = open(&dispatcher.key, &channel).map_err(ApiError::internal)?;
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let event = handler.receive(&Incoming {
+        channel: &channel,
+        secret: &opened.secret,
+        endpoint,
+        path_and_query,
+        headers,
+        body,
+        now: state.clock.now().timestamp(),
+    })?;
+    let handled = match event {
+        Event::Message { from, text, id } => message(state, &channel, from, text, id).await?,
+        Event::Report {
+            provider_message_id,
+            status,
+            error,
+            opt_out,
+        } => {
+            let report = DeliveryReport {
+                status,
+                error,
+                at: state.clock.now(),
+            };
+            let row = state
+                .store
+                .record_delivery_report(channel.id, &provider_message_id, &report)
+                .await
+                .map_err(ApiError::internal)?;
+            if let Some(row) = &row
+                && opt_out
+            {
+                state
+                    .store
+                    .opt_out_contact(row.org, &row.recipient, report.at)
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
+            Handled::Report {
+                matched: row.is_some(),
+                status: row.map(|r| r.status),
+            }
         }
+        Event::Ignored => Handled::Ignored,
     };
-    let external_id = turns::validate_external_id(Some(message.id), &mut errors);
+    Ok(handler.respond(endpoint, handled))
+}
+
+/// A learner's message by phone: START opts back in; otherwise the
+/// customer with that phone and their live session take it as a turn.
+async fn message(
+    state: &AppState,
+    channel: &Channel,
+    from: Phone,
+    text: String,
+    id: String,
+) -> Result<Handled, ApiError> {
+    let mut errors = Vec::new();
+    let external_id = turns::validate_external_id(Some(id), &mut errors);
     if external_id.is_none() && errors.is_empty() {
         errors.push("id: must not be empty".to_owned());
     }
     check(errors)?;
-    turns::validate_text(&message.text)?;
-    let Some(from) = from else {
-        return Err(ApiError::Validation(vec!["from: missing".to_owned()]));
-    };
+    turns::validate_text(&text)?;
     let now = state.clock.now();
-    let word = message.text.trim().to_ascii_uppercase();
+    let word = text.trim().to_ascii_uppercase();
     if START_WORDS.contains(&word.as_str())
         && state
             .store
@@ -318,24 +393,16 @@ pub async fn inbound(
             .await
             .map_err(ApiError::internal)?
     {
-        return Ok(ok(
-            "Opted in",
-            InboundData {
-                routed: false,
-                session_uuid: None,
-                opted_in: true,
-            },
-        ));
+        return Ok(Handled::Message {
+            routed: false,
+            session_uuid: None,
+            opted_in: true,
+        });
     }
-    let not_routed = || {
-        ok(
-            "Not routed: no customer or no live session for this phone",
-            InboundData {
-                routed: false,
-                session_uuid: None,
-                opted_in: false,
-            },
-        )
+    let not_routed = Handled::Message {
+        routed: false,
+        session_uuid: None,
+        opted_in: false,
     };
     let Some(customer) = state
         .store
@@ -343,7 +410,7 @@ pub async fn inbound(
         .await
         .map_err(ApiError::internal)?
     else {
-        return Ok(not_routed());
+        return Ok(not_routed);
     };
     let Some(session) = state
         .store
@@ -351,22 +418,12 @@ pub async fn inbound(
         .await
         .map_err(ApiError::internal)?
     else {
-        return Ok(not_routed());
+        return Ok(not_routed);
     };
-    turns::learner_turn(
-        &state,
-        &session,
-        message.text,
-        external_id,
-        TurnKind::Message,
-    )
-    .await?;
-    Ok(ok(
-        "Message received",
-        InboundData {
-            routed: true,
-            session_uuid: Some(session.uuid.to_string()),
-            opted_in: false,
-        },
-    ))
+    turns::learner_turn(state, &session, text, external_id, TurnKind::Message).await?;
+    Ok(Handled::Message {
+        routed: true,
+        session_uuid: Some(session.uuid.to_string()),
+        opted_in: false,
+    })
 }

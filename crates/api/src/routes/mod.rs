@@ -47,7 +47,8 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(summaries::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
-            .routes(routes!(channels::inbound)),
+            .routes(routes!(channels::inbound))
+            .routes(routes!(channels::status)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
             .routes(routes!(exports::scores)),

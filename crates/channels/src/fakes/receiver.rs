@@ -152,14 +152,7 @@ impl FakeReceiver {
             .route("/{*path}", post(receive))
             .route("/", post(receive))
             .with_state(Arc::clone(&shared));
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let stop = super::serve(listener, app);
         Ok(FakeReceiver {
             addr,
             shared,
@@ -203,15 +196,7 @@ impl FakeReceiver {
     /// Waits until `n` requests have been accepted (or `timeout` passed)
     /// and returns the accepted ones.
     pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> Vec<Delivery> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let arrived = self.shared.arrived.notified();
-            let accepted = self.accepted();
-            if accepted.len() >= n || tokio::time::Instant::now() >= deadline {
-                return accepted;
-            }
-            let _ = tokio::time::timeout_at(deadline, arrived).await;
-        }
+        super::wait_for(&self.shared.arrived, n, timeout, || self.accepted()).await
     }
 
     /// Stops listening (later requests find the port closed).

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use chatcourse_api::delivery::webhook::{ChannelRequest, NewChannelError, new_channel};
+use chatcourse_api::delivery::{ChannelRequest, NewChannelError, new_channel};
 use chatcourse_channels::sealing::SealingKey;
 use chrono::Utc;
 use uuid::Uuid;
@@ -94,7 +94,9 @@ async fn execute(command: Command) -> Result<(), String> {
                 org: org.id,
                 kind: "webhook".to_owned(),
                 name,
-                url,
+                url: Some(url),
+                settings: serde_json::Value::Null,
+                credential: None,
                 default_country,
                 rate_per_second,
                 at: now,
@@ -112,7 +114,7 @@ async fn execute(command: Command) -> Result<(), String> {
                 channel.uuid, channel.name, org.name
             );
             println!("This secret is shown only now; give it to the receiver:");
-            println!("{secret}");
+            println!("{}", secret.secret.unwrap_or_default());
         }
         Command::List { .. } => {
             let channels = store

@@ -1,0 +1,306 @@
+//! Provider channels in their native formats, against fake providers on
+//! 127.0.0.1 (`chatcourse_channels::fakes`): Twilio SMS and WhatsApp.
+
+use chatcourse_channels::fakes::{FakeTwilio, TwilioMessage, TwilioReply};
+use chatcourse_storage::DeliveryStatus;
+use serde_json::{Value, json};
+
+use super::delivery::{WAIT, learner, session_id, settled};
+use super::harness::{Backend, TestApp, both_backends};
+
+fn config() -> chatcourse_api::Config {
+    super::delivery::config(5)
+}
+
+both_backends!(
+    twilio_learner_completes_the_course,
+    twilio_whatsapp_address_routes_to_the_same_customer,
+    twilio_errors_map_to_retries_and_opt_outs,
+);
+
+const ACCOUNT: &str = "AC00000000000000000000000000000001";
+const TOKEN: &str = "twilio-auth-token-for-tests";
+
+/// A fake Twilio and a `twilio` channel sending from `from` through it.
+async fn twilio_channel(app: &TestApp, from: &str) -> (FakeTwilio, Value) {
+    let twilio = FakeTwilio::start(ACCOUNT, TOKEN)
+        .await
+        .expect("fake twilio");
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({
+                "kind": "twilio",
+                "name": "twilio",
+                "settings": {
+                    "account_sid": ACCOUNT,
+                    "from": from,
+                    "base_url": twilio.base_url(),
+                    "public_url": format!("http://{}", app.addr),
+                },
+                "credential": TOKEN,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = body["data"].clone();
+    assert!(data.get("secret").is_none(), "{data}");
+    assert!(
+        !data.to_string().contains(TOKEN),
+        "the auth token is never shown"
+    );
+    (twilio, data)
+}
+
+fn sent_texts(transcript: &[Value]) -> Vec<String> {
+    transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .map(|m| m["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn bodies(messages: &[TwilioMessage]) -> Vec<String> {
+    messages.iter().map(|m| m.body.clone()).collect()
+}
+
+async fn twilio_learner_completes_the_course(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config()).await;
+    let (twilio, channel) = twilio_channel(&app, "+14155550100").await;
+    let inbound_url = channel["inbound_url"].as_str().unwrap().to_owned();
+    let status_url = channel["status_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        inbound_url,
+        format!(
+            "http://{}/api/v1/channels/{}/inbound",
+            app.addr,
+            channel["uuid"].as_str().unwrap()
+        )
+    );
+    let (customer, session, phone) = learner(&app).await;
+    let first = twilio.wait_for_accepted(1, WAIT).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].to, phone);
+    assert_eq!(first[0].from, "+14155550100");
+    assert_eq!(
+        first[0].status_callback.as_deref(),
+        Some(status_url.as_str())
+    );
+
+    // The learner answers by SMS, through Twilio's signed form posts.
+    for reply in ["1", "2", "3", "1", "2", "1"] {
+        let response = twilio
+            .inbound(&inbound_url, &phone, "+14155550100", reply)
+            .await
+            .expect("inbound");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/xml"
+        );
+        assert!(response.text().await.unwrap().contains("<Response>"));
+    }
+    let transcript = app.transcript(&customer, &session).await;
+    let sent = sent_texts(&transcript);
+    assert!(
+        sent.last()
+            .unwrap()
+            .starts_with("Congratulations, you have completed"),
+        "{sent:?}"
+    );
+    let got = twilio.wait_for_accepted(sent.len(), WAIT).await;
+    assert_eq!(bodies(&got), sent, "every SENT message, in order, once");
+    assert!(got.iter().all(|m| m.to == phone));
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    for (row, message) in rows.iter().zip(&got) {
+        assert_eq!(row.status, DeliveryStatus::Sent);
+        assert_eq!(
+            row.provider_message_id.as_deref(),
+            Some(message.sid.as_str())
+        );
+    }
+
+    // Delivery reports: Twilio's status callbacks update the items.
+    for m in &got[..got.len() - 1] {
+        for status in ["sent", "delivered"] {
+            let r = twilio
+                .report(&status_url, &m.sid, status, None)
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    }
+    let last = &got[got.len() - 1];
+    let r = twilio
+        .report(&status_url, &last.sid, "undelivered", Some(30003))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let transcript = app.transcript(&customer, &session).await;
+    let items: Vec<&Value> = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .collect();
+    for item in &items[..items.len() - 1] {
+        assert_eq!(item["delivery_status"], "delivered", "{item}");
+        assert!(item["sms_segments"].as_u64().unwrap() >= 1, "{item}");
+    }
+    let failed = items.last().unwrap();
+    assert_eq!(failed["delivery_status"], "failed", "{failed}");
+    assert_eq!(
+        failed["delivery_error"],
+        "Twilio error 30003: unreachable destination handset"
+    );
+    assert_eq!(failed["provider_message_id"], last.sid.as_str());
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
+        ))
+        .await;
+    assert_eq!(summary["data"]["status"], "Completed", "{summary}");
+    assert_eq!(summary["data"]["delivery"]["failed"], 1, "{summary}");
+    assert_eq!(
+        summary["data"]["delivery"]["delivered"],
+        items.len() - 1,
+        "{summary}"
+    );
+
+    // Forged signatures: 401, nothing applied.
+    let params = twilio.inbound_params("SMforged", &phone, "+14155550100", "1");
+    let forged = chatcourse_channels::twilio::signature("not-the-token", &inbound_url, &params);
+    let r = twilio
+        .post_form(&inbound_url, &params, Some(forged))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_signature");
+    // Signed for another URL (a proxy's public URL not configured): 401.
+    let elsewhere = chatcourse_channels::twilio::signature(
+        TOKEN,
+        "https://elsewhere.example/api/v1/channels/x/inbound",
+        &params,
+    );
+    let r = twilio
+        .post_form(&inbound_url, &params, Some(elsewhere))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = twilio
+        .post_form(&status_url, &params, Some("AAAA".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        app.transcript(&customer, &session).await.len(),
+        transcript.len()
+    );
+}
+
+async fn twilio_whatsapp_address_routes_to_the_same_customer(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config()).await;
+    let (twilio, channel) = twilio_channel(&app, "whatsapp:+14155238886").await;
+    let inbound_url = channel["inbound_url"].as_str().unwrap().to_owned();
+    let (customer, session, phone) = learner(&app).await;
+    let got = twilio.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got[0].to, format!("whatsapp:{phone}"));
+    assert_eq!(got[0].from, "whatsapp:+14155238886");
+    let response = twilio
+        .inbound(
+            &inbound_url,
+            &format!("whatsapp:{phone}"),
+            "whatsapp:+14155238886",
+            "1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let transcript = app.transcript(&customer, &session).await;
+    assert_eq!(transcript[1]["message"], "1");
+    assert_eq!(transcript[1]["message_type"], "RECEIVED");
+    let sent = sent_texts(&transcript);
+    let got = twilio.wait_for_accepted(sent.len(), WAIT).await;
+    assert_eq!(bodies(&got), sent);
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert!(
+        rows.iter().all(|r| r.status == DeliveryStatus::Sent),
+        "{rows:?}"
+    );
+    // WhatsApp has no SMS segments.
+    let transcript = app.transcript(&customer, &session).await;
+    assert!(
+        transcript[0].get("sms_segments").is_none(),
+        "{:?}",
+        transcript[0]
+    );
+    // A media-only message (no Body) is acknowledged and not a turn.
+    let response = twilio
+        .inbound(
+            &inbound_url,
+            &format!("whatsapp:{phone}"),
+            "whatsapp:+14155238886",
+            "",
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        app.transcript(&customer, &session).await.len(),
+        transcript.len()
+    );
+}
+
+async fn twilio_errors_map_to_retries_and_opt_outs(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config()).await;
+    let (twilio, _) = twilio_channel(&app, "+14155550100").await;
+    // Rate limited, then Twilio's trouble: retried, then sent once.
+    twilio.script([
+        TwilioReply::Error {
+            status: 429,
+            code: 20429,
+        },
+        TwilioReply::Error {
+            status: 503,
+            code: 20500,
+        },
+    ]);
+    let (_, session, _) = learner(&app).await;
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows[0].status, DeliveryStatus::Sent, "{rows:?}");
+    assert_eq!(rows[0].attempts, 3);
+    assert_eq!(twilio.accepted().len(), 1);
+    assert_eq!(twilio.messages().len(), 3);
+    // An invalid number: failed at once, the contact stays opted in.
+    twilio.script([TwilioReply::Error {
+        status: 400,
+        code: 21211,
+    }]);
+    let (_, session, phone) = learner(&app).await;
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows[0].status, DeliveryStatus::Failed);
+    assert_eq!(rows[0].attempts, 1);
+    assert_eq!(
+        rows[0].error.as_deref(),
+        Some("Twilio error 21211: invalid 'To' phone number")
+    );
+    let org = app.store.find_org("org-a").await.unwrap().unwrap().id;
+    assert!(!app.store.opted_out(org, &phone).await.unwrap());
+    // The recipient unsubscribed (21610): failed, and the contact opted out.
+    twilio.script([TwilioReply::Error {
+        status: 400,
+        code: 21610,
+    }]);
+    let (customer, session, phone) = learner(&app).await;
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows[0].status, DeliveryStatus::Failed);
+    assert!(app.store.opted_out(org, &phone).await.unwrap());
+    let module = app.module_uuid("Test Module Updated").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/program/customer/add",
+            &json!({"program_identifier": 50, "customer_uuid": customer, "module": module}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "customer_opted_out");
+}
