@@ -5,11 +5,13 @@
 //! ([`Phone`], E.164), Standard Webhooks signatures ([`signing`]), channel
 //! secrets sealed at rest ([`sealing`]), the outbox's retry rules
 //! ([`retry`]), what a text costs as SMS ([`sms`]), and each provider's wire format
-//! ([`twilio`]). It does no I/O of its
+//! ([`twilio`], [`africastalking`], with [`form`] bodies). It does no I/O of its
 //! own: the server sends what it builds.
 
+pub mod africastalking;
 #[cfg(feature = "fakes")]
 pub mod fakes;
+pub mod form;
 pub mod phone;
 pub mod retry;
 pub mod sealing;

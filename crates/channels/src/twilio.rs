@@ -28,28 +28,7 @@ pub fn messages_path(account_sid: &str) -> String {
     format!("/2010-04-01/Accounts/{account_sid}/Messages.json")
 }
 
-/// Form parameters as received or sent, in order.
-pub type Params = Vec<(String, String)>;
-
-/// Reads an `application/x-www-form-urlencoded` body.
-pub fn parse_form(body: &[u8]) -> Params {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
-/// Writes an `application/x-www-form-urlencoded` body.
-pub fn encode_form<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish()
-}
-
-/// The first value of `name` (Twilio's names are case-sensitive).
-pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
+pub use crate::form::{Params, encode_form, param, parse_form};
 
 fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();

@@ -138,3 +138,47 @@ async fn fake_twilio_speaks_twilios_api() {
     assert!(twilio::verify("token", &cb, &params, signature));
     assert!(!twilio::verify("other", &cb, &params, signature));
 }
+
+/// The fake Africa's Talking takes their request format only and answers
+/// with their JSON and recipient status codes.
+#[tokio::test]
+async fn fake_africastalking_speaks_their_api() {
+    use chatcourse_channels::africastalking::{self as at, RecipientVerdict};
+    use chatcourse_channels::fakes::{AtReply, FakeAfricasTalking};
+    use chatcourse_channels::form::encode_form;
+
+    let fake = FakeAfricasTalking::start("sandbox", "key").await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}{}", fake.base_url(), at::MESSAGING_PATH);
+    let send = |key: &'static str| {
+        client
+            .post(&url)
+            .header(at::API_KEY_HEADER, key)
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode_form([
+                ("username", "sandbox"),
+                ("to", "+254712345678"),
+                ("message", "Habari"),
+            ]))
+            .send()
+    };
+    assert_eq!(send("wrong").await.unwrap().status(), 401);
+    fake.script([AtReply::Recipient(406)]);
+    let blocked: serde_json::Value = send("key").await.unwrap().json().await.unwrap();
+    let r = at::first_recipient(&blocked).unwrap();
+    assert_eq!(r.message_id, None);
+    assert_eq!(
+        at::recipient_verdict(r.status_code),
+        RecipientVerdict::Permanent { opt_out: true }
+    );
+    let created = send("key").await.unwrap();
+    assert_eq!(created.status(), 201);
+    let body: serde_json::Value = created.json().await.unwrap();
+    let r = at::first_recipient(&body).unwrap();
+    assert_eq!((r.status_code, r.status.as_str()), (101, "Success"));
+    let accepted = fake.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(Some(accepted[0].id.as_str()), r.message_id.as_deref());
+    assert_eq!(accepted[0].message, "Habari");
+}

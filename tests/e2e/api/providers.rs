@@ -1,7 +1,9 @@
 //! Provider channels in their native formats, against fake providers on
 //! 127.0.0.1 (`chatcourse_channels::fakes`): Twilio SMS and WhatsApp.
 
-use chatcourse_channels::fakes::{FakeTwilio, TwilioMessage, TwilioReply};
+use chatcourse_channels::fakes::{
+    AtReply, FakeAfricasTalking, FakeTwilio, TwilioMessage, TwilioReply,
+};
 use chatcourse_storage::DeliveryStatus;
 use serde_json::{Value, json};
 
@@ -16,6 +18,8 @@ both_backends!(
     twilio_learner_completes_the_course,
     twilio_whatsapp_address_routes_to_the_same_customer,
     twilio_errors_map_to_retries_and_opt_outs,
+    africastalking_learner_completes_the_course,
+    africastalking_errors_map_to_retries_and_opt_outs,
 );
 
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
@@ -303,4 +307,158 @@ async fn twilio_errors_map_to_retries_and_opt_outs(backend: Backend) {
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "customer_opted_out");
+}
+
+const AT_USER: &str = "sandbox";
+const AT_KEY: &str = "atsk_test_api_key";
+
+/// A fake Africa's Talking and an `africastalking` channel through it.
+async fn at_channel(app: &TestApp) -> (FakeAfricasTalking, Value) {
+    let at = FakeAfricasTalking::start(AT_USER, AT_KEY)
+        .await
+        .expect("fake");
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({
+                "kind": "africastalking",
+                "name": "AT Kenya",
+                "settings": {
+                    "username": AT_USER,
+                    "from": "JIFUNZE",
+                    "base_url": at.base_url(),
+                    "public_url": format!("http://{}", app.addr),
+                },
+                "credential": AT_KEY,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = body["data"].clone();
+    let token = data["path_token"].as_str().expect("token shown once");
+    assert!(token.len() >= 32, "{token}");
+    assert!(data["inbound_url"].as_str().unwrap().contains(token));
+    assert!(!data.to_string().contains(AT_KEY));
+    // Not shown again.
+    let uuid = data["uuid"].as_str().unwrap();
+    let (_, again) = app.get(&format!("/api/v1/fe/channels/{uuid}")).await;
+    assert!(again["data"].get("path_token").is_none(), "{again}");
+    assert!(!again.to_string().contains(token), "{again}");
+    (at, data)
+}
+
+async fn africastalking_learner_completes_the_course(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config()).await;
+    let (at, channel) = at_channel(&app).await;
+    let inbound_url = channel["inbound_url"].as_str().unwrap().to_owned();
+    let status_url = channel["status_url"].as_str().unwrap().to_owned();
+    let (customer, session, phone) = learner(&app).await;
+    let first = at.wait_for_accepted(1, WAIT).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (
+            first[0].username.as_str(),
+            first[0].to.as_str(),
+            first[0].from.as_deref()
+        ),
+        (AT_USER, phone.as_str(), Some("JIFUNZE"))
+    );
+    // The learner answers by SMS, in the national form.
+    let national = format!("0{}", &phone[4..]);
+    for reply in ["1", "2", "3", "1", "2", "1"] {
+        let response = at
+            .inbound(&inbound_url, &national, "12345", reply)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let transcript = app.transcript(&customer, &session).await;
+    let sent = sent_texts(&transcript);
+    assert!(
+        sent.last()
+            .unwrap()
+            .starts_with("Congratulations, you have completed"),
+        "{sent:?}"
+    );
+    let got = at.wait_for_accepted(sent.len(), WAIT).await;
+    let texts: Vec<String> = got.iter().map(|m| m.message.clone()).collect();
+    assert_eq!(texts, sent, "every SENT message, in order, once");
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    for (row, m) in rows.iter().zip(&got) {
+        assert_eq!(row.provider_message_id.as_deref(), Some(m.id.as_str()));
+    }
+    // Delivery reports.
+    for m in &got[1..] {
+        let r = at
+            .report(&status_url, &m.id, "Success", None)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = at
+        .report(&status_url, &got[0].id, "Failed", Some("AbsentSubscriber"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let transcript = app.transcript(&customer, &session).await;
+    let items: Vec<&Value> = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .collect();
+    assert_eq!(items[0]["delivery_status"], "failed", "{}", items[0]);
+    assert_eq!(
+        items[0]["delivery_error"],
+        "Africa's Talking: Failed (AbsentSubscriber)"
+    );
+    for item in &items[1..] {
+        assert_eq!(item["delivery_status"], "delivered", "{item}");
+        assert!(item["sms_segments"].as_u64().unwrap() >= 1);
+    }
+    // Without the token, or with a wrong one: refused, nothing applied.
+    let uuid = channel["uuid"].as_str().unwrap();
+    let token = channel["path_token"].as_str().unwrap();
+    let wrong = inbound_url.replace(token, &"0".repeat(token.len()));
+    let r = at.inbound(&wrong, &national, "12345", "1").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_signature");
+    let bare = format!("http://{}/api/v1/channels/{uuid}/inbound", app.addr);
+    let r = at.inbound(&bare, &national, "12345", "1").await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        app.transcript(&customer, &session).await.len(),
+        transcript.len()
+    );
+}
+
+async fn africastalking_errors_map_to_retries_and_opt_outs(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config()).await;
+    let (at, _) = at_channel(&app).await;
+    let org = app.store.find_org("org-a").await.unwrap().unwrap().id;
+    // HTTP 503, then a gateway error: retried, then sent.
+    at.script([AtReply::Http(503), AtReply::Recipient(501)]);
+    let (_, session, _) = learner(&app).await;
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows[0].status, DeliveryStatus::Sent, "{rows:?}");
+    assert_eq!(rows[0].attempts, 3);
+    // An invalid number fails at once; a blacklisted one opts out.
+    at.script([AtReply::Recipient(403)]);
+    let (_, session, phone) = learner(&app).await;
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows[0].status, DeliveryStatus::Failed);
+    assert_eq!(
+        rows[0].error.as_deref(),
+        Some("Africa's Talking: InvalidPhoneNumber (403)")
+    );
+    assert!(!app.store.opted_out(org, &phone).await.unwrap());
+    at.script([AtReply::Recipient(406)]);
+    let (_, session, phone) = learner(&app).await;
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows[0].status, DeliveryStatus::Failed);
+    assert!(app.store.opted_out(org, &phone).await.unwrap());
+    // A wrong API key (the provider's 401) is permanent.
+    at.script([AtReply::Http(401)]);
+    let (_, session, _) = learner(&app).await;
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows[0].error.as_deref(), Some("HTTP 401"));
 }

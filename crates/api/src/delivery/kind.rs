@@ -136,12 +136,13 @@ pub(crate) fn kind(kind: &str) -> Option<&'static dyn Kind> {
     match kind {
         "webhook" => Some(&super::webhook::Webhook),
         "twilio" => Some(&super::twilio::Twilio),
+        "africastalking" => Some(&super::africastalking::AfricasTalking),
         _ => None,
     }
 }
 
 /// The kinds, as accepted by `POST /api/v1/fe/channels`.
-pub const KINDS: [&str; 2] = ["webhook", "twilio"];
+pub const KINDS: [&str; 3] = ["webhook", "twilio", "africastalking"];
 
 /// A provider's HTTP answer to a send.
 pub(crate) struct Reply {
@@ -174,6 +175,16 @@ pub(crate) async fn request(
         retry_after,
         json,
     })
+}
+
+/// A required, non-blank field of a provider's form.
+pub(crate) fn form_field<'a>(
+    params: &'a [(String, String)],
+    name: &str,
+) -> Result<&'a str, ApiError> {
+    chatcourse_channels::form::param(params, name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| ApiError::Validation(vec![format!("{name}: missing")]))
 }
 
 /// A text setting: trimmed, required or not.

@@ -9,6 +9,7 @@
 //! the row leased; when the lease runs out it is sent again with the same
 //! `webhook-id` (at least once on the wire; a receiver dedupes on it).
 
+pub mod africastalking;
 mod bucket;
 pub mod kind;
 pub mod setup;

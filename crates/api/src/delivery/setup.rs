@@ -55,6 +55,16 @@ pub struct Shown {
     pub path_token: Option<String>,
 }
 
+impl Shown {
+    /// Nothing (a channel shown again).
+    pub fn none() -> Shown {
+        Shown {
+            secret: None,
+            path_token: None,
+        }
+    }
+}
+
 /// 24 random bytes in hex: unguessable, and safe in a URL path.
 fn random_token() -> Result<String, String> {
     let mut bytes = [0u8; 24];
@@ -181,10 +191,6 @@ pub(crate) struct Opened {
     /// The webhook's `whsec_` secret, or the provider's credential.
     pub secret: String,
     /// The path token of kinds that have one.
-    #[expect(
-        dead_code,
-        reason = "read by the kinds with unsigned callbacks, to come"
-    )]
     pub path_token: Option<String>,
 }
 

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::kind::{
-    Answer, Endpoint, Event, Handled, Incoming, Kind, Outgoing, request, text_setting, url_setting,
+    Answer, Endpoint, Event, Handled, Incoming, Kind, Outgoing, form_field, request, text_setting,
+    url_setting,
 };
 use crate::error::ApiError;
 
@@ -89,11 +90,7 @@ impl Kind for Twilio {
         if !wire::verify(incoming.secret, &url, &params, signature) {
             return Err(ApiError::InvalidSignature);
         }
-        let field = |name: &str| {
-            wire::param(&params, name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| ApiError::Validation(vec![format!("{name}: missing")]))
-        };
+        let field = |name: &str| form_field(&params, name);
         match incoming.endpoint {
             Endpoint::Inbound => {
                 let from = Address::parse(field("From")?);

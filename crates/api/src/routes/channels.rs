@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use chatcourse_channels::africastalking::tokens_match;
 use chatcourse_channels::phone::Phone;
 use chatcourse_storage::{Channel, DeliveryReport};
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 use crate::delivery::kind::{Endpoint, Event, Handled, Incoming, kind, stored};
 use crate::delivery::setup::open;
 use crate::delivery::webhook::{InboundData, InboundMessage, StatusData, StatusReport};
-use crate::delivery::{ChannelRequest, NewChannelError, new_channel};
+use crate::delivery::{ChannelRequest, NewChannelError, Shown, new_channel};
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, check};
@@ -26,7 +27,7 @@ use crate::turns::{self, TurnKind};
 /// Body of `POST /api/v1/fe/channels`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateChannel {
-    /// `webhook` or `twilio` (docs/channels.md).
+    /// `webhook`, `twilio` or `africastalking` (docs/channels.md).
     #[schema(example = "webhook")]
     pub kind: String,
     #[schema(example = "Lender backend")]
@@ -63,6 +64,11 @@ pub struct ChannelData {
     /// The `whsec_...` signing secret: shown once, at creation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The secret path token of a kind whose callbacks are unsigned
+    /// (`africastalking`): shown once, at creation; it is part of
+    /// `inbound_url` and `status_url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_token: Option<String>,
     /// The kind's settings (no secrets).
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
@@ -74,12 +80,20 @@ pub struct ChannelData {
 }
 
 impl ChannelData {
-    fn new(c: &Channel, state: &AppState, secret: Option<String>) -> ChannelData {
+    fn new(c: &Channel, state: &AppState, shown: Shown) -> ChannelData {
+        let Shown { secret, path_token } = shown;
         let url = stored(&c.settings, "url")
             .or_else(|| stored(&c.settings, "base_url"))
             .unwrap_or_default();
         let base = stored(&c.settings, "public_url").unwrap_or_default();
-        let endpoint = |last: &str| format!("{base}/api/v1/channels/{}/{last}", c.uuid);
+        // A kind with a path token: its URLs hold it (shown once; later
+        // `{path_token}` stands for it).
+        let token = match (kind(&c.kind).is_some_and(|k| k.path_token()), &path_token) {
+            (false, _) => String::new(),
+            (true, Some(token)) => format!("/{token}"),
+            (true, None) => "/{path_token}".to_owned(),
+        };
+        let endpoint = |last: &str| format!("{base}/api/v1/channels/{}{token}/{last}", c.uuid);
         ChannelData {
             settings: serde_json::from_str(&c.settings).unwrap_or_default(),
             inbound_url: endpoint("inbound"),
@@ -93,6 +107,7 @@ impl ChannelData {
             created_at: display(c.created_at, state.timezone),
             disabled_at: display_opt(c.disabled_at, state.timezone),
             secret,
+            path_token,
         }
     }
 }
@@ -141,7 +156,7 @@ pub async fn create(
         .map_err(ApiError::internal)?;
     Ok(ok(
         "Channel created",
-        ChannelData::new(&channel, &state, shown.secret),
+        ChannelData::new(&channel, &state, shown),
     ))
 }
 
@@ -169,7 +184,7 @@ pub async fn list(
         "Channels successfully fetched",
         channels
             .iter()
-            .map(|c| ChannelData::new(c, &state, None))
+            .map(|c| ChannelData::new(c, &state, Shown::none()))
             .collect(),
     ))
 }
@@ -209,7 +224,7 @@ pub async fn fetch(
     let channel = own_channel(&state, org, &uuid).await?;
     Ok(ok(
         "Channel successfully fetched",
-        ChannelData::new(&channel, &state, None),
+        ChannelData::new(&channel, &state, Shown::none()),
     ))
 }
 
@@ -240,7 +255,7 @@ pub async fn disable(
     let channel = own_channel(&state, org, &uuid).await?;
     Ok(ok(
         "Channel disabled",
-        ChannelData::new(&channel, &state, None),
+        ChannelData::new(&channel, &state, Shown::none()),
     ))
 }
 
@@ -269,7 +284,12 @@ pub async fn inbound(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    receive(&state, &uuid, Endpoint::Inbound, &uri, &headers, &body).await
+    receive(
+        &state,
+        &uuid,
+        Request::new(Endpoint::Inbound, None, &uri, &headers, &body),
+    )
+    .await
 }
 
 /// A delivery report, in the channel's own format (a `webhook`: signed
@@ -294,19 +314,128 @@ pub async fn status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    receive(&state, &uuid, Endpoint::Status, &uri, &headers, &body).await
+    receive(
+        &state,
+        &uuid,
+        Request::new(Endpoint::Status, None, &uri, &headers, &body),
+    )
+    .await
+}
+
+/// A learner's message for a kind whose callbacks carry the channel's
+/// secret path token (`africastalking`: unsigned form posts).
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{uuid}/{token}/inbound",
+    tag = "channels",
+    params(
+        ("uuid" = String, Path, description = "The channel's uuid"),
+        ("token" = String, Path, description = "The channel's path token, shown once at creation"),
+    ),
+    responses(
+        (status = 200, description = "Received (routed or not)"),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Wrong path token", body = ErrorBody),
+        (status = 404, description = "No such enabled channel", body = ErrorBody),
+    )
+)]
+pub async fn token_inbound(
+    State(state): State<AppState>,
+    Path((uuid, token)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(
+        &state,
+        &uuid,
+        Request::new(
+            Endpoint::Inbound,
+            Some(token.as_str()),
+            &uri,
+            &headers,
+            &body,
+        ),
+    )
+    .await
+}
+
+/// A delivery report for a kind whose callbacks carry the channel's
+/// secret path token (`africastalking`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/channels/{uuid}/{token}/status",
+    tag = "channels",
+    params(
+        ("uuid" = String, Path, description = "The channel's uuid"),
+        ("token" = String, Path, description = "The channel's path token, shown once at creation"),
+    ),
+    responses(
+        (status = 200, description = "Recorded (or no such message)"),
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "Wrong path token", body = ErrorBody),
+        (status = 404, description = "No such enabled channel", body = ErrorBody),
+    )
+)]
+pub async fn token_status(
+    State(state): State<AppState>,
+    Path((uuid, token)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    receive(
+        &state,
+        &uuid,
+        Request::new(
+            Endpoint::Status,
+            Some(token.as_str()),
+            &uri,
+            &headers,
+            &body,
+        ),
+    )
+    .await
+}
+
+/// A provider's request to one of a channel's endpoints.
+struct Request<'a> {
+    endpoint: Endpoint,
+    /// The path token, on the token routes.
+    token: Option<&'a str>,
+    uri: &'a axum::http::Uri,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    fn new(
+        endpoint: Endpoint,
+        token: Option<&'a str>,
+        uri: &'a axum::http::Uri,
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+    ) -> Request<'a> {
+        Request {
+            endpoint,
+            token,
+            uri,
+            headers,
+            body,
+        }
+    }
 }
 
 /// Authenticates and reads a provider's request through its kind, then
 /// routes the message or records the report.
-async fn receive(
-    state: &AppState,
-    uuid: &str,
-    endpoint: Endpoint,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, ApiError> {
+async fn receive(state: &AppState, uuid: &str, request: Request<'_>) -> Result<Response, ApiError> {
+    let Request {
+        endpoint,
+        token,
+        uri,
+        headers,
+        body,
+    } = request;
     let uuid = Uuid::parse_str(uuid.trim()).map_err(|_| ApiError::ChannelNotFound)?;
     let channel = state
         .store
@@ -321,6 +450,18 @@ async fn receive(
         .as_ref()
         .ok_or_else(|| ApiError::internal("no secret key"))?;
     let opened = open(&dispatcher.key, &channel).map_err(ApiError::internal)?;
+    // Kinds with a path token are reached only through the token routes,
+    // and others only without one.
+    match (handler.path_token(), token) {
+        (false, None) => {}
+        (false, Some(_)) => return Err(ApiError::ChannelNotFound),
+        (true, given) => {
+            let expected = opened.path_token.as_deref().unwrap_or_default();
+            if !tokens_match(given.unwrap_or_default(), expected) {
+                return Err(ApiError::InvalidSignature);
+            }
+        }
+    }
     let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let event = handler.receive(&Incoming {
         channel: &channel,

@@ -48,7 +48,9 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
             .routes(routes!(channels::inbound))
-            .routes(routes!(channels::status)),
+            .routes(routes!(channels::status))
+            .routes(routes!(channels::token_inbound))
+            .routes(routes!(channels::token_status)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
             .routes(routes!(exports::scores)),

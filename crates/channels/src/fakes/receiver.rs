@@ -3,9 +3,8 @@
 //! status, `429` with `Retry-After`, a delay, or a dropped connection
 //! when told).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -14,7 +13,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use tokio::sync::{Notify, oneshot};
 
 use crate::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignedHeaders, WebhookSecret};
 
@@ -49,16 +47,14 @@ pub struct Delivery {
 struct Shared {
     secret: WebhookSecret,
     check_timestamps: bool,
-    script: Mutex<VecDeque<Reply>>,
-    received: Mutex<Vec<Delivery>>,
-    arrived: Notify,
+    log: super::Log<Reply, Delivery>,
 }
 
 /// The receiver, listening until dropped or stopped.
 pub struct FakeReceiver {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: super::Stopper,
 }
 
 fn now() -> i64 {
@@ -86,13 +82,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     };
     let signature_valid = shared.secret.verify(&signed, &body, at).is_ok();
     let reply = if signature_valid {
-        shared
-            .script
-            .lock()
-            .map(|mut s| s.pop_front())
-            .ok()
-            .flatten()
-            .unwrap_or(Reply::Ok)
+        shared.log.next_reply().unwrap_or(Reply::Ok)
     } else {
         Reply::Status(401)
     };
@@ -117,10 +107,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
         answered: response.status().as_u16(),
     };
-    if let Ok(mut received) = shared.received.lock() {
-        received.push(delivery);
-    }
-    shared.arrived.notify_waiters();
+    shared.log.record(delivery);
     response
 }
 
@@ -144,20 +131,14 @@ impl FakeReceiver {
         let shared = Arc::new(Shared {
             secret,
             check_timestamps,
-            script: Mutex::default(),
-            received: Mutex::default(),
-            arrived: Notify::new(),
+            log: super::Log::new(),
         });
         let app = Router::new()
             .route("/{*path}", post(receive))
             .route("/", post(receive))
             .with_state(Arc::clone(&shared));
         let stop = super::serve(listener, app);
-        Ok(FakeReceiver {
-            addr,
-            shared,
-            stop: Some(stop),
-        })
+        Ok(FakeReceiver { addr, shared, stop })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -171,44 +152,37 @@ impl FakeReceiver {
 
     /// The next requests are answered with these, in order; then `200`.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
-        if let Ok(mut script) = self.shared.script.lock() {
-            script.extend(replies);
-        }
+        self.shared.log.script(replies);
     }
 
     /// Every request so far, in arrival order.
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.shared
-            .received
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default()
+        self.shared.log.all()
     }
 
     /// The requests answered with a 2xx, in arrival order.
     pub fn accepted(&self) -> Vec<Delivery> {
         self.deliveries()
             .into_iter()
-            .filter(|d| (200..300).contains(&d.answered))
+            .filter(Self::is_accepted)
             .collect()
+    }
+
+    fn is_accepted(d: &Delivery) -> bool {
+        (200..300).contains(&d.answered)
     }
 
     /// Waits until `n` requests have been accepted (or `timeout` passed)
     /// and returns the accepted ones.
     pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> Vec<Delivery> {
-        super::wait_for(&self.shared.arrived, n, timeout, || self.accepted()).await
+        self.shared
+            .log
+            .wait_for(n, timeout, Self::is_accepted)
+            .await
     }
 
     /// Stops listening (later requests find the port closed).
     pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for FakeReceiver {
-    fn drop(&mut self) {
-        self.stop();
+        self.stop.stop();
     }
 }

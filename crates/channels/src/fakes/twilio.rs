@@ -3,10 +3,9 @@
 //! side of the callbacks: inbound messages and status callbacks POSTed to
 //! chatcourse as signed forms.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tokio::sync::{Notify, oneshot};
 
 use crate::twilio::{self, Params, SIGNATURE_HEADER};
 
@@ -46,9 +44,7 @@ pub struct TwilioMessage {
 struct Shared {
     account_sid: String,
     auth_token: String,
-    script: Mutex<VecDeque<TwilioReply>>,
-    sent: Mutex<Vec<TwilioMessage>>,
-    arrived: Notify,
+    log: super::Log<TwilioReply, TwilioMessage>,
     next: AtomicU64,
     auto_report: Option<Duration>,
     client: reqwest::Client,
@@ -58,7 +54,7 @@ struct Shared {
 pub struct FakeTwilio {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: super::Stopper,
 }
 
 fn error(status: u16, code: u32, message: &str) -> Response {
@@ -121,12 +117,7 @@ async fn messages(
             code: 21602,
         }
     } else {
-        shared
-            .script
-            .lock()
-            .ok()
-            .and_then(|mut s| s.pop_front())
-            .unwrap_or(TwilioReply::Ok)
+        shared.log.next_reply().unwrap_or(TwilioReply::Ok)
     };
     let response = match reply {
         TwilioReply::Ok => {
@@ -165,10 +156,7 @@ async fn messages(
         TwilioReply::Error { status, code } => error(status, code, &twilio::error_reason(code)),
     };
     message.answered = response.status().as_u16();
-    if let Ok(mut sent) = shared.sent.lock() {
-        sent.push(message);
-    }
-    shared.arrived.notify_waiters();
+    shared.log.record(message);
     response
 }
 
@@ -235,9 +223,7 @@ impl FakeTwilio {
         let shared = Arc::new(Shared {
             account_sid: account_sid.to_owned(),
             auth_token: auth_token.to_owned(),
-            script: Mutex::default(),
-            sent: Mutex::default(),
-            arrived: Notify::new(),
+            log: super::Log::new(),
             next: AtomicU64::new(1),
             auto_report,
             client: reqwest::Client::new(),
@@ -249,11 +235,7 @@ impl FakeTwilio {
             )
             .with_state(Arc::clone(&shared));
         let stop = super::serve(listener, app);
-        Ok(FakeTwilio {
-            addr,
-            shared,
-            stop: Some(stop),
-        })
+        Ok(FakeTwilio { addr, shared, stop })
     }
 
     /// The base URL to configure as the channel's `base_url`.
@@ -263,31 +245,32 @@ impl FakeTwilio {
 
     /// The next sends are answered with these, in order; then `201`.
     pub fn script(&self, replies: impl IntoIterator<Item = TwilioReply>) {
-        if let Ok(mut script) = self.shared.script.lock() {
-            script.extend(replies);
-        }
+        self.shared.log.script(replies);
     }
 
     /// Every send so far, in arrival order (refused ones too).
     pub fn messages(&self) -> Vec<TwilioMessage> {
-        self.shared
-            .sent
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.shared.log.all()
     }
 
     /// The sends answered `201`.
     pub fn accepted(&self) -> Vec<TwilioMessage> {
         self.messages()
             .into_iter()
-            .filter(|m| m.answered == 201)
+            .filter(Self::is_accepted)
             .collect()
+    }
+
+    fn is_accepted(m: &TwilioMessage) -> bool {
+        m.answered == 201
     }
 
     /// Waits until `n` sends were accepted (or `timeout` passed).
     pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> Vec<TwilioMessage> {
-        super::wait_for(&self.shared.arrived, n, timeout, || self.accepted()).await
+        self.shared
+            .log
+            .wait_for(n, timeout, Self::is_accepted)
+            .await
     }
 
     /// Twilio delivering a learner's message to chatcourse: a signed form
@@ -343,14 +326,6 @@ impl FakeTwilio {
 
     /// Stops listening.
     pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for FakeTwilio {
-    fn drop(&mut self) {
-        self.stop();
+        self.stop.stop();
     }
 }
