@@ -7,3 +7,6 @@ ALTER TABLE channels ADD CONSTRAINT channels_kind_check
 ALTER TABLE outbox ADD COLUMN segments INTEGER;
 -- The delivery records of a session's messages (message items, summaries).
 CREATE INDEX outbox_session ON outbox (session_id, message_id);
+-- When a customer last wrote (WhatsApp's 24-hour window).
+CREATE INDEX messages_customer_received ON messages (customer_id, created_at)
+    WHERE direction = 'RECEIVED';

@@ -5,7 +5,7 @@
 //! ([`Phone`], E.164), Standard Webhooks signatures ([`signing`]), channel
 //! secrets sealed at rest ([`sealing`]), the outbox's retry rules
 //! ([`retry`]), what a text costs as SMS ([`sms`]), and each provider's wire format
-//! ([`twilio`], [`africastalking`], with [`form`] bodies). It does no I/O of its
+//! ([`twilio`], [`africastalking`], [`whatsapp`], with [`form`] bodies). It does no I/O of its
 //! own: the server sends what it builds.
 
 pub mod africastalking;
@@ -18,5 +18,6 @@ pub mod sealing;
 pub mod signing;
 pub mod sms;
 pub mod twilio;
+pub mod whatsapp;
 
 pub use phone::{Country, Phone, PhoneError};

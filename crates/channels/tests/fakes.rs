@@ -182,3 +182,68 @@ async fn fake_africastalking_speaks_their_api() {
     assert_eq!(Some(accepted[0].id.as_str()), r.message_id.as_deref());
     assert_eq!(accepted[0].message, "Habari");
 }
+
+/// The fake WhatsApp Cloud API takes Meta's request format only, and signs
+/// its notifications so that `whatsapp::verify` accepts them.
+#[tokio::test]
+async fn fake_whatsapp_speaks_the_cloud_api() {
+    use chatcourse_channels::fakes::{FakeWhatsApp, WaReply};
+    use chatcourse_channels::whatsapp;
+
+    let wa = FakeWhatsApp::start("123", "token", "secret").await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}{}",
+        wa.base_url(),
+        whatsapp::messages_path("v21.0", "123")
+    );
+    let text = whatsapp::text_message("+254712345678", "Habari");
+    let refused = client
+        .post(&url)
+        .bearer_auth("wrong")
+        .json(&text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    wa.script([WaReply::Error {
+        status: 400,
+        code: 131_047,
+    }]);
+    let scripted: serde_json::Value = client
+        .post(&url)
+        .bearer_auth("token")
+        .json(&text)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whatsapp::error_of(&scripted).map(|e| e.0), Some(131_047));
+    let template =
+        whatsapp::template_message("+254712345678", "course_reminder", "sw", Some("Karibu"));
+    let sent: serde_json::Value = client
+        .post(&url)
+        .bearer_auth("token")
+        .json(&template)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = whatsapp::sent_id(&sent).unwrap();
+    let accepted = wa.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].id, id);
+    assert_eq!(
+        (
+            accepted[0].template.as_deref(),
+            accepted[0].language.as_deref(),
+            accepted[0].text.as_deref()
+        ),
+        (Some("course_reminder"), Some("sw"), Some("Karibu"))
+    );
+    assert_eq!(accepted[0].to, "254712345678");
+}

@@ -316,6 +316,9 @@ pub trait Store: Send + Sync {
         session: SessionId,
         after: Option<MessageId>,
     ) -> Result<Vec<MessageDelivery>>;
+    /// When the customer last wrote (their latest RECEIVED message, in any
+    /// session): WhatsApp's 24-hour window runs from it.
+    async fn last_inbound_at(&self, customer: CustomerId) -> Result<Option<DateTime<Utc>>>;
     /// Opt a contact out outside a turn (a provider said the recipient
     /// unsubscribed), with its audit event. False if it already was.
     async fn opt_out_contact(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool>;

@@ -651,6 +651,10 @@ impl Store for PostgresStore {
         delivery::message_deliveries(&self.pool, session, after).await
     }
 
+    async fn last_inbound_at(&self, customer: CustomerId) -> Result<Option<DateTime<Utc>>> {
+        delivery::last_inbound_at(&self.pool, customer).await
+    }
+
     async fn opt_out_contact(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool> {
         let mut tx = begin(&self.pool).await?;
         let done = delivery::opt_out_contact(&mut tx, org, phone, to_micros(at)).await?;

@@ -657,6 +657,10 @@ impl Store for SqliteStore {
         delivery::message_deliveries(&self.reader, session, after).await
     }
 
+    async fn last_inbound_at(&self, customer: CustomerId) -> Result<Option<DateTime<Utc>>> {
+        delivery::last_inbound_at(&self.reader, customer).await
+    }
+
     async fn opt_out_contact(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool> {
         let mut writer = self.writer.exclusive().await;
         let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;

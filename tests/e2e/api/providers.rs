@@ -2,7 +2,7 @@
 //! 127.0.0.1 (`chatcourse_channels::fakes`): Twilio SMS and WhatsApp.
 
 use chatcourse_channels::fakes::{
-    AtReply, FakeAfricasTalking, FakeTwilio, TwilioMessage, TwilioReply,
+    AtReply, FakeAfricasTalking, FakeTwilio, FakeWhatsApp, TwilioMessage, TwilioReply, WaReply,
 };
 use chatcourse_storage::DeliveryStatus;
 use serde_json::{Value, json};
@@ -20,6 +20,9 @@ both_backends!(
     twilio_errors_map_to_retries_and_opt_outs,
     africastalking_learner_completes_the_course,
     africastalking_errors_map_to_retries_and_opt_outs,
+    whatsapp_learner_completes_the_course,
+    whatsapp_reminder_after_a_day_of_silence_is_the_mapped_template,
+    whatsapp_without_a_template_fails_with_the_reason,
 );
 
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
@@ -461,4 +464,203 @@ async fn africastalking_errors_map_to_retries_and_opt_outs(backend: Backend) {
     let (_, session, _) = learner(&app).await;
     let rows = settled(&app, session_id(&app, "", &session).await).await;
     assert_eq!(rows[0].error.as_deref(), Some("HTTP 401"));
+}
+
+const WA_PHONE_ID: &str = "106540352242922";
+const WA_TOKEN: &str = "EAAG-fake-access-token";
+const WA_APP_SECRET: &str = "meta-app-secret";
+
+/// A fake WhatsApp Cloud API and a `whatsapp` channel through it, with
+/// these templates.
+async fn wa_channel(app: &TestApp, templates: Value) -> (FakeWhatsApp, Value) {
+    let wa = FakeWhatsApp::start(WA_PHONE_ID, WA_TOKEN, WA_APP_SECRET)
+        .await
+        .expect("fake");
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({
+                "kind": "whatsapp",
+                "name": "WhatsApp",
+                "settings": {
+                    "phone_number_id": WA_PHONE_ID,
+                    "base_url": wa.base_url(),
+                    "public_url": format!("http://{}", app.addr),
+                    "templates": templates,
+                },
+                "credential": WA_TOKEN,
+                "app_secret": WA_APP_SECRET,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = body["data"].clone();
+    assert!(data["verify_token"].as_str().is_some(), "{data}");
+    let shown = data.to_string();
+    assert!(!shown.contains(WA_TOKEN) && !shown.contains(WA_APP_SECRET));
+    (wa, data)
+}
+
+fn course_templates() -> Value {
+    json!({
+        "enrolment": {"name": "course_enrolment", "language": "en"},
+        "reminder": {"name": "course_reminder", "language": "en"},
+    })
+}
+
+async fn whatsapp_learner_completes_the_course(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config()).await;
+    let (wa, channel) = wa_channel(&app, course_templates()).await;
+    let url = channel["inbound_url"].as_str().unwrap().to_owned();
+    let token = channel["verify_token"].as_str().unwrap();
+    // Meta's handshake.
+    assert_eq!(
+        wa.verify(&url, token, "1158201444").await.unwrap(),
+        (200, "1158201444".to_owned())
+    );
+    assert_eq!(wa.verify(&url, "guess", "1158201444").await.unwrap().0, 401);
+
+    let (customer, session, phone) = learner(&app).await;
+    // The learner never wrote: the enrolment goes as its template.
+    let first = wa.wait_for_accepted(1, WAIT).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].to, phone.trim_start_matches('+'));
+    assert_eq!(first[0].kind, "template");
+    assert_eq!(first[0].template.as_deref(), Some("course_enrolment"));
+    assert!(
+        first[0]
+            .text
+            .as_deref()
+            .unwrap()
+            .starts_with("Congratulations! You have successfully been enrolled"),
+        "{first:?}"
+    );
+    for reply in ["1", "2", "3", "1", "2", "1"] {
+        let r = wa.inbound(&url, &phone, reply).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let transcript = app.transcript(&customer, &session).await;
+    let sent = sent_texts(&transcript);
+    assert!(
+        sent.last()
+            .unwrap()
+            .starts_with("Congratulations, you have completed"),
+        "{sent:?}"
+    );
+    let got = wa.wait_for_accepted(sent.len(), WAIT).await;
+    assert_eq!(got.len(), sent.len());
+    // Inside the window: plain text, as the course wrote it.
+    for (m, text) in got[1..].iter().zip(&sent[1..]) {
+        assert_eq!(
+            (m.kind.as_str(), m.text.as_deref()),
+            ("text", Some(text.as_str()))
+        );
+    }
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    for (row, m) in rows.iter().zip(&got) {
+        assert_eq!(row.provider_message_id.as_deref(), Some(m.id.as_str()));
+    }
+    // Statuses arrive on the same URL.
+    for m in &got[1..] {
+        let r = wa.report(&url, &m.id, "read", &phone, None).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = wa
+        .report(
+            &url,
+            &got[0].id,
+            "failed",
+            &phone,
+            Some((131_026, "Message undeliverable")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let transcript = app.transcript(&customer, &session).await;
+    let items: Vec<&Value> = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .collect();
+    assert_eq!(items[0]["delivery_status"], "failed");
+    assert_eq!(
+        items[0]["delivery_error"],
+        "WhatsApp error 131026: Message undeliverable"
+    );
+    assert!(
+        items[1..]
+            .iter()
+            .all(|i| i["delivery_status"] == "delivered")
+    );
+    // A forged signature: 401, nothing applied.
+    let forged =
+        chatcourse_channels::whatsapp::text_notification(WA_PHONE_ID, &phone[1..], "wamid.F", "1");
+    let r = wa
+        .notify(
+            &url,
+            &forged,
+            Some(chatcourse_channels::whatsapp::signature("wrong", b"{}")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_signature");
+    assert_eq!(
+        app.transcript(&customer, &session).await.len(),
+        transcript.len()
+    );
+}
+
+async fn whatsapp_reminder_after_a_day_of_silence_is_the_mapped_template(backend: Backend) {
+    let clock = std::sync::Arc::new(chatcourse_storage::ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_with_clock(backend, config(), clock.clone()).await;
+    let (wa, channel) = wa_channel(&app, course_templates()).await;
+    let url = channel["inbound_url"].as_str().unwrap().to_owned();
+    let (customer, session, phone) = learner(&app).await;
+    wa.wait_for_accepted(1, WAIT).await;
+    let r = wa.inbound(&url, &phone, "1").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let replies = sent_texts(&app.transcript(&customer, &session).await).len();
+    let got = wa.wait_for_accepted(replies, WAIT).await;
+    assert_eq!(got.last().unwrap().kind, "text", "inside the window");
+    // A day and an hour of silence: the reminder goes as its template.
+    clock.advance(std::time::Duration::from_secs(25 * 3600));
+    let got = wa.wait_for_accepted(replies + 1, WAIT).await;
+    assert_eq!(got.len(), replies + 1, "the reminder was sent");
+    let reminder = got.last().unwrap();
+    assert_eq!(reminder.kind, "template");
+    assert_eq!(reminder.template.as_deref(), Some("course_reminder"));
+    assert_eq!(reminder.language.as_deref(), Some("en"));
+    assert!(
+        reminder.text.as_deref().unwrap().starts_with("Hello "),
+        "{reminder:?}"
+    );
+    let transcript = app.transcript(&customer, &session).await;
+    assert_eq!(
+        transcript.last().unwrap()["message"].as_str(),
+        reminder.text.as_deref(),
+        "the template carries the reminder's text"
+    );
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows.last().unwrap().purpose, "reminder");
+    assert_eq!(rows.last().unwrap().status, DeliveryStatus::Sent);
+}
+
+async fn whatsapp_without_a_template_fails_with_the_reason(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config()).await;
+    let (wa, _) = wa_channel(&app, json!({})).await;
+    wa.script([WaReply::Error {
+        status: 400,
+        code: 131_047,
+    }]);
+    let (_, session, _) = learner(&app).await;
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows[0].status, DeliveryStatus::Failed);
+    let error = rows[0].error.as_deref().unwrap();
+    assert!(
+        error.starts_with("outside WhatsApp's 24-hour window (the learner last wrote never)")
+            && error.contains("settings.templates.enrolment"),
+        "{error}"
+    );
+    assert!(wa.messages().is_empty(), "nothing was sent to be rejected");
 }

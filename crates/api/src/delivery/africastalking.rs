@@ -63,7 +63,17 @@ impl Kind for AfricasTalking {
         Box::pin(send(out))
     }
 
-    fn receive(&self, incoming: &Incoming<'_>) -> Result<Event, ApiError> {
+    fn receive(&self, incoming: &Incoming<'_>) -> Result<Vec<Event>, ApiError> {
+        self.receive_one(incoming).map(|event| vec![event])
+    }
+
+    fn respond(&self, _endpoint: Endpoint, _handled: Handled) -> Response {
+        (StatusCode::OK, "OK").into_response()
+    }
+}
+
+impl AfricasTalking {
+    fn receive_one(&self, incoming: &Incoming<'_>) -> Result<Event, ApiError> {
         let params = parse_form(incoming.body);
         let field = |name: &str| form_field(&params, name);
         match incoming.endpoint {
@@ -93,18 +103,9 @@ impl Kind for AfricasTalking {
                         (DeliveryStatus::Failed, Some(reason), opt_out)
                     }
                 };
-                Ok(Event::Report {
-                    provider_message_id: id,
-                    status,
-                    error,
-                    opt_out,
-                })
+                Ok(Event::report(id, status, error, opt_out))
             }
         }
-    }
-
-    fn respond(&self, _endpoint: Endpoint, _handled: Handled) -> Response {
-        (StatusCode::OK, "OK").into_response()
     }
 }
 

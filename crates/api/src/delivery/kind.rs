@@ -64,6 +64,8 @@ pub(crate) struct Incoming<'a> {
     pub channel: &'a Channel,
     /// The channel's secret, opened.
     pub secret: &'a str,
+    /// The provider's app secret (kinds that sign with one).
+    pub app_secret: Option<&'a str>,
     pub endpoint: Endpoint,
     /// The request's path and query, as received.
     pub path_and_query: &'a str,
@@ -95,6 +97,23 @@ pub(crate) enum Event {
     Ignored,
 }
 
+impl Event {
+    /// A delivery report.
+    pub(crate) fn report(
+        provider_message_id: String,
+        status: DeliveryStatus,
+        error: Option<String>,
+        opt_out: bool,
+    ) -> Event {
+        Event::Report {
+            provider_message_id,
+            status,
+            error,
+            opt_out,
+        }
+    }
+}
+
 /// What chatcourse did with an event, for the kind's answer.
 #[derive(Debug)]
 pub(crate) enum Handled {
@@ -123,10 +142,21 @@ pub(crate) trait Kind: Sync {
     fn path_token(&self) -> bool {
         false
     }
+    /// Whether the kind takes an app secret besides its credential (to
+    /// check the provider's signatures).
+    fn app_secret(&self) -> bool {
+        false
+    }
+    /// Whether chatcourse generates a verify token for the provider's
+    /// webhook handshake.
+    fn verify_token(&self) -> bool {
+        false
+    }
     /// Sends one outbox row.
     fn send<'a>(&'a self, out: Outgoing<'a>) -> BoxFuture<'a, Answer>;
-    /// Authenticates and reads a provider's request.
-    fn receive(&self, incoming: &Incoming<'_>) -> Result<Event, ApiError>;
+    /// Authenticates and reads a provider's request (one request may
+    /// carry several messages and statuses).
+    fn receive(&self, incoming: &Incoming<'_>) -> Result<Vec<Event>, ApiError>;
     /// The answer the provider expects.
     fn respond(&self, endpoint: Endpoint, handled: Handled) -> Response;
 }
@@ -137,12 +167,13 @@ pub(crate) fn kind(kind: &str) -> Option<&'static dyn Kind> {
         "webhook" => Some(&super::webhook::Webhook),
         "twilio" => Some(&super::twilio::Twilio),
         "africastalking" => Some(&super::africastalking::AfricasTalking),
+        "whatsapp" => Some(&super::whatsapp::WhatsApp),
         _ => None,
     }
 }
 
 /// The kinds, as accepted by `POST /api/v1/fe/channels`.
-pub const KINDS: [&str; 3] = ["webhook", "twilio", "africastalking"];
+pub const KINDS: [&str; 4] = ["webhook", "twilio", "africastalking", "whatsapp"];
 
 /// A provider's HTTP answer to a send.
 pub(crate) struct Reply {

@@ -15,6 +15,7 @@ pub mod kind;
 pub mod setup;
 pub mod twilio;
 pub mod webhook;
+pub mod whatsapp;
 
 pub use setup::{ChannelRequest, DEFAULT_RATE, MAX_RATE, NewChannelError, Shown, new_channel};
 

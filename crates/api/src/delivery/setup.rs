@@ -24,6 +24,9 @@ pub struct ChannelRequest {
     /// The provider's credential (Twilio's auth token ...); not for
     /// `webhook`, whose secret chatcourse generates.
     pub credential: Option<String>,
+    /// The provider's app secret (`whatsapp`: Meta's app secret, which
+    /// signs its webhooks).
+    pub app_secret: Option<String>,
     /// `KE` if `None`.
     pub default_country: Option<String>,
     /// [`DEFAULT_RATE`] if `None`.
@@ -43,8 +46,12 @@ pub enum NewChannelError {
 #[derive(Serialize, Deserialize)]
 struct ProviderSecrets {
     credential: String,
+    /// The generated token: in the URLs (`africastalking`) or the verify
+    /// token of the webhook handshake (`whatsapp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     path_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_secret: Option<String>,
 }
 
 /// What a new channel's creator is shown once.
@@ -53,6 +60,8 @@ pub struct Shown {
     pub secret: Option<String>,
     /// The secret path token of kinds whose callbacks are unsigned.
     pub path_token: Option<String>,
+    /// The verify token of the provider's webhook handshake.
+    pub verify_token: Option<String>,
 }
 
 impl Shown {
@@ -61,6 +70,7 @@ impl Shown {
         Shown {
             secret: None,
             path_token: None,
+            verify_token: None,
         }
     }
 }
@@ -119,6 +129,18 @@ pub fn new_channel(
         }
         (Some(_), Some(c)) => Some(c.trim().to_owned()),
     };
+    let app_secret = match (handler.app_secret(), request.app_secret) {
+        (false, None) => None,
+        (false, Some(_)) => {
+            errors.push("app_secret: not used by this kind".to_owned());
+            None
+        }
+        (true, Some(a)) if !a.trim().is_empty() && a.len() <= 1000 => Some(a.trim().to_owned()),
+        (true, _) => {
+            errors.push("app_secret: required (1 to 1000 characters)".to_owned());
+            None
+        }
+    };
     let country = request.default_country.as_deref().unwrap_or("KE");
     let country = match country.parse::<chatcourse_channels::Country>() {
         Ok(c) => c.code().to_owned(),
@@ -143,26 +165,35 @@ pub fn new_channel(
                 text.clone(),
                 Shown {
                     secret: Some(text),
-                    path_token: None,
+                    ..Shown::none()
                 },
             )
         }
         Some(credential) => {
-            let path_token = if handler.path_token() {
+            let token = if handler.path_token() || handler.verify_token() {
                 Some(random_token().map_err(|e| internal(&e))?)
             } else {
                 None
             };
             let sealed = ProviderSecrets {
                 credential,
-                path_token: path_token.clone(),
+                path_token: token.clone(),
+                app_secret,
+            };
+            let shown = if handler.verify_token() {
+                Shown {
+                    verify_token: token,
+                    ..Shown::none()
+                }
+            } else {
+                Shown {
+                    path_token: token,
+                    ..Shown::none()
+                }
             };
             (
                 serde_json::to_string(&sealed).map_err(|e| internal(&e))?,
-                Shown {
-                    secret: None,
-                    path_token,
-                },
+                shown,
             )
         }
     };
@@ -190,8 +221,9 @@ pub fn new_channel(
 pub(crate) struct Opened {
     /// The webhook's `whsec_` secret, or the provider's credential.
     pub secret: String,
-    /// The path token of kinds that have one.
+    /// The generated token of kinds that have one (path or verify token).
     pub path_token: Option<String>,
+    pub app_secret: Option<String>,
 }
 
 /// Opens the channel's secrets with the server's key.
@@ -205,6 +237,7 @@ pub(crate) fn open(key: &SealingKey, channel: &Channel) -> Result<Opened, String
         return Ok(Opened {
             secret: text,
             path_token: None,
+            app_secret: None,
         });
     }
     let secrets: ProviderSecrets = serde_json::from_str(&text)
@@ -212,5 +245,6 @@ pub(crate) fn open(key: &SealingKey, channel: &Channel) -> Result<Opened, String
     Ok(Opened {
         secret: secrets.credential,
         path_token: secrets.path_token,
+        app_secret: secrets.app_secret,
     })
 }

@@ -78,7 +78,27 @@ impl Kind for Twilio {
         Box::pin(send(out))
     }
 
-    fn receive(&self, incoming: &Incoming<'_>) -> Result<Event, ApiError> {
+    fn receive(&self, incoming: &Incoming<'_>) -> Result<Vec<Event>, ApiError> {
+        self.receive_one(incoming).map(|event| vec![event])
+    }
+
+    fn respond(&self, endpoint: Endpoint, _handled: Handled) -> Response {
+        match endpoint {
+            // Nothing said back through Twilio: replies go out through the
+            // API, in order, from the outbox.
+            Endpoint::Inbound => (
+                StatusCode::OK,
+                [("content-type", "text/xml")],
+                wire::EMPTY_TWIML,
+            )
+                .into_response(),
+            Endpoint::Status => StatusCode::OK.into_response(),
+        }
+    }
+}
+
+impl Twilio {
+    fn receive_one(&self, incoming: &Incoming<'_>) -> Result<Event, ApiError> {
         let settings = settings(&incoming.channel.settings).map_err(ApiError::internal)?;
         let params = wire::parse_form(incoming.body);
         let url = format!("{}{}", settings.public_url, incoming.path_and_query);
@@ -118,9 +138,9 @@ impl Kind for Twilio {
                         })?;
                 Ok(match status {
                     Status::Pending => Event::Ignored,
-                    Status::Sent => report(sid, DeliveryStatus::Sent, None, false),
-                    Status::Delivered => report(sid, DeliveryStatus::Delivered, None, false),
-                    Status::Failed { error_code } => report(
+                    Status::Sent => Event::report(sid, DeliveryStatus::Sent, None, false),
+                    Status::Delivered => Event::report(sid, DeliveryStatus::Delivered, None, false),
+                    Status::Failed { error_code } => Event::report(
                         sid,
                         DeliveryStatus::Failed,
                         Some(error_code.map_or_else(
@@ -137,29 +157,6 @@ impl Kind for Twilio {
                 })
             }
         }
-    }
-
-    fn respond(&self, endpoint: Endpoint, _handled: Handled) -> Response {
-        match endpoint {
-            // Nothing said back through Twilio: replies go out through the
-            // API, in order, from the outbox.
-            Endpoint::Inbound => (
-                StatusCode::OK,
-                [("content-type", "text/xml")],
-                wire::EMPTY_TWIML,
-            )
-                .into_response(),
-            Endpoint::Status => StatusCode::OK.into_response(),
-        }
-    }
-}
-
-fn report(sid: String, status: DeliveryStatus, error: Option<String>, opt_out: bool) -> Event {
-    Event::Report {
-        provider_message_id: sid,
-        status,
-        error,
-        opt_out,
     }
 }
 

@@ -114,7 +114,53 @@ impl Kind for Webhook {
         Box::pin(send(out))
     }
 
-    fn receive(&self, incoming: &Incoming<'_>) -> Result<Event, ApiError> {
+    fn receive(&self, incoming: &Incoming<'_>) -> Result<Vec<Event>, ApiError> {
+        self.receive_one(incoming).map(|event| vec![event])
+    }
+
+    fn respond(&self, _endpoint: Endpoint, handled: Handled) -> Response {
+        match handled {
+            Handled::Message {
+                routed,
+                session_uuid,
+                opted_in,
+            } => {
+                let message = if opted_in {
+                    "Opted in"
+                } else if routed {
+                    "Message received"
+                } else {
+                    "Not routed: no customer or no live session for this phone"
+                };
+                ok(
+                    message,
+                    InboundData {
+                        routed,
+                        session_uuid,
+                        opted_in,
+                    },
+                )
+                .into_response()
+            }
+            Handled::Report { matched, status } => ok(
+                if matched {
+                    "Delivery status recorded"
+                } else {
+                    "No message with that id"
+                },
+                StatusData {
+                    matched,
+                    delivery_status: status.map(DeliveryStatus::as_str),
+                },
+            )
+            .into_response(),
+            Handled::Ignored => ok("Ignored", json!({})).into_response(),
+        }
+    }
+}
+
+impl Webhook {
+    fn receive_one(&self, incoming: &Incoming<'_>) -> Result<Event, ApiError> {
         verify(incoming)?;
         match incoming.endpoint {
             Endpoint::Inbound => {
@@ -160,46 +206,6 @@ impl Kind for Webhook {
                     opt_out: false,
                 })
             }
-        }
-    }
-
-    fn respond(&self, _endpoint: Endpoint, handled: Handled) -> Response {
-        match handled {
-            Handled::Message {
-                routed,
-                session_uuid,
-                opted_in,
-            } => {
-                let message = if opted_in {
-                    "Opted in"
-                } else if routed {
-                    "Message received"
-                } else {
-                    "Not routed: no customer or no live session for this phone"
-                };
-                ok(
-                    message,
-                    InboundData {
-                        routed,
-                        session_uuid,
-                        opted_in,
-                    },
-                )
-                .into_response()
-            }
-            Handled::Report { matched, status } => ok(
-                if matched {
-                    "Delivery status recorded"
-                } else {
-                    "No message with that id"
-                },
-                StatusData {
-                    matched,
-                    delivery_status: status.map(DeliveryStatus::as_str),
-                },
-            )
-            .into_response(),
-            Handled::Ignored => ok("Ignored", json!({})).into_response(),
         }
     }
 }

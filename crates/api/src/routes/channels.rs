@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chatcourse_channels::africastalking::tokens_match;
 use chatcourse_channels::phone::Phone;
 use chatcourse_storage::{Channel, DeliveryReport};
@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::delivery::kind::{Endpoint, Event, Handled, Incoming, kind, stored};
-use crate::delivery::setup::open;
+use crate::delivery::kind::{Endpoint, Event, Handled, Incoming, Kind, kind, stored};
+use crate::delivery::setup::{Opened, open};
 use crate::delivery::webhook::{InboundData, InboundMessage, StatusData, StatusReport};
 use crate::delivery::{ChannelRequest, NewChannelError, Shown, new_channel};
 use crate::envelope::{Envelope, ok};
@@ -27,7 +27,8 @@ use crate::turns::{self, TurnKind};
 /// Body of `POST /api/v1/fe/channels`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateChannel {
-    /// `webhook`, `twilio` or `africastalking` (docs/channels.md).
+    /// `webhook`, `twilio`, `africastalking` or `whatsapp`
+    /// (docs/channels.md).
     #[schema(example = "webhook")]
     pub kind: String,
     #[schema(example = "Lender backend")]
@@ -39,9 +40,13 @@ pub struct CreateChannel {
     /// `public_url`, `base_url` (docs/channels.md).
     #[schema(value_type = Object)]
     pub settings: Option<serde_json::Value>,
-    /// The provider's credential (`twilio`: the auth token); stored
-    /// sealed, never shown.
+    /// The provider's credential (`twilio`: the auth token;
+    /// `africastalking`: the API key; `whatsapp`: the access token);
+    /// stored sealed, never shown.
     pub credential: Option<String>,
+    /// `whatsapp`: the Meta app's secret (checks `X-Hub-Signature-256`);
+    /// stored sealed, never shown.
+    pub app_secret: Option<String>,
     /// Country of phone numbers written without a country code; `KE`.
     #[schema(example = "KE")]
     pub default_country: Option<String>,
@@ -69,6 +74,10 @@ pub struct ChannelData {
     /// `inbound_url` and `status_url`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_token: Option<String>,
+    /// `whatsapp`: the verify token to give Meta for the webhook
+    /// handshake; shown once, at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_token: Option<String>,
     /// The kind's settings (no secrets).
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
@@ -81,7 +90,11 @@ pub struct ChannelData {
 
 impl ChannelData {
     fn new(c: &Channel, state: &AppState, shown: Shown) -> ChannelData {
-        let Shown { secret, path_token } = shown;
+        let Shown {
+            secret,
+            path_token,
+            verify_token,
+        } = shown;
         let url = stored(&c.settings, "url")
             .or_else(|| stored(&c.settings, "base_url"))
             .unwrap_or_default();
@@ -108,6 +121,7 @@ impl ChannelData {
             disabled_at: display_opt(c.disabled_at, state.timezone),
             secret,
             path_token,
+            verify_token,
         }
     }
 }
@@ -141,6 +155,7 @@ pub async fn create(
         url: body.url,
         settings: body.settings.unwrap_or_default(),
         credential: body.credential,
+        app_secret: body.app_secret,
         default_country: body.default_country,
         rate_per_second: body.rate_per_second,
         at: state.clock.now(),
@@ -322,6 +337,43 @@ pub async fn status(
     .await
 }
 
+/// Meta's webhook verification handshake (`whatsapp`): answers
+/// `hub.challenge` when `hub.mode` is `subscribe` and `hub.verify_token`
+/// is the channel's verify token.
+#[utoipa::path(
+    get,
+    path = "/api/v1/channels/{uuid}/inbound",
+    tag = "channels",
+    params(
+        ("uuid" = String, Path, description = "The channel's uuid"),
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The channel's verify token"),
+        ("hub.challenge" = String, Query, description = "Echoed back"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, as text"),
+        (status = 401, description = "Wrong verify token or mode", body = ErrorBody),
+        (status = 404, description = "No such enabled whatsapp channel", body = ErrorBody),
+    )
+)]
+pub async fn verify(
+    State(state): State<AppState>,
+    Path(uuid): Path<String>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let (_, handler, opened) = enabled_channel(&state, &uuid).await?;
+    if !handler.verify_token() {
+        return Err(ApiError::ChannelNotFound);
+    }
+    let query = chatcourse_channels::form::parse_form(uri.query().unwrap_or_default().as_bytes());
+    let get = |name| chatcourse_channels::form::param(&query, name).unwrap_or_default();
+    let expected = opened.path_token.as_deref().unwrap_or_default();
+    if get("hub.mode") != "subscribe" || !tokens_match(get("hub.verify_token"), expected) {
+        return Err(ApiError::InvalidSignature);
+    }
+    Ok(get("hub.challenge").to_owned().into_response())
+}
+
 /// A learner's message for a kind whose callbacks carry the channel's
 /// secret path token (`africastalking`: unsigned form posts).
 #[utoipa::path(
@@ -426,16 +478,11 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Authenticates and reads a provider's request through its kind, then
-/// routes the message or records the report.
-async fn receive(state: &AppState, uuid: &str, request: Request<'_>) -> Result<Response, ApiError> {
-    let Request {
-        endpoint,
-        token,
-        uri,
-        headers,
-        body,
-    } = request;
+/// An enabled channel by uuid, its kind and its opened secrets.
+async fn enabled_channel(
+    state: &AppState,
+    uuid: &str,
+) -> Result<(Channel, &'static dyn Kind, Opened), ApiError> {
     let uuid = Uuid::parse_str(uuid.trim()).map_err(|_| ApiError::ChannelNotFound)?;
     let channel = state
         .store
@@ -450,6 +497,20 @@ async fn receive(state: &AppState, uuid: &str, request: Request<'_>) -> Result<R
         .as_ref()
         .ok_or_else(|| ApiError::internal("no secret key"))?;
     let opened = open(&dispatcher.key, &channel).map_err(ApiError::internal)?;
+    Ok((channel, handler, opened))
+}
+
+/// Authenticates and reads a provider's request through its kind, then
+/// routes the message or records the report.
+async fn receive(state: &AppState, uuid: &str, request: Request<'_>) -> Result<Response, ApiError> {
+    let Request {
+        endpoint,
+        token,
+        uri,
+        headers,
+        body,
+    } = request;
+    let (channel, handler, opened) = enabled_channel(state, uuid).await?;
     // Kinds with a path token are reached only through the token routes,
     // and others only without one.
     match (handler.path_token(), token) {
@@ -463,50 +524,54 @@ async fn receive(state: &AppState, uuid: &str, request: Request<'_>) -> Result<R
         }
     }
     let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let event = handler.receive(&Incoming {
+    let events = handler.receive(&Incoming {
         channel: &channel,
         secret: &opened.secret,
+        app_secret: opened.app_secret.as_deref(),
         endpoint,
         path_and_query,
         headers,
         body,
         now: state.clock.now().timestamp(),
     })?;
-    let handled = match event {
-        Event::Message { from, text, id } => message(state, &channel, from, text, id).await?,
-        Event::Report {
-            provider_message_id,
-            status,
-            error,
-            opt_out,
-        } => {
-            let report = DeliveryReport {
+    let mut last = Handled::Ignored;
+    for event in events {
+        last = match event {
+            Event::Message { from, text, id } => message(state, &channel, from, text, id).await?,
+            Event::Report {
+                provider_message_id,
                 status,
                 error,
-                at: state.clock.now(),
-            };
-            let row = state
-                .store
-                .record_delivery_report(channel.id, &provider_message_id, &report)
-                .await
-                .map_err(ApiError::internal)?;
-            if let Some(row) = &row
-                && opt_out
-            {
-                state
+                opt_out,
+            } => {
+                let report = DeliveryReport {
+                    status,
+                    error,
+                    at: state.clock.now(),
+                };
+                let row = state
                     .store
-                    .opt_out_contact(row.org, &row.recipient, report.at)
+                    .record_delivery_report(channel.id, &provider_message_id, &report)
                     .await
                     .map_err(ApiError::internal)?;
+                if let Some(row) = &row
+                    && opt_out
+                {
+                    state
+                        .store
+                        .opt_out_contact(row.org, &row.recipient, report.at)
+                        .await
+                        .map_err(ApiError::internal)?;
+                }
+                Handled::Report {
+                    matched: row.is_some(),
+                    status: row.map(|r| r.status),
+                }
             }
-            Handled::Report {
-                matched: row.is_some(),
-                status: row.map(|r| r.status),
-            }
-        }
-        Event::Ignored => Handled::Ignored,
-    };
-    Ok(handler.respond(endpoint, handled))
+            Event::Ignored => Handled::Ignored,
+        };
+    }
+    Ok(handler.respond(endpoint, last))
 }
 
 /// A learner's message by phone: START opts back in; otherwise the

@@ -47,7 +47,7 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(summaries::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
-            .routes(routes!(channels::inbound))
+            .routes(routes!(channels::inbound, channels::verify))
             .routes(routes!(channels::status))
             .routes(routes!(channels::token_inbound))
             .routes(routes!(channels::token_status)),

@@ -6,10 +6,12 @@
 pub mod africastalking;
 pub mod receiver;
 pub mod twilio;
+pub mod whatsapp;
 
 pub use africastalking::{AtMessage, AtReply, FakeAfricasTalking};
 pub use receiver::{Delivery, FakeReceiver, Reply};
 pub use twilio::{FakeTwilio, TwilioMessage, TwilioReply};
+pub use whatsapp::{FakeWhatsApp, WaMessage, WaReply};
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -97,6 +97,7 @@ async fn execute(command: Command) -> Result<(), String> {
                 url: Some(url),
                 settings: serde_json::Value::Null,
                 credential: None,
+                app_secret: None,
                 default_country,
                 rate_per_second,
                 at: now,

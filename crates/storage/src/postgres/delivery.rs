@@ -452,3 +452,15 @@ pub(super) async fn opt_out_contact(
     opt_out(conn, org, phone, None, at).await?;
     Ok(true)
 }
+
+pub(super) async fn last_inbound_at(
+    pool: &PgPool,
+    customer: CustomerId,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM messages WHERE customer_id = $1 AND direction = 'RECEIVED'",
+    )
+    .bind(customer.0)
+    .fetch_one(pool)
+    .await?)
+}

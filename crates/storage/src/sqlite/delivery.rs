@@ -453,3 +453,16 @@ pub(super) async fn opt_out_contact(
     opt_out(conn, org, phone, None, at).await?;
     Ok(true)
 }
+
+pub(super) async fn last_inbound_at(
+    pool: &SqlitePool,
+    customer: CustomerId,
+) -> Result<Option<DateTime<Utc>>> {
+    let at: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM messages WHERE customer_id = ? AND direction = 'RECEIVED'",
+    )
+    .bind(customer.0)
+    .fetch_one(pool)
+    .await?;
+    opt_time(at)
+}
