@@ -20,6 +20,7 @@ pub mod extract;
 pub mod keys;
 pub mod metrics;
 mod openapi;
+pub mod quiet;
 mod routes;
 mod server;
 mod state;

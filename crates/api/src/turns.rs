@@ -147,14 +147,42 @@ pub async fn learner_turn(
 
 /// Wakes `session` (its timer is due).
 pub async fn wake_turn(state: &AppState, session: &Session) -> Result<TurnOutcome, ApiError> {
+    let quiet = quiet_window(state, session.org).await?;
     run(
         state,
         session,
         Inbound::wake_up(),
         TurnKind::Wake,
-        |module, s, at| engine::step(module, s, None, at),
+        move |module, s, at| match quiet.and_then(|w| w.holds(at)) {
+            // Quiet hours (the time read under the session's lock): the
+            // wake-up waits until they end, nothing else changes.
+            Some(until) => engine::postpone(s, until),
+            None => engine::step(module, s, None, at),
+        },
     )
     .await
+}
+
+/// The organisation's quiet hours, in its zone or the server's.
+async fn quiet_window(
+    state: &AppState,
+    org: chatcourse_storage::OrgId,
+) -> Result<Option<crate::quiet::Window>, ApiError> {
+    let Some(quiet) = state
+        .store
+        .quiet_hours(org)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return Ok(None);
+    };
+    let zone = match quiet.timezone.as_deref() {
+        Some(name) => crate::config::parse_timezone(name).map_err(ApiError::internal)?,
+        None => state.timezone,
+    };
+    crate::quiet::Window::new(&quiet.start, &quiet.end, zone)
+        .map(Some)
+        .map_err(ApiError::internal)
 }
 
 async fn run(
@@ -257,6 +285,23 @@ mod engine {
             replies: turn.messages().map(str::to_owned).collect(),
             wake_at: turn.wake_at(),
         }
+    }
+
+    /// A wake-up held back until `until` (quiet hours): nothing is said or
+    /// changed but the time of the next wake-up.
+    pub fn postpone(session: &Session, until: DateTime<Utc>) -> Result<TurnPlan, TurnRejected> {
+        let state = State::from_json(&session.state)
+            .map_err(|e| TurnRejected::new(format!("session {}: {e}", session.uuid)))?;
+        Ok(TurnPlan {
+            state: session.state.clone(),
+            state_format: session.state_format,
+            status: session.status,
+            replies: Vec::new(),
+            answers: Vec::new(),
+            progress: progress(&state),
+            wake_at: Some(until),
+            last_activity: None,
+        })
     }
 
     /// Plans a turn: a learner's `text`, or a wake-up when `None`.

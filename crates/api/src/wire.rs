@@ -3,7 +3,7 @@
 //! `dd/MM/yyyy HH:mm` time strings, `""` for a missing string or time,
 //! `"k/n"` scores); fields added by chatcourse are additive.
 
-use chatcourse_storage::{Customer, Message, MessageDelivery, Score};
+use chatcourse_storage::{Consent, Customer, Message, MessageDelivery, Score};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -137,10 +137,44 @@ pub struct CustomerData {
     pub uuid: String,
     /// `""` if unknown.
     pub email: String,
+    /// The phone in E.164 (`+254712345678`), by which channels reach and
+    /// find the customer; `""` if the customer has none yet
+    /// (docs/channels.md).
+    pub phone_e164: String,
+    /// The contact's consent in the organisation.
+    pub consent: ConsentData,
+}
+
+/// A contact's consent (STOP and START, docs/channels.md).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentData {
+    /// True while the contact is opted out: nothing is sent to it and it
+    /// cannot be enrolled (`409 customer_opted_out`).
+    pub opted_out: bool,
+    /// `dd/MM/yyyy HH:mm`; `""` unless opted out.
+    pub opted_out_at: String,
+    /// The learner's message that opted the contact out; `""` unless
+    /// opted out.
+    pub opted_out_message: String,
+    /// The last opt-in (START), `dd/MM/yyyy HH:mm`; `""` if none.
+    pub opted_in_at: String,
+}
+
+impl ConsentData {
+    pub fn new(consent: Option<&Consent>, tz: Tz) -> ConsentData {
+        ConsentData {
+            opted_out: consent.is_some_and(|c| c.opted_out_at.is_some()),
+            opted_out_at: display_opt(consent.and_then(|c| c.opted_out_at), tz),
+            opted_out_message: consent
+                .and_then(|c| c.opted_out_message.clone())
+                .unwrap_or_default(),
+            opted_in_at: display_opt(consent.and_then(|c| c.opted_in_at), tz),
+        }
+    }
 }
 
 impl CustomerData {
-    pub fn new(c: &Customer, tz: Tz) -> CustomerData {
+    pub fn new(c: &Customer, consent: Option<&Consent>, tz: Tz) -> CustomerData {
         CustomerData {
             id: c.id.0,
             full_name: c.full_name.clone(),
@@ -156,6 +190,8 @@ impl CustomerData {
             location: c.location.clone(),
             uuid: c.uuid.to_string(),
             email: c.email.clone().unwrap_or_default(),
+            phone_e164: c.phone_e164.clone().unwrap_or_default(),
+            consent: ConsentData::new(consent, tz),
         }
     }
 }
@@ -282,6 +318,13 @@ pub struct CustomerSessionItem {
     #[schema(example = "0/2")]
     pub post_quiz_score: String,
     pub date_enrolled: String,
+    /// True while the customer's phone is opted out of the organisation
+    /// (STOP in any session; START opts back in): nothing is sent to it.
+    pub contact_opted_out: bool,
+    /// The module language the session runs in (`en`, `sw`...), as
+    /// negotiated from the enrolment's `language`.
+    #[schema(example = "en")]
+    pub language: String,
 }
 
 /// One quiz answer in a session summary.

@@ -10,12 +10,13 @@
 //! ```
 //!
 //! Options: `--database URL` (default: a fresh SQLite file), `--scenario
-//! http|ws|idle|all`, `--learners LIST` (closed loop over HTTP), `--rates
+//! http|ws|idle|delivery|all`, `--learners LIST` (closed loop over HTTP), `--rates
 //! LIST` (offered WebSocket turns/s, open loop), `--sockets N` (WebSocket
 //! learners of the open loop), `--idle N` (mostly idle WebSockets),
 //! `--seconds S` (per measurement), `--servers N` (server processes on one
 //! database: PostgreSQL), `--pin` (server on core 0, load on the rest, via
-//! `taskset`). Every loop is bounded in time and count, and only talks to
+//! `taskset`), `--backlog N` (messages queued for the dispatch
+//! measurement). Every loop is bounded in time and count, and only talks to
 //! 127.0.0.1. See docs/performance.md.
 
 use std::collections::VecDeque;
@@ -44,6 +45,7 @@ struct Options {
     seconds: u64,
     servers: usize,
     pin: bool,
+    backlog: usize,
 }
 
 fn parse_list<T: std::str::FromStr>(text: &str) -> Vec<T> {
@@ -63,6 +65,7 @@ fn options() -> Options {
         seconds: 5,
         servers: 1,
         pin: false,
+        backlog: 2000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -77,6 +80,7 @@ fn options() -> Options {
             "--seconds" => o.seconds = value().parse().unwrap_or(o.seconds),
             "--servers" => o.servers = value().parse().unwrap_or(1).max(1),
             "--pin" => o.pin = true,
+            "--backlog" => o.backlog = value().parse().unwrap_or(o.backlog),
             // `cargo bench` passes `--bench`; filters are not used.
             _ => {}
         }
@@ -656,6 +660,10 @@ async fn main() {
         );
     }
 
+    if all || o.scenario == "delivery" {
+        delivery(&servers, &api, &o, &next_program).await;
+    }
+
     for (i, server) in servers.iter().enumerate() {
         let (rss, peak) = server.rss_mib();
         println!(
@@ -665,4 +673,122 @@ async fn main() {
     }
     drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A local receiver for the delivery scenario: answers 200 at once and
+/// counts, or holds every request while its gate is closed.
+struct Receiver {
+    url: String,
+    received: Arc<AtomicU64>,
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let received = Arc::new(AtomicU64::new(0));
+        let (gate, open) = tokio::sync::watch::channel(true);
+        let counter = Arc::clone(&received);
+        let app = axum::Router::new().route(
+            "/hooks",
+            axum::routing::post(move || {
+                let counter = Arc::clone(&counter);
+                let mut open = open.clone();
+                async move {
+                    let _ = open.wait_for(|open| *open).await;
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the receiver");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            url,
+            received,
+            gate,
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `n` requests were answered, at most `limit`; the time.
+    async fn wait_for(&self, n: u64, limit: Duration) -> Duration {
+        let started = Instant::now();
+        while self.count() < n && started.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        started.elapsed()
+    }
+}
+
+/// The outbox's cost per turn (16 learners, closed loop, without and
+/// then with a `webhook` channel whose receiver answers at once: the
+/// target is at most 15%) and the dispatcher's throughput (a backlog
+/// queued while the receiver holds its requests, then released: the
+/// target is 2,000 messages/s per process).
+async fn delivery(
+    servers: &[Server],
+    api: &Arc<Api>,
+    o: &Options,
+    next_program: &impl Fn() -> i64,
+) {
+    println!("\n# Delivery: the outbox's cost per turn, and dispatch to a local receiver");
+    let base = &servers[0].base;
+    let without = api.enrol(base, 16, next_program()).await;
+    let before = closed_loop(servers, api, &without, 16, o.seconds).await;
+
+    let receiver = Receiver::start().await;
+    api.post(
+        base,
+        "/api/v1/fe/channels",
+        &json!({"kind": "webhook", "name": "bench", "url": receiver.url, "rate_per_second": 10_000}),
+    )
+    .await;
+    let with = api.enrol(base, 16, next_program()).await;
+    let after = closed_loop(servers, api, &with, 16, o.seconds).await;
+    println!("{}", before.line("turns: 16 learners, no channel"));
+    println!("{}", after.line("turns: 16 learners, a webhook channel"));
+    let ratio = after.rate / before.rate.max(1.0);
+    println!(
+        "{:<44} {:>9.2} (the outbox costs {:.0}% of a turn; target at most 15%: {})",
+        "ratio with / without",
+        ratio,
+        (1.0 - ratio) * 100.0,
+        if ratio >= 0.85 { "meets" } else { "MISSES" }
+    );
+
+    // Let the sends of the loop above finish, then build a backlog.
+    let settled = receiver.count();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = receiver.gate.send(false);
+    let queued_from = receiver.count().max(settled);
+    let started = Instant::now();
+    let backlog = api.enrol(base, o.backlog, next_program()).await.len() as u64;
+    let enrol_time = started.elapsed();
+    let _ = receiver.gate.send(true);
+    let drained = receiver
+        .wait_for(queued_from + backlog, Duration::from_secs(120))
+        .await;
+    let delivered = receiver.count().saturating_sub(queued_from);
+    let rate = delivered as f64 / drained.as_secs_f64().max(1e-9);
+    println!(
+        "{:<44} {:>9.0}/s  ({delivered} of {backlog} enrolment messages queued in {:.1} s, drained in {:.2} s)",
+        "dispatch: backlog to a local receiver",
+        rate,
+        enrol_time.as_secs_f64(),
+        drained.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>9.2} (target 2,000 messages/s per process: {})",
+        "ratio dispatch / target",
+        rate / 2000.0,
+        if rate >= 2000.0 { "meets" } else { "MISSES" }
+    );
 }

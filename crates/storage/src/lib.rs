@@ -322,6 +322,20 @@ pub trait Store: Send + Sync {
     /// Opt a contact out outside a turn (a provider said the recipient
     /// unsubscribed), with its audit event. False if it already was.
     async fn opt_out_contact(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// The organisation's quiet hours, if it set any.
+    async fn quiet_hours(&self, org: OrgId) -> Result<Option<QuietHours>>;
+    /// Sets (or, with `None`, clears) the organisation's quiet hours.
+    async fn set_quiet_hours(&self, org: OrgId, quiet: Option<&QuietHours>) -> Result<()>;
+    /// The contact's consent record; `None` if it never opted out.
+    async fn consent(&self, org: OrgId, phone: &str) -> Result<Option<Consent>>;
+    /// Customers (any organisation) registered without an E.164 phone,
+    /// with ids above `after`, in id order, at most `limit`: those
+    /// registered before phones were normalised (`chatcourse migrate`
+    /// fills them in).
+    async fn customers_without_e164(&self, after: CustomerId, limit: u32) -> Result<Vec<Customer>>;
+    /// Sets a customer's E.164 phone, unless another customer of its
+    /// organisation has it (then nothing changes).
+    async fn set_phone_e164(&self, customer: &Customer, phone: &str) -> Result<PhoneSet>;
 }
 
 /// A migration applied by [`Store::migrate`].

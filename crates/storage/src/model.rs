@@ -744,3 +744,36 @@ pub struct MessageDelivery {
     pub delivered_at: Option<DateTime<Utc>>,
     pub failed_at: Option<DateTime<Utc>>,
 }
+
+/// A contact's consent in its organisation (docs/channels.md): when it
+/// last opted out and the message that did it, and when it opted back in.
+/// A contact that never opted out has no record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub phone: String,
+    /// Set while the contact is opted out.
+    pub opted_out_at: Option<DateTime<Utc>>,
+    /// The learner's text that opted the contact out.
+    pub opted_out_message: Option<String>,
+    /// The last opt-in (START), if any.
+    pub opted_in_at: Option<DateTime<Utc>>,
+}
+
+/// What setting a customer's E.164 phone did ([`crate::Store::set_phone_e164`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneSet {
+    Set,
+    /// Another customer of the organisation has that phone already.
+    Taken {
+        by: Uuid,
+    },
+}
+
+/// An organisation's quiet hours as stored: local times `HH:MM` (the API
+/// checks them) and an IANA zone, `None` for the server's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: String,
+    pub end: String,
+    pub timezone: Option<String>,
+}

@@ -5,6 +5,7 @@
 //! and processes; other sessions proceed in parallel. Commits of messages are
 //! announced after they commit, in batches ([`live`]).
 
+mod contacts;
 mod delivery;
 mod export;
 mod live;
@@ -619,6 +620,30 @@ impl Store for PostgresStore {
 
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
         delivery::outbox_depth(&self.pool).await
+    }
+
+    async fn quiet_hours(&self, org: OrgId) -> Result<Option<QuietHours>> {
+        contacts::quiet_hours(&self.pool, org).await
+    }
+
+    async fn set_quiet_hours(&self, org: OrgId, quiet: Option<&QuietHours>) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        contacts::set_quiet_hours(&mut conn, org, quiet).await
+    }
+
+    async fn consent(&self, org: OrgId, phone: &str) -> Result<Option<Consent>> {
+        contacts::consent(&self.pool, org, phone).await
+    }
+
+    async fn customers_without_e164(&self, after: CustomerId, limit: u32) -> Result<Vec<Customer>> {
+        contacts::customers_without_e164(&self.pool, after, limit).await
+    }
+
+    async fn set_phone_e164(&self, customer: &Customer, phone: &str) -> Result<PhoneSet> {
+        let mut tx = begin(&self.pool).await?;
+        let set = contacts::set_phone_e164(&mut tx, customer, phone).await?;
+        tx.commit().await?;
+        Ok(set)
     }
 
     async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>> {

@@ -24,6 +24,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+mod contacts;
 mod delivery;
 mod export;
 mod reads;
@@ -631,6 +632,31 @@ impl Store for SqliteStore {
 
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
         delivery::outbox_depth(&self.reader).await
+    }
+
+    async fn quiet_hours(&self, org: OrgId) -> Result<Option<QuietHours>> {
+        contacts::quiet_hours(&self.reader, org).await
+    }
+
+    async fn set_quiet_hours(&self, org: OrgId, quiet: Option<&QuietHours>) -> Result<()> {
+        let mut writer = self.writer.exclusive().await;
+        contacts::set_quiet_hours(&mut writer.conn, org, quiet).await
+    }
+
+    async fn consent(&self, org: OrgId, phone: &str) -> Result<Option<Consent>> {
+        contacts::consent(&self.reader, org, phone).await
+    }
+
+    async fn customers_without_e164(&self, after: CustomerId, limit: u32) -> Result<Vec<Customer>> {
+        contacts::customers_without_e164(&self.reader, after, limit).await
+    }
+
+    async fn set_phone_e164(&self, customer: &Customer, phone: &str) -> Result<PhoneSet> {
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let set = contacts::set_phone_e164(&mut tx, customer, phone).await?;
+        tx.commit().await?;
+        Ok(set)
     }
 
     async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>> {

@@ -76,4 +76,6 @@ contract_tests!(
     delivery_reports_move_statuses_forward,
     concurrent_outbox_claimers,
     opted_out_contacts_get_nothing,
+    old_customers_get_e164_phones,
+    quiet_hours_per_organisation,
 );

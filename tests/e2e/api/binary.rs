@@ -20,6 +20,8 @@ fn chatcourse() -> Command {
         "CHATCOURSE_LOG_FORMAT",
         "CHATCOURSE_DEFAULT_COUNTRY",
         "CHATCOURSE_SECRET_KEY_FILE",
+        "CHATCOURSE_DELIVERY_LEASE",
+        "CHATCOURSE_DELIVERY_TIMEOUT",
     ] {
         command.env_remove(var);
     }
@@ -79,7 +81,13 @@ struct Server {
 
 impl Server {
     fn start(database: &str, modules: &Path) -> Server {
+        Server::start_with(database, modules, &[])
+    }
+
+    /// `serve` with these flags besides the database, modules and address.
+    fn start_with(database: &str, modules: &Path, flags: &[&str]) -> Server {
         let mut child = serve_command(database, modules)
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -167,7 +175,9 @@ fn listening_addr(line: &str) -> Option<String> {
 both_backends!(
     migrate_applies_once,
     keys_and_serve,
-    channels_add_list_remove
+    channels_add_list_remove,
+    kill_9_mid_dispatch_loses_nothing,
+    migrate_fills_in_old_phones,
 );
 
 /// `migrate` applies every migration on an empty database, then says it
@@ -528,4 +538,254 @@ async fn channels_add_list_remove(backend: Backend) {
     assert!(removed.status.success(), "{removed:?}");
     let again = remove();
     assert!(!again.status.success());
+}
+
+/// A JSON request with the key; the status and body.
+async fn call(
+    client: &reqwest::Client,
+    key: &str,
+    method: reqwest::Method,
+    url: String,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = client.request(method, url).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+/// `kill -9` of `serve` while it is sending: nothing is lost. The rows it
+/// had claimed are sent again by the next process once their lease
+/// (`--delivery-lease`) runs out; the receiver sees every message at least
+/// once, each learner's in order, all signed.
+async fn kill_9_mid_dispatch_loses_nothing(backend: Backend) {
+    use chatcourse_channels::fakes::{FakeReceiver, Reply};
+    use chatcourse_channels::signing::WebhookSecret;
+    use reqwest::Method;
+    use serde_json::json;
+
+    let db = TestDatabase::new(backend).await;
+    let key = create_key(&db.url, "acme");
+    let flags = ["--delivery-lease", "3", "--delivery-timeout", "2"];
+    let modules = modules_dir();
+    let server = Server::start_with(&db.url, &modules, &flags);
+    let client = reqwest::Client::new();
+
+    // The receiver listens once the channel, and so its secret, exists.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let (status, body) = call(
+        &client,
+        &key,
+        Method::POST,
+        server.url("/api/v1/fe/channels"),
+        Some(json!({"kind": "webhook", "name": "gateway", "url": format!("http://{addr}/hooks")})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let secret = WebhookSecret::parse(body["data"]["secret"].as_str().expect("secret")).unwrap();
+    let receiver = FakeReceiver::start_on(secret, addr, true)
+        .await
+        .expect("receiver");
+    // The first sends hang past the sender's timeout: the process is
+    // killed while they are in flight.
+    receiver.script(std::iter::repeat_n(Reply::Slow(Duration::from_secs(4)), 4));
+
+    let (_, modules_list) = call(
+        &client,
+        &key,
+        Method::GET,
+        server.url("/api/v1/fe/modules"),
+        None,
+    )
+    .await;
+    let module = modules_list["data"]
+        .as_array()
+        .expect("modules")
+        .iter()
+        .find(|m| m["module_name"] == "Test Module Updated")
+        .expect("the example module")["module_uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    let mut learners = Vec::new();
+    for n in 0..3 {
+        let (status, body) = call(
+            &client,
+            &key,
+            Method::POST,
+            server.url("/api/v1/customer/mfi/register"),
+            Some(json!({
+                "full_name": format!("Learner {n}"),
+                "national_id": "12345678",
+                "phone": format!("25472200000{n}"),
+                "location": "Nairobi",
+                "gender": "Female",
+            })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let customer = body["data"]["uuid"].as_str().expect("uuid").to_owned();
+        let (status, body) = call(
+            &client,
+            &key,
+            Method::POST,
+            server.url("/api/v1/fe/program/customer/add"),
+            Some(json!({"program_identifier": 49, "customer_uuid": customer, "module": module})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let session = body["data"]["session_uuid"]
+            .as_str()
+            .expect("session")
+            .to_owned();
+        learners.push((customer, session));
+    }
+    // The dispatcher has claimed the three enrolment messages and is
+    // waiting on the slow receiver: kill it now.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.started() < 3 {
+        assert!(Instant::now() < deadline, "the sends never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(receiver.deliveries().is_empty(), "none answered yet");
+    let mut server = server;
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("reaped");
+    drop(server);
+
+    let server = Server::start_with(&db.url, &modules, &flags);
+    for (customer, session) in &learners {
+        let (status, body) = call(
+            &client,
+            &key,
+            Method::POST,
+            server.url("/api/v1/message"),
+            Some(json!({"customer_uuid": customer, "session_uuid": session, "message": "1"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let mut expected = 0;
+    let mut sent_by_session = std::collections::HashMap::new();
+    for (customer, session) in &learners {
+        let (status, body) = call(
+            &client,
+            &key,
+            Method::GET,
+            server.url(&format!(
+                "/api/v1/message/all?customerUuid={customer}&sessionUuid={session}"
+            )),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let sent: Vec<String> = body["data"]
+            .as_array()
+            .expect("transcript")
+            .iter()
+            .filter(|m| m["message_type"] == "SENT")
+            .map(|m| m["message"].as_str().expect("text").to_owned())
+            .collect();
+        assert!(sent.len() >= 2, "{body}");
+        expected += sent.len();
+        sent_by_session.insert(session.clone(), sent);
+    }
+    // Every message arrives; duplicates (a send the killed process never
+    // saw answered) are allowed, so wait for the distinct keys.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let firsts = loop {
+        let mut seen = std::collections::HashSet::new();
+        let firsts: Vec<_> = receiver
+            .accepted()
+            .into_iter()
+            .filter(|d| seen.insert(d.id.clone()))
+            .collect();
+        if firsts.len() >= expected || Instant::now() > deadline {
+            break firsts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(firsts.len(), expected, "every message arrived");
+    assert!(receiver.deliveries().iter().all(|d| d.signature_valid));
+    for (session, sent) in &sent_by_session {
+        let got: Vec<String> = firsts
+            .iter()
+            .filter(|d| d.body["session_uuid"] == session.as_str())
+            .map(|d| {
+                d.body["message"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(&got, sent, "each learner's messages once each, in order");
+    }
+    drop(server);
+}
+
+/// Customers registered before phones were normalised (no E.164 phone):
+/// `migrate` fills theirs in with `--default-country`, and reports, without
+/// merging, one whose phone another customer has and one that is no phone.
+async fn migrate_fills_in_old_phones(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let first = run(chatcourse().args(["migrate", "--database", &db.url]));
+    assert!(first.status.success(), "{first:?}");
+    let store = chatcourse_storage::connect(&db.url).await.expect("store");
+    let org = store
+        .create_org_if_missing("acme", chrono::Utc::now())
+        .await
+        .expect("org")
+        .id;
+    let register = async |name: &str, phone: &str| {
+        store
+            .register_customer(
+                org,
+                &chatcourse_storage::NewCustomer {
+                    full_name: name.to_owned(),
+                    national_id: "1".to_owned(),
+                    phone: phone.to_owned(),
+                    phone_e164: None,
+                    location: String::new(),
+                    gender: String::new(),
+                    email: None,
+                    date_of_birth: None,
+                    registered_at: chrono::Utc::now(),
+                },
+            )
+            .await
+            .expect("an old customer")
+    };
+    let first_customer = register("First", "0712 000 111").await;
+    let same_phone = register("Second", "254712000111").await;
+    let no_phone = register("Third", "12345").await;
+
+    let out = run(chatcourse().args(["migrate", "--database", &db.url, "--default-country", "KE"]));
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    assert!(text.contains("phones: 1 customer(s)"), "{text}");
+    assert!(text.contains("2 customer(s) left without"), "{text}");
+    let duplicate = format!(
+        "customer {}: phone \"254712000111\" is +254712000111, which customer {} has",
+        same_phone.uuid, first_customer.uuid
+    );
+    assert!(text.contains(&duplicate), "{text}");
+    assert!(
+        text.contains(&format!("customer {}: phone \"12345\"", no_phone.uuid)),
+        "{text}"
+    );
+    let found = store
+        .customer_by_phone(org, "+254712000111")
+        .await
+        .expect("read")
+        .expect("found by phone");
+    assert_eq!(found.uuid, first_customer.uuid);
+    // Run again: nothing more to fill, the same two reported.
+    let again = stdout(&run(chatcourse().args(["migrate", "--database", &db.url])));
+    assert!(!again.contains("now have"), "{again}");
+    assert!(again.contains("2 customer(s) left without"), "{again}");
 }

@@ -12,7 +12,7 @@ use chatcourse_channels::retry::RetryPolicy;
 use chatcourse_channels::signing::WebhookSecret;
 use serde_json::{Value, json};
 
-use super::harness::{Backend, TestApp, both_backends, next_phone};
+use super::harness::{Backend, TestApp, both_backends, is_display_time, next_phone};
 
 both_backends!(
     messages_arrive_signed_in_order_once,
@@ -53,7 +53,7 @@ fn free_addr() -> SocketAddr {
 
 /// Creates a webhook channel pointing at a new receiver; returns both and
 /// the channel's data.
-async fn channel(app: &TestApp) -> (FakeReceiver, Value, WebhookSecret) {
+pub(super) async fn channel(app: &TestApp) -> (FakeReceiver, Value, WebhookSecret) {
     let addr = free_addr();
     let (status, body) = app
         .post(
@@ -349,6 +349,25 @@ async fn opted_out_phone_receives_nothing_more(backend: Backend) {
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "customer_opted_out");
+    // The customer's views say so: when, and the message that did it.
+    let (_, fetched) = app
+        .get(&format!("/api/v1/customer/mfi?customerUuid={customer}"))
+        .await;
+    let consent = &fetched["data"]["consent"];
+    assert_eq!(consent["opted_out"], true, "{fetched}");
+    assert_eq!(consent["opted_out_message"], "stop", "{fetched}");
+    assert!(
+        is_display_time(consent["opted_out_at"].as_str().unwrap()),
+        "{fetched}"
+    );
+    assert_eq!(consent["opted_in_at"], "", "{fetched}");
+    assert_eq!(fetched["data"]["phone_e164"], phone.as_str());
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
+        .await;
+    assert_eq!(summary["data"][0]["contact_opted_out"], true, "{summary}");
     // START opts back in; then enrolment works and is delivered.
     let (status, answer) = inbound(
         &app,
@@ -359,6 +378,22 @@ async fn opted_out_phone_receives_nothing_more(backend: Backend) {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["data"]["opted_in"], true);
+    let (_, fetched) = app
+        .get(&format!("/api/v1/customer/mfi?customerUuid={customer}"))
+        .await;
+    let consent = &fetched["data"]["consent"];
+    assert_eq!(consent["opted_out"], false, "{fetched}");
+    assert_eq!(consent["opted_out_message"], "", "{fetched}");
+    assert!(
+        is_display_time(consent["opted_in_at"].as_str().unwrap()),
+        "{fetched}"
+    );
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
+        ))
+        .await;
+    assert_eq!(summary["data"]["contact_opted_out"], false, "{summary}");
     let again = app.enrol(&customer, &module, 50).await;
     let got = receiver.wait_for_accepted(3, WAIT).await;
     assert_eq!(got.len(), 3);

@@ -503,7 +503,27 @@ async fn enrolment_language_and_learner_name(backend: Backend) {
         let first = &app.transcript(&customer, session).await[0];
         let text = first["message"].as_str().expect("text");
         assert!(text.starts_with(greeting), "{language:?}: {text}");
+        // The summaries say it too.
+        let (_, summary) = app
+            .get(&format!(
+                "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
+            ))
+            .await;
+        assert_eq!(summary["data"]["language"], chosen, "{summary}");
     }
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
+        .await;
+    let languages: Vec<&str> = summary["data"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| s["language"].as_str().expect("a language"))
+        .collect();
+    // Newest first.
+    assert_eq!(languages, ["en", "sw", "sw", "en", "en", "sw"], "{summary}");
     for bad in ["english", "sw_KE", "1", "sw-"] {
         let body = json!({"program_identifier": 9, "customer_uuid": customer, "module": module, "language": bad});
         let (status, response) = app.post("/api/v1/fe/program/customer/add", &body).await;

@@ -164,6 +164,25 @@ pub fn next_phone() -> String {
     format!("2547{}", 12_345_678 + n)
 }
 
+/// A second server of a test's database ([`TestApp::second_server`]).
+pub struct OtherServer {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl OtherServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops it as on SIGTERM and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("join").expect("second server stops");
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
@@ -277,6 +296,30 @@ impl TestApp {
                 .await
                 .expect("open a second PostgreSQL store"),
         )
+    }
+
+    /// PostgreSQL only: a second server on the test's schema with its own
+    /// connection pool, as another `serve` process of the same database.
+    pub async fn second_server(&self, config: &Config) -> OtherServer {
+        let store = self.second_store().await.expect("PostgreSQL");
+        let app = App::with_store(config, store)
+            .await
+            .expect("second server starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        OtherServer { addr, stop, task }
+    }
+
+    /// The body of a GET to `url` (any server), as text.
+    pub async fn get_text(&self, url: &str) -> String {
+        let response = self.client.get(url).send().await.expect("request");
+        response.text().await.expect("text")
     }
 
     /// Stops the server and starts a new one on the same database with

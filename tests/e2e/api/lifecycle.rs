@@ -8,11 +8,15 @@ use std::time::{Duration, Instant};
 
 use chatcourse_api::Config;
 use chatcourse_storage::ManualClock;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::harness::{Backend, TestApp, both_backends, modules_dir, unique};
 
-both_backends!(sessions_stay_on_their_module_version, reminders_and_expiry);
+both_backends!(
+    sessions_stay_on_their_module_version,
+    reminders_and_expiry,
+    quiet_hours_hold_reminders_back,
+);
 
 /// A temp modules folder, removed at the end.
 struct ModulesDir(std::path::PathBuf);
@@ -167,4 +171,122 @@ async fn reminders_and_expiry(backend: Backend) {
         ))
         .await;
     assert_eq!(body["data"][0]["last_active_date"], "");
+}
+
+/// A module whose reminder comes an hour after the question.
+const HOURLY_REMINDER: &str = r#"
+module: e2e-quiet-hours
+name: Quiet Hours Check
+goal: check that reminders wait for the end of quiet hours
+version: "1"
+language: en
+
+timeouts:
+  remind_after: 1h
+  reminder: "Still there, {learner_name}? Reply 1 to go on."
+  max_reminders: 1
+  expire_after: 3d
+
+steps:
+  - id: start
+    ask: Reply with 1 to start.
+    choices: [Start]
+    list_choices: false
+
+  - id: done
+    end: Done.
+"#;
+
+/// Quiet hours 21:00-07:00 in Nairobi (UTC+3): a reminder due at 21:30
+/// local waits until 07:00 the next morning; a learner who writes during
+/// the quiet hours is answered at once. Settings are the organisation's
+/// own, validated, and can be cleared.
+async fn quiet_hours_hold_reminders_back(backend: Backend) {
+    let modules = ModulesDir::new();
+    modules.write("quiet.yaml", HOURLY_REMINDER);
+    // 20:30 in Nairobi.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-12-04T17:30:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let clock = Arc::new(ManualClock::new(start));
+    let app = TestApp::spawn_with_clock(backend, modules.config(), clock.clone()).await;
+
+    let settings =
+        json!({"quiet_hours": {"start": "21:00", "end": "07:00", "timezone": "Africa/Nairobi"}});
+    let request = app
+        .client
+        .put(app.url("/api/v1/fe/organisation/settings"))
+        .bearer_auth(&app.key);
+    let response = request.json(&settings).send().await.expect("put");
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, body) = app.get("/api/v1/fe/organisation/settings").await;
+    assert_eq!(body["data"], settings, "{body}");
+    // Another organisation has none.
+    let other = app.new_key("org-b").await;
+    let (_, body) = app
+        .get_with("/api/v1/fe/organisation/settings", &other)
+        .await;
+    assert_eq!(body["data"]["quiet_hours"], Value::Null, "{body}");
+    for (bad, says) in [
+        (json!({"start": "9pm", "end": "07:00"}), "HH:MM"),
+        (json!({"start": "21:00", "end": "21:00"}), "same time"),
+        (
+            json!({"start": "21:00", "end": "07:00", "timezone": "Mars/Olympus"}),
+            "unknown time zone",
+        ),
+    ] {
+        let response = app
+            .client
+            .put(app.url("/api/v1/fe/organisation/settings"))
+            .bearer_auth(&other)
+            .json(&json!({"quiet_hours": bad}))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["code"], "validation_failed");
+        assert!(body.to_string().contains(says), "{body}");
+    }
+
+    let customer = app.register_customer().await;
+    let module = app.module_uuid("Quiet Hours Check").await;
+    let session = app.enrol(&customer, &module, 8).await;
+    let talker = app.register_customer().await;
+    let talker_session = app.enrol(&talker, &module, 8).await;
+
+    // 21:30:01 in Nairobi: the reminder is due, inside the quiet hours.
+    clock.advance(Duration::from_secs(3600 + 1));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(app.transcript(&customer, &session).await.len(), 1);
+    // A learner's own message is answered at once.
+    let turn = app.say(&talker, &talker_session, "1").await;
+    assert_eq!(turn["replies"][0]["message"], "Done.", "{turn}");
+
+    // 06:59 the next morning: still waiting.
+    clock.advance(Duration::from_secs(9 * 3600 + 29 * 60));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(app.transcript(&customer, &session).await.len(), 1);
+    // 07:00: the reminder goes.
+    clock.advance(Duration::from_secs(60));
+    eventually("the reminder after the quiet hours", || async {
+        app.transcript(&customer, &session)
+            .await
+            .iter()
+            .any(|m| m["message"] == "Still there, Jane? Reply 1 to go on.")
+    })
+    .await;
+
+    // Cleared: no quiet hours.
+    let response = app
+        .client
+        .put(app.url("/api/v1/fe/organisation/settings"))
+        .bearer_auth(&app.key)
+        .json(&json!({"quiet_hours": null}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, body) = app.get("/api/v1/fe/organisation/settings").await;
+    assert_eq!(body["data"]["quiet_hours"], Value::Null, "{body}");
 }

@@ -8,6 +8,7 @@ mod harness;
 mod auth;
 mod binary;
 mod delivery;
+mod dispatch;
 mod errors;
 mod export;
 mod flow;

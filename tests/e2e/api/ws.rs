@@ -224,22 +224,11 @@ async fn shutdown_closes_connections(backend: Backend) {
 async fn live_delivery_across_servers_postgres() {
     let backend = Backend::postgres();
     let app = TestApp::spawn(backend).await;
-    let store = app.second_store().await.expect("PostgreSQL");
     let config = chatcourse_api::Config {
         modules_dir: modules_dir(),
         ..chatcourse_api::Config::default()
     };
-    let other = chatcourse_api::App::with_store(&config, store)
-        .await
-        .expect("second server starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let other_addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(other.serve(listener, async move {
-        let _ = stopped.await;
-    }));
+    let other = app.second_server(&config).await;
 
     let (customer, session) = app.enrolled().await;
     let mut socket = open(
@@ -250,7 +239,7 @@ async fn live_delivery_across_servers_postgres() {
     next(&mut socket).await; // enrolment
     let response = app
         .client
-        .post(format!("http://{other_addr}/api/v1/message"))
+        .post(other.url("/api/v1/message"))
         .bearer_auth(&app.key)
         .json(&json!({"customer_uuid": customer, "session_uuid": session, "message": "1"}))
         .send()
@@ -262,8 +251,7 @@ async fn live_delivery_across_servers_postgres() {
     for reply in turn["data"]["replies"].as_array().expect("replies") {
         assert_eq!(&next(&mut socket).await, reply);
     }
-    let _ = stop.send(());
-    server.await.expect("join").expect("second server stops");
+    other.stop().await;
 }
 
 async fn learner_token_opens_the_chat(backend: Backend) {

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use chatcourse_channels::phone::{Country, Phone};
-use chatcourse_storage::NewCustomer;
+use chatcourse_storage::{Customer, NewCustomer};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::envelope::{Envelope, ok};
@@ -40,7 +40,24 @@ pub async fn register(
         .map_err(ApiError::internal)?;
     Ok(ok(
         "Customer successfully registered",
-        CustomerData::new(&stored, state.timezone),
+        customer_data(&state, &stored).await?,
+    ))
+}
+
+/// The customer as answered, with its contact's consent.
+async fn customer_data(state: &AppState, customer: &Customer) -> Result<CustomerData, ApiError> {
+    let consent = match &customer.phone_e164 {
+        Some(phone) => state
+            .store
+            .consent(customer.org, phone)
+            .await
+            .map_err(ApiError::internal)?,
+        None => None,
+    };
+    Ok(CustomerData::new(
+        customer,
+        consent.as_ref(),
+        state.timezone,
     ))
 }
 
@@ -75,7 +92,7 @@ pub async fn fetch(
         .ok_or(ApiError::CustomerNotFound)?;
     Ok(ok(
         "Customer successfully fetched",
-        CustomerData::new(&customer, state.timezone),
+        customer_data(&state, &customer).await?,
     ))
 }
 

@@ -14,6 +14,7 @@ pub mod exports;
 pub mod messages;
 pub mod modules;
 pub mod ops;
+pub mod organisation;
 pub mod pages;
 pub mod session_tokens;
 pub mod summaries;
@@ -50,7 +51,8 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(channels::inbound, channels::verify))
             .routes(routes!(channels::status))
             .routes(routes!(channels::token_inbound))
-            .routes(routes!(channels::token_status)),
+            .routes(routes!(channels::token_status))
+            .routes(routes!(organisation::fetch, organisation::update)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
             .routes(routes!(exports::scores)),

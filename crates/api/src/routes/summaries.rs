@@ -1,7 +1,7 @@
 //! Summaries: a customer's sessions, one session in detail, a programme.
 
 use axum::extract::State;
-use chatcourse_storage::SessionSummary;
+use chatcourse_storage::{Customer, SessionSummary};
 use chrono_tz::Tz;
 
 use crate::envelope::{Envelope, ok};
@@ -14,7 +14,7 @@ use crate::wire::{
     percent, score,
 };
 
-fn session_item(s: &SessionSummary, tz: Tz) -> CustomerSessionItem {
+fn session_item(s: &SessionSummary, contact_opted_out: bool, tz: Tz) -> CustomerSessionItem {
     CustomerSessionItem {
         session_uuid: s.session.uuid.to_string(),
         status: s.session.status.as_str(),
@@ -26,6 +26,24 @@ fn session_item(s: &SessionSummary, tz: Tz) -> CustomerSessionItem {
         pre_quiz_score: score(s.scores.pre),
         post_quiz_score: score(s.scores.post),
         date_enrolled: display(s.session.created_at, tz),
+        contact_opted_out,
+        // The language the session runs in, negotiated at enrolment; kept
+        // in the engine's state, which the store does not read.
+        language: chatcourse_engine::State::from_json(&s.session.state)
+            .map(|state| state.language.0)
+            .unwrap_or_default(),
+    }
+}
+
+/// Whether the customer's contact (phone) opted out of the organisation.
+async fn contact_opted_out(state: &AppState, customer: &Customer) -> Result<bool, ApiError> {
+    match &customer.phone_e164 {
+        Some(phone) => state
+            .store
+            .opted_out(customer.org, phone)
+            .await
+            .map_err(ApiError::internal),
+        None => Ok(false),
     }
 }
 
@@ -63,9 +81,10 @@ pub async fn customer(
         .customer_sessions(org, customer.id)
         .await
         .map_err(ApiError::internal)?;
+    let opted_out = contact_opted_out(&state, &customer).await?;
     let items = sessions
         .iter()
-        .map(|s| session_item(s, state.timezone))
+        .map(|s| session_item(s, opted_out, state.timezone))
         .collect();
     Ok(ok("Summary successfully fetched", items))
 }
@@ -112,6 +131,13 @@ pub async fn session(
         .message_deliveries(detail.summary.session.id, None)
         .await
         .map_err(ApiError::internal)?;
+    let customer = state
+        .store
+        .get_customer(org, customer_uuid)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::SessionNotFound)?;
+    let opted_out = contact_opted_out(&state, &customer).await?;
     let version_hash = state
         .store
         .get_module_version(detail.summary.session.module_version)
@@ -120,7 +146,7 @@ pub async fn session(
         .map(|v| v.content_hash)
         .unwrap_or_default();
     let data = SessionSummaryData {
-        session: session_item(&detail.summary, tz),
+        session: session_item(&detail.summary, opted_out, tz),
         customer_uuid: customer_uuid.to_string(),
         module_version_hash: version_hash,
         message_count: detail.message_count,

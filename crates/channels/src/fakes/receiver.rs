@@ -48,6 +48,8 @@ struct Shared {
     secret: WebhookSecret,
     check_timestamps: bool,
     log: super::Log<Reply, Delivery>,
+    /// Requests that reached the handler, answered or not yet.
+    started: std::sync::atomic::AtomicUsize,
 }
 
 /// The receiver, listening until dropped or stopped.
@@ -64,6 +66,9 @@ fn now() -> i64 {
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    shared
+        .started
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signed = SignedHeaders {
         id: header(HEADER_ID),
@@ -132,6 +137,7 @@ impl FakeReceiver {
             secret,
             check_timestamps,
             log: super::Log::new(),
+            started: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/{*path}", post(receive))
@@ -158,6 +164,15 @@ impl FakeReceiver {
     /// Every request so far, in arrival order.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.shared.log.all()
+    }
+
+    /// How many requests have reached the receiver, including those it is
+    /// still answering (a [`Reply::Slow`]) and those whose sender went
+    /// away before the answer (which [`FakeReceiver::deliveries`] omits).
+    pub fn started(&self) -> usize {
+        self.shared
+            .started
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The requests answered with a 2xx, in arrival order.

@@ -23,6 +23,22 @@ pub struct Database {
     pub database: String,
 }
 
+/// `--default-country`: the country of phones written without a country
+/// code (`serve` reads customers' phones with it; `migrate` fills in the
+/// phones of customers registered before they were normalised).
+#[derive(clap::Args)]
+pub struct DefaultCountry {
+    /// Country of phones written without a country code (ISO 3166-1
+    /// alpha-2): `0712 345 678` with KE is +254712345678.
+    #[arg(long, env = "CHATCOURSE_DEFAULT_COUNTRY", default_value = "KE", value_parser = parse_country)]
+    pub default_country: chatcourse_channels::Country,
+}
+
+fn parse_country(code: &str) -> Result<chatcourse_channels::Country, String> {
+    code.parse()
+        .map_err(|e: chatcourse_channels::PhoneError| e.to_string())
+}
+
 /// The key that seals channel secrets at rest: `CHATCOURSE_SECRET_KEY`
 /// (base64 of 32 bytes), else the file `--secret-key-file`, created with
 /// a new key (mode 0600) if missing. Every `serve` process of one database

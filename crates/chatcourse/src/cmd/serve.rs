@@ -25,12 +25,19 @@ pub struct Args {
     /// (repeat, or separate with commas); none by default.
     #[arg(long = "frame-origin", env = "CHATCOURSE_FRAME_ORIGINS", value_delimiter = ',', value_parser = chatcourse_api::parse_origin)]
     pub frame_origins: Vec<String>,
-    /// Country of phones written without a country code (ISO 3166-1
-    /// alpha-2): `0712 345 678` with KE is +254712345678.
-    #[arg(long, env = "CHATCOURSE_DEFAULT_COUNTRY", default_value = "KE", value_parser = parse_country)]
-    pub default_country: chatcourse_channels::Country,
+    #[command(flatten)]
+    pub country: super::DefaultCountry,
     #[command(flatten)]
     pub secret_key: super::SecretKey,
+    /// Seconds an outbox row being sent belongs to this process; when a
+    /// process dies mid-send, another sends the row again after this
+    /// (docs/channels.md). Must exceed --delivery-timeout.
+    #[arg(long, env = "CHATCOURSE_DELIVERY_LEASE", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub delivery_lease: u64,
+    /// Seconds one request to a receiver may take before it counts as a
+    /// failed attempt (retried).
+    #[arg(long, env = "CHATCOURSE_DELIVERY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub delivery_timeout: u64,
     /// Log format on stderr.
     #[arg(
         long,
@@ -39,11 +46,6 @@ pub struct Args {
         default_value = "text"
     )]
     pub log_format: LogFormat,
-}
-
-fn parse_country(code: &str) -> Result<chatcourse_channels::Country, String> {
-    code.parse()
-        .map_err(|e: chatcourse_channels::PhoneError| e.to_string())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -61,9 +63,22 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.delivery_lease <= args.delivery_timeout {
+        eprintln!(
+            "error: --delivery-lease ({}s) must be longer than --delivery-timeout ({}s): a row still being sent would be sent again by another process",
+            args.delivery_lease, args.delivery_timeout
+        );
+        return ExitCode::FAILURE;
+    }
+    let delivery = chatcourse_api::delivery::DeliveryConfig {
+        lease: std::time::Duration::from_secs(args.delivery_lease),
+        timeout: std::time::Duration::from_secs(args.delivery_timeout),
+        ..chatcourse_api::delivery::DeliveryConfig::default()
+    };
     let config = Config {
         secret_key: Some(secret_key),
-        default_country: args.default_country,
+        delivery,
+        default_country: args.country.default_country,
         database_url: args.db.database,
         modules_dir: args.modules,
         bind: args.bind,

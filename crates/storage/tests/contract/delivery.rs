@@ -313,6 +313,16 @@ pub async fn opted_out_contacts_get_nothing(store: Arc<dyn Store>, _clock: Arc<M
         .await
         .unwrap();
     assert!(store.opted_out(w.org, "+254700000009").await.unwrap());
+    // Kept, with the learner's message (auditable).
+    let consent = store
+        .consent(w.org, "+254700000009")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(consent.opted_out_message.as_deref(), Some("STOP"));
+    assert!(consent.opted_out_at.is_some());
+    assert_eq!(consent.opted_in_at, None);
+    assert_eq!(store.consent(w.org, "+254700000001").await.unwrap(), None);
     // The confirmation was queued; nothing after it.
     let rows = store.session_outbox(s.id).await.unwrap();
     assert_eq!(
@@ -332,6 +342,15 @@ pub async fn opted_out_contacts_get_nothing(store: Arc<dyn Store>, _clock: Arc<M
     // START opts back in.
     assert!(store.opt_in(w.org, "+254700000009", at(5)).await.unwrap());
     assert!(!store.opt_in(w.org, "+254700000009", at(5)).await.unwrap());
+    let consent = store
+        .consent(w.org, "+254700000009")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (consent.opted_out_at, consent.opted_in_at),
+        (None, Some(at(5)))
+    );
     let again = store.create_session(w.org, &new).await.unwrap().session;
     assert_eq!(store.session_outbox(again.id).await.unwrap().len(), 1);
     assert!(out.received.is_some());
@@ -468,4 +487,100 @@ pub async fn delivery_reports_move_statuses_forward(
             .unwrap()
     );
     assert!(store.opted_out(w.org, "+254700000001").await.unwrap());
+}
+
+/// Customers registered before phones were normalised get their E.164
+/// phone, once; a phone another customer of the organisation holds is
+/// not taken (and says who holds it); other organisations don't matter.
+pub async fn old_customers_get_e164_phones(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    let other = world(&store, "other").await;
+    let holder = {
+        let mut new = new_customer("holder");
+        new.phone_e164 = Some("+254700000021".to_owned());
+        store.register_customer(w.org, &new).await.unwrap()
+    };
+    let old_a = store
+        .register_customer(w.org, &new_customer("a"))
+        .await
+        .unwrap();
+    let old_b = store
+        .register_customer(w.org, &new_customer("b"))
+        .await
+        .unwrap();
+    let old_c = store
+        .register_customer(other.org, &new_customer("c"))
+        .await
+        .unwrap();
+    let pending = store
+        .customers_without_e164(CustomerId(0), 100)
+        .await
+        .unwrap();
+    // (`world` registers phoneless customers of its own.)
+    let ours = [old_a.id, old_b.id, old_c.id];
+    let ids: Vec<_> = pending
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| ours.contains(id))
+        .collect();
+    assert_eq!(ids, ours);
+    assert!(pending.windows(2).all(|p| p[0].id < p[1].id));
+    assert!(pending.iter().all(|c| c.id != holder.id));
+    let page = store.customers_without_e164(old_a.id, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, old_b.id);
+
+    let set = |c: Customer, phone: &'static str| {
+        let store = Arc::clone(&store);
+        async move { store.set_phone_e164(&c, phone).await.unwrap() }
+    };
+    assert_eq!(set(old_a.clone(), "+254700000022").await, PhoneSet::Set);
+    assert_eq!(
+        set(old_b.clone(), "+254700000021").await,
+        PhoneSet::Taken { by: holder.uuid }
+    );
+    assert_eq!(set(old_c.clone(), "+254700000021").await, PhoneSet::Set);
+    let found = store
+        .customer_by_phone(w.org, "+254700000022")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.uuid, old_a.uuid);
+    let left = store
+        .customers_without_e164(CustomerId(0), 100)
+        .await
+        .unwrap();
+    let left: Vec<_> = left
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| ours.contains(id))
+        .collect();
+    assert_eq!(left, vec![old_b.id]);
+}
+
+/// Quiet hours are the organisation's own: set, read back, cleared.
+pub async fn quiet_hours_per_organisation(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    let other = world(&store, "other").await;
+    assert_eq!(store.quiet_hours(w.org).await.unwrap(), None);
+    let quiet = QuietHours {
+        start: "21:00".to_owned(),
+        end: "07:00".to_owned(),
+        timezone: Some("Africa/Nairobi".to_owned()),
+    };
+    store.set_quiet_hours(w.org, Some(&quiet)).await.unwrap();
+    assert_eq!(store.quiet_hours(w.org).await.unwrap(), Some(quiet));
+    assert_eq!(store.quiet_hours(other.org).await.unwrap(), None);
+    let server_zone = QuietHours {
+        start: "22:30".to_owned(),
+        end: "06:00".to_owned(),
+        timezone: None,
+    };
+    store
+        .set_quiet_hours(w.org, Some(&server_zone))
+        .await
+        .unwrap();
+    assert_eq!(store.quiet_hours(w.org).await.unwrap(), Some(server_zone));
+    store.set_quiet_hours(w.org, None).await.unwrap();
+    assert_eq!(store.quiet_hours(w.org).await.unwrap(), None);
 }
