@@ -19,6 +19,18 @@ pub struct Args {
     /// diagnostic (file, line, column, severity, code, message, hint).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Also check the texts for a channel: `sms` warns about texts over
+    /// `--max-segments` SMS segments (docs/channels.md).
+    #[arg(long, value_enum)]
+    channel: Option<Channel>,
+    /// With `--channel sms`: the most segments a text may cost.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=255))]
+    max_segments: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Channel {
+    Sms,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,7 +59,12 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
         let shown = file.display().to_string();
-        let result = load_module(&source);
+        let mut result = load_module(&source);
+        if args.channel == Some(Channel::Sms) {
+            result
+                .diagnostics
+                .extend(super::sms_check::check(&source, args.max_segments as usize));
+        }
         errors += result.diagnostics.iter().filter(|d| d.is_error()).count();
         warnings += result.diagnostics.iter().filter(|d| !d.is_error()).count();
         match args.format {
