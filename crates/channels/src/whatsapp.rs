@@ -72,6 +72,75 @@ pub fn text_message(to_e164: &str, body: &str) -> Value {
     })
 }
 
+/// The choices a prompt lists, as the engine writes them: a run of lines
+/// `1. ...`, `2. ...` (at least two, numbered from 1), followed by at
+/// most one line (the "Reply 1, 2 or 3." hint). `(number, label)` pairs.
+pub fn listed_choices(text: &str) -> Option<Vec<(String, String)>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let numbered = |line: &str, n: usize| {
+        let rest = line.strip_prefix(&format!("{n}. "))?;
+        (!rest.trim().is_empty()).then(|| rest.trim().to_owned())
+    };
+    for start in 0..lines.len() {
+        let mut choices = Vec::new();
+        while let Some(label) = lines
+            .get(start + choices.len())
+            .and_then(|l| numbered(l, choices.len() + 1))
+        {
+            choices.push(((choices.len() + 1).to_string(), label));
+        }
+        let after = lines.len() - start - choices.len();
+        if choices.len() >= 2 && after <= 1 {
+            return Some(choices);
+        }
+    }
+    None
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The text as an interactive message whose reply buttons (2 or 3
+/// choices) or list rows (4 to 10) are its listed choices, each with the
+/// choice's number as its id; `None` when the text lists no choices, more
+/// than 10, or is too long for an interactive body (1,024 characters).
+pub fn interactive_message(to_e164: &str, text: &str) -> Option<Value> {
+    let choices = listed_choices(text)?;
+    if choices.len() > 10 || text.chars().count() > 1024 {
+        return None;
+    }
+    let interactive = if choices.len() <= 3 {
+        let buttons: Vec<Value> = choices
+            .iter()
+            .map(|(id, label)| json!({"type": "reply", "reply": {"id": id, "title": truncate(&format!("{id}. {label}"), 20)}}))
+            .collect();
+        json!({"type": "button", "body": {"text": text}, "action": {"buttons": buttons}})
+    } else {
+        let rows: Vec<Value> = choices
+            .iter()
+            .map(|(id, label)| {
+                json!({"id": id, "title": truncate(&format!("{id}. {label}"), 24),
+                       "description": truncate(label, 72)})
+            })
+            .collect();
+        json!({"type": "list", "body": {"text": text},
+               "action": {"button": "Choose", "sections": [{"title": "Choices", "rows": rows}]}})
+    };
+    Some(json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": recipient(to_e164),
+        "type": "interactive",
+        "interactive": interactive,
+    }))
+}
+
 /// A template message (outside the window). With `text`, the template's
 /// body variable `{{1}}` is filled with it (new lines and runs of spaces
 /// folded: template parameters may hold neither).
@@ -170,7 +239,11 @@ fn text_of(message: &Value) -> Option<String> {
     match message.get("type")?.as_str()? {
         "text" => str_at(&["text", "body"]),
         "button" => str_at(&["button", "text"]),
-        "interactive" => str_at(&["interactive", "button_reply", "title"])
+        // A tap on a reply button or a list row: its id (chatcourse's
+        // buttons carry the choice's number), else its title.
+        "interactive" => str_at(&["interactive", "button_reply", "id"])
+            .or_else(|| str_at(&["interactive", "list_reply", "id"]))
+            .or_else(|| str_at(&["interactive", "button_reply", "title"]))
             .or_else(|| str_at(&["interactive", "list_reply", "title"])),
         // A caption is the learner's text.
         "image" | "video" | "document" => str_at(&[message.get("type")?.as_str()?, "caption"]),
@@ -256,6 +329,23 @@ pub fn text_notification(phone_number_id: &str, from: &str, id: &str, text: &str
     )
 }
 
+/// A notification with a learner's tap on a reply button.
+pub fn button_reply_notification(
+    phone_number_id: &str,
+    from: &str,
+    id: &str,
+    button_id: &str,
+    title: &str,
+) -> Value {
+    notification(
+        phone_number_id,
+        json!({"messages": [{"from": from, "id": id, "timestamp": "1764936000",
+                            "type": "interactive",
+                            "interactive": {"type": "button_reply",
+                                            "button_reply": {"id": button_id, "title": title}}}]}),
+    )
+}
+
 /// A notification with one status of a message sent.
 pub fn status_notification(
     phone_number_id: &str,
@@ -331,8 +421,42 @@ mod tests {
         assert!(
             matches!(&parsed[0], Notification::Message { text: None, kind, .. } if kind == "audio")
         );
-        assert!(matches!(&parsed[1], Notification::Message { text: Some(t), .. } if t == "Yes"));
+        assert!(matches!(&parsed[1], Notification::Message { text: Some(t), .. } if t == "2"));
         assert!(parse_notification(&json!({"nonsense": true})).is_empty());
+    }
+
+    #[test]
+    fn listed_choices_become_buttons_or_lists() {
+        let q = "What is the first step?\n1. Taking a big loan\n2. Knowing how much you earn and spend\n3. Buying on credit\nReply 1, 2 or 3.";
+        let choices = listed_choices(q).unwrap();
+        assert_eq!(choices.len(), 3);
+        assert_eq!(
+            choices[1],
+            (
+                "2".to_owned(),
+                "Knowing how much you earn and spend".to_owned()
+            )
+        );
+        let m = interactive_message("+254712345678", q).unwrap();
+        assert_eq!(m["interactive"]["type"], "button");
+        let b = &m["interactive"]["action"]["buttons"][1]["reply"];
+        assert_eq!(
+            (b["id"].as_str(), b["title"].as_str()),
+            (Some("2"), Some("2. Knowing how much…"))
+        );
+        assert_eq!(m["interactive"]["body"]["text"], q);
+        let many: String = (1..=5).map(|n| format!("\n{n}. Option {n}")).collect();
+        let list = interactive_message("+2547", &format!("Pick one{many}")).unwrap();
+        assert_eq!(list["interactive"]["type"], "list");
+        assert_eq!(
+            list["interactive"]["action"]["sections"][0]["rows"][4]["id"],
+            "5"
+        );
+        assert_eq!(listed_choices("No list here.\n1. only one"), None);
+        assert_eq!(listed_choices("1. a\n3. c"), None);
+        assert_eq!(listed_choices("Q\n1. a\n2. b\nhint\nmore text"), None);
+        let eleven: String = (1..=11).map(|n| format!("\n{n}. x")).collect();
+        assert_eq!(interactive_message("+2547", &format!("Q{eleven}")), None);
     }
 
     #[test]

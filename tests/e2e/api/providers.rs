@@ -23,6 +23,7 @@ both_backends!(
     whatsapp_learner_completes_the_course,
     whatsapp_reminder_after_a_day_of_silence_is_the_mapped_template,
     whatsapp_without_a_template_fails_with_the_reason,
+    whatsapp_choices_as_reply_buttons,
 );
 
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
@@ -473,6 +474,11 @@ const WA_APP_SECRET: &str = "meta-app-secret";
 /// A fake WhatsApp Cloud API and a `whatsapp` channel through it, with
 /// these templates.
 async fn wa_channel(app: &TestApp, templates: Value) -> (FakeWhatsApp, Value) {
+    wa_channel_with(app, json!({"templates": templates})).await
+}
+
+/// [`wa_channel`] with these settings besides the ids and URLs.
+async fn wa_channel_with(app: &TestApp, extra: Value) -> (FakeWhatsApp, Value) {
     let wa = FakeWhatsApp::start(WA_PHONE_ID, WA_TOKEN, WA_APP_SECRET)
         .await
         .expect("fake");
@@ -486,7 +492,8 @@ async fn wa_channel(app: &TestApp, templates: Value) -> (FakeWhatsApp, Value) {
                     "phone_number_id": WA_PHONE_ID,
                     "base_url": wa.base_url(),
                     "public_url": format!("http://{}", app.addr),
-                    "templates": templates,
+                    "templates": extra["templates"],
+                    "interactive": extra["interactive"],
                 },
                 "credential": WA_TOKEN,
                 "app_secret": WA_APP_SECRET,
@@ -663,4 +670,46 @@ async fn whatsapp_without_a_template_fails_with_the_reason(backend: Backend) {
         "{error}"
     );
     assert!(wa.messages().is_empty(), "nothing was sent to be rejected");
+}
+
+async fn whatsapp_choices_as_reply_buttons(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config()).await;
+    let (wa, channel) = wa_channel_with(
+        &app,
+        json!({"templates": course_templates(), "interactive": true}),
+    )
+    .await;
+    assert_eq!(channel["settings"]["interactive"], true);
+    let url = channel["inbound_url"].as_str().unwrap().to_owned();
+    let (customer, session, phone) = learner(&app).await;
+    wa.wait_for_accepted(1, WAIT).await;
+    wa.inbound(&url, &phone, "1").await.unwrap();
+    let transcript = app.transcript(&customer, &session).await;
+    let sent = sent_texts(&transcript);
+    let got = wa.wait_for_accepted(sent.len(), WAIT).await;
+    // The question with three choices goes as three reply buttons whose
+    // ids are the choices' numbers.
+    let question = got.last().unwrap();
+    assert_eq!(question.kind, "interactive", "{question:?}");
+    assert_eq!(question.text.as_deref(), sent.last().map(String::as_str));
+    let ids: Vec<&str> = question.choices.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert_eq!(question.choices[0].1, "1. Taking a big loan");
+    // The learner taps the second button: recorded as choice 2.
+    let (id, title) = question.choices[1].clone();
+    let r = wa.tap(&url, &phone, &id, &title).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let transcript = app.transcript(&customer, &session).await;
+    let received: Vec<&str> = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "RECEIVED")
+        .map(|m| m["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(received, ["1", "2"]);
+    let after_tap: Vec<String> = sent_texts(&transcript)[sent.len()..].to_vec();
+    assert_eq!(
+        after_tap.first().map(String::as_str),
+        Some("Correct!"),
+        "{after_tap:?}"
+    );
 }

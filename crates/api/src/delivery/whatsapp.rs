@@ -42,6 +42,9 @@ struct Settings {
     base_url: String,
     #[serde(default)]
     templates: BTreeMap<String, Template>,
+    /// Prompts that list choices go as reply buttons or lists.
+    #[serde(default)]
+    interactive: bool,
 }
 
 fn templates(given: &serde_json::Value, errors: &mut Vec<String>) -> BTreeMap<String, Template> {
@@ -100,8 +103,17 @@ impl Kind for WhatsApp {
             .get("public_url")
             .filter(|v| !v.is_null())
             .and_then(|_| url_setting(given, "public_url", None, errors));
+        let interactive = match given.get("interactive") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => {
+                errors.push("settings.interactive: must be true or false".to_owned());
+                false
+            }
+        };
         json!({
             "phone_number_id": phone_number_id,
+            "interactive": interactive,
             "api_version": api_version,
             "base_url": base_url,
             "public_url": public_url,
@@ -196,7 +208,11 @@ async fn send(out: Outgoing<'_>) -> Answer {
     };
     let window_open = last.is_some_and(|at| now - at < chrono::Duration::hours(wire::WINDOW_HOURS));
     let body = if window_open {
-        wire::text_message(&row.recipient, &row.message.text)
+        settings
+            .interactive
+            .then(|| wire::interactive_message(&row.recipient, &row.message.text))
+            .flatten()
+            .unwrap_or_else(|| wire::text_message(&row.recipient, &row.message.text))
     } else {
         let Some(t) = settings.templates.get(&row.purpose) else {
             return Answer::permanent(format!(

@@ -35,8 +35,11 @@ pub struct WaMessage {
     /// The `wamid` answered (empty if refused).
     pub id: String,
     pub to: String,
-    /// `text` or `template`.
+    /// `text`, `template` or `interactive`.
     pub kind: String,
+    /// Interactive messages: the reply buttons' or list rows' ids and
+    /// titles.
+    pub choices: Vec<(String, String)>,
     /// The text, or the template's body parameter.
     pub text: Option<String>,
     pub template: Option<String>,
@@ -94,7 +97,21 @@ async fn messages(
         to: s(&request["to"]).unwrap_or_default(),
         kind: s(&request["type"]).unwrap_or_default(),
         text: s(&request["text"]["body"])
+            .or_else(|| s(&request["interactive"]["body"]["text"]))
             .or_else(|| s(&request["template"]["components"][0]["parameters"][0]["text"])),
+        choices: request["interactive"]["action"]["buttons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| &b["reply"])
+            .chain(
+                request["interactive"]["action"]["sections"][0]["rows"]
+                    .as_array()
+                    .into_iter()
+                    .flatten(),
+            )
+            .filter_map(|c| Some((s(&c["id"])?, s(&c["title"])?)))
+            .collect(),
         template: s(&request["template"]["name"]),
         language: s(&request["template"]["language"]["code"]),
         answered: 0,
@@ -104,6 +121,7 @@ async fn messages(
         && match message.kind.as_str() {
             "text" => message.text.is_some(),
             "template" => message.template.is_some() && message.language.is_some(),
+            "interactive" => message.text.is_some() && !message.choices.is_empty(),
             _ => false,
         };
     let reply = if well_formed {
@@ -267,6 +285,25 @@ impl FakeWhatsApp {
             from.trim_start_matches('+'),
             &format!("wamid.IN{n:020}"),
             text,
+        );
+        self.notify(url, &notification, None).await
+    }
+
+    /// A learner's tap on a reply button (or list row) `button_id`.
+    pub async fn tap(
+        &self,
+        url: &str,
+        from: &str,
+        button_id: &str,
+        title: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        let n = self.shared.next.fetch_add(1, Ordering::Relaxed);
+        let notification = whatsapp::button_reply_notification(
+            &self.shared.phone_number_id,
+            from.trim_start_matches('+'),
+            &format!("wamid.IN{n:020}"),
+            button_id,
+            title,
         );
         self.notify(url, &notification, None).await
     }
