@@ -655,12 +655,14 @@ impl FromStr for DeliveryStatus {
 }
 
 /// Why a message was queued: `enrolment` (turn 0), `reply` (to the
-/// learner's message), `reminder` (a wake-up turn).
-pub(crate) fn purpose_of(turn: i64, inbound: bool) -> &'static str {
-    match (turn, inbound) {
-        (0, _) => "enrolment",
-        (_, true) => "reply",
-        (_, false) => "reminder",
+/// learner's message), `expiry` (a wake-up turn that expired the
+/// session: the expiry notice), `reminder` (any other wake-up turn).
+pub(crate) fn purpose_of(turn: i64, inbound: bool, expires: bool) -> &'static str {
+    match (turn, inbound, expires) {
+        (0, _, _) => "enrolment",
+        (_, true, _) => "reply",
+        (_, false, true) => "expiry",
+        (_, false, false) => "reminder",
     }
 }
 

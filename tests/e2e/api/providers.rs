@@ -512,6 +512,7 @@ fn course_templates() -> Value {
     json!({
         "enrolment": {"name": "course_enrolment", "language": "en"},
         "reminder": {"name": "course_reminder", "language": "en"},
+        "expiry": {"name": "course_expiry", "language": "en", "text": false},
     })
 }
 
@@ -651,6 +652,31 @@ async fn whatsapp_reminder_after_a_day_of_silence_is_the_mapped_template(backend
     let rows = settled(&app, session_id(&app, "", &session).await).await;
     assert_eq!(rows.last().unwrap().purpose, "reminder");
     assert_eq!(rows.last().unwrap().status, DeliveryStatus::Sent);
+    // A week on, the session expires: the notice goes as the expiry
+    // template (without parameters, as mapped).
+    clock.advance(std::time::Duration::from_secs(8 * 24 * 3600));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let expiry = loop {
+        let found = wa
+            .accepted()
+            .into_iter()
+            .find(|m| m.template.as_deref() == Some("course_expiry"));
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            wa.messages()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (expiry.kind.as_str(), expiry.text.as_deref()),
+        ("template", None)
+    );
+    let rows = settled(&app, session_id(&app, "", &session).await).await;
+    assert_eq!(rows.last().unwrap().purpose, "expiry");
 }
 
 async fn whatsapp_without_a_template_fails_with_the_reason(backend: Backend) {

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 pub(crate) struct WhatsApp;
 
 /// The purposes a template may be mapped to.
-const PURPOSES: [&str; 3] = ["enrolment", "reminder", "reply"];
+const PURPOSES: [&str; 4] = ["enrolment", "reminder", "expiry", "reply"];
 
 /// A template for messages of one purpose outside the window.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,7 +59,7 @@ fn templates(given: &serde_json::Value, errors: &mut Vec<String>) -> BTreeMap<St
     for (purpose, t) in map {
         if !PURPOSES.contains(&purpose.as_str()) {
             errors.push(format!(
-                "settings.templates.{purpose}: the purposes are enrolment, reminder, reply"
+                "settings.templates.{purpose}: the purposes are enrolment, reminder, expiry, reply"
             ));
             continue;
         }

@@ -473,6 +473,23 @@ pub async fn delivery_reports_move_statuses_forward(
         .await
         .unwrap();
     assert_eq!(after, vec![d2.clone()]);
+    // A wake-up that expires the session queues the expiry notice as such.
+    let mut expire = |s: &Session, now: DateTime<Utc>| {
+        let mut p = counter(s, now)?;
+        p.status = SessionStatus::Expired;
+        p.replies = vec!["This session has expired.".into()];
+        Ok(p)
+    };
+    store
+        .apply_turn(a.id, Inbound::wake_up(), &mut expire)
+        .await
+        .unwrap();
+    let rows = store.session_outbox(a.id).await.unwrap();
+    assert_eq!(
+        texts(&rows).last().unwrap(),
+        &("This session has expired.".to_owned(), "expiry")
+    );
+    assert_eq!(rows[1].purpose, "reminder");
     // A provider's opt-out, outside a turn, with its audit event.
     assert!(
         store
