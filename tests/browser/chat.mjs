@@ -8,52 +8,18 @@
 //              "ready-to-cut"), then go on: every message once, in order
 //   expired    open the page with an expired token: a clear notice
 // Prints "ok" and exits 0 when every check passed; exits 1 with the reason.
-import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
+import { conversation, fail, open } from "./browser.mjs";
 
 const [scenario, base, token, artifacts] = process.argv.slice(2);
-const executablePath = process.env.CHATCOURSE_BROWSER || "/usr/bin/chromium";
-
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exitCode = 1;
-  throw new Error(message);
-}
-
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
 // A phone's screen.
-const context = await browser.newContext({ viewport: { width: 390, height: 780 }, deviceScaleFactor: 1 });
-const page = await context.newPage();
-const problems = [];
-page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-page.on("console", (m) => { if (m.type() === "error" && !/WebSocket|Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`); });
+const { browser, page, problems } = await open({ width: 390, height: 780 }, /WebSocket|Failed to load resource/);
 
 const bubbles = () => page.$$eval(".bubble", (els) => els.map((e) => ({
   id: Number(e.dataset.id), kind: e.classList.contains("sent") ? "SENT" : "RECEIVED",
   text: e.firstChild ? e.firstChild.textContent : "" })));
 
-async function waitForBubble(text, timeout = 15000) {
-  await page.waitForFunction((t) => [...document.querySelectorAll(".bubble.sent")]
-    .some((e) => e.firstChild && e.firstChild.textContent.includes(t)), text, { timeout });
-}
-
-async function tap(number, expect) {
-  const button = page.locator(`.choices button[data-choice="${number}"]`);
-  await button.waitFor({ timeout: 15000 });
-  await button.click();
-  if (expect) await waitForBubble(expect);
-}
-
-async function type(text, expect) {
-  await page.getByLabel("Your reply").fill(text);
-  await page.keyboard.press("Enter");
-  if (expect) await waitForBubble(expect);
-}
+const { waitForBubble, tap, type } = conversation(page, "Your reply");
 
 function checkOrder(list) {
   const ids = list.map((b) => b.id);

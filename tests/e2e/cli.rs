@@ -147,6 +147,99 @@ fn validate_reports_errors_with_positions_and_exit_codes() {
     assert_eq!(missing.status.code(), Some(1));
 }
 
+/// `validate --previous OLD` compares the file of the same module id
+/// with the version learners were enrolled on: a quiz question whose right
+/// answer changed under the same id is a warning (exit status 0).
+#[test]
+fn validate_warns_when_a_question_keeps_its_id_but_changes_its_answer() {
+    let dir = TempDir::new();
+    let course = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/test-module-updated.yaml"),
+    )
+    .unwrap();
+    dir.write("old.yaml", &course);
+    dir.write("other.yaml", MODULE);
+    // pre_q1's right answer moves from choice 2 to choice 1.
+    let changed = course.replacen("    correct: 2", "    correct: 1", 1);
+    let line = changed.lines().position(|l| l == "    correct: 1").unwrap() + 1;
+    dir.write("new.yaml", &changed);
+    let out = chatcourse(
+        &[
+            "validate",
+            "--previous",
+            "old.yaml",
+            "new.yaml",
+            "other.yaml",
+        ],
+        &dir.0,
+        "",
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("warning[correct-changed]: question `pre_q1`"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("new.yaml:{line}:14")), "{text}");
+    assert!(text.contains("pre_q1_v2"), "{text}");
+    assert!(
+        text.contains("checked 2 modules: 0 errors, 1 warning"),
+        "{text}"
+    );
+    // Without --previous, or compared with itself: nothing to say.
+    let same = chatcourse(
+        &["validate", "--previous", "old.yaml", "old.yaml"],
+        &dir.0,
+        "",
+    );
+    assert!(
+        stdout(&same).contains("0 errors, 0 warnings"),
+        "{}",
+        stdout(&same)
+    );
+    let missing = chatcourse(
+        &["validate", "--previous", "nope.yaml", "new.yaml"],
+        &dir.0,
+        "",
+    );
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+/// `play` shows a paced course's pause with its local end, answers a
+/// message during it as the engine does, and `/next` jumps to the lesson.
+#[test]
+fn play_shows_pauses_and_skips_ahead_with_next() {
+    let dir = TempDir::new();
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/savings-week.yaml");
+    let module = module.to_str().unwrap();
+    let out = chatcourse(
+        &["play", "--timezone", "Africa/Nairobi", module],
+        &dir.0,
+        "1\n2\n2\nhello\n/next\n/quit\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    let paused = text
+        .lines()
+        .find(|l| l.starts_with("-- paused at `pause_1` until "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        paused.ends_with("09:00 EAT (/next to skip ahead)"),
+        "{paused}"
+    );
+    assert!(text.contains("bot> Your next lesson comes "), "{text}");
+    let after_next = text
+        .split("you> /next")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        after_next.contains("bot> Day 2: Give your savings a goal."),
+        "{text}"
+    );
+    let bad = chatcourse(&["play", "--timezone", "Nairobi", module], &dir.0, "");
+    assert!(!bad.status.success());
+}
+
 #[test]
 fn play_piped_prints_a_transcript_and_a_summary() {
     let dir = TempDir::new();

@@ -23,6 +23,11 @@ pub struct Config {
     pub timezone: Tz,
     /// How often the wake-up loop looks for sessions whose timer is due.
     pub wakeup_interval: std::time::Duration,
+    /// How often `modules_dir` is looked at again for new or changed module
+    /// files, which become new versions for new enrolments
+    /// ([`crate::catalogue::Catalogue::refresh`]); `None`: never (the
+    /// folder is read once, at start). Default: every 5 seconds.
+    pub modules_poll: Option<std::time::Duration>,
     /// Longest an ordinary request may take before it is answered with
     /// `503 request_timeout` (not the WebSocket, nor the streamed exports).
     pub request_timeout: std::time::Duration,
@@ -54,6 +59,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             timezone: chrono_tz::UTC,
             wakeup_interval: std::time::Duration::from_secs(5),
+            modules_poll: Some(std::time::Duration::from_secs(5)),
             request_timeout: std::time::Duration::from_secs(30),
             test_routes: false,
             frame_origins: Vec::new(),

@@ -25,6 +25,12 @@ pub struct ErrorBody {
     /// Stable machine-readable code (see docs/api.md).
     #[schema(example = "validation_failed")]
     pub code: &'static str,
+    /// `module_invalid` only: every finding of the module loader, as
+    /// `chatcourse validate --format json` prints them (`line`, `column`,
+    /// `severity`, `code`, `message`, `hint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub diagnostics: Option<Vec<serde_json::Value>>,
 }
 
 /// The table of error codes: one row per code, with its HTTP status and
@@ -71,6 +77,7 @@ error_codes! {
     InvalidApiKey => (UNAUTHORIZED, "invalid_api_key", "Invalid API key"),
     InvalidToken => (UNAUTHORIZED, "invalid_token", "Invalid or expired session token"),
     InvalidSignature => (UNAUTHORIZED, "invalid_signature", "Missing or invalid webhook signature"),
+    InsufficientRole => (FORBIDDEN, "insufficient_role", "This API key's role does not allow this request"),
     ValidationFailed => (BAD_REQUEST, "validation_failed", "Validation failed for one or more arguments"),
     MalformedJson => (BAD_REQUEST, "malformed_json", "Malformed JSON body"),
     InvalidUtf8 => (BAD_REQUEST, "invalid_utf8", "Request body is not valid UTF-8"),
@@ -81,6 +88,7 @@ error_codes! {
     SessionNotFound => (NOT_FOUND, "session_not_found", "Session not found"),
     ConversationNotFound => (NOT_FOUND, "conversation_not_found", "No conversation matches the query"),
     ModuleNotFound => (NOT_FOUND, "module_not_found", "Module not found"),
+    ModuleInvalid => (UNPROCESSABLE_ENTITY, "module_invalid", "The module has errors"),
     ProgramNotFound => (NOT_FOUND, "program_not_found", "Program not found"),
     RouteNotFound => (NOT_FOUND, "route_not_found", "Route not found"),
     ChannelNotFound => (NOT_FOUND, "channel_not_found", "Channel not found"),
@@ -106,6 +114,11 @@ pub enum ApiError {
     InvalidApiKey,
     /// A learner token (`/api/v1/ws?token=`) that is unknown or expired.
     InvalidToken,
+    /// A valid key whose role does not allow the request (say, an analyst
+    /// key enrolling).
+    InsufficientRole {
+        role: &'static str,
+    },
     /// Input that parsed but breaks a rule; one `field: reason` per problem.
     Validation(Vec<String>),
     /// The body is not JSON, or JSON of the wrong shape (types, missing
@@ -123,6 +136,12 @@ pub enum ApiError {
     SessionNotFound,
     ConversationNotFound,
     ModuleNotFound,
+    /// An uploaded module that does not load: every diagnostic (errors
+    /// and warnings) and the errors rendered one per line.
+    ModuleInvalid {
+        diagnostics: Vec<serde_json::Value>,
+        errors: Vec<String>,
+    },
     ProgramNotFound,
     RouteNotFound,
     /// An inbound request whose Standard Webhooks signature is missing,
@@ -160,6 +179,7 @@ impl ApiError {
             ApiError::MissingApiKey => ErrorCode::MissingApiKey,
             ApiError::InvalidApiKey => ErrorCode::InvalidApiKey,
             ApiError::InvalidToken => ErrorCode::InvalidToken,
+            ApiError::InsufficientRole { .. } => ErrorCode::InsufficientRole,
             ApiError::Validation(_) => ErrorCode::ValidationFailed,
             ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
             ApiError::InvalidUtf8 => ErrorCode::InvalidUtf8,
@@ -170,6 +190,7 @@ impl ApiError {
             ApiError::SessionNotFound => ErrorCode::SessionNotFound,
             ApiError::ConversationNotFound => ErrorCode::ConversationNotFound,
             ApiError::ModuleNotFound => ErrorCode::ModuleNotFound,
+            ApiError::ModuleInvalid { .. } => ErrorCode::ModuleInvalid,
             ApiError::ProgramNotFound => ErrorCode::ProgramNotFound,
             ApiError::RouteNotFound => ErrorCode::RouteNotFound,
             ApiError::CustomerOptedOut => ErrorCode::CustomerOptedOut,
@@ -194,7 +215,9 @@ impl ApiError {
     /// The `errors` array: what exactly was wrong with the input.
     pub fn details(&self) -> Vec<String> {
         match self {
-            ApiError::Validation(errors) | ApiError::MalformedJson(errors) => errors.clone(),
+            ApiError::Validation(errors)
+            | ApiError::MalformedJson(errors)
+            | ApiError::ModuleInvalid { errors, .. } => errors.clone(),
             ApiError::InvalidUtf8 => vec!["body: is not valid UTF-8".to_owned()],
             ApiError::UnsupportedMediaType => {
                 vec!["Content-Type: must be application/json".to_owned()]
@@ -205,6 +228,9 @@ impl ApiError {
             ApiError::MessageTooLong { limit_chars } => {
                 vec![format!("message: must be at most {limit_chars} characters")]
             }
+            ApiError::InsufficientRole { role } => vec![format!(
+                "Authorization: this is an {role} key; see docs/api.md#key-roles for what each role may do"
+            )],
             ApiError::MissingApiKey => vec![
                 "Authorization: send `Authorization: Bearer <API key>` or `Authentication: <API key>`"
                     .to_owned(),
@@ -219,6 +245,10 @@ impl ApiError {
             message: self.to_string(),
             errors: self.details(),
             code: self.code(),
+            diagnostics: match self {
+                ApiError::ModuleInvalid { diagnostics, .. } => Some(diagnostics.clone()),
+                _ => None,
+            },
         }
     }
 }

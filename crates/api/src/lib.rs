@@ -12,8 +12,10 @@
 //! [`keys::generate`] for `chatcourse keys`.
 
 pub mod catalogue;
+mod charts;
 pub mod config;
 pub mod delivery;
+mod diagram;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -21,6 +23,7 @@ pub mod keys;
 pub mod metrics;
 mod openapi;
 pub mod quiet;
+mod roles;
 mod routes;
 mod server;
 mod state;
@@ -33,4 +36,5 @@ pub use catalogue::{LoadError, module_uuid};
 pub use config::{Config, MAX_MESSAGE_CHARS, Tz, parse_origin, parse_timezone};
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
+pub use routes::pages::{PAGES, welcome};
 pub use server::{App, StartError, serve};

@@ -58,6 +58,8 @@ pub enum StartError {
 pub struct App {
     state: AppState,
     wakeup_interval: Duration,
+    /// The modules folder and how often to look at it again.
+    modules_watch: Option<(std::path::PathBuf, Duration)>,
     http: HttpOptions,
 }
 
@@ -110,6 +112,9 @@ impl App {
                 )),
             })),
             wakeup_interval: config.wakeup_interval,
+            modules_watch: config
+                .modules_poll
+                .map(|every| (config.modules_dir.clone(), every)),
             http: HttpOptions::new(config),
         })
     }
@@ -135,6 +140,11 @@ impl App {
             .tasks
             .spawn(crate::wakeup::run(state.clone(), self.wakeup_interval));
         state.tasks.spawn(crate::delivery::run(state.clone()));
+        if let Some((dir, every)) = self.modules_watch {
+            state
+                .tasks
+                .spawn(catalogue::watch(state.clone(), dir, every));
+        }
         let token = state.shutdown.clone();
         let result = axum::serve(listener, router(state.clone(), self.http))
             .with_graceful_shutdown(async move {
@@ -205,9 +215,7 @@ fn router(state: AppState, options: HttpOptions) -> Router {
     let mut ordinary = endpoints
         .ordinary
         .route("/healthz", get(routes::ops::healthz))
-        .route("/chat", get(routes::pages::chat))
-        .route("/assets/chat.js", get(routes::pages::chat_js))
-        .route("/assets/chat.css", get(routes::pages::chat_css))
+        .merge(routes::pages::routes())
         .route("/readyz", get(routes::ops::readyz))
         .route("/metrics", get(routes::ops::metrics));
     if options.test_routes {

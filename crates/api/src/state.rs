@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use chatcourse_storage::{Clock, MessageEvent, OrgId, Store};
 use chrono_tz::Tz;
 use tokio::sync::broadcast;
@@ -50,8 +50,10 @@ impl std::ops::Deref for AppState {
 }
 
 /// The organisation of the request's API key. Extracting it authenticates
-/// the request: a missing key is `401 missing_api_key`, a wrong or revoked
-/// one `401 invalid_api_key`.
+/// the request (a missing key is `401 missing_api_key`, a wrong or revoked
+/// one `401 invalid_api_key`) and authorizes it: the key's role must allow
+/// the matched route and method ([`crate::roles::allows`]), else `403
+/// insufficient_role`.
 #[derive(Debug, Clone, Copy)]
 pub struct Org(pub OrgId);
 
@@ -59,18 +61,38 @@ impl FromRequestParts<AppState> for Org {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Org, ApiError> {
-        authenticate(&parts.headers, state).await.map(Org)
+        // Outside a matched route only an admin key passes.
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or("", MatchedPath::as_str);
+        authenticate(&parts.headers, &parts.method, route, state)
+            .await
+            .map(Org)
     }
 }
 
-/// The organisation of the API key in `headers` (see [`Org`]).
-pub(crate) async fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<OrgId, ApiError> {
+/// The organisation of the API key in `headers`, if its role may send
+/// `method` to `route` (see [`Org`]).
+pub(crate) async fn authenticate(
+    headers: &HeaderMap,
+    method: &Method,
+    route: &str,
+    state: &AppState,
+) -> Result<OrgId, ApiError> {
     let key = api_key(headers)?;
     let hash = chatcourse_storage::hash_api_key(key);
-    match state.store.find_org_by_key_hash(&hash).await {
-        Ok(Some(org)) => Ok(org.id),
-        Ok(None) => Err(ApiError::InvalidApiKey),
-        Err(e) => Err(ApiError::internal(e)),
+    let (org, role) = match state.store.find_key_grant(&hash).await {
+        Ok(Some(grant)) => grant,
+        Ok(None) => return Err(ApiError::InvalidApiKey),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    if crate::roles::allows(role, method, route) {
+        Ok(org.id)
+    } else {
+        Err(ApiError::InsufficientRole {
+            role: role.as_str(),
+        })
     }
 }
 

@@ -92,11 +92,11 @@ pub async fn enrol(
     customer: &Customer,
     programme: &Programme,
     entry: &CatalogueEntry,
-    language: Option<&str>,
+    (language, timezone): (Option<&str>, &str),
 ) -> Result<Session, ApiError> {
     let started = Instant::now();
     let now = state.clock.now();
-    let plan = engine::start(&entry.module, customer, language, now);
+    let plan = engine::start(&entry.module, customer, (language, timezone), now);
     let created = state
         .store
         .create_session(
@@ -270,14 +270,14 @@ mod engine {
     pub fn start(
         module: &Module,
         customer: &Customer,
-        language: Option<&str>,
+        (language, timezone): (Option<&str>, &str),
         at: DateTime<Utc>,
     ) -> Start {
         let options = StartOptions {
             language: language.map(str::to_owned),
             learner_name: learner_name(customer),
         };
-        let turn = chatcourse_engine::start(module, options, at);
+        let turn = chatcourse_engine::start_in_zone(module, options, Some(timezone), at);
         Start {
             state: turn.state.to_json(),
             state_format: state_format(),

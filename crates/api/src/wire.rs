@@ -216,6 +216,13 @@ pub struct Enrol {
     /// `Programme <identifier>`.
     #[serde(default)]
     pub program_name: Option<String>,
+    /// Optional IANA time zone of the learner (`Africa/Nairobi`): `wait`
+    /// steps with a time of day (`at: "09:00"`) wake the session at that
+    /// local time. Default: the server's `--timezone`. Not a zone name:
+    /// `400 validation_failed`.
+    #[serde(default)]
+    #[schema(example = "Africa/Nairobi")]
+    pub timezone: Option<String>,
 }
 
 /// Body of `POST /api/v1/fe/session/token`.
@@ -250,6 +257,11 @@ pub struct EnrolData {
     /// requested tag (BCP 47 lookup: `sw-KE` gets `sw`).
     #[schema(example = "sw")]
     pub language: String,
+    /// The IANA time zone the session runs in (the requested one, or the
+    /// server's default); for a session that already existed, the one it
+    /// was enrolled with.
+    #[schema(example = "Africa/Nairobi")]
+    pub timezone: String,
 }
 
 /// Body of `POST /api/v1/message`.
@@ -298,6 +310,30 @@ pub struct ModuleItem {
     pub post_quiz_questions: u32,
     /// When this version was first registered.
     pub date_registered: String,
+    /// `shared`: a module of the server's modules folder, offered to every
+    /// organisation; `organisation`: uploaded by (and only visible to) the
+    /// caller's organisation.
+    #[schema(example = "shared")]
+    pub owner: &'static str,
+}
+
+/// Body of `POST /api/v1/fe/modules`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ModuleUpload {
+    /// The module's YAML text (docs/module-format.md).
+    #[schema(example = "module: saving-basics\nname: Saving Basics\n...")]
+    pub source: String,
+}
+
+/// Result of `POST /api/v1/fe/modules`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModuleUploaded {
+    #[serde(flatten)]
+    pub module: ModuleItem,
+    /// The loader's warnings (the module loaded); same fields as
+    /// `diagnostics` of `module_invalid`.
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<serde_json::Value>,
 }
 
 /// One session in a customer's summary.

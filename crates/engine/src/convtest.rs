@@ -33,6 +33,9 @@ pub struct ConvTest {
     pub line: u32,
     pub language: Option<String>,
     pub learner_name: Option<String>,
+    /// The learner's IANA time zone (`timezone: Africa/Nairobi`), for
+    /// `wait` steps with a time of day; UTC if absent.
+    pub timezone: Option<String>,
     pub conversation: Vec<Item>,
     pub expect: Expect,
 }
@@ -213,13 +216,21 @@ impl Parser {
     }
 
     fn test(&mut self, node: &Node) -> Option<ConvTest> {
-        const KNOWN: &[&str] = &["name", "language", "learner_name", "conversation", "expect"];
+        const KNOWN: &[&str] = &[
+            "name",
+            "language",
+            "learner_name",
+            "timezone",
+            "conversation",
+            "expect",
+        ];
         let fields = self.map(node, "a test", KNOWN)?;
         let mut test = ConvTest {
             name: String::new(),
             line: node.span.line,
             language: None,
             learner_name: None,
+            timezone: None,
             conversation: Vec::new(),
             expect: Expect::default(),
         };
@@ -233,6 +244,18 @@ impl Parser {
                 }
                 "language" => test.language = self.scalar(v, k),
                 "learner_name" => test.learner_name = self.scalar(v, k),
+                "timezone" => {
+                    test.timezone = self.scalar(v, k);
+                    if let Some(tz) = test.timezone.as_deref()
+                        && !crate::runtime::is_time_zone(tz)
+                    {
+                        self.error(
+                            v.span,
+                            format!("`{tz}` is not a time zone"),
+                            "write an IANA time zone name such as `Africa/Nairobi` or `UTC`",
+                        );
+                    }
+                }
                 "conversation" => {
                     has_conversation = true;
                     match &v.kind {
@@ -568,7 +591,8 @@ impl Run<'_> {
             language: test.language.clone(),
             learner_name: test.learner_name.clone(),
         };
-        let turn = runtime::start_traced(self.module, opts, self.now, self.trace);
+        let zone = test.timezone.as_deref();
+        let turn = runtime::start_inner(self.module, (opts, zone), self.now, Some(self.trace));
         self.take(turn);
         let mut bot_index = 0;
         for item in &test.conversation {

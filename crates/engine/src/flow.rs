@@ -33,6 +33,8 @@ pub enum FlowKind {
     Say,
     Ask,
     End,
+    /// A pause (`wait:`); its text says until when.
+    Wait,
 }
 
 impl FlowKind {
@@ -41,6 +43,7 @@ impl FlowKind {
             FlowKind::Say => "say",
             FlowKind::Ask => "ask",
             FlowKind::End => "end",
+            FlowKind::Wait => "wait",
         }
     }
 }
@@ -76,6 +79,15 @@ impl Flow {
             .steps
             .iter()
             .map(|step| {
+                if let StepKind::Wait(wait) = &step.kind {
+                    return FlowNode {
+                        id: step.id.clone(),
+                        kind: FlowKind::Wait,
+                        text: wait.describe(),
+                        quiz: None,
+                        reachable: false,
+                    };
+                }
                 let (kind, text, quiz) = match &step.kind {
                     StepKind::Say { text, .. } => (FlowKind::Say, Some(text), None),
                     StepKind::Ask(ask) => (
@@ -84,6 +96,7 @@ impl Flow {
                         ask.quiz.as_ref().map(|q| q.quiz),
                     ),
                     StepKind::End { text } => (FlowKind::End, text.as_ref(), None),
+                    StepKind::Wait(_) => (FlowKind::Wait, None, None),
                 };
                 FlowNode {
                     id: step.id.clone(),
@@ -103,6 +116,13 @@ impl Flow {
             match &step.kind {
                 StepKind::Say { next, .. } => flow.edge(i, next.index(), EdgeKind::Next, ""),
                 StepKind::End { .. } => {}
+                StepKind::Wait(wait) => {
+                    let label = match wait.skip.as_slice() {
+                        [] => String::new(),
+                        words => shorten(&format!("or reply: {}", words.join(", ")), LABEL_CHARS),
+                    };
+                    flow.edge(i, wait.next.index(), EdgeKind::Next, &label);
+                }
                 StepKind::Ask(ask) => {
                     let targets: Vec<usize> = ask
                         .choices
@@ -201,7 +221,7 @@ impl Flow {
 
     /// A Mermaid flowchart (renders on GitHub in a ```` ```mermaid ````
     /// block). `ask` steps are boxes, `say` steps rounded, `end` steps
-    /// stadiums; quizzes are subgraphs; edges taken when attempts run out
+    /// stadiums, `wait` steps hexagons; quizzes are subgraphs; edges taken when attempts run out
     /// are dotted; unreachable steps are dashed and grey.
     pub fn mermaid(&self) -> String {
         let mut out = String::from("flowchart TD\n");
@@ -262,6 +282,7 @@ impl Flow {
             FlowKind::Ask => ("[", "]"),
             FlowKind::Say => ("(", ")"),
             FlowKind::End => ("([", "])"),
+            FlowKind::Wait => ("{{", "}}"),
         };
         format!("s{i}{open}\"{label}\"{close}")
     }
@@ -323,6 +344,7 @@ impl Flow {
             FlowKind::Ask => "box",
             FlowKind::Say => "note",
             FlowKind::End => "box, peripheries=2",
+            FlowKind::Wait => "hexagon",
         };
         let style = if n.reachable {
             String::new()
@@ -365,6 +387,8 @@ fn var_name(v: Var) -> &'static str {
         Var::Total(QuizKind::Post) => "post_total",
         Var::Answer => "answer",
         Var::AttemptsLeft => "attempts_left",
+        Var::ResumeDay => "resume_day",
+        Var::ResumeTime => "resume_time",
     }
 }
 

@@ -18,10 +18,10 @@ pub mod runtime;
 pub mod syntax;
 
 pub use diagnostics::{Diagnostic, Severity};
-pub use load::{LoadResult, load_module};
+pub use load::{LoadResult, load_module, load_module_after};
 pub use matching::{MatchedBy, normalize};
-pub use module::{Lang, Module, QuizKind, is_language_tag, negotiate_language};
+pub use module::{Lang, Module, QuizKind, Wait, is_language_tag, negotiate_language};
 pub use runtime::{
-    Effect, Input, StartOptions, State, StateError, Status, StepError, Turn, start, start_traced,
-    step, step_traced,
+    Effect, Input, StartOptions, State, StateError, Status, StepError, Turn, is_time_zone, start,
+    start_in_zone, start_traced, step, step_traced,
 };

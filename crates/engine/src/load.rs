@@ -14,6 +14,7 @@
 
 pub mod format;
 mod graph;
+mod pause;
 mod steps;
 mod values;
 
@@ -23,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::module::{Keywords, Lang, Module, Part, QuizKind, SystemMessages, Text};
-use crate::syntax::{self, LineIndex, Node, Span};
+use crate::syntax::{self, LineIndex, Node, NodeKind, Span};
 
 /// The outcome of loading one module source. `module` is `Some` exactly when
 /// no diagnostic is an error.
@@ -38,6 +39,126 @@ impl LoadResult {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
+}
+
+/// [`load_module`], also comparing the module with its `previous` version
+/// (the one learners were enrolled on so far): a quiz question kept under
+/// the same `id` whose right answer changed gets a `correct-changed`
+/// warning, since its results before and after are not comparable.
+pub fn load_module_after(source: &str, previous: &Module) -> LoadResult {
+    let mut result = load_module(source);
+    let Some(module) = &result.module else {
+        return result;
+    };
+    let index = LineIndex::new(source);
+    let root = syntax::parse_with(&index).root;
+    for (i, step) in module.steps.iter().enumerate() {
+        let Some((now, quiz)) = right_answers(step) else {
+            continue;
+        };
+        let Some((before, old_quiz)) = previous
+            .step_by_id(&step.id)
+            .and_then(|idx| right_answers(previous.step(idx)))
+        else {
+            continue;
+        };
+        if now == before || quiz != old_quiz {
+            continue;
+        }
+        let span = root
+            .as_ref()
+            .and_then(|r| step_field_span(r, i, "correct"))
+            .unwrap_or_else(|| {
+                index.span(index.line_start(step.line), index.line_start(step.line))
+            });
+        let list = |answers: &[String]| {
+            answers
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        result.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            code: "correct-changed",
+            message: format!(
+                "question `{}` was right with {} in the previous version, now with {}: its results before and after this change are not comparable",
+                step.id,
+                list(&before),
+                list(&now)
+            ),
+            line: span.line,
+            column: span.column,
+            span: span.range(),
+            hint: Some(format!(
+                "give the changed question a new `id` (e.g. `{}_v2`), so that its results are kept apart",
+                step.id
+            )),
+        });
+    }
+    result.diagnostics.sort_by_key(|d| d.span.start);
+    result
+}
+
+/// The right answers of a quiz question, as their normalised base-language
+/// texts (sorted), and its quiz; `None` for other steps.
+fn right_answers(step: &crate::module::Step) -> Option<(Vec<String>, QuizKind)> {
+    let crate::module::StepKind::Ask(ask) = &step.kind else {
+        return None;
+    };
+    let quiz = ask.quiz.as_ref()?;
+    let mut answers: Vec<String> = if ask.choices.is_empty() {
+        // Free text: the rules marked right, as written.
+        ask.answers
+            .iter()
+            .filter(|r| r.correct == Some(true))
+            .map(|r| match &r.matcher {
+                crate::module::Matcher::Keywords(words) => words.join(", "),
+                crate::module::Matcher::Regex(re) => re.as_str().to_owned(),
+                crate::module::Matcher::Number { min, max } => format!("{min:?}-{max:?}"),
+                crate::module::Matcher::Any => "anything".to_owned(),
+            })
+            .collect()
+    } else {
+        quiz.correct
+            .iter()
+            .filter_map(|&c| ask.choices.get(c))
+            .map(|c| {
+                let base = &c.text.by_lang[0].1;
+                let literal: String = base
+                    .parts
+                    .iter()
+                    .filter_map(|p| match p {
+                        Part::Lit(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                crate::matching::normalize(&literal)
+            })
+            .collect()
+    };
+    answers.sort();
+    Some((answers, quiz.quiz))
+}
+
+/// The span of `field` in the `index`th step of the module's `steps`.
+fn step_field_span(root: &Node, index: usize, field: &str) -> Option<Span> {
+    let NodeKind::Map(entries) = &root.kind else {
+        return None;
+    };
+    let steps = entries
+        .iter()
+        .find(|e| e.key.as_scalar() == Some("steps"))?;
+    let NodeKind::Seq(items) = &steps.value.kind else {
+        return None;
+    };
+    let NodeKind::Map(fields) = &items.get(index)?.kind else {
+        return None;
+    };
+    fields
+        .iter()
+        .find(|e| e.key.as_scalar() == Some(field))
+        .map(|e| e.value.span)
 }
 
 /// Parses and checks `source`. Never panics, whatever the input.
@@ -200,6 +321,9 @@ struct Ctx<'s> {
     /// Step ids reported as invalid: references to them are not reported
     /// again as unknown steps.
     invalid_step_ids: std::collections::HashSet<String>,
+    /// Reading a `wait` step's `reply`: `{resume_day}` and `{resume_time}`
+    /// are known.
+    pause_vars: bool,
 }
 
 impl<'s> Ctx<'s> {
@@ -217,6 +341,7 @@ impl<'s> Ctx<'s> {
             module_timeouts: None,
             regexes: std::collections::HashMap::new(),
             invalid_step_ids: std::collections::HashSet::new(),
+            pause_vars: false,
         }
     }
 

@@ -213,6 +213,120 @@ pub enum StepKind {
     Ask(Box<Ask>),
     /// Send an optional closing message; the session is completed.
     End { text: Option<Text> },
+    /// Pause the course until a time, then go on to `next` (courses paced
+    /// over days).
+    Wait(Box<Wait>),
+}
+
+/// A pause: the session rests on this step until [`Wait::resume_at`].
+#[derive(Debug, Clone)]
+pub struct Wait {
+    /// At least this long after the pause begins...
+    pub after: Option<chrono::Duration>,
+    /// ...then at the next time of day (in the learner's time zone)...
+    pub at: Option<chrono::NaiveTime>,
+    /// ...on one of these weekdays (empty: any day). Only with `at`.
+    pub days: Vec<chrono::Weekday>,
+    /// Replies that end the pause early (normalised).
+    pub skip: Vec<String>,
+    /// Sent when the learner writes during the pause (default: the
+    /// engine's "Your next lesson comes ...").
+    pub reply: Option<Text>,
+    pub next: StepIdx,
+}
+
+impl Wait {
+    /// The pause as an author would say it: `wait 1d`, `wait until 09:00`,
+    /// `wait 12h, then until 09:00 mon-fri`.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::from("wait");
+        if let Some(d) = self.after {
+            let mut secs = d.num_seconds();
+            out.push(' ');
+            for (unit, len) in [
+                ('w', 604_800),
+                ('d', 86_400),
+                ('h', 3_600),
+                ('m', 60),
+                ('s', 1),
+            ] {
+                if secs >= len {
+                    let _ = write!(out, "{}{unit}", secs / len);
+                    secs %= len;
+                }
+            }
+        }
+        if let Some(at) = self.at {
+            if self.after.is_some() {
+                out.push_str(", then");
+            }
+            let _ = write!(out, " until {}", at.format("%H:%M"));
+            let days: Vec<String> = self
+                .days
+                .iter()
+                .map(|d| d.to_string().to_lowercase())
+                .collect();
+            // Consecutive days (`days` is sorted, Monday first) as a range.
+            let run = self.days.windows(2).all(|w| w[0].succ() == w[1]);
+            match days.as_slice() {
+                [] => {}
+                all if all.len() == 7 => {}
+                [first, .., last] if run && days.len() > 2 => {
+                    let _ = write!(out, " {first}-{last}");
+                }
+                _ => {
+                    let _ = write!(out, " {}", days.join(","));
+                }
+            }
+        }
+        out
+    }
+
+    /// When a pause that begins at `now` ends, for a learner in `tz`:
+    /// `now + after`, then (with `at`) the first `at` on an allowed day
+    /// after that (at or after `now + after` when `after` is set, strictly
+    /// after `now` otherwise). A local time that a clock change skips is
+    /// taken an hour later; one that occurs twice, the first time. `None`
+    /// only when the time is beyond what dates can hold.
+    pub fn resume_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        tz: chrono_tz::Tz,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        use chrono::{Datelike, TimeZone};
+        let base = match self.after {
+            Some(d) => now.checked_add_signed(d)?,
+            None => now,
+        };
+        let Some(at) = self.at else {
+            return Some(base);
+        };
+        let first_day = base.with_timezone(&tz).date_naive();
+        // Eight days always include the next allowed weekday after a day
+        // whose time has passed.
+        for offset in 0..=8 {
+            let day = first_day.checked_add_days(chrono::Days::new(offset))?;
+            if !self.days.is_empty() && !self.days.contains(&day.weekday()) {
+                continue;
+            }
+            let local = day.and_time(at);
+            let when = tz.from_local_datetime(&local).earliest().or_else(|| {
+                tz.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                    .earliest()
+            })?;
+            let when = when.with_timezone(&chrono::Utc);
+            let later = if self.after.is_some() {
+                when >= base
+            } else {
+                when > base
+            };
+            if later {
+                return Some(when);
+            }
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -366,6 +480,12 @@ pub enum Var {
     Answer,
     /// Attempts left on the current step.
     AttemptsLeft,
+    /// In a `wait` step's `reply`: when the pause ends, in the learner's
+    /// time zone: the day (`today`, `tomorrow`, `on Monday`, in the
+    /// learner's language when the engine speaks it) and the time
+    /// (`09:00`).
+    ResumeDay,
+    ResumeTime,
 }
 
 impl Var {
@@ -387,7 +507,12 @@ impl Var {
         "post_total",
         "answer",
         "attempts_left",
+        "resume_day",
+        "resume_time",
     ];
+
+    /// The variables only a `wait` step's `reply` may show.
+    pub const PAUSE_ONLY: &'static [&'static str] = &["resume_day", "resume_time"];
 }
 
 #[cfg(test)]

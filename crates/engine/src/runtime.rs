@@ -158,8 +158,14 @@ pub struct State {
     pub waiting_since: Option<DateTime<Utc>>,
     /// When the last reminder was sent.
     pub last_reminder_at: Option<DateTime<Utc>>,
-    /// When the caller should send [`Input::Wake`]; `None`: never.
+    /// When the caller should send [`Input::Wake`]; `None`: never. While
+    /// the session rests on a `wait` step: when the pause ends.
     pub wake_at: Option<DateTime<Utc>>,
+    /// The learner's IANA time zone (`Africa/Nairobi`), from the
+    /// enrolment: `wait` steps with a time of day use it. `None` (and
+    /// states written before it existed): UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 impl State {
@@ -175,6 +181,15 @@ impl State {
             QuizKind::Pre => &mut self.pre,
             QuizKind::Post => &mut self.post,
         }
+    }
+
+    /// The learner's time zone ([`State::timezone`]; UTC when unset or
+    /// not a zone name).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|name| name.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
     }
 
     pub fn to_json(&self) -> String {
@@ -237,7 +252,8 @@ pub enum StepError {
     ModuleMismatch { state: String, module: String },
     /// An active state names a step the module does not have.
     UnknownStep { id: String },
-    /// An active state names a step that does not wait for a reply.
+    /// An active state names a step that neither waits for a reply nor
+    /// pauses.
     NotWaiting { id: String },
 }
 
@@ -332,6 +348,12 @@ pub enum Effect {
         step_id: String,
         count: u32,
     },
+    /// The session rests on the `wait` step `step_id` until `until` (the
+    /// caller is woken then: [`Turn::wake_at`]).
+    Paused {
+        step_id: String,
+        until: Option<DateTime<Utc>>,
+    },
     /// The learner sent RESTART: scores were reset.
     Restarted,
     Completed,
@@ -369,10 +391,29 @@ pub struct StartOptions {
     pub learner_name: Option<String>,
 }
 
+/// True when `name` is an IANA time zone name the engine knows
+/// (`Africa/Nairobi`, `UTC`), case-sensitively as the database spells it.
+pub fn is_time_zone(name: &str) -> bool {
+    name.parse::<chrono_tz::Tz>().is_ok()
+}
+
 /// Opens a session at `at`: runs from the first step, sending messages,
 /// until a step waits for the learner (or the module ends).
 pub fn start(module: &Module, opts: StartOptions, at: DateTime<Utc>) -> Turn {
-    start_inner(module, opts, at, None)
+    start_inner(module, (opts, None), at, None)
+}
+
+/// [`start`] for a learner in the IANA time zone `timezone`
+/// (`Africa/Nairobi`), which `wait` steps with a time of day use; UTC if
+/// `None` or not a zone name (callers check names: [`is_time_zone`]). The
+/// zone is kept in the [`State`].
+pub fn start_in_zone(
+    module: &Module,
+    opts: StartOptions,
+    timezone: Option<&str>,
+    at: DateTime<Utc>,
+) -> Turn {
+    start_inner(module, (opts, timezone), at, None)
 }
 
 /// [`start`], also appending every step run (sent, prompted or ended) to
@@ -383,12 +424,12 @@ pub fn start_traced(
     at: DateTime<Utc>,
     trace: &mut Vec<StepIdx>,
 ) -> Turn {
-    start_inner(module, opts, at, Some(trace))
+    start_inner(module, (opts, None), at, Some(trace))
 }
 
-fn start_inner(
+pub(crate) fn start_inner(
     module: &Module,
-    opts: StartOptions,
+    (opts, timezone): (StartOptions, Option<&str>),
     at: DateTime<Utc>,
     trace: Option<&mut Vec<StepIdx>>,
 ) -> Turn {
@@ -410,6 +451,9 @@ fn start_inner(
         waiting_since: None,
         last_reminder_at: None,
         wake_at: None,
+        timezone: timezone
+            .and_then(|name| name.trim().parse::<chrono_tz::Tz>().ok())
+            .map(|tz| tz.name().to_owned()),
     };
     let mut m = Machine::new(module, state, at, trace);
     m.run_from(StepIdx(0));
@@ -456,7 +500,7 @@ fn step_inner(
             id: state.step.clone(),
         })?;
         match &module.step(idx).kind {
-            StepKind::Ask(_) => Some(idx),
+            StepKind::Ask(_) | StepKind::Wait(_) => Some(idx),
             _ => {
                 return Err(StepError::NotWaiting {
                     id: state.step.clone(),
@@ -468,6 +512,8 @@ fn step_inner(
     };
     let mut m = Machine::new(module, state.clone(), input.at(), trace);
     match (input, current) {
+        (Input::Text { text, .. }, Some(idx)) if m.is_pause(idx) => m.reply_paused(idx, text),
+        (Input::Wake { .. }, Some(idx)) if m.is_pause(idx) => m.wake_paused(idx),
         (Input::Text { text, .. }, Some(idx)) => {
             // A reply after the expiry time finds the session expired, even
             // if the caller never delivered that wake-up.
@@ -578,7 +624,13 @@ impl<'m, 't> Machine<'m, 't> {
             let choice_text = &ask.choices[i].text;
             for (_, tpl) in &choice_text.by_lang {
                 buf.clear();
-                render_into(module, &self.state, self.attempts_left, tpl, &mut buf);
+                render_into(
+                    module,
+                    &self.state,
+                    (self.attempts_left, self.at),
+                    tpl,
+                    &mut buf,
+                );
                 f(&matching::normalize(&buf));
             }
         });
@@ -749,6 +801,87 @@ impl<'m, 't> Machine<'m, 't> {
         }
     }
 
+    fn is_pause(&self, idx: StepIdx) -> bool {
+        matches!(self.module.step(idx).kind, StepKind::Wait(_))
+    }
+
+    /// True when the pause the session rests on has reached its time.
+    fn pause_over(&self) -> bool {
+        self.state.wake_at.is_some_and(|due| due <= self.at)
+    }
+
+    /// A learner message during a pause on the `wait` step `idx`: STOP,
+    /// RESTART and HELP work as anywhere; once the pause's time has come
+    /// (its wake-up not delivered yet), or on a `skip` reply, the course
+    /// goes on at once (the message answers nothing else); any other
+    /// message gets the `reply` saying when the course goes on.
+    fn reply_paused(&mut self, idx: StepIdx, text: &str) {
+        let StepKind::Wait(wait) = &self.module.step(idx).kind else {
+            return;
+        };
+        let norm = matching::normalize(text);
+        let command = self
+            .command(&norm, false)
+            .or_else(|| self.phrase_command(&norm))
+            .or_else(|| self.command(&norm, true));
+        match command {
+            Some(Command::Stop) => return self.opt_out(),
+            Some(Command::Restart) => return self.restart(),
+            Some(Command::Help) => {
+                self.send(&self.module.messages.help);
+                return self.pause_reply(wait);
+            }
+            None => {}
+        }
+        if self.pause_over() || matching::whole_keyword(&norm, &wait.skip).is_some() {
+            self.resume(wait);
+        } else {
+            self.pause_reply(wait);
+        }
+    }
+
+    fn wake_paused(&mut self, idx: StepIdx) {
+        if let StepKind::Wait(wait) = &self.module.step(idx).kind
+            && self.pause_over()
+        {
+            self.resume(wait);
+        }
+    }
+
+    fn resume(&mut self, wait: &crate::module::Wait) {
+        self.state.wake_at = None;
+        self.run_from(wait.next);
+    }
+
+    /// Tells a learner who writes during a pause when it ends.
+    fn pause_reply(&mut self, wait: &crate::module::Wait) {
+        match &wait.reply {
+            Some(text) => self.send(text),
+            None => {
+                let d = defaults::for_learner(&self.state.language);
+                let (day, time) = resume_words(&self.state, self.at);
+                let text = d
+                    .paused
+                    .replace("{resume_day}", day)
+                    .replace("{resume_time}", &time);
+                self.push_send(text);
+            }
+        }
+    }
+
+    /// The session rests on the `wait` step `idx` from now.
+    fn pause(&mut self, idx: StepIdx, wait: &crate::module::Wait) {
+        self.state.step.clone_from(&self.module.step(idx).id);
+        self.state.attempts = 0;
+        self.stop_waiting();
+        let until = wait.resume_at(self.at, self.state.tz());
+        self.state.wake_at = until;
+        self.effects.push(Effect::Paused {
+            step_id: self.module.step(idx).id.clone(),
+            until,
+        });
+    }
+
     fn opt_out(&mut self) {
         self.state.status = Status::OptedOut;
         self.stop_waiting();
@@ -862,6 +995,10 @@ impl<'m, 't> Machine<'m, 't> {
                     self.restart_silence_clock(idx);
                     return;
                 }
+                StepKind::Wait(wait) => {
+                    self.pause(idx, wait);
+                    return;
+                }
                 StepKind::End { text } => {
                     self.state.step.clone_from(&step.id);
                     if let Some(text) = text {
@@ -925,7 +1062,7 @@ impl<'m, 't> Machine<'m, 't> {
         render_into(
             self.module,
             &self.state,
-            self.attempts_left,
+            (self.attempts_left, self.at),
             ask.text.get(lang),
             &mut out,
         );
@@ -937,7 +1074,7 @@ impl<'m, 't> Machine<'m, 't> {
                 render_into(
                     self.module,
                     &self.state,
-                    self.attempts_left,
+                    (self.attempts_left, self.at),
                     choice.text.get(lang),
                     &mut out,
                 );
@@ -961,7 +1098,13 @@ impl<'m, 't> Machine<'m, 't> {
 
     fn render(&self, tpl: &Template) -> String {
         let mut out = String::with_capacity(rendered_len_hint(tpl));
-        render_into(self.module, &self.state, self.attempts_left, tpl, &mut out);
+        render_into(
+            self.module,
+            &self.state,
+            (self.attempts_left, self.at),
+            tpl,
+            &mut out,
+        );
         out
     }
 }
@@ -1026,7 +1169,7 @@ fn rendered_len_hint(tpl: &Template) -> usize {
 fn render_into(
     module: &Module,
     state: &State,
-    attempts_left: u32,
+    (attempts_left, at): (u32, DateTime<Utc>),
     tpl: &Template,
     out: &mut String,
 ) {
@@ -1041,6 +1184,8 @@ fn render_into(
                 Var::Total(q) => push_u32(out, module.quiz_total(*q)),
                 Var::Answer => out.push_str(state.last_answer.as_deref().unwrap_or("")),
                 Var::AttemptsLeft => push_u32(out, attempts_left),
+                Var::ResumeDay => out.push_str(resume_words(state, at).0),
+                Var::ResumeTime => out.push_str(&resume_words(state, at).1),
             },
             Part::VarOr(v, default) => {
                 let value = match v {
@@ -1055,6 +1200,26 @@ fn render_into(
             }
         }
     }
+}
+
+/// `{resume_day}` and `{resume_time}` of a paused session at `at`: the day
+/// the pause ends, relative to the learner's today (in their language),
+/// and its local time; empty when the session is not paused.
+fn resume_words(state: &State, at: DateTime<Utc>) -> (&'static str, String) {
+    use chrono::Datelike;
+    let Some(until) = state.wake_at else {
+        return ("", String::new());
+    };
+    let tz = state.tz();
+    let d = defaults::for_learner(&state.language);
+    let local = until.with_timezone(&tz);
+    let today = at.with_timezone(&tz).date_naive();
+    let day = match (local.date_naive() - today).num_days() {
+        ..=0 => d.today,
+        1 => d.tomorrow,
+        _ => d.on_weekday[local.weekday().num_days_from_monday() as usize],
+    };
+    (day, local.format("%H:%M").to_string())
 }
 
 /// Appends a template's literal parts (module names and goals have no

@@ -118,6 +118,7 @@ async fn sessions(store: &Arc<dyn Store>, org: OrgId, count: usize, tag: &str) -
             pre_quiz_total: 0,
             post_quiz_total: 0,
             registered_at: Utc::now(),
+            org: None,
         })
         .await
         .unwrap();

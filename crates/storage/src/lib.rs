@@ -110,16 +110,33 @@ pub trait Store: Send + Sync {
     async fn create_org_if_missing(&self, name: &str, at: DateTime<Utc>) -> Result<Organisation>;
     /// The organisation with this name, if it exists (never creates one).
     async fn find_org(&self, name: &str) -> Result<Option<Organisation>>;
-    /// Store a key by its hash ([`hash_api_key`]).
+    /// Store an `admin` key by its hash ([`hash_api_key`]).
     async fn add_api_key(
         &self,
         org: OrgId,
         key_hash: &str,
         label: &str,
         at: DateTime<Utc>,
+    ) -> Result<ApiKey> {
+        self.add_api_key_with_role(org, key_hash, label, KeyRole::Admin, at)
+            .await
+    }
+    /// Store a key of `role` by its hash ([`hash_api_key`]).
+    async fn add_api_key_with_role(
+        &self,
+        org: OrgId,
+        key_hash: &str,
+        label: &str,
+        role: KeyRole,
+        at: DateTime<Utc>,
     ) -> Result<ApiKey>;
     /// The organisation owning this key hash, unless the key is revoked.
-    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>>;
+    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>> {
+        Ok(self.find_key_grant(key_hash).await?.map(|(org, _)| org))
+    }
+    /// The organisation owning this key hash and the key's role, unless
+    /// the key is revoked.
+    async fn find_key_grant(&self, key_hash: &str) -> Result<Option<(Organisation, KeyRole)>>;
     async fn list_keys(&self, org: OrgId) -> Result<Vec<ApiKey>>;
     /// Revoke a key; false when no such unrevoked key of `org` exists.
     async fn revoke_key(&self, org: OrgId, key: ApiKeyId, at: DateTime<Utc>) -> Result<bool>;
@@ -146,6 +163,14 @@ pub trait Store: Send + Sync {
     async fn find_module(&self, module_uuid: Uuid) -> Result<Option<ModuleVersion>>;
     /// The latest version of every module, by name.
     async fn list_modules(&self) -> Result<Vec<ModuleVersion>>;
+    /// The current (latest registered) version of every module `org` owns
+    /// (registered with `NewModuleVersion::org`), by name. Shared modules
+    /// and other organisations' are not listed.
+    async fn list_org_modules(&self, org: OrgId) -> Result<Vec<ModuleVersion>>;
+    /// The latest version of the module with this uuid that `org` owns;
+    /// `None` for a shared module or another organisation's.
+    async fn find_org_module(&self, org: OrgId, module_uuid: Uuid)
+    -> Result<Option<ModuleVersion>>;
 
     async fn register_customer(&self, org: OrgId, customer: &NewCustomer) -> Result<Customer>;
     async fn get_customer(&self, org: OrgId, uuid: Uuid) -> Result<Option<Customer>>;

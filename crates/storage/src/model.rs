@@ -68,12 +68,46 @@ pub struct Organisation {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a key may do (the api enforces it, docs/api.md): `admin`
+/// everything (keys made before roles existed are admin), `analyst` read
+/// only (summaries, reports, exports, the dashboard), `author` the module
+/// preview and upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyRole {
+    Admin,
+    Analyst,
+    Author,
+}
+
+impl KeyRole {
+    pub const ALL: [KeyRole; 3] = [KeyRole::Admin, KeyRole::Analyst, KeyRole::Author];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Admin => "admin",
+            KeyRole::Analyst => "analyst",
+            KeyRole::Author => "author",
+        }
+    }
+}
+
+impl FromStr for KeyRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| format!("unknown key role {s:?} (expected admin, analyst or author)"))
+    }
+}
+
 /// An API key as stored: only the SHA-256 hash of the secret (see [`crate::hash_api_key`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub org: OrgId,
     pub label: String,
+    pub role: KeyRole,
     pub key_hash: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -107,6 +141,10 @@ pub struct NewModuleVersion {
     pub pre_quiz_total: i32,
     pub post_quiz_total: i32,
     pub registered_at: DateTime<Utc>,
+    /// The organisation that owns the module (uploaded through the API);
+    /// `None` for the modules folder's shared modules. An owned module's
+    /// `module_id` must be unique to its owner (the api namespaces it).
+    pub org: Option<OrgId>,
 }
 
 /// A registered module version.
@@ -123,6 +161,8 @@ pub struct ModuleVersion {
     pub pre_quiz_total: i32,
     pub post_quiz_total: i32,
     pub registered_at: DateTime<Utc>,
+    /// The owning organisation; `None`: a shared module.
+    pub org: Option<OrgId>,
 }
 
 /// A customer to register.

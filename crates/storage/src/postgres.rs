@@ -248,19 +248,21 @@ impl Store for PostgresStore {
         reads::find_org(&self.pool, name).await
     }
 
-    async fn add_api_key(
+    async fn add_api_key_with_role(
         &self,
         org: OrgId,
         key_hash: &str,
         label: &str,
+        role: KeyRole,
         at: DateTime<Utc>,
     ) -> Result<ApiKey> {
         let row = sqlx::query(
-            "INSERT INTO api_keys (org_id, label, key_hash, created_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id, org_id, label, key_hash, created_at, revoked_at",
+            "INSERT INTO api_keys (org_id, label, role, key_hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, org_id, label, role, key_hash, created_at, revoked_at",
         )
         .bind(org)
         .bind(label)
+        .bind(role.as_str())
         .bind(key_hash)
         .bind(to_micros(at))
         .fetch_one(&self.pool)
@@ -268,8 +270,8 @@ impl Store for PostgresStore {
         key_from(&row)
     }
 
-    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>> {
-        reads::find_org_by_key_hash(&self.pool, key_hash).await
+    async fn find_key_grant(&self, key_hash: &str) -> Result<Option<(Organisation, KeyRole)>> {
+        reads::find_key_grant(&self.pool, key_hash).await
     }
 
     async fn list_keys(&self, org: OrgId) -> Result<Vec<ApiKey>> {
@@ -326,10 +328,10 @@ impl Store for PostgresStore {
     async fn register_module_version(&self, m: &NewModuleVersion) -> Result<ModuleVersion> {
         let row = sqlx::query(
             "INSERT INTO module_versions (module_id, module_uuid, name, goal, content_hash, source, languages, \
-             pre_quiz_total, post_quiz_total, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             pre_quiz_total, post_quiz_total, registered_at, org_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (module_id, content_hash) DO UPDATE SET module_id = EXCLUDED.module_id \
              RETURNING id, module_id, module_uuid, name, goal, content_hash, source, languages, \
-             pre_quiz_total, post_quiz_total, registered_at",
+             pre_quiz_total, post_quiz_total, registered_at, org_id",
         )
         .bind(&m.module_id)
         .bind(m.module_uuid)
@@ -341,6 +343,7 @@ impl Store for PostgresStore {
         .bind(m.pre_quiz_total)
         .bind(m.post_quiz_total)
         .bind(to_micros(m.registered_at))
+        .bind(m.org)
         .fetch_one(&self.pool)
         .await?;
         module_from(&row)
@@ -356,6 +359,18 @@ impl Store for PostgresStore {
 
     async fn list_modules(&self) -> Result<Vec<ModuleVersion>> {
         reads::list_modules(&self.pool).await
+    }
+
+    async fn list_org_modules(&self, org: OrgId) -> Result<Vec<ModuleVersion>> {
+        reads::list_org_modules(&self.pool, org).await
+    }
+
+    async fn find_org_module(
+        &self,
+        org: OrgId,
+        module_uuid: Uuid,
+    ) -> Result<Option<ModuleVersion>> {
+        reads::find_org_module(&self.pool, org, module_uuid).await
     }
 
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {

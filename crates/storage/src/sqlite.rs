@@ -233,20 +233,22 @@ impl Store for SqliteStore {
         reads::find_org(&self.reader, name).await
     }
 
-    async fn add_api_key(
+    async fn add_api_key_with_role(
         &self,
         org: OrgId,
         key_hash: &str,
         label: &str,
+        role: KeyRole,
         at: DateTime<Utc>,
     ) -> Result<ApiKey> {
         let mut writer = self.writer.exclusive().await;
         let row = sqlx::query(
-            "INSERT INTO api_keys (org_id, label, key_hash, created_at) VALUES (?, ?, ?, ?) \
-             RETURNING id, org_id, label, key_hash, created_at, revoked_at",
+            "INSERT INTO api_keys (org_id, label, role, key_hash, created_at) VALUES (?, ?, ?, ?, ?) \
+             RETURNING id, org_id, label, role, key_hash, created_at, revoked_at",
         )
         .bind(org)
         .bind(label)
+        .bind(role.as_str())
         .bind(key_hash)
         .bind(us(at))
         .fetch_one(&mut writer.conn)
@@ -254,8 +256,8 @@ impl Store for SqliteStore {
         key_from(&row)
     }
 
-    async fn find_org_by_key_hash(&self, key_hash: &str) -> Result<Option<Organisation>> {
-        reads::find_org_by_key_hash(&self.reader, key_hash).await
+    async fn find_key_grant(&self, key_hash: &str) -> Result<Option<(Organisation, KeyRole)>> {
+        reads::find_key_grant(&self.reader, key_hash).await
     }
 
     async fn list_keys(&self, org: OrgId) -> Result<Vec<ApiKey>> {
@@ -325,7 +327,7 @@ impl Store for SqliteStore {
         let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO module_versions (module_id, module_uuid, name, goal, content_hash, source, languages, \
-             pre_quiz_total, post_quiz_total, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             pre_quiz_total, post_quiz_total, registered_at, org_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (module_id, content_hash) DO NOTHING",
         )
         .bind(&m.module_id)
@@ -338,6 +340,7 @@ impl Store for SqliteStore {
         .bind(m.pre_quiz_total)
         .bind(m.post_quiz_total)
         .bind(us(m.registered_at))
+        .bind(m.org)
         .execute(&mut *tx)
         .await?;
         let row =
@@ -360,6 +363,18 @@ impl Store for SqliteStore {
 
     async fn list_modules(&self) -> Result<Vec<ModuleVersion>> {
         reads::list_modules(&self.reader).await
+    }
+
+    async fn list_org_modules(&self, org: OrgId) -> Result<Vec<ModuleVersion>> {
+        reads::list_org_modules(&self.reader, org).await
+    }
+
+    async fn find_org_module(
+        &self,
+        org: OrgId,
+        module_uuid: Uuid,
+    ) -> Result<Option<ModuleVersion>> {
+        reads::find_org_module(&self.reader, org, module_uuid).await
     }
 
     async fn register_customer(&self, org: OrgId, c: &NewCustomer) -> Result<Customer> {

@@ -42,6 +42,8 @@ macro_rules! contract_tests {
 
 contract_tests!(
     organisations_and_keys,
+    organisation_owned_modules,
+    key_roles,
     programmes_modules_customers,
     enrolment_is_atomic_and_single,
     concurrent_enrolment_creates_one_session,

@@ -20,6 +20,7 @@ fn chatcourse() -> Command {
         "CHATCOURSE_LOG_FORMAT",
         "CHATCOURSE_DEFAULT_COUNTRY",
         "CHATCOURSE_SECRET_KEY_FILE",
+        "CHATCOURSE_MODULES_POLL",
         "CHATCOURSE_DELIVERY_LEASE",
         "CHATCOURSE_DELIVERY_TIMEOUT",
     ] {
@@ -92,18 +93,9 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = listening_addr(&line) {
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
+        let lines = stderr_lines(&mut child);
+        let addr = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(30)).ok())
+            .find_map(|line| listening_addr(&line))
             .expect("server says where it listens");
         Server { child, addr }
     }
@@ -136,6 +128,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The lines the child writes on its (piped) stderr, read by a thread
+/// until the child closes it.
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            // Read on when nobody listens, so the child never blocks on a
+            // full pipe.
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 /// `serve` on a random port of 127.0.0.1.
@@ -283,6 +291,50 @@ async fn keys_and_serve(backend: Backend) {
     assert_eq!(modules(second.clone()).await, 200);
     assert_eq!(modules("cck_nope".to_owned()).await, 401);
 
+    // An analyst key reads but may not register a customer.
+    let created = run(chatcourse().args([
+        "keys",
+        "create",
+        "--org",
+        "acme",
+        "--role",
+        "analyst",
+        "--database",
+        &database,
+    ]));
+    assert!(created.status.success(), "{created:?}");
+    assert!(stdout(&created).contains("role: analyst"), "{created:?}");
+    let analyst = stdout(&created).lines().last().unwrap().trim().to_owned();
+    assert_eq!(modules(analyst.clone()).await, 200);
+    let register = client
+        .post(server.url("/api/v1/customer/mfi/register"))
+        .header("Authentication", &analyst)
+        .json(&serde_json::json!({"full_name": "A", "national_id": "1", "phone": "254700000001", "location": "X", "gender": "Female"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(register.status().as_u16(), 403);
+    let listed = run(chatcourse().args(["keys", "list", "--org", "acme", "--database", &database]));
+    assert!(
+        stdout(&listed).lines().any(|l| l.contains("\tanalyst\t")),
+        "{listed:?}"
+    );
+    let bad = run(chatcourse().args([
+        "keys",
+        "create",
+        "--org",
+        "acme",
+        "--role",
+        "owner",
+        "--database",
+        &database,
+    ]));
+    assert!(!bad.status.success(), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("expected admin, analyst or author"),
+        "{bad:?}"
+    );
+
     // Revoke the first key: refused from then on; the second still works.
     let revoked = run(chatcourse().args([
         "keys",
@@ -314,6 +366,115 @@ async fn keys_and_serve(backend: Backend) {
         status.success(),
         "serve exits cleanly on SIGTERM: {status:?}"
     );
+}
+
+/// A running `serve` refuses a module file broken after start, with its
+/// diagnostics in the log, and keeps serving the version it had; a fixed
+/// file that changes a question's answer is served with a warning.
+#[test]
+fn serve_logs_the_diagnostics_of_a_module_file_broken_while_running() {
+    let dir = TempDir::new();
+    let modules = dir.0.join("modules");
+    std::fs::create_dir_all(&modules).expect("modules dir");
+    let good = std::fs::read_to_string(modules_dir().join("test-module-updated.yaml"))
+        .expect("read a good module");
+    std::fs::write(modules.join("course.yaml"), &good).expect("write");
+    let mut child = serve_command(&dir.database(), &modules)
+        .args(["--modules-poll", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let rx = stderr_lines(&mut child);
+    let mut log = String::new();
+    let mut wait_for = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !log.contains(what) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                Err(_) => panic!("no {what:?} in the log:\n{log}"),
+            }
+        }
+    };
+    wait_for("listening");
+    std::fs::write(
+        modules.join("course.yaml"),
+        good.replacen("- id:", "- id: broken\n    nxt: nowhere\n  - id:", 1),
+    )
+    .expect("break the module");
+    wait_for("module file refused");
+    wait_for("`nxt`");
+    wait_for("course.yaml");
+    // Fixed, with a question whose right answer changed: served, with a
+    // warning that its results will not compare.
+    std::fs::write(
+        modules.join("course.yaml"),
+        good.replacen("    correct: 2", "    correct: 1", 1),
+    )
+    .expect("change an answer");
+    wait_for("question `pre_q1` was right with");
+    wait_for("module registered");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// On start, `serve` prints on stdout the address of each of its pages,
+/// and each answers there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_the_addresses_of_its_pages() {
+    let dir = TempDir::new();
+    let mut child = serve_command(&dir.database(), &modules_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve prints where it serves");
+    let base = first
+        .strip_prefix("chatcourse is serving on ")
+        .expect("the first line names the address")
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+    let mut lines = Vec::new();
+    for _ in chatcourse_api::PAGES {
+        lines.push(
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("a page line"),
+        );
+    }
+    let client = reqwest::Client::new();
+    for ((path, what), line) in chatcourse_api::PAGES.iter().zip(&lines) {
+        let url = format!("{base}{path}");
+        assert!(
+            line.trim_start().starts_with(&url) && line.trim_end().ends_with(what),
+            "{line}"
+        );
+        let url = url.replace("TOKEN", "not-a-token");
+        let page = client.get(&url).send().await.expect("page");
+        assert_eq!(page.status(), 200, "{url}");
+        assert!(
+            page.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{url}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

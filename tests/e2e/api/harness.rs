@@ -339,6 +339,12 @@ impl TestApp {
 
     /// A new API key of organisation `org` (created if needed).
     pub async fn new_key(&self, org: &str) -> String {
+        self.new_key_with_role(org, chatcourse_storage::KeyRole::Admin)
+            .await
+    }
+
+    /// A new API key of `role` of organisation `org` (created if needed).
+    pub async fn new_key_with_role(&self, org: &str, role: chatcourse_storage::KeyRole) -> String {
         let now = chrono::Utc::now();
         let org = self
             .store
@@ -347,7 +353,13 @@ impl TestApp {
             .expect("create org");
         let key = chatcourse_api::keys::generate();
         self.store
-            .add_api_key(org.id, &chatcourse_storage::hash_api_key(&key), "test", now)
+            .add_api_key_with_role(
+                org.id,
+                &chatcourse_storage::hash_api_key(&key),
+                "test",
+                role,
+                now,
+            )
             .await
             .expect("add key");
         key

@@ -15,6 +15,7 @@ use super::harness::{Backend, TestApp, both_backends, modules_dir, unique};
 both_backends!(
     sessions_stay_on_their_module_version,
     reminders_and_expiry,
+    changed_module_files_are_served_without_a_restart,
     quiet_hours_hold_reminders_back,
 );
 
@@ -171,6 +172,71 @@ async fn reminders_and_expiry(backend: Backend) {
         ))
         .await;
     assert_eq!(body["data"][0]["last_active_date"], "");
+}
+
+/// `serve` looks at the modules folder again (here every 100 ms): a changed
+/// file becomes the version new enrolments get, live sessions stay on
+/// theirs, a broken file is refused while the previous version keeps
+/// serving, and a new file adds a module.
+async fn changed_module_files_are_served_without_a_restart(backend: Backend) {
+    let modules = ModulesDir::new();
+    let original = read(&modules_dir().join("test-module-updated.yaml"));
+    modules.write("course.yaml", &original);
+    let config = Config {
+        modules_poll: Some(Duration::from_millis(100)),
+        ..modules.config()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
+    let before = module_entry(&app, "Test Module Updated").await;
+    let (old_customer, old_session) = app.enrolled().await;
+    let first_question = |turn: &Value| {
+        turn["replies"][0]["message"]
+            .as_str()
+            .expect("text")
+            .to_owned()
+    };
+
+    // A broken edit is refused: the current version keeps serving.
+    modules.write("course.yaml", &original.replacen("steps:", "stepz:", 1));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        module_entry(&app, "Test Module Updated").await["version_hash"],
+        before["version_hash"]
+    );
+    let old_question = "What is the first step to climbing the financial ladder?";
+    let (customer, session) = app.enrolled().await;
+    assert!(first_question(&app.say(&customer, &session, "1").await).starts_with(old_question));
+
+    // A valid edit becomes the new version, without a restart.
+    let new_question = "Version two, what comes first on the financial ladder?";
+    modules.write(
+        "course.yaml",
+        &original.replacen(old_question, new_question, 1),
+    );
+    eventually("the new version", || async {
+        module_entry(&app, "Test Module Updated").await["version_hash"] != before["version_hash"]
+    })
+    .await;
+    let after = module_entry(&app, "Test Module Updated").await;
+    assert_eq!(after["module_uuid"], before["module_uuid"]);
+    let (customer, session) = app.enrolled().await;
+    assert!(first_question(&app.say(&customer, &session, "1").await).starts_with(new_question));
+    // The session enrolled before goes on with its version.
+    assert!(
+        first_question(&app.say(&old_customer, &old_session, "1").await).starts_with(old_question)
+    );
+
+    // A new file is a new module.
+    modules.write("reminders.yaml", include_str!("fixtures/reminders.yaml"));
+    eventually("the new module", || async {
+        let (_, body) = app.get("/api/v1/fe/modules").await;
+        body["data"]
+            .as_array()
+            .expect("modules")
+            .iter()
+            .any(|m| m["module_name"] == "Reminder Check")
+    })
+    .await;
 }
 
 /// A module whose reminder comes an hour after the question.

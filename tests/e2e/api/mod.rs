@@ -7,6 +7,7 @@ mod harness;
 
 mod auth;
 mod binary;
+mod dashboard;
 mod delivery;
 mod dispatch;
 mod errors;
@@ -15,6 +16,10 @@ mod flow;
 mod http;
 mod lifecycle;
 mod ops;
+mod org_modules;
+mod pacing;
 mod pages;
+mod preview;
 mod providers;
+mod roles;
 mod ws;

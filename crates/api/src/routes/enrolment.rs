@@ -60,6 +60,21 @@ pub async fn add(
             tag.chars().take(40).collect::<String>()
         ));
     }
+    // The learner's time zone (for `wait` steps with a time of day): the
+    // request's IANA name, else the server's `--timezone`.
+    let timezone = match body.timezone.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => match name.parse::<chrono_tz::Tz>() {
+            Ok(tz) => tz,
+            Err(_) => {
+                errors.push(format!(
+                    "timezone: `{}` is not an IANA time zone name, such as `Africa/Nairobi` or `UTC`",
+                    name.chars().take(60).collect::<String>()
+                ));
+                state.timezone
+            }
+        },
+        _ => state.timezone,
+    };
     if let Some(name) = program_name {
         if name.contains('\0') {
             errors.push("program_name: must not contain NUL characters".to_owned());
@@ -71,9 +86,11 @@ pub async fn add(
     }
     check(errors)?;
     let customer_uuid = customer_uuid.ok_or(ApiError::CustomerNotFound)?;
+    // A module the organisation owns first, then a shared one.
     let entry = state
         .catalogue
-        .find(&body.module)
+        .find_for(state.store.as_ref(), org, &body.module)
+        .await?
         .ok_or(ApiError::ModuleNotFound)?;
     let customer = state
         .store
@@ -93,18 +110,31 @@ pub async fn add(
             .await
             .map_err(ApiError::internal)?;
     }
-    let session = turns::enrol(&state, &customer, &programme, entry, language).await?;
-    // The language the session runs in: negotiated now, or chosen when an
-    // existing live session was first enrolled.
-    let language = chatcourse_engine::State::from_json(&session.state)
+    let session = turns::enrol(
+        &state,
+        &customer,
+        &programme,
+        &entry,
+        (language, timezone.name()),
+    )
+    .await?;
+    // The language and time zone the session runs in: chosen now, or when
+    // an existing live session was first enrolled.
+    let stored = chatcourse_engine::State::from_json(&session.state).ok();
+    let timezone = stored
+        .as_ref()
+        .and_then(|s| s.timezone.clone())
+        .unwrap_or_else(|| timezone.name().to_owned());
+    let language = stored
         .map(|s| s.language)
-        .unwrap_or_else(|_| entry.module.resolve_language(language));
+        .unwrap_or_else(|| entry.module.resolve_language(language));
     Ok(ok(
         "Session created successfully",
         EnrolData {
             customer_uuid: customer.uuid.to_string(),
             session_uuid: session.uuid.to_string(),
             language: language.0,
+            timezone,
         },
     ))
 }

@@ -9,6 +9,7 @@ use crate::state::AppState;
 
 pub mod channels;
 pub mod customers;
+pub mod dashboard;
 pub mod enrolment;
 pub mod exports;
 pub mod messages;
@@ -16,6 +17,7 @@ pub mod modules;
 pub mod ops;
 pub mod organisation;
 pub mod pages;
+pub mod preview;
 pub mod session_tokens;
 pub mod summaries;
 pub mod ws;
@@ -42,16 +44,19 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(messages::all))
             .routes(routes!(messages::post))
             .routes(routes!(session_tokens::create))
-            .routes(routes!(modules::list))
+            .routes(routes!(modules::list, modules::upload))
             .routes(routes!(summaries::customer))
             .routes(routes!(summaries::session))
             .routes(routes!(summaries::program))
+            .routes(routes!(dashboard::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
             .routes(routes!(channels::inbound, channels::verify))
             .routes(routes!(channels::status))
             .routes(routes!(channels::token_inbound))
             .routes(routes!(channels::token_status))
+            .routes(routes!(preview::compile))
+            .routes(routes!(preview::step))
             .routes(routes!(organisation::fetch, organisation::update)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))

@@ -189,6 +189,17 @@ pub async fn program(
     Org(org): Org,
     query: QueryParams,
 ) -> Result<Envelope<ProgramSummaryData>, ApiError> {
+    let data = program_summary(&state, org, &query).await?;
+    Ok(ok("Summary successfully fetched", data))
+}
+
+/// The summary of the programme named by `programIdentifier` (also read
+/// by the dashboard).
+pub(crate) async fn program_summary(
+    state: &AppState,
+    org: chatcourse_storage::OrgId,
+    query: &QueryParams,
+) -> Result<ProgramSummaryData, ApiError> {
     let identifier = match query.get("programIdentifier").map(str::trim) {
         None | Some("") => Err(vec!["programIdentifier: is required".to_owned()]),
         Some(raw) => raw
@@ -204,7 +215,7 @@ pub async fn program(
         .ok_or(ApiError::ProgramNotFound)?;
     let pre = summary.average_pre_score.map(percent);
     let post = summary.average_post_score.map(percent);
-    let data = ProgramSummaryData {
+    Ok(ProgramSummaryData {
         program_identifier: summary.programme.identifier,
         program_name: summary.programme.name.clone(),
         date_created: display(summary.programme.created_at, state.timezone),
@@ -220,6 +231,5 @@ pub async fn program(
         knowledge_gain: pre
             .zip(post)
             .map(|(pre, post)| percent((post - pre) / 100.0)),
-    };
-    Ok(ok("Summary successfully fetched", data))
+    })
 }

@@ -73,7 +73,9 @@ pub async fn connect(
     // Authenticate before anything else: a learner token, else the API key.
     let auth = match query.get("token") {
         Some(token) => Auth::Token(session_tokens::session_of(&state, token.trim()).await?),
-        None => Auth::ApiKey(authenticate(&headers, &state).await?),
+        None => Auth::ApiKey(
+            authenticate(&headers, &axum::http::Method::GET, "/api/v1/ws", &state).await?,
+        ),
     };
     let mut errors = Vec::new();
     let (customer_uuid, session_uuid) = match auth {

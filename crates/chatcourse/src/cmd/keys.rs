@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use chatcourse_storage::{ApiKeyId, Store};
+use chatcourse_storage::{ApiKeyId, KeyRole, Store};
 use chrono::Utc;
 
 use super::Database;
@@ -20,6 +20,11 @@ pub enum Command {
         /// A note to tell keys apart (default: the key's first characters).
         #[arg(long)]
         label: Option<String>,
+        /// What the key may do: `admin` everything; `analyst` read only
+        /// (summaries, reports, exports, the dashboard); `author` the
+        /// module preview and upload.
+        #[arg(long, default_value = "admin", value_parser = role)]
+        role: KeyRole,
         #[command(flatten)]
         db: Database,
     },
@@ -51,6 +56,10 @@ async fn open(db: &Database) -> Result<std::sync::Arc<dyn Store>, chatcourse_sto
     chatcourse_storage::connect(&db.database).await
 }
 
+fn role(text: &str) -> Result<KeyRole, String> {
+    text.trim().parse()
+}
+
 /// Organisation names are trimmed and must not be empty.
 fn org_name(name: &str) -> Result<String, String> {
     let name = name.trim();
@@ -71,15 +80,27 @@ fn unknown_org(name: &str) -> ExitCode {
 async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::StoreError> {
     let now = Utc::now();
     match command {
-        Command::Create { org, label, db } => {
+        Command::Create {
+            org,
+            label,
+            role,
+            db,
+        } => {
             let store = open(&db).await?;
             let org = store.create_org_if_missing(&org, now).await?;
             let key = chatcourse_api::keys::generate();
             let label = label.unwrap_or_else(|| chatcourse_api::keys::label(&key));
             let hash = chatcourse_storage::hash_api_key(&key);
-            let stored = store.add_api_key(org.id, &hash, &label, now).await?;
+            let stored = store
+                .add_api_key_with_role(org.id, &hash, &label, role, now)
+                .await?;
             println!("organisation: {} (id {})", org.name, org.id);
-            println!("key id: {}  label: {}", stored.id, stored.label);
+            println!(
+                "key id: {}  label: {}  role: {}",
+                stored.id,
+                stored.label,
+                stored.role.as_str()
+            );
             println!("This key is shown only now; store it safely:");
             println!("{key}");
             Ok(ExitCode::SUCCESS)
@@ -99,9 +120,10 @@ async fn execute(command: Command) -> Result<ExitCode, chatcourse_storage::Store
                     None => "active".to_owned(),
                 };
                 println!(
-                    "{}\t{}\tcreated {}\t{}",
+                    "{}\t{}\t{}\tcreated {}\t{}",
                     key.id,
                     key.label,
+                    key.role.as_str(),
                     key.created_at.format("%Y-%m-%d %H:%M UTC"),
                     state
                 );

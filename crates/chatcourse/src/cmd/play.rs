@@ -2,8 +2,10 @@
 //! learner's replies. Works piped too (`printf '1\n2\n' | chatcourse play
 //! m.yaml`): learner lines are then echoed so the output reads as a
 //! transcript. Lines starting with `/` are commands: `/wait 25h` lets time
-//! pass (reminders and expiry fire), `/state` shows the session state,
-//! `/quit` stops.
+//! pass (reminders and expiry fire), `/next` lets time pass until the
+//! next wake-up (the end of a `wait` step's pause, a reminder), `/state`
+//! shows the session state, `/quit` stops. A pause is shown with the local
+//! time it ends (`--timezone`, default UTC).
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -11,7 +13,7 @@ use std::process::ExitCode;
 
 use chatcourse_engine::convtest::{Said, parse_duration};
 use chatcourse_engine::{
-    Effect, Input, Module, QuizKind, StartOptions, State, Status, Turn, start, step,
+    Effect, Input, Module, QuizKind, StartOptions, State, Status, Turn, start_in_zone, step,
 };
 use chrono::{DateTime, Utc};
 
@@ -28,6 +30,9 @@ pub struct Args {
     /// Also show what the engine records: answers, scores, status changes.
     #[arg(long)]
     effects: bool,
+    /// The learner's IANA time zone, for `wait` steps with a time of day.
+    #[arg(long, default_value = "UTC", value_parser = chatcourse_api::parse_timezone)]
+    timezone: chatcourse_api::Tz,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -42,7 +47,7 @@ pub fn run(args: Args) -> ExitCode {
         language: args.language,
         learner_name: args.name,
     };
-    let mut turn = start(&module, opts, now);
+    let mut turn = start_in_zone(&module, opts, Some(args.timezone.name()), now);
     show(&mut out, &turn, args.effects);
     let stdin = io::stdin();
     let mut lines = stdin.lock().lines();
@@ -76,8 +81,19 @@ pub fn run(args: Args) -> ExitCode {
                 }
                 continue;
             }
+            "/next" => {
+                let Some(until) = turn.state.wake_at else {
+                    let _ = writeln!(out, "(nothing is due: the course waits for your reply)");
+                    continue;
+                };
+                let until = until.max(now);
+                if !wait(&module, &mut turn, &mut now, until, &mut out, args.effects) {
+                    return ExitCode::FAILURE;
+                }
+                continue;
+            }
             cmd if cmd.starts_with('/') => {
-                let _ = writeln!(out, "commands: /wait DURATION, /state, /quit");
+                let _ = writeln!(out, "commands: /wait DURATION, /next, /state, /quit");
                 continue;
             }
             _ => Input::Text {
@@ -127,6 +143,16 @@ fn show(out: &mut impl Write, turn: &Turn, effects: bool) {
         match e {
             Effect::Send { text } => {
                 let _ = writeln!(out, "{}", Said::Bot(text.clone()));
+            }
+            Effect::Paused { step_id, until } => {
+                let tz = turn.state.tz();
+                let when = until.map_or("never".to_owned(), |u| {
+                    u.with_timezone(&tz).format("%a %d %b %H:%M %Z").to_string()
+                });
+                let _ = writeln!(
+                    out,
+                    "-- paused at `{step_id}` until {when} (/next to skip ahead)"
+                );
             }
             other if effects => {
                 let json = serde_json::to_string(other).unwrap_or_default();

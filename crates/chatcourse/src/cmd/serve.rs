@@ -15,10 +15,18 @@ pub struct Args {
     /// valid.
     #[arg(long, env = "CHATCOURSE_MODULES", default_value = "modules")]
     pub modules: PathBuf,
+    /// How often, in seconds, to look at the modules folder again: a new or
+    /// changed file becomes a new version for new enrolments (live sessions
+    /// stay on theirs); a file that does not load is refused, with its
+    /// diagnostics in the log, and the previous version keeps serving.
+    /// 0: read the folder only at start.
+    #[arg(long, env = "CHATCOURSE_MODULES_POLL", default_value_t = 5)]
+    pub modules_poll: u64,
     /// Address to listen on.
     #[arg(long, env = "CHATCOURSE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// IANA time zone of the dd/MM/yyyy HH:mm times in responses.
+    /// IANA time zone of the dd/MM/yyyy HH:mm times in responses, and of
+    /// learners whose enrolment gives none (paced courses' `wait` steps).
     #[arg(long, env = "CHATCOURSE_TIMEZONE", default_value = "UTC", value_parser = chatcourse_api::parse_timezone)]
     pub timezone: Tz,
     /// An origin allowed to embed the learner's chat page in an iframe
@@ -81,6 +89,8 @@ pub fn run(args: Args) -> ExitCode {
         default_country: args.country.default_country,
         database_url: args.db.database,
         modules_dir: args.modules,
+        modules_poll: (args.modules_poll > 0)
+            .then(|| std::time::Duration::from_secs(args.modules_poll)),
         bind: args.bind,
         timezone: args.timezone,
         frame_origins: args.frame_origins,
@@ -155,7 +165,15 @@ async fn serve(config: Config) -> Result<(), Failure> {
             error,
         })?;
     let app = App::new(&config).await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    // On stdout, for the person who started it: the pages to open.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", chatcourse_api::welcome(addr));
+        let _ = out.flush();
+    }
     app.serve(listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use chatcourse_api::catalogue::{files_under, is_module_file};
 use chatcourse_engine::diagnostics::{self, Diagnostic};
-use chatcourse_engine::{Module, load_module};
+use chatcourse_engine::{Module, load_module, load_module_after};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +19,12 @@ pub struct Args {
     /// diagnostic (file, line, column, severity, code, message, hint).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// The previous version of a module (the file learners were enrolled
+    /// on so far): the file of the same `module:` id is compared with it,
+    /// and a quiz question kept under the same `id` whose right answer
+    /// changed is a `correct-changed` warning.
+    #[arg(long, value_name = "FILE")]
+    previous: Option<PathBuf>,
     /// Also check the texts for a channel: `sms` warns about texts over
     /// `--max-segments` SMS segments (docs/channels.md).
     #[arg(long, value_enum)]
@@ -40,6 +46,19 @@ enum Format {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    let previous = match &args.previous {
+        Some(path) => match load_file(path, false) {
+            Some((_, module)) => Some(module),
+            None => {
+                eprintln!(
+                    "error: the previous version {} does not load",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let mut files = Vec::new();
     let mut errors = 0;
     for path in &args.paths {
@@ -60,6 +79,11 @@ pub fn run(args: Args) -> ExitCode {
         };
         let shown = file.display().to_string();
         let mut result = load_module(&source);
+        if let Some(previous) = &previous
+            && result.module.as_ref().is_some_and(|m| m.id == previous.id)
+        {
+            result = load_module_after(&source, previous);
+        }
         if args.channel == Some(Channel::Sms) {
             result
                 .diagnostics

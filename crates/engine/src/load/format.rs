@@ -70,6 +70,13 @@ pub enum Ty {
     List(&'static Shape),
     /// A list of choices: texts or choice maps.
     Choices,
+    /// `wait:` of a step: a duration, a time of day, or a [`WAIT`] map.
+    Wait,
+    /// A time of day, `HH:MM` (24-hour).
+    TimeOfDay,
+    /// Weekdays: one or a list of `mon` ... `sun` (or full names), or a
+    /// range `mon-fri`.
+    Weekdays,
     /// Read by the loader only to say it is not allowed here (the
     /// module-wide `retry` has no `reprompt`); left out of the schema.
     NotAllowed,
@@ -168,7 +175,7 @@ pub static TIMEOUTS: Shape = Shape {
 #[rustfmt::skip]
 pub static STEP: Shape = Shape {
     name: "step",
-    doc: "A step: exactly one of say, ask, end.",
+    doc: "A step: exactly one of say, ask, end, wait.",
     fields: &[
         req("id", Ty::Str(Some(STEP_ID)), "Unique in the module."),
         opt("say", Ty::Text, "Send a message and go on."),
@@ -176,6 +183,7 @@ pub static STEP: Shape = Shape {
         opt(
             "end",
             Ty::OptionalText, "The completion message; the session is completed."),
+        opt("wait", Ty::Wait, "Pause the course until a time, then go on: a duration (2h), a time of day (\"09:00\", in the learner's time zone), or a map."),
         opt("next", Ty::Str(Some(STEP_ID)), "The step to go to (default: the step below)."),
         opt("quiz", Ty::Quiz, "The quiz this question scores into."),
         opt("choices", Ty::Choices, "Numbered choices."),
@@ -236,6 +244,19 @@ pub static RANGE: Shape = Shape {
     ],
 };
 
+#[rustfmt::skip]
+pub static WAIT: Shape = Shape {
+    name: "wait",
+    doc: "A pause: at least `after`, then the next `at` (on one of `days`). At least one of after and at.",
+    fields: &[
+        opt("after", Ty::Duration, "Pause at least this long (30s, 15m, 2h, 1d, 1w, 1d12h)."),
+        opt("at", Ty::TimeOfDay, "Then go on at the next time of day, HH:MM in the learner's time zone (\"09:00\")."),
+        opt("days", Ty::Weekdays, "Only on these weekdays (with at): [mon, wed, fri], or a range mon-fri."),
+        opt("skip", Ty::Strings(None), "Replies that end the pause at once (\"next\", \"ready\")."),
+        opt("reply", Ty::Text, "Sent when the learner writes during the pause; {resume_day} and {resume_time} say when it ends."),
+    ],
+};
+
 /// Every map of the format, in schema order.
 pub static SHAPES: &[&Shape] = &[
     &MODULE,
@@ -248,6 +269,7 @@ pub static SHAPES: &[&Shape] = &[
     &RANGE,
     &RETRY,
     &TIMEOUTS,
+    &WAIT,
 ];
 
 impl Shape {
@@ -263,7 +285,7 @@ impl Shape {
 }
 
 /// The step kinds and the answer-rule matchers: exactly one of each.
-pub const KINDS: &[&str] = &["say", "ask", "end"];
+pub const KINDS: &[&str] = &["say", "ask", "end", "wait"];
 pub const MATCHERS: &[&str] = &["keywords", "regex", "number", "any"];
 /// Fields only an `ask` step may have.
 pub const ASK_ONLY: &[&str] = &[
@@ -417,6 +439,24 @@ fn ty_schema(ty: &Ty) -> Value {
             "type": "array",
             "items": { "anyOf": [{ "$ref": "#/$defs/choice" }, { "$ref": "#/$defs/text" }] },
         }),
+        Ty::Wait => json!({
+            "anyOf": [
+                ty_schema(&Ty::Duration),
+                ty_schema(&Ty::TimeOfDay),
+                { "$ref": "#/$defs/wait" },
+            ],
+        }),
+        Ty::TimeOfDay => json!({
+            "type": "string",
+            "pattern": "^\\s*([01]?[0-9]|2[0-3]):[0-5][0-9]\\s*$",
+        }),
+        Ty::Weekdays => {
+            let day = json!({
+                "type": "string",
+                "pattern": "^\\s*[A-Za-z]{3,9}(\\s*-\\s*[A-Za-z]{3,9})?\\s*$",
+            });
+            json!({ "anyOf": [day.clone(), { "type": "array", "minItems": 1, "items": day }] })
+        }
         Ty::NotAllowed => json!(false),
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::Ctx;
 use super::steps::{DraftKind, DraftStep, Ref, StepName};
-use crate::module::{AnswerRule, Ask, Choice, QuizKind, Retry, Step, StepIdx, StepKind};
+use crate::module::{AnswerRule, Ask, Choice, QuizKind, Retry, Step, StepIdx, StepKind, Wait};
 use crate::syntax::Span;
 
 /// Resolves references and checks the graph. Returns the steps and the quiz
@@ -125,6 +125,28 @@ pub(super) fn resolve(
                 },
                 None => None,
             },
+            DraftKind::Wait(wait) => {
+                let wait = *wait;
+                let next = match next {
+                    Some(Some(next)) => Some(next),
+                    Some(None) if below.is_none() => {
+                        no_way_on(cx, "a `wait`");
+                        None
+                    }
+                    Some(None) => below,
+                    None => None,
+                };
+                next.map(|next| {
+                    StepKind::Wait(Box::new(Wait {
+                        after: wait.after,
+                        at: wait.at,
+                        days: wait.days,
+                        skip: wait.skip,
+                        reply: wait.reply,
+                        next,
+                    }))
+                })
+            }
             DraftKind::Ask(ask) => {
                 let ask = *ask;
                 if let Some(q) = &ask.quiz {
@@ -251,7 +273,7 @@ fn draft_successors(
     };
     match &draft.kind {
         DraftKind::End(_) => {}
-        DraftKind::Say(_) | DraftKind::Broken => add(&draft.next, true),
+        DraftKind::Say(_) | DraftKind::Wait(_) | DraftKind::Broken => add(&draft.next, true),
         DraftKind::Ask(ask) => {
             add(&draft.next, true);
             add(&ask.on_exhausted, false);

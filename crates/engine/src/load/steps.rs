@@ -50,6 +50,7 @@ pub(super) enum DraftKind {
     Say(Text),
     Ask(Box<DraftAsk>),
     End(Option<Text>),
+    Wait(Box<super::pause::DraftWait>),
     /// No (or several) kind keys: reported, kept so ids still resolve.
     Broken,
 }
@@ -175,7 +176,7 @@ fn report_missing_ids_and_kinds(cx: &mut Ctx<'_>, steps: &[DraftStep], items: &[
                 "missing-step-kind",
                 step.span,
                 format!("{name} has no kind"),
-                Some("add `say:`, `ask:` or `end:`".into()),
+                Some("add `say:`, `ask:`, `end:` or `wait:`".into()),
             );
         }
         i += 1;
@@ -324,6 +325,10 @@ fn lower_step(cx: &mut Ctx<'_>, node: &Node, last_quiz: Option<QuizKind>) -> Dra
             });
             DraftKind::End(text)
         }
+        Some("wait") => match fields.get("wait") {
+            Some(n) => DraftKind::Wait(Box::new(super::pause::lower_wait(cx, n))),
+            None => DraftKind::Broken,
+        },
         Some(_) => DraftKind::Ask(Box::new(lower_ask(cx, &fields, own_quiz, &name))),
         None => DraftKind::Broken,
     };

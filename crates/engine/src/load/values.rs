@@ -653,26 +653,44 @@ impl Ctx<'_> {
             "post_total" => (Var::Total(QuizKind::Post), Some(QuizKind::Post)),
             "answer" => (Var::Answer, None),
             "attempts_left" => (Var::AttemptsLeft, None),
+            "resume_day" | "resume_time" if !self.pause_vars => {
+                let span = self.inner_span(node, value, at);
+                self.error(
+                    "unknown-template-variable",
+                    span,
+                    format!("`{{{name}}}` is only known in a `wait` step's `reply`"),
+                    Some("say when the course goes on in the `wait` step's `reply`, or write the day and time out".into()),
+                );
+                return None;
+            }
+            "resume_day" => (Var::ResumeDay, None),
+            "resume_time" => (Var::ResumeTime, None),
             _ => {
+                // The variables this text may show.
+                let pause_vars = self.pause_vars;
+                let names = Var::NAMES
+                    .iter()
+                    .copied()
+                    .filter(|n| pause_vars || !Var::PAUSE_ONLY.contains(n));
                 let hint = if name.trim() != name && Var::NAMES.contains(&name.trim()) {
                     Some(format!("write `{{{}}}` without spaces", name.trim()))
                 } else {
-                    crate::diagnostics::closest(name.trim(), Var::NAMES.iter().copied())
+                    crate::diagnostics::closest(name.trim(), names.clone())
                         .first()
                         .map(|n| format!("did you mean `{{{n}}}`?"))
                         .or_else(|| {
                             // `{learner}` for `{learner_name}`.
                             let word = name.trim();
-                            Var::NAMES
-                                .iter()
+                            names
+                                .clone()
                                 .find(|n| word.len() >= 4 && n.starts_with(word))
                                 .map(|n| format!("did you mean `{{{n}}}`?"))
                         })
                         .or_else(|| {
                             Some(format!(
                                 "the variables are {}",
-                                Var::NAMES
-                                    .iter()
+                                names
+                                    .clone()
                                     .map(|n| format!("`{{{n}}}`"))
                                     .collect::<Vec<_>>()
                                     .join(", ")

@@ -21,6 +21,14 @@ pub struct DefaultTexts {
     pub reply: &'static str,
     /// Last separator of the hint: "Reply 1, 2 or 3."
     pub or: &'static str,
+    /// Sent when the learner writes during a pause whose `wait` has no
+    /// `reply`; `{resume_day}` and `{resume_time}` are filled in.
+    pub paused: &'static str,
+    /// `{resume_day}`: the pause ends today, tomorrow, or on a weekday
+    /// (Monday first).
+    pub today: &'static str,
+    pub tomorrow: &'static str,
+    pub on_weekday: [&'static str; 7],
 }
 
 pub const EN: DefaultTexts = DefaultTexts {
@@ -32,6 +40,18 @@ pub const EN: DefaultTexts = DefaultTexts {
     expired: "This course session has expired. Send RESTART to begin again.",
     reply: "Reply",
     or: "or",
+    paused: "Your next lesson comes {resume_day} at {resume_time}.",
+    today: "today",
+    tomorrow: "tomorrow",
+    on_weekday: [
+        "on Monday",
+        "on Tuesday",
+        "on Wednesday",
+        "on Thursday",
+        "on Friday",
+        "on Saturday",
+        "on Sunday",
+    ],
 };
 
 pub const SW: DefaultTexts = DefaultTexts {
@@ -43,6 +63,12 @@ pub const SW: DefaultTexts = DefaultTexts {
     expired: "Muda wa kozi hii umekwisha. Tuma RESTART kuanza upya.",
     reply: "Jibu",
     or: "au",
+    paused: "Somo lako lijalo litakuja {resume_day} saa {resume_time}.",
+    today: "leo",
+    tomorrow: "kesho",
+    on_weekday: [
+        "Jumatatu", "Jumanne", "Jumatano", "Alhamisi", "Ijumaa", "Jumamosi", "Jumapili",
+    ],
 };
 
 pub const FR: DefaultTexts = DefaultTexts {
@@ -54,6 +80,12 @@ pub const FR: DefaultTexts = DefaultTexts {
     expired: "Cette session du cours a expiré. Envoyez RESTART pour recommencer.",
     reply: "Répondez",
     or: "ou",
+    paused: "Votre prochaine leçon arrive {resume_day} à {resume_time}.",
+    today: "aujourd'hui",
+    tomorrow: "demain",
+    on_weekday: [
+        "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+    ],
 };
 
 /// Every language the engine has texts in.
@@ -122,8 +154,12 @@ mod tests {
     fn every_language_has_every_text() {
         for d in ALL {
             for s in [
-                d.help, d.stopped, d.invalid, d.finished, d.expired, d.reply, d.or,
-            ] {
+                d.help, d.stopped, d.invalid, d.finished, d.expired, d.reply, d.or, d.paused,
+                d.today, d.tomorrow,
+            ]
+            .into_iter()
+            .chain(d.on_weekday)
+            {
                 assert!(!s.trim().is_empty(), "{}", d.lang);
             }
         }

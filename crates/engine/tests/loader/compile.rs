@@ -297,3 +297,51 @@ fn every_error_prevents_the_module_and_diagnostics_are_sorted() {
             .all(|w| w[0].span.start <= w[1].span.start)
     );
 }
+
+/// A question kept under its id with another right answer is compared
+/// with the previous version: `correct-changed`; reordering the choices or
+/// rewording other texts is not.
+#[test]
+fn a_changed_right_answer_under_the_same_id_is_a_warning() {
+    use chatcourse_engine::load_module_after;
+    let v1 = "module: q\nname: Q\ngoal: g\nversion: \"1\"\nlanguage: en\nsteps:\n  - id: pre_q1\n    quiz: pre\n    ask: Where?\n    choices: [Pocket, Bank, Friend]\n    correct: 2\n  - id: done\n    end: Bye.\n";
+    let previous = load_module(v1).module.unwrap();
+    let codes = |src: &str| -> Vec<(&'static str, u32, u32)> {
+        load_module_after(src, &previous)
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.line, d.column))
+            .collect()
+    };
+    assert_eq!(codes(v1), []);
+    // Reordered, the same right answer: comparable.
+    assert_eq!(
+        codes(&v1.replace(
+            "[Pocket, Bank, Friend]\n    correct: 2",
+            "[Bank, Pocket, Friend]\n    correct: 1"
+        )),
+        []
+    );
+    assert_eq!(codes(&v1.replace("Where?", "Where is it safest?")), []);
+    // Another right answer under the same id.
+    assert_eq!(
+        codes(&v1.replace("correct: 2", "correct: 3")),
+        [("correct-changed", 11, 14)]
+    );
+    let d =
+        &load_module_after(&v1.replace("correct: 2", "correct: [2, 3]"), &previous).diagnostics[0];
+    assert!(
+        d.message.contains("`bank`") && d.message.contains("`friend`"),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.severity, Severity::Warning);
+    // A new id: a new question, nothing to compare.
+    assert_eq!(
+        codes(
+            &v1.replace("pre_q1", "pre_q1_v2")
+                .replace("correct: 2", "correct: 3")
+        ),
+        []
+    );
+}

@@ -184,3 +184,29 @@ fn the_documented_example_is_what_graph_prints() {
         .expect("the documented module loads");
     assert_eq!(Flow::build(&module).mermaid(), mermaid);
 }
+
+#[test]
+fn pauses_are_hexagons_saying_until_when() {
+    let flow = example("savings-week");
+    let pause = flow.nodes.iter().position(|n| n.id == "pause_1").unwrap();
+    assert_eq!(flow.nodes[pause].text, "wait 12h, then until 09:00 mon-fri");
+    let out: Vec<_> = flow.edges.iter().filter(|e| e.from == pause).collect();
+    assert_eq!(out.len(), 1);
+    assert_eq!(flow.nodes[out[0].to].id, "day2");
+    assert_eq!(out[0].label, "or reply: next, sasa");
+    assert!(flow.nodes.iter().all(|n| n.reachable));
+    let mermaid = flow.mermaid();
+    assert!(
+        mermaid.contains(&format!(
+            "s{pause}{{{{\"<b>pause_1</b><br/>wait 12h, then until 09:00 mon-fri\"}}}}"
+        )),
+        "{mermaid}"
+    );
+    assert!(
+        flow.dot().contains(&format!(
+            "s{pause} [label=\"pause_1\\nwait 12h, then until 09:00 mon-fri\", shape=hexagon];"
+        )),
+        "{}",
+        flow.dot()
+    );
+}

@@ -3,6 +3,7 @@
 
 mod compile;
 mod flow;
+mod pause;
 mod props;
 mod schema;
 mod snapshots;

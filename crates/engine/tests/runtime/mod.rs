@@ -6,6 +6,8 @@ use chatcourse_engine::{
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+mod pause;
+
 fn load(yaml: &str) -> Module {
     let r = load_module(yaml);
     match r.module {
@@ -286,7 +288,16 @@ fn the_example_modules_play_through_with_number_replies() {
             if c.state().status != Status::Active {
                 break;
             }
-            c.say("1");
+            // A `wait` step pauses the course until its wake-up.
+            match c.turn.effects.last() {
+                Some(Effect::Paused { until, .. }) => {
+                    let until = until.expect("a pause ends");
+                    c.wake_at(until);
+                }
+                _ => {
+                    c.say("1");
+                }
+            }
         }
         assert_eq!(c.state().status, Status::Completed, "{name} never ends");
         let round_trip = State::from_json(&c.state().to_json()).unwrap();

@@ -41,23 +41,25 @@ pub(super) async fn find_org(pool: &PgPool, name: &str) -> Result<Option<Organis
     row.as_ref().map(org_from).transpose()
 }
 
-pub(super) async fn find_org_by_key_hash(
+pub(super) async fn find_key_grant(
     pool: &PgPool,
     key_hash: &str,
-) -> Result<Option<Organisation>> {
+) -> Result<Option<(Organisation, KeyRole)>> {
     let row = sqlx::query(
-        "SELECT o.id, o.name, o.created_at FROM api_keys k JOIN organisations o ON o.id = k.org_id \
+        "SELECT o.id, o.name, o.created_at, k.role FROM api_keys k JOIN organisations o ON o.id = k.org_id \
          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(org_from).transpose()
+    row.as_ref()
+        .map(|row| Ok((org_from(row)?, parse(row.try_get("role")?)?)))
+        .transpose()
 }
 
 pub(super) async fn list_keys(pool: &PgPool, org: OrgId) -> Result<Vec<ApiKey>> {
     let rows = sqlx::query(
-        "SELECT id, org_id, label, key_hash, created_at, revoked_at FROM api_keys WHERE org_id = $1 ORDER BY id",
+        "SELECT id, org_id, label, role, key_hash, created_at, revoked_at FROM api_keys WHERE org_id = $1 ORDER BY id",
     )
     .bind(org)
     .fetch_all(pool)
@@ -106,6 +108,34 @@ pub(super) async fn list_modules(pool: &PgPool) -> Result<Vec<ModuleVersion>> {
         "SELECT * FROM module_versions mv WHERE mv.id = \
          (SELECT MAX(l.id) FROM module_versions l WHERE l.module_uuid = mv.module_uuid) ORDER BY mv.name, mv.id",
     )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(module_from).collect()
+}
+
+/// The latest version of the module `module_uuid` that `org` owns.
+pub(super) async fn find_org_module(
+    pool: &PgPool,
+    org: OrgId,
+    module_uuid: Uuid,
+) -> Result<Option<ModuleVersion>> {
+    let row = sqlx::query(
+        "SELECT * FROM module_versions WHERE module_uuid = $1 AND org_id = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(module_uuid)
+    .bind(org)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(module_from).transpose()
+}
+
+/// The current (latest) version of every module `org` owns, by name.
+pub(super) async fn list_org_modules(pool: &PgPool, org: OrgId) -> Result<Vec<ModuleVersion>> {
+    let rows = sqlx::query(
+        "SELECT * FROM module_versions mv WHERE mv.org_id = $1 AND mv.id = \
+         (SELECT MAX(l.id) FROM module_versions l WHERE l.module_uuid = mv.module_uuid) ORDER BY mv.name, mv.id",
+    )
+    .bind(org)
     .fetch_all(pool)
     .await?;
     rows.iter().map(module_from).collect()

@@ -41,23 +41,25 @@ pub(super) async fn find_org(pool: &SqlitePool, name: &str) -> Result<Option<Org
     row.as_ref().map(org_from).transpose()
 }
 
-pub(super) async fn find_org_by_key_hash(
+pub(super) async fn find_key_grant(
     pool: &SqlitePool,
     key_hash: &str,
-) -> Result<Option<Organisation>> {
+) -> Result<Option<(Organisation, KeyRole)>> {
     let row = sqlx::query(
-        "SELECT o.id, o.name, o.created_at FROM api_keys k JOIN organisations o ON o.id = k.org_id \
+        "SELECT o.id, o.name, o.created_at, k.role FROM api_keys k JOIN organisations o ON o.id = k.org_id \
          WHERE k.key_hash = ? AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(org_from).transpose()
+    row.as_ref()
+        .map(|row| Ok((org_from(row)?, parse(row.try_get("role")?)?)))
+        .transpose()
 }
 
 pub(super) async fn list_keys(pool: &SqlitePool, org: OrgId) -> Result<Vec<ApiKey>> {
     let rows = sqlx::query(
-        "SELECT id, org_id, label, key_hash, created_at, revoked_at FROM api_keys WHERE org_id = ? ORDER BY id",
+        "SELECT id, org_id, label, role, key_hash, created_at, revoked_at FROM api_keys WHERE org_id = ? ORDER BY id",
     )
     .bind(org)
     .fetch_all(pool)
@@ -108,6 +110,34 @@ pub(super) async fn list_modules(pool: &SqlitePool) -> Result<Vec<ModuleVersion>
         "SELECT * FROM module_versions mv WHERE mv.id = \
          (SELECT MAX(l.id) FROM module_versions l WHERE l.module_uuid = mv.module_uuid) ORDER BY mv.name, mv.id",
     )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(module_from).collect()
+}
+
+/// The latest version of the module `module_uuid` that `org` owns.
+pub(super) async fn find_org_module(
+    pool: &SqlitePool,
+    org: OrgId,
+    module_uuid: Uuid,
+) -> Result<Option<ModuleVersion>> {
+    let row = sqlx::query(
+        "SELECT * FROM module_versions WHERE module_uuid = ? AND org_id = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(module_uuid.hyphenated())
+    .bind(org)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(module_from).transpose()
+}
+
+/// The current (latest) version of every module `org` owns, by name.
+pub(super) async fn list_org_modules(pool: &SqlitePool, org: OrgId) -> Result<Vec<ModuleVersion>> {
+    let rows = sqlx::query(
+        "SELECT * FROM module_versions mv WHERE mv.org_id = ? AND mv.id = \
+         (SELECT MAX(l.id) FROM module_versions l WHERE l.module_uuid = mv.module_uuid) ORDER BY mv.name, mv.id",
+    )
+    .bind(org)
     .fetch_all(pool)
     .await?;
     rows.iter().map(module_from).collect()

@@ -83,6 +83,7 @@ pub(super) fn key_from(row: &SqliteRow) -> Result<ApiKey> {
         id: row.try_get("id")?,
         org: row.try_get("org_id")?,
         label: row.try_get("label")?,
+        role: parse(row.try_get("role")?)?,
         key_hash: row.try_get("key_hash")?,
         created_at: time(row.try_get("created_at")?)?,
         revoked_at: opt_time(row.try_get("revoked_at")?)?,
@@ -112,6 +113,7 @@ pub(super) fn module_from(row: &SqliteRow) -> Result<ModuleVersion> {
         pre_quiz_total: row.try_get("pre_quiz_total")?,
         post_quiz_total: row.try_get("post_quiz_total")?,
         registered_at: time(row.try_get("registered_at")?)?,
+        org: row.try_get("org_id")?,
     })
 }
 

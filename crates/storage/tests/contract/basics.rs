@@ -292,3 +292,134 @@ pub async fn migrate_is_idempotent(store: Arc<dyn Store>, _clock: Arc<ManualCloc
     assert_eq!(store.migrate().await.unwrap(), vec![]);
     assert_eq!(store.migrate().await.unwrap(), vec![]);
 }
+
+/// Modules an organisation owns are listed for it alone, and their
+/// versions say who owns them; shared modules are listed for nobody.
+pub async fn organisation_owned_modules(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let a = store
+        .create_org_if_missing("owner-a", t0())
+        .await
+        .unwrap()
+        .id;
+    let b = store
+        .create_org_if_missing("owner-b", t0())
+        .await
+        .unwrap()
+        .id;
+    let shared = store
+        .register_module_version(&new_module("budget", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(shared.org, None);
+    let owned = |org: OrgId, id: &str, hash: &str| {
+        let mut m = new_module(&format!("org/{org}/{id}"), hash);
+        m.org = Some(org);
+        m
+    };
+    let a1 = store
+        .register_module_version(&owned(a, "budget", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(a1.org, Some(a));
+    assert_ne!(a1.id, shared.id, "the same text owned is another version");
+    let a2 = store
+        .register_module_version(&owned(a, "budget", "b2"))
+        .await
+        .unwrap();
+    let a_loans = store
+        .register_module_version(&owned(a, "loans", "l1"))
+        .await
+        .unwrap();
+    let b1 = store
+        .register_module_version(&owned(b, "budget", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .register_module_version(&owned(a, "budget", "b1"))
+            .await
+            .unwrap(),
+        a1,
+        "idempotent per owner"
+    );
+    assert_eq!(
+        store.list_org_modules(a).await.unwrap(),
+        vec![a2.clone(), a_loans]
+    );
+    assert_eq!(store.list_org_modules(b).await.unwrap(), vec![b1.clone()]);
+    let nobody = store
+        .create_org_if_missing("owner-c", t0())
+        .await
+        .unwrap()
+        .id;
+    assert!(store.list_org_modules(nobody).await.unwrap().is_empty());
+    assert_eq!(
+        store.find_module(a1.module_uuid).await.unwrap(),
+        Some(a2.clone())
+    );
+    assert_eq!(
+        store.find_org_module(a, a1.module_uuid).await.unwrap(),
+        Some(a2)
+    );
+    assert_eq!(
+        store.find_org_module(b, a1.module_uuid).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_org_module(a, shared.module_uuid).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_module_version(b1.id).await.unwrap(), Some(b1));
+}
+
+/// Keys carry a role: `add_api_key` makes admin keys (as every key was
+/// before roles), the role comes back with the organisation when a key is
+/// looked up, and `list_keys` shows it.
+pub async fn key_roles(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let org = store.create_org_if_missing("roles", t0()).await.unwrap();
+    let admin = store
+        .add_api_key(org.id, &hash_api_key("k-admin"), "old", t0())
+        .await
+        .unwrap();
+    assert_eq!(admin.role, KeyRole::Admin);
+    for role in KeyRole::ALL {
+        let secret = format!("k-{}", role.as_str());
+        let hash = hash_api_key(&secret);
+        if role != KeyRole::Admin {
+            let key = store
+                .add_api_key_with_role(org.id, &hash, role.as_str(), role, t0())
+                .await
+                .unwrap();
+            assert_eq!(key.role, role);
+        }
+        assert_eq!(
+            store.find_key_grant(&hash).await.unwrap(),
+            Some((org.clone(), role))
+        );
+    }
+    let listed: Vec<(String, KeyRole)> = store
+        .list_keys(org.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.label, k.role))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("old".to_owned(), KeyRole::Admin),
+            ("analyst".to_owned(), KeyRole::Analyst),
+            ("author".to_owned(), KeyRole::Author),
+        ]
+    );
+    let analyst = &store.list_keys(org.id).await.unwrap()[1];
+    assert!(store.revoke_key(org.id, analyst.id, at(1)).await.unwrap());
+    assert_eq!(
+        store
+            .find_key_grant(&hash_api_key("k-analyst"))
+            .await
+            .unwrap(),
+        None,
+        "a revoked key grants nothing"
+    );
+}

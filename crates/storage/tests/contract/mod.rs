@@ -49,6 +49,7 @@ pub fn new_module(module_id: &str, hash: &str) -> NewModuleVersion {
         pre_quiz_total: 2,
         post_quiz_total: 4,
         registered_at: t0(),
+        org: None,
     }
 }
 

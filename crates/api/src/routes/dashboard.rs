@@ -1,0 +1,180 @@
+//! The programme dashboard's data (the page is `/dashboard`): the
+//! programme summary and the organisation's delivery health, as sections,
+//! each a table of numbers with its chart (SVG, `crate::charts`). A new
+//! kind of figure (the programme report's paired gain, item analysis,
+//! funnel) is one more section: the page draws any section it is given.
+
+use axum::extract::State;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::envelope::{Envelope, ok};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::QueryParams;
+use crate::state::{AppState, Org};
+use crate::wire::ProgramSummaryData;
+
+/// One figure of the dashboard: its numbers as a table, and a chart of
+/// them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DashboardSection {
+    /// Stable name (`status`, `scores`, `delivery`): the CSV file's name.
+    #[schema(example = "status")]
+    pub id: &'static str,
+    #[schema(example = "Learners by status")]
+    pub title: String,
+    /// The table's header.
+    pub columns: Vec<&'static str>,
+    /// The table's rows: a label, then numbers (`null`: none yet).
+    #[schema(value_type = Vec<Vec<Object>>)]
+    pub rows: Vec<Vec<Value>>,
+    /// The chart (an SVG document); null when there is nothing to draw.
+    pub svg: Option<String>,
+    /// What the numbers cover, when it is not obvious.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DashboardData {
+    pub summary: ProgramSummaryData,
+    pub sections: Vec<DashboardSection>,
+}
+
+/// Fetch a programme's dashboard: the programme summary as charts and
+/// tables, and the delivery health of the organisation's channels.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/program/dashboard",
+    tag = "summaries",
+    params(("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)")),
+    responses(
+        (status = 200, description = "Dashboard successfully fetched", body = Envelope<DashboardData>),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 403, description = "The key's role may not read", body = ErrorBody),
+        (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn program(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Envelope<DashboardData>, ApiError> {
+    let summary = super::summaries::program_summary(&state, org, &query).await?;
+    let mut sections = vec![status(&summary), scores(&summary)];
+    sections.push(delivery(&state, org).await?);
+    Ok(ok(
+        "Dashboard successfully fetched",
+        DashboardData { summary, sections },
+    ))
+}
+
+/// A section whose rows are `(label, one number)`, charted as bars.
+fn bar_section(
+    id: &'static str,
+    title: &str,
+    columns: [&'static str; 2],
+    rows: Vec<(String, Option<f64>)>,
+) -> DashboardSection {
+    let bars: Vec<(String, f64)> = rows
+        .iter()
+        .filter_map(|(label, value)| value.map(|v| (label.clone(), v)))
+        .collect();
+    DashboardSection {
+        id,
+        title: title.to_owned(),
+        columns: columns.to_vec(),
+        svg: (!bars.is_empty())
+            .then(|| crate::charts::bars(title, columns[1], &bars))
+            .flatten(),
+        rows: rows
+            .into_iter()
+            .map(|(label, value)| vec![Value::from(label), value.map_or(Value::Null, Value::from)])
+            .collect(),
+        note: None,
+    }
+}
+
+fn status(s: &ProgramSummaryData) -> DashboardSection {
+    let rows = [
+        ("Enrolled", s.enrolled),
+        ("Active", s.active),
+        ("Completed", s.completed),
+        ("Opted out", s.opted_out),
+        ("Expired", s.expired),
+    ]
+    .into_iter()
+    .map(|(label, n)| (label.to_owned(), Some(n as f64)))
+    .collect();
+    bar_section("status", "Learners by status", ["Status", "Learners"], rows)
+}
+
+fn scores(s: &ProgramSummaryData) -> DashboardSection {
+    let mut section = bar_section(
+        "scores",
+        "Average quiz score, before and after",
+        ["Quiz", "Average score (%)"],
+        vec![
+            ("Before (pre-quiz)".to_owned(), s.average_pre_score),
+            ("After (post-quiz)".to_owned(), s.average_post_score),
+        ],
+    );
+    section.note = Some(match s.knowledge_gain {
+        Some(gain) => format!(
+            "Knowledge gain: {gain} percentage points (after minus before, over the sessions that answered each quiz)."
+        ),
+        None => "Knowledge gain: not yet (no session has answered both quizzes).".to_owned(),
+    });
+    section
+}
+
+async fn delivery(
+    state: &AppState,
+    org: chatcourse_storage::OrgId,
+) -> Result<DashboardSection, ApiError> {
+    let channels = state
+        .store
+        .list_channels(org)
+        .await
+        .map_err(ApiError::internal)?;
+    let depth = state
+        .store
+        .outbox_depth()
+        .await
+        .map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    let rows: Vec<Vec<Value>> = channels
+        .iter()
+        .map(|channel| {
+            let queued = depth.iter().find(|d| d.channel == channel.id);
+            vec![
+                Value::from(channel.name.clone()),
+                Value::from(queued.map_or(0, |d| d.queued)),
+                queued.map_or(Value::Null, |d| {
+                    Value::from((now - d.oldest_queued_at).num_minutes().max(0))
+                }),
+            ]
+        })
+        .collect();
+    let bars: Vec<(String, f64)> = channels
+        .iter()
+        .zip(&rows)
+        .map(|(c, row)| (c.name.clone(), row[1].as_f64().unwrap_or(0.0)))
+        .collect();
+    Ok(DashboardSection {
+        id: "delivery",
+        title: "Messages waiting for delivery".to_owned(),
+        columns: vec!["Channel", "Queued", "Oldest queued (minutes)"],
+        svg: (!bars.is_empty())
+            .then(|| crate::charts::bars("Messages waiting for delivery", "Queued", &bars))
+            .flatten(),
+        rows,
+        note: Some(if channels.is_empty() {
+            "No channel: messages reach learners through the API and the chat page only.".to_owned()
+        } else {
+            "All programmes of the organisation, per channel (docs/channels.md).".to_owned()
+        }),
+    })
+}
