@@ -49,6 +49,29 @@ pub struct Config {
     pub default_country: chatcourse_channels::Country,
     /// The outbox dispatcher: retries, waits, timeout.
     pub delivery: crate::delivery::DeliveryConfig,
+    /// How many exports may run at once (beyond: `429 too_many_exports`).
+    pub export_limits: ExportLimits,
+}
+
+/// How many programme exports may stream at once. An export holds no
+/// database connection while its client reads (it reads in pages), but
+/// each costs database work and memory (a page of rows), so their number
+/// is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportLimits {
+    /// Per organisation (2).
+    pub per_org: usize,
+    /// In total, all organisations together (8).
+    pub total: usize,
+}
+
+impl Default for ExportLimits {
+    fn default() -> ExportLimits {
+        ExportLimits {
+            per_org: 2,
+            total: 8,
+        }
+    }
 }
 
 impl Default for Config {
@@ -68,6 +91,7 @@ impl Default for Config {
                 .parse()
                 .unwrap_or_else(|_| unreachable!("KE is a country")),
             delivery: crate::delivery::DeliveryConfig::default(),
+            export_limits: ExportLimits::default(),
         }
     }
 }

@@ -94,6 +94,7 @@ error_codes! {
     ChannelNotFound => (NOT_FOUND, "channel_not_found", "Channel not found"),
     CustomerOptedOut => (CONFLICT, "customer_opted_out", "The customer opted out of messages from this organisation"),
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+    TooManyExports => (TOO_MANY_REQUESTS, "too_many_exports", "Too many exports are running; try again when one has finished"),
     ShuttingDown => (SERVICE_UNAVAILABLE, "shutting_down", "The server is shutting down"),
     NotReady => (SERVICE_UNAVAILABLE, "not_ready", "The service is not ready"),
     RequestTimeout => (SERVICE_UNAVAILABLE, "request_timeout", "The request took too long"),
@@ -151,6 +152,8 @@ pub enum ApiError {
     /// The customer's phone sent STOP: no session starts until START.
     CustomerOptedOut,
     MethodNotAllowed,
+    /// The organisation's (or the server's) exports are all running.
+    TooManyExports,
     ShuttingDown,
     NotReady,
     /// An ordinary request that ran longer than the request timeout.
@@ -197,6 +200,7 @@ impl ApiError {
             ApiError::InvalidSignature => ErrorCode::InvalidSignature,
             ApiError::ChannelNotFound => ErrorCode::ChannelNotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::TooManyExports => ErrorCode::TooManyExports,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::NotReady => ErrorCode::NotReady,
             ApiError::Timeout => ErrorCode::RequestTimeout,

@@ -33,7 +33,7 @@ mod wakeup;
 pub mod wire;
 
 pub use catalogue::{LoadError, module_uuid};
-pub use config::{Config, MAX_MESSAGE_CHARS, Tz, parse_origin, parse_timezone};
+pub use config::{Config, ExportLimits, MAX_MESSAGE_CHARS, Tz, parse_origin, parse_timezone};
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use routes::pages::{PAGES, welcome};

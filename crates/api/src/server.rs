@@ -106,6 +106,7 @@ impl App {
                 events,
                 page_csp: routes::pages::content_security_policy(&config.frame_ancestors()),
                 default_country: config.default_country,
+                exports: routes::exports::ExportSlots::new(config.export_limits),
                 dispatcher: Some(crate::delivery::Dispatcher::new(
                     config.delivery.clone(),
                     key,

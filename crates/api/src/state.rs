@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub page_csp: String,
     /// Country of phones written without a country code.
     pub default_country: chatcourse_channels::Country,
+    /// The running exports, bounded per organisation and in total.
+    pub exports: crate::routes::exports::ExportSlots,
     /// The outbox dispatcher (and the key of channel secrets).
     pub dispatcher: Option<crate::delivery::Dispatcher>,
 }

@@ -361,6 +361,10 @@ pub struct CustomerSessionItem {
     /// negotiated from the enrolment's `language`.
     #[schema(example = "en")]
     pub language: String,
+    /// The id of the step the session is at: the step waiting for the
+    /// learner while active, the last step reached otherwise.
+    #[schema(example = "pre_q1")]
+    pub current_step: String,
 }
 
 /// One quiz answer in a session summary.
@@ -440,7 +444,27 @@ pub struct ProgramSummaryData {
     pub average_pre_score: Option<f64>,
     pub average_post_score: Option<f64>,
     /// average_post_score - average_pre_score, in percentage points.
+    /// These compare different learners (see the paired figures).
     pub knowledge_gain: Option<f64>,
+    /// Sessions whose current run answered every pre-quiz question.
+    pub pre_quiz_completed: i64,
+    /// Sessions whose current run answered some, not all, pre-quiz
+    /// questions (in the averages above, their unanswered questions count
+    /// as wrong; in the paired figures they are left out).
+    pub pre_quiz_in_progress: i64,
+    pub post_quiz_completed: i64,
+    pub post_quiz_in_progress: i64,
+    /// Sessions whose current run completed both quizzes: the learners the
+    /// paired figures are about.
+    pub paired_learners: i64,
+    /// Mean pre-quiz score in percent (one decimal) over the paired
+    /// learners; `null` when there is none.
+    pub paired_average_pre_score: Option<f64>,
+    /// Mean post-quiz score over the same learners.
+    pub paired_average_post_score: Option<f64>,
+    /// Mean gain of the paired learners (post minus pre), in percentage
+    /// points (one decimal); `null` when there is none.
+    pub paired_knowledge_gain: Option<f64>,
 }
 
 /// `"correct/total"`.
@@ -477,6 +501,38 @@ pub struct MessageExportLine {
     pub program_identifier: i64,
 }
 
+/// One line of the answers export (`GET /api/v1/fe/program/export/answers`):
+/// one recorded quiz answer, with whose it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnswerExportLine {
+    /// The answer's id: its place in the session's answer log.
+    pub id: i64,
+    pub session_uuid: String,
+    pub customer_uuid: String,
+    pub module_uuid: String,
+    /// The content hash of the module version the session follows.
+    pub module_version_hash: String,
+    pub program_identifier: i64,
+    /// `pre` or `post`.
+    #[schema(example = "pre")]
+    pub quiz: &'static str,
+    /// The question's stable id in the module (`pre_q1`).
+    pub question_id: String,
+    pub question: String,
+    /// The learner's reply, as sent.
+    pub answer: String,
+    pub correct: bool,
+    /// 1 for the first reply on the question, 2 after one reply that
+    /// matched nothing, and so on.
+    pub attempt: i32,
+    /// Which rule of the question matched (the engine's wording).
+    pub matched_by: String,
+    /// `dd/MM/yyyy HH:mm` in the server's zone.
+    pub date_time: String,
+    /// The same time in UTC, RFC 3339 with microseconds.
+    pub timestamp: String,
+}
+
 /// One line of the scores export (`GET /api/v1/fe/program/export/scores`):
 /// one session of the programme.
 #[derive(Debug, Serialize, ToSchema)]
@@ -502,4 +558,20 @@ pub struct ScoreExportLine {
     pub date_enrolled: String,
     /// `""` when the learner has never replied.
     pub last_active_date: String,
+    /// Questions answered in each quiz in the current run (a quiz is
+    /// complete when this reaches its total).
+    pub pre_quiz_answered: i32,
+    pub post_quiz_answered: i32,
+    /// The module language the session runs in (`en`, `sw`...).
+    #[schema(example = "en")]
+    pub language: String,
+    /// The step the session is at (the step waiting for the learner while
+    /// active, the last one reached otherwise), by its id in the module.
+    #[schema(example = "pre_q1")]
+    pub current_step: String,
+    /// The session's messages through channels, by delivery status.
+    pub messages_queued: i64,
+    pub messages_sent: i64,
+    pub messages_delivered: i64,
+    pub messages_failed: i64,
 }

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 mod clock;
 mod model;
+mod paging;
 mod postgres;
 mod sqlite;
 mod turn;
@@ -269,6 +270,14 @@ pub trait Store: Send + Sync {
         org: OrgId,
         identifier: i64,
     ) -> BoxStream<'static, Result<SessionExportRow>>;
+    /// Every recorded quiz answer of the organisation's sessions matching
+    /// `filter` (programme, answer time), by session then answer id, read
+    /// in pages like [`Store::export_transcripts`].
+    fn export_answers(
+        &self,
+        org: OrgId,
+        filter: ExportFilter,
+    ) -> BoxStream<'static, Result<AnswerExportRow>>;
 
     /// Live message events: every commit of messages by any process (on
     /// PostgreSQL) or by this process (SQLite), after it commits. This
@@ -499,24 +508,6 @@ where
     Box::pin(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }))
-}
-
-/// Sends the rows of a streamed query, each mapped by `map`, to `tx` (the
-/// sender of [`channel_stream`]): until the rows end, the first error (sent,
-/// then stop) or the receiver is gone.
-pub(crate) async fn forward_rows<R, T>(
-    mut rows: impl futures::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
-    tx: &tokio::sync::mpsc::Sender<Result<T>>,
-    map: impl Fn(&R) -> Result<T>,
-) {
-    use futures::StreamExt;
-    while let Some(row) = rows.next().await {
-        let item = row.map_err(StoreError::from).and_then(|row| map(&row));
-        let failed = item.is_err();
-        if tx.send(item).await.is_err() || failed {
-            break;
-        }
-    }
 }
 
 /// The events of a broadcast channel; a lagging receiver yields

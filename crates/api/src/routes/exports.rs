@@ -1,5 +1,6 @@
 //! Streaming exports of a programme for analysts: every message
-//! (`/api/v1/fe/program/export/messages`) and every session's scores
+//! (`/api/v1/fe/program/export/messages`), every recorded quiz answer
+//! (`/api/v1/fe/program/export/answers`) and every session's scores
 //! (`/api/v1/fe/program/export/scores`), as NDJSON or CSV.
 //!
 //! The rows come from the store's streamed reads and are encoded in
@@ -10,24 +11,39 @@
 //! NDJSON body with one line `{"error": {...}}` ([`ERROR_LINE`]) and aborts
 //! a CSV body (the connection is closed without the final chunk), so a
 //! truncated export is never mistaken for a complete one.
+//!
+//! The store reads an export in keyset pages, holding a pooled connection
+//! only for each page's query, so a client that reads slowly (or never)
+//! holds no connection. The running exports are bounded per organisation
+//! and in total ([`ExportSlots`]); beyond that, `429 too_many_exports`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
-use chatcourse_storage::{ExportFilter, ExportRow, OrgId, SessionExportRow, StoreError};
+use chatcourse_storage::{
+    AnswerExportRow, ExportFilter, ExportRow, OrgId, SessionExportRow, StoreError,
+};
 use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use serde::Serialize;
 
+use crate::config::ExportLimits;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{QueryParams, check};
 use crate::state::{AppState, Org};
 use crate::time::{display, display_opt};
-use crate::wire::{MessageExportLine, ScoreExportLine, score};
+use crate::wire::{AnswerExportLine, MessageExportLine, ScoreExportLine, score};
+
+mod cells;
+
+use cells::Cells;
 
 /// Rows encoded into one chunk of the body at most (those already
 /// available; a chunk never waits for more rows).
@@ -36,6 +52,78 @@ const BATCH: usize = 256;
 /// The last line of an NDJSON export that failed part-way. The lines before
 /// it are complete; the export is not.
 pub const ERROR_LINE: &str = "{\"error\":{\"status\":500,\"code\":\"internal_error\",\"message\":\"The export failed part-way; the lines before this one are complete, the export is not\"}}\n";
+
+/// Seconds a client refused with `429 too_many_exports` is told to wait
+/// (`Retry-After`).
+pub const EXPORT_RETRY_AFTER_SECONDS: u32 = 10;
+
+/// The running exports, counted per organisation and in total.
+#[derive(Debug, Clone)]
+pub(crate) struct ExportSlots {
+    limits: ExportLimits,
+    running: Arc<Mutex<Running>>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    total: usize,
+    per_org: HashMap<OrgId, usize>,
+}
+
+/// One running export: released when dropped (the body ended, or its
+/// client went away).
+#[derive(Debug)]
+pub(crate) struct ExportSlot {
+    org: OrgId,
+    running: Arc<Mutex<Running>>,
+}
+
+impl ExportSlots {
+    pub(crate) fn new(limits: ExportLimits) -> ExportSlots {
+        ExportSlots {
+            limits,
+            running: Arc::default(),
+        }
+    }
+
+    /// A slot for an export of `org`, or `429 too_many_exports` when the
+    /// organisation, or the server, runs as many as it may.
+    fn acquire(&self, org: OrgId) -> Result<ExportSlot, ApiError> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let of_org = running.per_org.get(&org).copied().unwrap_or(0);
+        if of_org >= self.limits.per_org || running.total >= self.limits.total {
+            return Err(ApiError::TooManyExports);
+        }
+        running.total += 1;
+        running.per_org.insert(org, of_org + 1);
+        Ok(ExportSlot {
+            org,
+            running: Arc::clone(&self.running),
+        })
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.total = running.total.saturating_sub(1);
+        if let Some(n) = running.per_org.get_mut(&self.org) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                running.per_org.remove(&self.org);
+            }
+        }
+    }
+}
+
+/// `429 too_many_exports` with `Retry-After`.
+fn too_many_exports() -> Response {
+    let mut response = ApiError::TooManyExports.into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(EXPORT_RETRY_AFTER_SECONDS));
+    response
+}
 
 /// The body format, from `format=ndjson|csv` (default NDJSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +171,26 @@ impl Line for MessageExportLine {
     ];
 }
 
+impl Line for AnswerExportLine {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "session_uuid",
+        "customer_uuid",
+        "module_uuid",
+        "module_version_hash",
+        "program_identifier",
+        "quiz",
+        "question_id",
+        "question",
+        "answer",
+        "correct",
+        "attempt",
+        "matched_by",
+        "date_time",
+        "timestamp",
+    ];
+}
+
 impl Line for ScoreExportLine {
     const COLUMNS: &'static [&'static str] = &[
         "session_uuid",
@@ -100,6 +208,14 @@ impl Line for ScoreExportLine {
         "post_quiz_total",
         "date_enrolled",
         "last_active_date",
+        "pre_quiz_answered",
+        "post_quiz_answered",
+        "language",
+        "current_step",
+        "messages_queued",
+        "messages_sent",
+        "messages_delivered",
+        "messages_failed",
     ];
 }
 
@@ -126,6 +242,7 @@ impl Line for ScoreExportLine {
         (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+        (status = 429, description = "Too many exports running (`too_many_exports`, with `Retry-After`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -135,28 +252,114 @@ pub async fn messages(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     let tz = state.timezone;
+    let export = match ranged(&state, org, &query).await? {
+        Ok(export) => export,
+        Err(busy) => return Ok(busy),
+    };
+    let lines = state
+        .store
+        .export_transcripts(org, export.filter.clone())
+        .map(move |row| row.map(|row| message_line(row, tz)));
+    export.respond("messages", lines).await
+}
+
+/// A ranged export about to start: its format, its filter (of an existing
+/// programme) and its slot.
+struct Ranged {
+    format: Format,
+    filter: ExportFilter,
+    slot: ExportSlot,
+}
+
+impl Ranged {
+    async fn respond<L: Line>(
+        self,
+        kind: &'static str,
+        lines: impl Stream<Item = Result<L, StoreError>> + Send + Unpin + 'static,
+    ) -> Result<Response, ApiError> {
+        let identifier = self.filter.programme.unwrap_or_default();
+        respond(self.format, kind, identifier, self.slot, lines).await
+    }
+}
+
+/// The parameters of a ranged export (`programIdentifier`, `format`,
+/// `from`, `until`) checked, and a slot for it: `Ok(Err(429 response))`
+/// when there is none.
+async fn ranged(
+    state: &AppState,
+    org: OrgId,
+    query: &QueryParams,
+) -> Result<Result<Ranged, Response>, ApiError> {
+    let tz = state.timezone;
     let mut errors = Vec::new();
-    let identifier = program_identifier(&query, &mut errors);
-    let format = format(&query, &mut errors);
-    let from = time_param(&query, "from", Edge::Start, tz, &mut errors);
-    let until = time_param(&query, "until", Edge::End, tz, &mut errors);
+    let identifier = program_identifier(query, &mut errors);
+    let format = format(query, &mut errors);
+    let from = time_param(query, "from", Edge::Start, tz, &mut errors);
+    let until = time_param(query, "until", Edge::End, tz, &mut errors);
     if let (Some(from), Some(until)) = (from, until)
         && from >= until
     {
         errors.push("until: must be later than from".to_owned());
     }
     check(errors)?;
-    let identifier = existing_programme(&state, org, identifier).await?;
-    let filter = ExportFilter {
-        programme: Some(identifier),
-        from,
-        until,
+    let identifier = existing_programme(state, org, identifier).await?;
+    let Ok(slot) = state.exports.acquire(org) else {
+        return Ok(Err(too_many_exports()));
+    };
+    Ok(Ok(Ranged {
+        format,
+        filter: ExportFilter {
+            programme: Some(identifier),
+            from,
+            until,
+        },
+        slot,
+    }))
+}
+
+/// Export a programme's quiz answers: one tidy line per recorded answer,
+/// by session then answer.
+///
+/// Every answer ever recorded (across restarts), of the organisation's
+/// sessions in the programme, in the optional time range `[from, until)`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/program/export/answers",
+    tag = "exports",
+    params(
+        ("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)"),
+        ("from" = Option<String>, Query, description = "Only answers at or after this time (as for the messages export)"),
+        ("until" = Option<String>, Query, description = "Only answers before this time (as for the messages export)"),
+        ("format" = Option<String>, Query, description = "`ndjson` (default) or `csv`"),
+    ),
+    responses(
+        (status = 200, description = "A stream of lines, one per recorded answer, by session then id; NDJSON lines are AnswerExportLine objects, CSV has a header line. Failures part-way as for the messages export.",
+            content(
+                (AnswerExportLine = "application/x-ndjson"),
+                (String = "text/csv"),
+            )),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+        (status = 429, description = "Too many exports running (`too_many_exports`, with `Retry-After`)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn answers(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    let tz = state.timezone;
+    let export = match ranged(&state, org, &query).await? {
+        Ok(export) => export,
+        Err(busy) => return Ok(busy),
     };
     let lines = state
         .store
-        .export_transcripts(org, filter)
-        .map(move |row| row.map(|row| message_line(row, tz)));
-    respond(format, "messages", identifier, lines).await
+        .export_answers(org, export.filter.clone())
+        .map(move |row| row.map(|row| answer_line(row, tz)));
+    export.respond("answers", lines).await
 }
 
 /// Export a programme's scores: one line per session, by session.
@@ -177,6 +380,7 @@ pub async fn messages(
         (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+        (status = 429, description = "Too many exports running (`too_many_exports`, with `Retry-After`)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -191,11 +395,14 @@ pub async fn scores(
     let format = format(&query, &mut errors);
     check(errors)?;
     let identifier = existing_programme(&state, org, identifier).await?;
+    let Ok(slot) = state.exports.acquire(org) else {
+        return Ok(too_many_exports());
+    };
     let lines = state
         .store
         .export_sessions(org, identifier)
         .map(move |row| row.map(|row| score_line(row, tz)));
-    respond(format, "scores", identifier, lines).await
+    respond(format, "scores", identifier, slot, lines).await
 }
 
 /// The identifier of a programme of `org` (404 when there is none), checked
@@ -230,8 +437,32 @@ fn message_line(row: ExportRow, tz: Tz) -> MessageExportLine {
     }
 }
 
+fn answer_line(row: AnswerExportRow, tz: Tz) -> AnswerExportLine {
+    let a = row.answer;
+    AnswerExportLine {
+        id: row.id,
+        session_uuid: row.session_uuid.to_string(),
+        customer_uuid: row.customer_uuid.to_string(),
+        module_uuid: row.module_uuid.to_string(),
+        module_version_hash: row.module_version_hash,
+        program_identifier: row.programme_identifier,
+        quiz: a.quiz.as_str(),
+        question_id: a.question_id,
+        question: a.question,
+        answer: a.answer,
+        correct: a.correct,
+        attempt: a.attempt,
+        matched_by: a.matched_by,
+        date_time: display(a.created_at, tz),
+        timestamp: a.created_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+    }
+}
+
 fn score_line(row: SessionExportRow, tz: Tz) -> ScoreExportLine {
     let s = row.summary;
+    // The language and the step are in the engine's state, which the
+    // store does not read.
+    let state = chatcourse_engine::State::from_json(&s.session.state).ok();
     ScoreExportLine {
         session_uuid: s.session.uuid.to_string(),
         customer_uuid: s.session.customer_uuid.to_string(),
@@ -248,6 +479,17 @@ fn score_line(row: SessionExportRow, tz: Tz) -> ScoreExportLine {
         post_quiz_total: s.scores.post.total,
         date_enrolled: display(s.session.created_at, tz),
         last_active_date: display_opt(s.session.last_activity, tz),
+        pre_quiz_answered: s.scores.pre.answered,
+        post_quiz_answered: s.scores.post.answered,
+        language: state
+            .as_ref()
+            .map(|state| state.language.0.clone())
+            .unwrap_or_default(),
+        current_step: state.map(|state| state.step).unwrap_or_default(),
+        messages_queued: row.delivery.queued,
+        messages_sent: row.delivery.sent,
+        messages_delivered: row.delivery.delivered,
+        messages_failed: row.delivery.failed,
     }
 }
 
@@ -338,6 +580,7 @@ async fn respond<L: Line>(
     format: Format,
     kind: &'static str,
     identifier: i64,
+    slot: ExportSlot,
     lines: impl Stream<Item = Result<L, StoreError>> + Send + Unpin + 'static,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
@@ -352,6 +595,7 @@ async fn respond<L: Line>(
         kind,
         identifier,
         started,
+        _slot: Some(slot),
     };
     let filename = format!(
         "attachment; filename=\"program-{identifier}-{kind}.{}\"",
@@ -367,11 +611,12 @@ async fn respond<L: Line>(
         .into_response())
 }
 
-/// Logs the end of an export.
+/// Logs the end of an export, and holds its slot until the body is done.
 struct ExportLog {
     kind: &'static str,
     identifier: i64,
     started: Instant,
+    _slot: Option<ExportSlot>,
 }
 
 impl ExportLog {
@@ -414,7 +659,9 @@ enum Stage<L> {
 /// chunk.
 enum Encoder {
     Ndjson(Vec<u8>),
-    Csv(Box<csv::Writer<Vec<u8>>>),
+    /// The writer and the cells of the line being written (text cells
+    /// neutralised against formula injection: [`cells`]).
+    Csv(Box<(csv::Writer<Vec<u8>>, Cells)>),
 }
 
 impl Encoder {
@@ -425,7 +672,7 @@ impl Encoder {
             Format::Csv => {
                 let mut writer = csv_writer(Vec::new());
                 writer.write_record(L::COLUMNS)?;
-                Encoder::Csv(Box::new(writer))
+                Encoder::Csv(Box::new((writer, Cells::default())))
             }
         })
     }
@@ -436,7 +683,13 @@ impl Encoder {
                 serde_json::to_writer(&mut *out, line).map_err(|e| e.to_string())?;
                 out.push(b'\n');
             }
-            Encoder::Csv(writer) => writer.serialize(line).map_err(|e| e.to_string())?,
+            Encoder::Csv(csv) => {
+                let (writer, cells) = &mut **csv;
+                cells.read(line).map_err(|e| e.to_string())?;
+                writer
+                    .write_record(cells.iter())
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }
@@ -452,8 +705,8 @@ impl Encoder {
     fn take(&mut self) -> Bytes {
         Bytes::from(match self {
             Encoder::Ndjson(out) => std::mem::take(out),
-            Encoder::Csv(writer) => {
-                let writer = std::mem::replace(&mut **writer, csv_writer(Vec::new()));
+            Encoder::Csv(csv) => {
+                let writer = std::mem::replace(&mut csv.0, csv_writer(Vec::new()));
                 // Flushing into a Vec cannot fail.
                 writer.into_inner().unwrap_or_default()
             }
@@ -581,6 +834,7 @@ mod tests {
             kind: "test",
             identifier: 1,
             started: Instant::now(),
+            _slot: None,
         }
     }
 
@@ -710,6 +964,23 @@ mod tests {
             module_uuid: "u".to_owned(),
             program_identifier: 49,
         });
+        assert_columns_are_fields(AnswerExportLine {
+            id: 1,
+            session_uuid: "s".to_owned(),
+            customer_uuid: "c".to_owned(),
+            module_uuid: "u".to_owned(),
+            module_version_hash: "h".to_owned(),
+            program_identifier: 49,
+            quiz: "pre",
+            question_id: "pre_q1".to_owned(),
+            question: "q".to_owned(),
+            answer: "2".to_owned(),
+            correct: true,
+            attempt: 1,
+            matched_by: "choice 2".to_owned(),
+            date_time: "d".to_owned(),
+            timestamp: "t".to_owned(),
+        });
         assert_columns_are_fields(ScoreExportLine {
             session_uuid: "s".to_owned(),
             customer_uuid: "c".to_owned(),
@@ -726,6 +997,14 @@ mod tests {
             post_quiz_total: 4,
             date_enrolled: "e".to_owned(),
             last_active_date: "l".to_owned(),
+            pre_quiz_answered: 2,
+            post_quiz_answered: 1,
+            language: "sw".to_owned(),
+            current_step: "post_q2".to_owned(),
+            messages_queued: 1,
+            messages_sent: 2,
+            messages_delivered: 3,
+            messages_failed: 4,
         });
     }
 

@@ -60,6 +60,7 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(organisation::fetch, organisation::update)),
         streamed: OpenApiRouter::new()
             .routes(routes!(exports::messages))
+            .routes(routes!(exports::answers))
             .routes(routes!(exports::scores)),
         live: OpenApiRouter::new().routes(routes!(ws::connect)),
     }

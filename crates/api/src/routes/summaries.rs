@@ -15,6 +15,9 @@ use crate::wire::{
 };
 
 fn session_item(s: &SessionSummary, contact_opted_out: bool, tz: Tz) -> CustomerSessionItem {
+    // The language the session runs in (negotiated at enrolment) and its
+    // step are kept in the engine's state, which the store does not read.
+    let state = chatcourse_engine::State::from_json(&s.session.state).ok();
     CustomerSessionItem {
         session_uuid: s.session.uuid.to_string(),
         status: s.session.status.as_str(),
@@ -27,11 +30,11 @@ fn session_item(s: &SessionSummary, contact_opted_out: bool, tz: Tz) -> Customer
         post_quiz_score: score(s.scores.post),
         date_enrolled: display(s.session.created_at, tz),
         contact_opted_out,
-        // The language the session runs in, negotiated at enrolment; kept
-        // in the engine's state, which the store does not read.
-        language: chatcourse_engine::State::from_json(&s.session.state)
-            .map(|state| state.language.0)
+        language: state
+            .as_ref()
+            .map(|state| state.language.0.clone())
             .unwrap_or_default(),
+        current_step: state.map(|state| state.step).unwrap_or_default(),
     }
 }
 
@@ -231,5 +234,16 @@ pub(crate) async fn program_summary(
         knowledge_gain: pre
             .zip(post)
             .map(|(pre, post)| percent((post - pre) / 100.0)),
+        pre_quiz_completed: summary.pre_quiz_completed,
+        pre_quiz_in_progress: summary.pre_quiz_in_progress,
+        post_quiz_completed: summary.post_quiz_completed,
+        post_quiz_in_progress: summary.post_quiz_in_progress,
+        paired_learners: summary.paired,
+        paired_average_pre_score: summary.paired_pre_score.map(percent),
+        paired_average_post_score: summary.paired_post_score.map(percent),
+        paired_knowledge_gain: summary
+            .paired_pre_score
+            .zip(summary.paired_post_score)
+            .map(|(pre, post)| percent(post - pre)),
     })
 }

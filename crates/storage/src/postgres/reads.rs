@@ -233,18 +233,7 @@ pub(super) async fn session_detail(
     .await?;
     let answers = rows
         .iter()
-        .map(|row| {
-            Ok(QuizAnswer {
-                quiz: parse(row.try_get("quiz")?)?,
-                question_id: row.try_get("question_id")?,
-                question: row.try_get("question")?,
-                answer: row.try_get("answer")?,
-                correct: row.try_get("correct")?,
-                attempt: row.try_get("attempt")?,
-                matched_by: row.try_get("matched_by")?,
-                created_at: row.try_get("created_at")?,
-            })
-        })
+        .map(quiz_answer_from)
         .collect::<Result<Vec<_>>>()?;
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, MIN(created_at) AS first, MAX(created_at) AS last FROM messages WHERE session_id = $1",
@@ -269,7 +258,7 @@ pub(super) async fn programme_summary(
     let Some(programme) = get_programme(pool, org, identifier).await? else {
         return Ok(None);
     };
-    let row = sqlx::query(
+    let sql = format!(
         "SELECT COUNT(*) AS enrolled, \
          COUNT(*) FILTER (WHERE s.status = 'Pending') AS pending, \
          COUNT(*) FILTER (WHERE s.status = 'InProgress') AS in_progress, \
@@ -279,12 +268,21 @@ pub(super) async fn programme_summary(
          AVG(CASE WHEN s.pre_answered > 0 AND mv.pre_quiz_total > 0 \
              THEN CAST(s.pre_correct AS DOUBLE PRECISION) / mv.pre_quiz_total END) AS avg_pre, \
          AVG(CASE WHEN s.post_answered > 0 AND mv.post_quiz_total > 0 \
-             THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS avg_post \
+             THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS avg_post, \
+         COUNT(*) FILTER (WHERE mv.pre_quiz_total > 0 AND s.pre_answered >= mv.pre_quiz_total) AS pre_completed, \
+         COUNT(*) FILTER (WHERE s.pre_answered > 0 AND s.pre_answered < mv.pre_quiz_total) AS pre_in_progress, \
+         COUNT(*) FILTER (WHERE mv.post_quiz_total > 0 AND s.post_answered >= mv.post_quiz_total) AS post_completed, \
+         COUNT(*) FILTER (WHERE s.post_answered > 0 AND s.post_answered < mv.post_quiz_total) AS post_in_progress, \
+         COUNT(*) FILTER (WHERE {PAIRED}) AS paired, \
+         AVG(CASE WHEN {PAIRED} THEN CAST(s.pre_correct AS DOUBLE PRECISION) / mv.pre_quiz_total END) AS paired_pre, \
+         AVG(CASE WHEN {PAIRED} THEN CAST(s.post_correct AS DOUBLE PRECISION) / mv.post_quiz_total END) AS paired_post \
          FROM sessions s JOIN module_versions mv ON mv.id = s.module_version_id WHERE s.programme_id = $1",
-    )
-    .bind(programme.id)
-    .fetch_one(pool)
-    .await?;
+        PAIRED = crate::model::PAIRED_SQL,
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(programme.id)
+        .fetch_one(pool)
+        .await?;
     Ok(Some(ProgrammeSummary {
         enrolled: row.try_get("enrolled")?,
         pending: row.try_get("pending")?,
@@ -294,6 +292,13 @@ pub(super) async fn programme_summary(
         expired: row.try_get("expired")?,
         average_pre_score: row.try_get("avg_pre")?,
         average_post_score: row.try_get("avg_post")?,
+        pre_quiz_completed: row.try_get("pre_completed")?,
+        pre_quiz_in_progress: row.try_get("pre_in_progress")?,
+        post_quiz_completed: row.try_get("post_completed")?,
+        post_quiz_in_progress: row.try_get("post_in_progress")?,
+        paired: row.try_get("paired")?,
+        paired_pre_score: row.try_get("paired_pre")?,
+        paired_post_score: row.try_get("paired_post")?,
         programme,
     }))
 }

@@ -149,10 +149,44 @@ pub(super) fn export_row_from(row: &PgRow) -> Result<ExportRow> {
     })
 }
 
+pub(super) fn answer_export_from(row: &PgRow) -> Result<AnswerExportRow> {
+    Ok(AnswerExportRow {
+        id: row.try_get("id")?,
+        session: row.try_get("session_id")?,
+        session_uuid: row.try_get("session_uuid")?,
+        customer_uuid: row.try_get("customer_uuid")?,
+        module_uuid: row.try_get("module_uuid")?,
+        module_version_hash: row.try_get("content_hash")?,
+        programme_identifier: row.try_get("programme_identifier")?,
+        answer: quiz_answer_from(row)?,
+    })
+}
+
+/// A `quiz_answers` row (`quiz, question_id, question, answer, correct,
+/// attempt, matched_by, created_at`).
+pub(super) fn quiz_answer_from(row: &PgRow) -> Result<QuizAnswer> {
+    Ok(QuizAnswer {
+        quiz: parse(row.try_get("quiz")?)?,
+        question_id: row.try_get("question_id")?,
+        question: row.try_get("question")?,
+        answer: row.try_get("answer")?,
+        correct: row.try_get("correct")?,
+        attempt: row.try_get("attempt")?,
+        matched_by: row.try_get("matched_by")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 pub(super) fn session_export_from(row: &PgRow) -> Result<SessionExportRow> {
     Ok(SessionExportRow {
         summary: summary_from(row)?,
         customer_full_name: row.try_get("customer_full_name")?,
         customer_phone: row.try_get("customer_phone")?,
+        delivery: DeliveryCounts {
+            queued: row.try_get("outbox_queued")?,
+            sent: row.try_get("outbox_sent")?,
+            delivered: row.try_get("outbox_delivered")?,
+            failed: row.try_get("outbox_failed")?,
+        },
     })
 }

@@ -1,50 +1,121 @@
-//! SQLite exports: one streamed query each, read by a task that feeds a
-//! bounded channel.
+//! SQLite exports, read in keyset pages ([`crate::paging`]): a connection
+//! of the reader pool is held for one page's query, never while the
+//! client reads.
 
 use futures::stream::BoxStream;
 use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteRow;
 
 use super::rows::*;
 use crate::Result;
 use crate::model::*;
+use crate::paging::{self, Keyset};
 
 pub(super) fn export_transcripts(
     pool: &SqlitePool,
     org: OrgId,
     filter: ExportFilter,
 ) -> BoxStream<'static, Result<ExportRow>> {
-    let pool = pool.clone();
-    crate::channel_stream(move |tx| async move {
-        // The programme as a scalar subquery and the order as (s.id, m.id)
-        // let SQLite walk sessions_programme and messages_session in
-        // order: rows stream from the first one, with no sort.
+    paging::by_session(pool.clone(), org, filter, transcript_rows)
+}
+
+/// One page of a messages export.
+async fn transcript_rows(
+    pool: SqlitePool,
+    org: OrgId,
+    filter: ExportFilter,
+    keyset: Keyset,
+    limit: i64,
+) -> Result<Vec<ExportRow>> {
+    let select = format!(
+        "SELECT {MESSAGE_COLS}, c.uuid AS customer_uuid, p.identifier AS programme_identifier, \
+         s.module_uuid FROM messages m JOIN sessions s ON s.id = m.session_id"
+    );
+    let page = Page::new(&select, "m", &filter, keyset, limit);
+    page.read(&pool, org, export_row_from).await
+}
+
+/// One page of an answers export (the same order and keyset as the
+/// messages, over `quiz_answers (session_id, id)`).
+async fn answer_rows(
+    pool: SqlitePool,
+    org: OrgId,
+    filter: ExportFilter,
+    keyset: Keyset,
+    limit: i64,
+) -> Result<Vec<AnswerExportRow>> {
+    let select = "SELECT a.id, a.session_id, s.uuid AS session_uuid, c.uuid AS customer_uuid, \
+         s.module_uuid, mv.content_hash, p.identifier AS programme_identifier, a.quiz, \
+         a.question_id, a.question, a.answer, a.correct, a.attempt, a.matched_by, a.created_at \
+         FROM quiz_answers a JOIN sessions s ON s.id = a.session_id \
+         JOIN module_versions mv ON mv.id = s.module_version_id";
+    let page = Page::new(select, "a", &filter, keyset, limit);
+    page.read(&pool, org, answer_export_from).await
+}
+
+/// The query of one page of a (session, row id) export: `select` (the
+/// columns, the rows' table as `row` joined to `sessions s`), joined to the
+/// customer and the programme, in the filter's programme and time range,
+/// after the keyset.
+struct Page<'a> {
+    sql: String,
+    filter: &'a ExportFilter,
+    keyset: Keyset,
+    limit: i64,
+}
+
+impl<'a> Page<'a> {
+    fn new(select: &str, row: &str, filter: &'a ExportFilter, keyset: Keyset, limit: i64) -> Self {
+        // The programme as a scalar subquery and the order as (s.id, row
+        // id) let SQLite walk sessions_programme and the rows' (session_id,
+        // id) index in order, with no sort.
         let programme = if filter.programme.is_some() {
             "AND s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?)"
         } else {
             ""
         };
+        let keyset_sql = match keyset {
+            Keyset::Rest(_) => format!("s.id = ? AND {row}.id > ?"),
+            Keyset::After(_) => "s.id > ?".to_owned(),
+        };
         let sql = format!(
-            "SELECT {MESSAGE_COLS}, c.uuid AS customer_uuid, p.identifier AS programme_identifier, \
-             s.module_uuid FROM messages m JOIN sessions s ON s.id = m.session_id \
-             JOIN customers c ON c.id = s.customer_id JOIN programmes p ON p.id = s.programme_id \
-             WHERE s.org_id = ? {programme} \
-             AND (? IS NULL OR m.created_at >= ?) AND (? IS NULL OR m.created_at < ?) \
-             ORDER BY s.id, m.id"
+            "{select} JOIN customers c ON c.id = s.customer_id \
+             JOIN programmes p ON p.id = s.programme_id WHERE s.org_id = ? {programme} \
+             AND (? IS NULL OR {row}.created_at >= ?) AND (? IS NULL OR {row}.created_at < ?) \
+             AND {keyset_sql} ORDER BY s.id, {row}.id LIMIT ?"
         );
-        let from = filter.from.map(us);
-        let until = filter.until.map(us);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org);
-        if let Some(identifier) = filter.programme {
+        Page {
+            sql,
+            filter,
+            keyset,
+            limit,
+        }
+    }
+
+    async fn read<T>(
+        self,
+        pool: &SqlitePool,
+        org: OrgId,
+        map: fn(&SqliteRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let from = self.filter.from.map(us);
+        let until = self.filter.until.map(us);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql)).bind(org);
+        if let Some(identifier) = self.filter.programme {
             query = query.bind(org).bind(identifier);
         }
-        let rows = query
+        query = query
             .bind(from)
             .bind(from)
             .bind(until)
             .bind(until)
-            .fetch(&pool);
-        crate::forward_rows(rows, &tx, export_row_from).await;
-    })
+            .bind(self.keyset.session());
+        if let Keyset::Rest(c) = self.keyset {
+            query = query.bind(c.row);
+        }
+        let rows = query.bind(self.limit).fetch_all(pool).await?;
+        rows.iter().map(map).collect()
+    }
 }
 
 pub(super) fn export_sessions(
@@ -52,19 +123,38 @@ pub(super) fn export_sessions(
     org: OrgId,
     identifier: i64,
 ) -> BoxStream<'static, Result<SessionExportRow>> {
-    let pool = pool.clone();
-    crate::channel_stream(move |tx| async move {
-        let sql = format!(
-            "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
-             c.phone AS customer_phone {SUMMARY_JOINS} \
-             WHERE s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?) \
-             AND s.org_id = ? ORDER BY s.id"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(org)
-            .bind(identifier)
-            .bind(org)
-            .fetch(&pool);
-        crate::forward_rows(rows, &tx, session_export_from).await;
-    })
+    paging::sessions(pool.clone(), org, identifier, session_rows)
+}
+
+/// One page of a sessions export: the sessions after `after`.
+async fn session_rows(
+    pool: SqlitePool,
+    org: OrgId,
+    identifier: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<SessionExportRow>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
+         c.phone AS customer_phone, {DELIVERY_COLS} {SUMMARY_JOINS} \
+         WHERE s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?) \
+         AND s.org_id = ? AND s.id > ? ORDER BY s.id LIMIT ?"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(identifier)
+        .bind(org)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&pool)
+        .await?;
+    rows.iter().map(session_export_from).collect()
+}
+
+pub(super) fn export_answers(
+    pool: &SqlitePool,
+    org: OrgId,
+    filter: ExportFilter,
+) -> BoxStream<'static, Result<AnswerExportRow>> {
+    paging::by_session(pool.clone(), org, filter, answer_rows)
 }

@@ -239,18 +239,7 @@ pub(super) async fn session_detail(
     .await?;
     let answers = rows
         .iter()
-        .map(|row| {
-            Ok(QuizAnswer {
-                quiz: parse(row.try_get("quiz")?)?,
-                question_id: row.try_get("question_id")?,
-                question: row.try_get("question")?,
-                answer: row.try_get("answer")?,
-                correct: row.try_get("correct")?,
-                attempt: row.try_get("attempt")?,
-                matched_by: row.try_get("matched_by")?,
-                created_at: time(row.try_get("created_at")?)?,
-            })
-        })
+        .map(quiz_answer_from)
         .collect::<Result<Vec<_>>>()?;
     let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS first, MAX(created_at) AS last FROM messages WHERE session_id = ?")
         .bind(summary.session.id)
@@ -273,7 +262,7 @@ pub(super) async fn programme_summary(
     let Some(programme) = get_programme(pool, org, identifier).await? else {
         return Ok(None);
     };
-    let row = sqlx::query(
+    let sql = format!(
         "SELECT COUNT(*) AS enrolled, \
          COALESCE(SUM(s.status = 'Pending'), 0) AS pending, \
          COALESCE(SUM(s.status = 'InProgress'), 0) AS in_progress, \
@@ -283,12 +272,21 @@ pub(super) async fn programme_summary(
          AVG(CASE WHEN s.pre_answered > 0 AND mv.pre_quiz_total > 0 \
              THEN CAST(s.pre_correct AS REAL) / mv.pre_quiz_total END) AS avg_pre, \
          AVG(CASE WHEN s.post_answered > 0 AND mv.post_quiz_total > 0 \
-             THEN CAST(s.post_correct AS REAL) / mv.post_quiz_total END) AS avg_post \
+             THEN CAST(s.post_correct AS REAL) / mv.post_quiz_total END) AS avg_post, \
+         COALESCE(SUM(mv.pre_quiz_total > 0 AND s.pre_answered >= mv.pre_quiz_total), 0) AS pre_completed, \
+         COALESCE(SUM(s.pre_answered > 0 AND s.pre_answered < mv.pre_quiz_total), 0) AS pre_in_progress, \
+         COALESCE(SUM(mv.post_quiz_total > 0 AND s.post_answered >= mv.post_quiz_total), 0) AS post_completed, \
+         COALESCE(SUM(s.post_answered > 0 AND s.post_answered < mv.post_quiz_total), 0) AS post_in_progress, \
+         COALESCE(SUM({PAIRED}), 0) AS paired, \
+         AVG(CASE WHEN {PAIRED} THEN CAST(s.pre_correct AS REAL) / mv.pre_quiz_total END) AS paired_pre, \
+         AVG(CASE WHEN {PAIRED} THEN CAST(s.post_correct AS REAL) / mv.post_quiz_total END) AS paired_post \
          FROM sessions s JOIN module_versions mv ON mv.id = s.module_version_id WHERE s.programme_id = ?",
-    )
-    .bind(programme.id)
-    .fetch_one(pool)
-    .await?;
+        PAIRED = crate::model::PAIRED_SQL,
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(programme.id)
+        .fetch_one(pool)
+        .await?;
     Ok(Some(ProgrammeSummary {
         enrolled: row.try_get("enrolled")?,
         pending: row.try_get("pending")?,
@@ -298,6 +296,13 @@ pub(super) async fn programme_summary(
         expired: row.try_get("expired")?,
         average_pre_score: row.try_get("avg_pre")?,
         average_post_score: row.try_get("avg_post")?,
+        pre_quiz_completed: row.try_get("pre_completed")?,
+        pre_quiz_in_progress: row.try_get("pre_in_progress")?,
+        post_quiz_completed: row.try_get("post_completed")?,
+        post_quiz_in_progress: row.try_get("post_in_progress")?,
+        paired: row.try_get("paired")?,
+        paired_pre_score: row.try_get("paired_pre")?,
+        paired_post_score: row.try_get("paired_post")?,
         programme,
     }))
 }

@@ -176,10 +176,44 @@ pub(super) fn export_row_from(row: &SqliteRow) -> Result<ExportRow> {
     })
 }
 
+pub(super) fn answer_export_from(row: &SqliteRow) -> Result<AnswerExportRow> {
+    Ok(AnswerExportRow {
+        id: row.try_get("id")?,
+        session: row.try_get("session_id")?,
+        session_uuid: uuid(row, "session_uuid")?,
+        customer_uuid: uuid(row, "customer_uuid")?,
+        module_uuid: uuid(row, "module_uuid")?,
+        module_version_hash: row.try_get("content_hash")?,
+        programme_identifier: row.try_get("programme_identifier")?,
+        answer: quiz_answer_from(row)?,
+    })
+}
+
+/// A `quiz_answers` row (`quiz, question_id, question, answer, correct,
+/// attempt, matched_by, created_at`).
+pub(super) fn quiz_answer_from(row: &SqliteRow) -> Result<QuizAnswer> {
+    Ok(QuizAnswer {
+        quiz: parse(row.try_get("quiz")?)?,
+        question_id: row.try_get("question_id")?,
+        question: row.try_get("question")?,
+        answer: row.try_get("answer")?,
+        correct: row.try_get("correct")?,
+        attempt: row.try_get("attempt")?,
+        matched_by: row.try_get("matched_by")?,
+        created_at: time(row.try_get("created_at")?)?,
+    })
+}
+
 pub(super) fn session_export_from(row: &SqliteRow) -> Result<SessionExportRow> {
     Ok(SessionExportRow {
         summary: summary_from(row)?,
         customer_full_name: row.try_get("customer_full_name")?,
         customer_phone: row.try_get("customer_phone")?,
+        delivery: DeliveryCounts {
+            queued: row.try_get("outbox_queued")?,
+            sent: row.try_get("outbox_sent")?,
+            delivered: row.try_get("outbox_delivered")?,
+            failed: row.try_get("outbox_failed")?,
+        },
     })
 }

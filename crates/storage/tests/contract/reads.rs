@@ -706,3 +706,165 @@ pub async fn export_sessions_streams(store: Arc<dyn Store>, _clock: Arc<ManualCl
     .expect("writes go on after an export is dropped")
     .unwrap();
 }
+
+/// Exports read in pages of 2,000 rows: a session longer than a page, a
+/// page ending inside a session and one ending between sessions, and more
+/// sessions than a page; every row once, in order, and the stream ends.
+pub async fn exports_read_in_pages(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    let mut sessions = Vec::new();
+    for chunk in 0..41 {
+        let new: Vec<NewCustomer> = (0..50)
+            .map(|i| new_customer(&format!("Learner {chunk}/{i}")))
+            .collect();
+        let customers =
+            futures::future::join_all(new.iter().map(|c| store.register_customer(w.org, c))).await;
+        let new: Vec<NewSession> = customers
+            .iter()
+            .map(|c| new_session(&w, c.as_ref().unwrap(), &["Welcome!"]))
+            .collect();
+        let created =
+            futures::future::join_all(new.iter().map(|new| store.create_session(w.org, new))).await;
+        sessions.extend(created.into_iter().map(|c| c.unwrap().session));
+    }
+    sessions.sort_by_key(|s| s.id);
+    assert_eq!(sessions.len(), 2050);
+    // Session 0: 1 + 25 x 101 messages (longer than a page); session 1000:
+    // 1 + 20 x 101.
+    for (index, turns) in [(0, 25), (1000, 20)] {
+        for turn in 0..turns {
+            store
+                .apply_turn(
+                    sessions[index].id,
+                    Inbound::message(format!("turn {turn}"), None),
+                    &mut |s: &Session, _: DateTime<Utc>| {
+                        let mut plan = counter(s, t0())?;
+                        plan.replies = vec!["r".to_owned(); 100];
+                        plan.answers = vec![
+                            NewQuizAnswer {
+                                quiz: QuizKind::Pre,
+                                question_id: "q1".to_owned(),
+                                question: "Q?".to_owned(),
+                                answer: "1".to_owned(),
+                                correct: true,
+                                attempt: 1,
+                                matched_by: "choice 1".to_owned(),
+                            };
+                            90
+                        ];
+                        Ok(plan)
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let rows: Vec<ExportRow> = store
+        .export_transcripts(w.org, ExportFilter::default())
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(rows.len(), 2050 + 25 * 101 + 20 * 101);
+    assert!(rows.windows(2).all(|p| {
+        (p[0].message.session, p[0].message.id) < (p[1].message.session, p[1].message.id)
+    }));
+    for (index, turns) in [(0, 25), (1000, 20), (1, 0), (2049, 0)] {
+        let of_session: Vec<MessageId> = rows
+            .iter()
+            .filter(|r| r.message.session == sessions[index].id)
+            .map(|r| r.message.id)
+            .collect();
+        let stored: Vec<MessageId> = all_messages(&store, w.org, sessions[index].id)
+            .await
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(of_session.len(), 1 + turns * 101);
+        assert_eq!(of_session, stored, "session {index}");
+    }
+    // Answers: 25 x 90 and 20 x 90, paged the same way.
+    let answers: Vec<AnswerExportRow> = store
+        .export_answers(w.org, ExportFilter::default())
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(answers.len(), 45 * 90);
+    assert!(
+        answers
+            .windows(2)
+            .all(|p| (p[0].session, p[0].id) < (p[1].session, p[1].id))
+    );
+    for (index, turns) in [(0, 25), (1000, 20)] {
+        let of_session = answers.iter().filter(|a| a.session == sessions[index].id);
+        assert_eq!(of_session.count(), turns * 90, "session {index}");
+    }
+    let exported: Vec<SessionId> = store
+        .export_sessions(w.org, 49)
+        .map(|row| row.unwrap().summary.session.id)
+        .collect()
+        .await;
+    let ids: Vec<SessionId> = sessions.iter().map(|s| s.id).collect();
+    assert_eq!(exported, ids, "every session once, in order");
+}
+
+/// The scores export counts each session's outbox rows by status.
+pub async fn export_sessions_count_deliveries(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    const LEASE: StdDuration = StdDuration::from_secs(60);
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    let mut new = new_customer("With a phone");
+    new.phone_e164 = Some("+254700000009".to_owned());
+    let customer = store.register_customer(w.org, &new).await.unwrap();
+    let phoned = store
+        .create_session(w.org, &new_session(&w, &customer, &["Welcome!"]))
+        .await
+        .unwrap()
+        .session;
+    let phoneless = session(&store, &w).await;
+    for _ in 0..2 {
+        store
+            .apply_turn(phoned.id, Inbound::message("hi", None), &mut counter)
+            .await
+            .unwrap();
+    }
+    // Queued: Welcome!, reply 1, reply 2. Send the first, fail the second.
+    for outcome in [
+        OutboxOutcome::Sent {
+            provider_message_id: None,
+        },
+        OutboxOutcome::Failed {
+            error: "no".to_owned(),
+        },
+    ] {
+        let claimed = store.claim_outbox(at(10), LEASE, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        store
+            .finish_outbox(claimed[0].id, &outcome, at(10))
+            .await
+            .unwrap();
+    }
+    let rows: Vec<SessionExportRow> = store
+        .export_sessions(w.org, 49)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let counts: Vec<(SessionId, DeliveryCounts)> = rows
+        .iter()
+        .map(|r| (r.summary.session.id, r.delivery))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (
+                phoned.id,
+                DeliveryCounts {
+                    queued: 1,
+                    sent: 1,
+                    delivered: 0,
+                    failed: 1,
+                }
+            ),
+            (phoneless.id, DeliveryCounts::default()),
+        ]
+    );
+}
