@@ -11,7 +11,7 @@ ALTER TABLE outbox ADD CONSTRAINT outbox_purpose_check
 -- SMS segments the provider was handed (NULL: not an SMS channel).
 ALTER TABLE outbox ADD COLUMN segments INTEGER;
 -- The delivery records of a session's messages (message items, summaries).
-CREATE INDEX outbox_session ON outbox (session_id, message_id);
+CREATE INDEX outbox_session_message ON outbox (session_id, message_id);
 -- When a customer last wrote (WhatsApp's 24-hour window).
 CREATE INDEX messages_customer_received ON messages (customer_id, created_at)
     WHERE direction = 'RECEIVED';

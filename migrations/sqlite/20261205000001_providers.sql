@@ -63,7 +63,7 @@ CREATE INDEX outbox_learner ON outbox (channel_id, recipient, id) WHERE status =
 CREATE INDEX outbox_provider ON outbox (channel_id, provider_message_id)
     WHERE provider_message_id IS NOT NULL;
 -- The delivery records of a session's messages (message items, summaries).
-CREATE INDEX outbox_session ON outbox (session_id, message_id);
+CREATE INDEX outbox_session_message ON outbox (session_id, message_id);
 -- When a customer last wrote (WhatsApp's 24-hour window).
 CREATE INDEX messages_customer_received ON messages (customer_id, created_at)
     WHERE direction = 'RECEIVED';
