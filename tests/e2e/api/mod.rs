@@ -22,5 +22,6 @@ mod org_modules;
 mod pacing;
 mod pages;
 mod preview;
+mod providers;
 mod roles;
 mod ws;

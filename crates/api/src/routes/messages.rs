@@ -44,6 +44,19 @@ pub(crate) async fn find_session(
 }
 
 /// Messages of `session` after `after`: all of them when `limit` is `None`.
+/// The delivery records of a session's messages after `after`.
+pub(crate) async fn read_deliveries(
+    state: &AppState,
+    session: &Session,
+    after: Option<MessageId>,
+) -> Result<Vec<chatcourse_storage::MessageDelivery>, ApiError> {
+    state
+        .store
+        .message_deliveries(session.id, after)
+        .await
+        .map_err(ApiError::internal)
+}
+
 pub(crate) async fn read_messages(
     state: &AppState,
     session: &Session,
@@ -118,10 +131,8 @@ pub async fn all(
         return Ok(stream_transcript(state, session, after));
     };
     let messages = read_messages(&state, &session, after, Some(limit as u32)).await?;
-    let items: Vec<MessageItem> = messages
-        .iter()
-        .map(|m| MessageItem::new(m, state.timezone))
-        .collect();
+    let deliveries = read_deliveries(&state, &session, after).await?;
+    let items = MessageItem::list(&messages, &deliveries, state.timezone);
     Ok(ok("Messages successfully fetched", items).into_response())
 }
 
@@ -162,14 +173,27 @@ fn stream_transcript(state: AppState, session: Session, after: Option<MessageId>
                             ));
                         }
                     };
+                    let deliveries = match page.last() {
+                        None => Vec::new(),
+                        Some(last) => match read_deliveries(&state, &session, after).await {
+                            // Only this page's.
+                            Ok(all) => all.into_iter().filter(|d| d.message <= last.id).collect(),
+                            Err(e) => {
+                                tracing::error!(error = %e, "transcript failed part-way");
+                                return Some((
+                                    Err(std::io::Error::other("transcript failed")),
+                                    Step::Done,
+                                ));
+                            }
+                        },
+                    };
+                    let items = MessageItem::list(&page, &deliveries, state.timezone);
                     let mut chunk = Vec::with_capacity(page.len() * 256);
-                    for (i, m) in page.iter().enumerate() {
+                    for (i, item) in items.iter().enumerate() {
                         if !(first && i == 0) {
                             chunk.push(b',');
                         }
-                        if let Err(e) =
-                            serde_json::to_writer(&mut chunk, &MessageItem::new(m, state.timezone))
-                        {
+                        if let Err(e) = serde_json::to_writer(&mut chunk, item) {
                             return Some((Err(std::io::Error::other(e)), Step::Done));
                         }
                     }

@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod play;
 pub mod schema;
 pub mod serve;
+pub mod sms_check;
 pub mod test;
 pub mod validate;
 
