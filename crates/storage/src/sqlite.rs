@@ -136,13 +136,26 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let conn = connect
-            .connect()
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: crate::redact(url),
-                source,
-            })?;
+        // Another process creating or migrating the file at this moment
+        // can hold the lock that switching to WAL needs, and SQLite then
+        // answers "database is locked" without waiting: try again a while.
+        let mut tries = 0;
+        let conn = loop {
+            match connect.connect().await {
+                Err(sqlx::Error::Database(e))
+                    if e.code().as_deref() == Some("5") && tries < 100 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                other => {
+                    break other.map_err(|source| StoreError::Connect {
+                        url: crate::redact(url),
+                        source,
+                    })?;
+                }
+            }
+        };
         let (events, _) = broadcast::channel(4096);
         let writer = Writer::new(conn, events.clone());
         let reader = SqlitePoolOptions::new()
@@ -241,7 +254,10 @@ impl Store for SqliteStore {
         // ... already exists") once the first has committed. Its
         // transaction rolled back; run again: it then sees the other's
         // migration as applied. Each retry finds at least one more applied.
+        // Each retry on a new connection: the failed one may still be
+        // inside the migration's transaction.
         let mut attempts = MIGRATOR.iter().count() + 1;
+        let mut pool = pool;
         let result = loop {
             match MIGRATOR.run(&pool).await {
                 Err(
@@ -249,7 +265,12 @@ impl Store for SqliteStore {
                     | sqlx::migrate::MigrateError::ExecuteMigration(..),
                 ) if attempts > 1 => {
                     attempts -= 1;
+                    pool.close().await;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    pool = SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .connect_with(self.options.clone())
+                        .await?;
                 }
                 other => break other,
             }
