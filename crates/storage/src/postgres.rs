@@ -637,8 +637,12 @@ impl Store for PostgresStore {
         outcome: &OutboxOutcome,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        delivery::finish_outbox(&mut conn, id, outcome, to_micros(at)).await
+        // One transaction: a failed message and its `delivery.failed`
+        // events are stored together.
+        let mut tx = begin(&self.pool).await?;
+        delivery::finish_outbox(&mut tx, id, outcome, to_micros(at)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {

@@ -649,8 +649,13 @@ impl Store for SqliteStore {
         outcome: &OutboxOutcome,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        // One transaction: a failed message and its `delivery.failed`
+        // events are stored together.
         let mut writer = self.writer.exclusive().await;
-        delivery::finish_outbox(&mut writer.conn, id, outcome, at).await
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+        delivery::finish_outbox(&mut tx, id, outcome, at).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
