@@ -197,6 +197,9 @@ pub struct Customer {
     pub email: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     pub registered_at: DateTime<Utc>,
+    /// The channel the customer is reached on (the one they last wrote
+    /// through); `None`: the organisation's default channel.
+    pub channel: Option<ChannelId>,
 }
 
 /// Where a session stands. Stored as the API spells it.

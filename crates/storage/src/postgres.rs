@@ -588,6 +588,10 @@ impl Store for PostgresStore {
         delivery::customer_by_phone(&self.pool, org, phone).await
     }
 
+    async fn set_customer_channel(&self, customer: CustomerId, channel: ChannelId) -> Result<()> {
+        delivery::set_customer_channel(&self.pool, customer, channel).await
+    }
+
     async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>> {
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM sessions WHERE org_id = $1 AND customer_id = $2 \

@@ -599,6 +599,11 @@ impl Store for SqliteStore {
         delivery::customer_by_phone(&self.reader, org, phone).await
     }
 
+    async fn set_customer_channel(&self, customer: CustomerId, channel: ChannelId) -> Result<()> {
+        let mut writer = self.writer.exclusive().await;
+        delivery::set_customer_channel(&mut writer.conn, customer, channel).await
+    }
+
     async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>> {
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM sessions WHERE org_id = ? AND customer_id = ? \

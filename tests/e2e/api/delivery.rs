@@ -22,6 +22,7 @@ both_backends!(
     opted_out_phone_receives_nothing_more,
     webhook_status_reports_update_message_items,
     integrator_events_follow_the_session,
+    replies_follow_the_learners_channel,
 );
 
 pub(super) const WAIT: Duration = Duration::from_secs(20);
@@ -55,11 +56,17 @@ fn free_addr() -> SocketAddr {
 /// Creates a webhook channel pointing at a new receiver; returns both and
 /// the channel's data.
 pub(super) async fn channel(app: &TestApp) -> (FakeReceiver, Value, WebhookSecret) {
+    channel_with(app, json!({})).await
+}
+
+/// [`channel`] with these settings (`events`, `messages`).
+async fn channel_with(app: &TestApp, settings: Value) -> (FakeReceiver, Value, WebhookSecret) {
     let addr = free_addr();
     let (status, body) = app
         .post(
             "/api/v1/fe/channels",
-            &json!({"kind": "webhook", "name": "gateway", "url": format!("http://{addr}/hooks")}),
+            &json!({"kind": "webhook", "name": "gateway", "url": format!("http://{addr}/hooks"),
+                    "settings": settings}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -577,4 +584,63 @@ async fn integrator_events_follow_the_session(backend: Backend) {
     // Nothing else: one event of each.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.deliveries().len(), sent + 2);
+}
+
+/// Messages go out through the channel the learner last wrote through; a
+/// learner who never wrote is reached on the oldest channel that carries
+/// messages; an events-only channel (`messages: false`) gets none.
+async fn replies_follow_the_learners_channel(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (events_only, _, _) = channel_with(
+        &app,
+        json!({"messages": false, "events": ["session.completed"]}),
+    )
+    .await;
+    let (sms, _, _) = channel(&app).await;
+    let (whatsapp, whatsapp_data, whatsapp_secret) = channel(&app).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({"kind": "webhook", "name": "x", "url": "http://127.0.0.1:9/", "settings": {"messages": "no"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    let (customer, session, phone) = learner(&app).await;
+    // Never wrote: the oldest channel that carries messages.
+    assert_eq!(sms.wait_for_accepted(1, WAIT).await.len(), 1);
+    let (status, answer) = inbound(
+        &app,
+        whatsapp_data["uuid"].as_str().unwrap(),
+        &whatsapp_secret,
+        &json!({"from": phone, "text": "1", "id": "wa-1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let transcript = app.transcript(&customer, &session).await;
+    let replies = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .count()
+        - 1;
+    assert!(replies >= 1);
+    // The replies go back the way the learner wrote.
+    let got = whatsapp.wait_for_accepted(replies, WAIT).await;
+    assert_eq!(got.len(), replies);
+    assert!(got.iter().all(|d| d.body["purpose"] == "reply"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sms.deliveries().len(),
+        1,
+        "nothing more on the first channel"
+    );
+    assert!(
+        events_only.deliveries().is_empty(),
+        "no message on an events-only channel"
+    );
+    // A message by the integrator's API goes the same way now.
+    app.say(&customer, &session, "2").await;
+    let got = whatsapp.wait_for_accepted(replies + 1, WAIT).await;
+    assert!(got.len() > replies);
+    assert_eq!(sms.deliveries().len(), 1);
 }

@@ -28,6 +28,9 @@ pub struct WebhookSettings {
     /// The integrator events this channel is sent ([`EVENTS`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
+    /// `false`: events only, no learner messages (absent: true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<bool>,
 }
 
 /// The events a webhook channel may subscribe to (docs/channels.md).
@@ -147,6 +150,15 @@ impl Kind for Webhook {
         let mut settings = json!({ "url": url.unwrap_or_default() });
         if !events.is_empty() {
             settings["events"] = json!(events);
+        }
+        // `messages: false`: an events-only channel, never chosen for
+        // learners' messages.
+        match given.get("messages") {
+            None | Some(serde_json::Value::Bool(true)) => {}
+            Some(serde_json::Value::Bool(false)) => settings["messages"] = json!(false),
+            Some(other) => errors.push(format!(
+                "settings.messages: must be true or false, not {other}"
+            )),
         }
         settings
     }

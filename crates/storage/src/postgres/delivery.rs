@@ -201,8 +201,9 @@ pub(super) async fn queue_event(conn: &mut PgConnection, q: &QueuedEvent) -> Res
 pub(super) async fn reach(conn: &mut PgConnection, customer: CustomerId) -> Result<Option<Reach>> {
     let row = sqlx::query(
         "SELECT c.phone_e164, \
-         (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
-          ORDER BY ch.id LIMIT 1) AS channel_id, \
+         COALESCE((SELECT ch.id FROM channels ch WHERE ch.id = c.channel_id AND ch.disabled_at IS NULL), \
+          (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
+           AND (ch.settings->>'messages') IS DISTINCT FROM 'false' ORDER BY ch.id LIMIT 1)) AS channel_id, \
          EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
           AND k.opted_out_at IS NOT NULL) AS opted_out \
          FROM customers c WHERE c.id = $1 AND c.phone_e164 IS NOT NULL",
@@ -560,4 +561,18 @@ pub(super) async fn last_inbound_at(
     .bind(customer.0)
     .fetch_one(pool)
     .await?)
+}
+
+/// The channel the customer is reached on from now on.
+pub(super) async fn set_customer_channel(
+    pool: &PgPool,
+    customer: CustomerId,
+    channel: ChannelId,
+) -> Result<()> {
+    sqlx::query("UPDATE customers SET channel_id = $1 WHERE id = $2")
+        .bind(channel.0)
+        .bind(customer.0)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

@@ -206,8 +206,9 @@ pub(super) async fn reach(
 ) -> Result<Option<Reach>> {
     let row = sqlx::query(
         "SELECT c.phone_e164, \
-         (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
-          ORDER BY ch.id LIMIT 1) AS channel_id, \
+         COALESCE((SELECT ch.id FROM channels ch WHERE ch.id = c.channel_id AND ch.disabled_at IS NULL), \
+          (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
+           AND json_extract(ch.settings, '$.messages') IS NOT 0 ORDER BY ch.id LIMIT 1)) AS channel_id, \
          EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
           AND k.opted_out_at IS NOT NULL) AS opted_out \
          FROM customers c WHERE c.id = ? AND c.phone_e164 IS NOT NULL",
@@ -562,4 +563,18 @@ pub(super) async fn last_inbound_at(
     .fetch_one(pool)
     .await?;
     opt_time(at)
+}
+
+/// The channel the customer is reached on from now on.
+pub(super) async fn set_customer_channel(
+    pool: &mut SqliteConnection,
+    customer: CustomerId,
+    channel: ChannelId,
+) -> Result<()> {
+    sqlx::query("UPDATE customers SET channel_id = ? WHERE id = ?")
+        .bind(channel.0)
+        .bind(customer.0)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
