@@ -23,6 +23,7 @@ both_backends!(
     webhook_status_reports_update_message_items,
     integrator_events_follow_the_session,
     replies_follow_the_learners_channel,
+    a_keyword_enrols_a_new_learner,
 );
 
 pub(super) const WAIT: Duration = Duration::from_secs(20);
@@ -643,4 +644,89 @@ async fn replies_follow_the_learners_channel(backend: Backend) {
     let got = whatsapp.wait_for_accepted(replies + 1, WAIT).await;
     assert!(got.len() > replies);
     assert_eq!(sms.deliveries().len(), 1);
+}
+
+/// A learner unknown to chatcourse texts a channel's keyword: registered
+/// by phone, enrolled in the keyword's module and programme, and the
+/// course starts on that channel; other words from unknown phones are not
+/// routed; bad keyword settings are refused.
+async fn a_keyword_enrols_a_new_learner(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({"kind": "webhook", "name": "x", "url": "http://127.0.0.1:9/",
+                    "settings": {"keywords": {"two words": {"module": "m", "program_identifier": 1},
+                                              "JIFUNZE": {"program_identifier": 1}}}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(2), "{body}");
+
+    let (receiver, data, secret) = channel_with(
+        &app,
+        json!({"keywords": {"jifunze": {"module": "test-module-updated", "program_identifier": 77, "language": "en"}}}),
+    )
+    .await;
+    assert_eq!(
+        data["settings"]["keywords"]["JIFUNZE"]["program_identifier"],
+        77
+    );
+    let uuid = data["uuid"].as_str().unwrap();
+    let phone = format!("+{}", next_phone());
+    let (status, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": phone, "text": "hello", "id": "kw-0"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["routed"], false, "{answer}");
+
+    let (status, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": phone, "text": " Jifunze ", "id": "kw-1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["routed"], true, "{answer}");
+    let session = answer["data"]["session_uuid"].as_str().unwrap().to_owned();
+    let org = app
+        .store
+        .find_org_by_key_hash(&chatcourse_storage::hash_api_key(&app.key))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let customer = app
+        .store
+        .customer_by_phone(org, &phone)
+        .await
+        .unwrap()
+        .expect("registered by phone")
+        .uuid
+        .to_string();
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body["purpose"], "enrolment");
+    assert_eq!(got[0].body["session_uuid"], session.as_str());
+    // The course goes on by text.
+    let (_, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": phone, "text": "1", "id": "kw-2"}),
+    )
+    .await;
+    assert_eq!(answer["data"]["session_uuid"], session.as_str());
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
+        .await;
+    assert_eq!(summary["data"][0]["program_identifier"], 77, "{summary}");
+    assert_eq!(summary["data"][0]["status"], "InProgress", "{summary}");
 }
