@@ -23,6 +23,7 @@ pub mod keys;
 pub mod metrics;
 mod openapi;
 pub mod quiet;
+pub mod report;
 mod roles;
 mod routes;
 mod server;

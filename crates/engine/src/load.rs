@@ -100,6 +100,15 @@ pub fn load_module_after(source: &str, previous: &Module) -> LoadResult {
     result
 }
 
+/// The right answers of the quiz question `step_id` of `module` (as
+/// [`load_module_after`] compares them: normalised base-language texts,
+/// sorted) and its quiz; `None` when the module has no such quiz question.
+pub fn quiz_right_answers(module: &Module, step_id: &str) -> Option<(Vec<String>, QuizKind)> {
+    module
+        .step_by_id(step_id)
+        .and_then(|idx| right_answers(module.step(idx)))
+}
+
 /// The right answers of a quiz question, as their normalised base-language
 /// texts (sorted), and its quiz; `None` for other steps.
 fn right_answers(step: &crate::module::Step) -> Option<(Vec<String>, QuizKind)> {

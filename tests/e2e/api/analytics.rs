@@ -9,6 +9,7 @@ use super::harness::{Backend, TestApp, both_backends};
 both_backends!(
     paired_gain_leaves_out_quizzes_in_progress,
     answers_export_is_the_answer_log,
+    item_analysis_matches_a_hand_count,
 );
 
 /// "Test Module Updated": "1" starts the pre-quiz; pre_q1 is right with
@@ -315,4 +316,173 @@ async fn answers_export_is_the_answer_log(backend: Backend) {
         .get("/api/v1/fe/program/export/answers?programIdentifier=51")
         .await;
     super::harness::assert_error(status, &body, 404, "program_not_found");
+}
+
+/// A learner of `module` in programme `program` who sends `replies`.
+async fn play(app: &TestApp, name: &str, module: &str, program: i64, replies: &[&str]) {
+    let customer = app.register_customer_with(&app.key, name).await["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    let session = app.enrol(&customer, module, program).await;
+    for reply in replies {
+        app.say(&customer, &session, reply).await;
+    }
+}
+
+/// Uploads `source` as an organisation module: its uuid and warnings.
+async fn upload(app: &TestApp, source: &str) -> (String, Value) {
+    let (status, body) = app
+        .post("/api/v1/fe/modules", &json!({ "source": source }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let uuid = body["data"]["module_uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    (uuid, body["data"]["warnings"].clone())
+}
+
+/// The programme report's item analysis: each session's first answer to
+/// each question, over two module versions of which the second changed
+/// pre_q2's right answer (1 -> 2), checked against a hand count.
+async fn item_analysis_matches_a_hand_count(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let v1 =
+        std::fs::read_to_string(super::harness::modules_dir().join("test-module-updated.yaml"))
+            .expect("module")
+            .replace("module: test-module-updated", "module: report-course")
+            .replace("name: Test Module Updated", "name: Report Course");
+    let (module, warnings) = upload(&app, &v1).await;
+    assert_eq!(warnings, json!([]));
+    // Version 1: pre_q1 right with 2, pre_q2 with 1.
+    play(&app, "R1", &module, 60, &WHOLE).await; // pre_q1 2 ok, pre_q2 3 wrong, post 2 ok, 1 ok
+    play(&app, "R2", &module, 60, &["1", "hello?", "1", "1"]).await; // pre_q1: 1 wrong at attempt 2; pre_q2 1 ok
+    play(&app, "R3", &module, 60, &["1", "zzz", "qqq", "hmm"]).await; // pre_q1 exhausted (3 replies)
+    // Version 2: pre_q2 right with 2 (only the first `correct: 1` is pre_q2's).
+    let v2 = v1.replacen("    correct: 1\n", "    correct: 2\n", 1);
+    let (again, warnings) = upload(&app, &v2).await;
+    assert_eq!(again, module, "the same module, a new version");
+    assert!(
+        warnings.to_string().contains("correct-changed"),
+        "{warnings}"
+    );
+    // R4: pre_q1 2 ok, pre_q2 2 ok (v2); then a new run answering pre_q1
+    // wrong, which is not its first answer.
+    play(
+        &app,
+        "R4",
+        &module,
+        60,
+        &["1", "2", "2", "RESTART", "1", "1"],
+    )
+    .await;
+    play(&app, "R5", &module, 60, &["1", "3", "1"]).await; // pre_q1 3 wrong, pre_q2 1 wrong (v2)
+    // Not counted: another programme.
+    play(&app, "R6", &module, 61, &["1", "1", "1"]).await;
+
+    let (status, body) = app
+        .get("/api/v1/fe/program/report?programIdentifier=60")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], 200, "{body}");
+    let data = &body["data"];
+    // The summary section is the programme summary.
+    let (_, summary) = app
+        .get("/api/v1/fe/program/summary?programIdentifier=60")
+        .await;
+    assert_eq!(data["summary"], summary["data"], "{body}");
+    assert_eq!(data["summary"]["enrolled"], 5, "{body}");
+    assert_eq!(data["summary"]["paired_learners"], 1, "{body}");
+
+    let questions = data["questions"].as_array().expect("questions");
+    let ids: Vec<(&str, &str)> = questions
+        .iter()
+        .map(|q| {
+            (
+                q["question_id"].as_str().unwrap(),
+                q["quiz"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("post_q1", "post"),
+            ("post_q2", "post"),
+            ("pre_q1", "pre"),
+            ("pre_q2", "pre")
+        ]
+    );
+    let choice = |c: i64, n: i64, ok: bool| json!({"choice": c, "learners": n, "correct": ok});
+    // pre_q1: R1 2 ok (1 reply), R2 1 wrong (2 replies), R3 exhausted (3
+    // replies), R4 2 ok (1), R5 3 wrong (1): 2 of 5 right; attempts 1 1 1
+    // 2 3 -> median 1; replies 8, of which 0+1+3+0+0 = 4 matched nothing.
+    assert_eq!(
+        questions[2],
+        json!({
+            "question_id": "pre_q1",
+            "quiz": "pre",
+            "question": "What is the first step to climbing the financial ladder?",
+            "learners": 5,
+            "correct_share": 40.0,
+            "correct_first_attempt_share": 40.0,
+            "choices": [choice(1, 1, false), choice(2, 2, true), choice(3, 1, false)],
+            "free_text": 0,
+            "no_match": 1,
+            "median_attempts": 1.0,
+            "unmatched_reply_share": 50.0,
+            "correct_changed": false,
+        }),
+        "{body}"
+    );
+    // pre_q2: R1 3 wrong, R2 1 ok (v1), R4 2 ok, R5 1 wrong (v2); R3 never
+    // answered it. Choice 1 was right in v1 and wrong in v2: two items.
+    let q = &questions[3];
+    assert_eq!(q["learners"], 4, "{body}");
+    assert_eq!(q["correct_share"], 50.0, "{body}");
+    assert_eq!(
+        q["choices"],
+        json!([
+            choice(1, 1, false),
+            choice(1, 1, true),
+            choice(2, 1, true),
+            choice(3, 1, false)
+        ]),
+        "{body}"
+    );
+    assert_eq!(q["correct_changed"], true, "{body}");
+    assert_eq!(q["median_attempts"], 1.0, "{body}");
+    assert_eq!(q["unmatched_reply_share"], 0.0, "{body}");
+    // The post-quiz: R1 alone, both right.
+    for q in &questions[..2] {
+        assert_eq!(q["learners"], 1, "{body}");
+        assert_eq!(q["correct_share"], 100.0, "{body}");
+        assert_eq!(q["correct_changed"], false, "{body}");
+    }
+    assert_eq!(questions[0]["choices"], json!([choice(2, 1, true)]));
+
+    // Programme 61 is counted apart: R6's one wrong pre_q1 answer.
+    let (_, body) = app
+        .get("/api/v1/fe/program/report?programIdentifier=61")
+        .await;
+    let questions = body["data"]["questions"].as_array().expect("questions");
+    assert_eq!(questions[0]["learners"], 1, "{body}");
+    assert_eq!(questions[0]["correct_share"], 0.0, "{body}");
+
+    // Errors in the family's envelope.
+    let (status, body) = app
+        .get("/api/v1/fe/program/report?programIdentifier=62")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("program_not_found")),
+        "{body}"
+    );
+    let (status, body) = app.get("/api/v1/fe/program/report").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("validation_failed")),
+        "{body}"
+    );
 }

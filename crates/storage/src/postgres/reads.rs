@@ -6,8 +6,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::rows::*;
-use crate::{Result, parse};
 use crate::model::*;
+use crate::{Result, parse};
 
 enum PgKey {
     Id(i64),

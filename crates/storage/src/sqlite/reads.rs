@@ -6,8 +6,8 @@ use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use super::rows::*;
-use crate::{Result, parse};
 use crate::model::*;
+use crate::{Result, parse};
 
 enum SqliteKey {
     Id(i64),
