@@ -10,6 +10,7 @@ both_backends!(
     paired_gain_leaves_out_quizzes_in_progress,
     answers_export_is_the_answer_log,
     item_analysis_matches_a_hand_count,
+    cli_reads_what_the_http_api_serves,
 );
 
 /// "Test Module Updated": "1" starts the pre-quiz; pre_q1 is right with
@@ -485,4 +486,160 @@ async fn item_analysis_matches_a_hand_count(backend: Backend) {
         (400, Some("validation_failed")),
         "{body}"
     );
+}
+
+/// `chatcourse` with `args`, its environment cleared of the settings the
+/// tests may have: (exit code, stdout, stderr). Its stderr is a pipe, not
+/// a terminal.
+async fn chatcourse(args: &[&str]) -> (i32, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatcourse"));
+    for var in ["CHATCOURSE_DATABASE", "CHATCOURSE_TIMEZONE"] {
+        command.env_remove(var);
+    }
+    let out = command.args(args).output().await.expect("run chatcourse");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `chatcourse export` writes, byte for byte, what the HTTP exports serve
+/// (same rows, same CSV neutralisation), with progress lines on stderr;
+/// `chatcourse report --format json` prints the report endpoint's data;
+/// an unknown organisation or programme is exit 1 with a clear message.
+async fn cli_reads_what_the_http_api_serves(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let module = app.module_uuid("Test Module Updated").await;
+    play(&app, "=cmd|' /C calc'!A0", &module, 49, &WHOLE).await;
+    play(&app, "Jane", &module, 49, &["1", "=1+1", "-2", "2"]).await;
+    play(&app, "Other", &module, 50, &["1", "1"]).await;
+    let dir = std::env::temp_dir().join(format!(
+        "chatcourse-cli-export-{}",
+        super::harness::unique()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = app.database_url.clone();
+    let base = [
+        "--database",
+        db.as_str(),
+        "--org",
+        "org-a",
+        "--program",
+        "49",
+    ];
+
+    for (kind, format, content_type) in [
+        ("messages", "csv", "text/csv; charset=utf-8"),
+        ("answers", "csv", "text/csv; charset=utf-8"),
+        ("scores", "csv", "text/csv; charset=utf-8"),
+        ("messages", "ndjson", "application/x-ndjson"),
+    ] {
+        let file = dir.join(format!("{kind}.{format}"));
+        let file_name = file.to_str().expect("path");
+        let mut args = vec!["export", kind];
+        args.extend(base);
+        args.extend(["--format", format, "-o", file_name]);
+        let (code, stdout, stderr) = chatcourse(&args).await;
+        assert_eq!(code, 0, "{kind}: {stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        let written = std::fs::read_to_string(&file).expect("export file");
+        let served = export_body(
+            &app,
+            &format!("/api/v1/fe/program/export/{kind}?programIdentifier=49&format={format}"),
+            content_type,
+        )
+        .await;
+        assert_eq!(written, served, "{kind} {format}");
+        // Not on a terminal: plain progress lines, the last with the count.
+        let rows = if format == "csv" {
+            csv::Reader::from_reader(written.as_bytes())
+                .records()
+                .count()
+        } else {
+            written.lines().count()
+        };
+        assert!(rows > 0, "{kind}");
+        assert!(stderr.contains(&format!("{kind}: exporting")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{kind}: {rows} rows written to {file_name}")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains('\u{1b}'), "no terminal codes: {stderr:?}");
+    }
+    // The hostile cells, read back with the csv crate.
+    let scores = std::fs::read_to_string(dir.join("scores.csv")).expect("scores");
+    let mut reader = csv::Reader::from_reader(scores.as_bytes());
+    let names: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("record")[2].to_owned())
+        .collect();
+    assert_eq!(names, ["'=cmd|' /C calc'!A0", "Jane"]);
+    let messages = std::fs::read_to_string(dir.join("messages.csv")).expect("messages");
+    let texts: Vec<String> = csv::Reader::from_reader(messages.as_bytes())
+        .records()
+        .map(|r| r.expect("record")[1].to_owned())
+        .collect();
+    assert!(texts.contains(&"'=1+1".to_owned()), "{texts:?}");
+    assert!(texts.contains(&"'-2".to_owned()), "{texts:?}");
+
+    // A time range: nothing before the first message.
+    let file = dir.join("none.csv");
+    let mut args = vec!["export", "messages"];
+    args.extend(base);
+    args.extend(["--until", "2000-01-01", "-o", file.to_str().unwrap()]);
+    let (code, _, stderr) = chatcourse(&args).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        csv::Reader::from_path(&file)
+            .expect("csv")
+            .records()
+            .count(),
+        0
+    );
+
+    // The report: the endpoint's data, and a text for people.
+    let mut args = vec!["report"];
+    args.extend(base);
+    args.extend(["--format", "json"]);
+    let (code, stdout, stderr) = chatcourse(&args).await;
+    assert_eq!(code, 0, "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).expect("json");
+    let (_, served) = app
+        .get("/api/v1/fe/program/report?programIdentifier=49")
+        .await;
+    assert_eq!(printed, served["data"]);
+    assert_eq!(printed["questions"][2]["question_id"], "pre_q1");
+    let mut args = vec!["report"];
+    args.extend(base);
+    let (code, stdout, _) = chatcourse(&args).await;
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("Paired gain: 50.0 points over 1 learners"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pre_q1 (pre-quiz)"), "{stdout}");
+
+    // Unknown organisation or programme: exit 1, a message naming it.
+    for (org, program, message) in [
+        ("org-zz", "49", "no organisation named \"org-zz\""),
+        ("org-a", "77", "organisation \"org-a\" has no programme 77"),
+    ] {
+        for command in [vec!["export", "scores"], vec!["report"]] {
+            let mut args = command;
+            args.extend([
+                "--database",
+                db.as_str(),
+                "--org",
+                org,
+                "--program",
+                program,
+            ]);
+            let (code, stdout, stderr) = chatcourse(&args).await;
+            assert_eq!(code, 1, "{args:?}");
+            assert!(stdout.is_empty(), "{stdout}");
+            assert!(stderr.contains(message), "{stderr}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
