@@ -354,3 +354,84 @@ fn schema_prints_the_shipped_schema() {
     assert_eq!(schema["title"], "chatcourse module");
     assert!(schema["$defs"]["step"]["properties"]["choices"].is_object());
 }
+
+#[test]
+fn validate_for_sms_warns_about_costly_texts() {
+    let dir = TempDir::new();
+    let long = "Put a little aside every week and your savings will grow. ".repeat(3);
+    let module = MODULE.replace(
+        "    say: A side note.",
+        &format!("    say: \"{long}It\u{2019}s yours.\""),
+    );
+    dir.write("demo.yaml", &module);
+    // Without --channel: no SMS warnings.
+    let plain = chatcourse(&["validate", "demo.yaml"], &dir.0, "");
+    assert!(
+        !stdout(&plain).contains("sms-segments"),
+        "{}",
+        stdout(&plain)
+    );
+    let out = chatcourse(
+        &[
+            "validate",
+            "--channel",
+            "sms",
+            "--max-segments",
+            "2",
+            "--format",
+            "json",
+            "demo.yaml",
+        ],
+        &dir.0,
+        "",
+    );
+    assert!(out.status.success(), "warnings only: {}", stdout(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let w = &lines[0];
+    assert_eq!(
+        (w["code"].as_str(), w["severity"].as_str()),
+        (Some("sms-segments"), Some("warning"))
+    );
+    // At the curly quote itself: line 19, after `    say: "` and the text.
+    assert_eq!(w["line"], 19, "{w}");
+    assert_eq!(w["column"], 11 + long.chars().count() as u64 + 2, "{w}");
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 SMS segments (UCS-2"),
+        "{w}"
+    );
+    let hint = w["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("U+2019") && hint.contains("without it the text is 2 segments"),
+        "{hint}"
+    );
+    let text = chatcourse(&["validate", "--channel", "sms", "demo.yaml"], &dir.0, "");
+    assert!(
+        stdout(&text).contains("warning[sms-segments]"),
+        "{}",
+        stdout(&text)
+    );
+    let relaxed = chatcourse(
+        &[
+            "validate",
+            "--channel",
+            "sms",
+            "--max-segments",
+            "3",
+            "demo.yaml",
+        ],
+        &dir.0,
+        "",
+    );
+    assert!(
+        !stdout(&relaxed).contains("sms-segments"),
+        "{}",
+        stdout(&relaxed)
+    );
+}

@@ -3,7 +3,7 @@
 //! `dd/MM/yyyy HH:mm` time strings, `""` for a missing string or time,
 //! `"k/n"` scores); fields added by chatcourse are additive.
 
-use chatcourse_storage::{Consent, Customer, Message, Score};
+use chatcourse_storage::{Consent, Customer, Message, MessageDelivery, Score};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -27,6 +27,30 @@ pub struct MessageItem {
     pub message_type: &'static str,
     #[schema(example = "15/04/2020 16:52")]
     pub date_time: String,
+    /// Delivery over a channel (SENT messages to a learner reachable on
+    /// one; absent otherwise): `queued`, `sent`, `delivered` or `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "delivered")]
+    pub delivery_status: Option<&'static str>,
+    /// The provider's id of the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    /// Why it failed (or why the last attempt did not go).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_error: Option<String>,
+    /// SMS segments handed to the provider (SMS channels).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms_segments: Option<u32>,
+    /// When the message was queued, sent, delivered, failed
+    /// (`dd/MM/yyyy HH:mm`; empty until it happens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
 }
 
 impl MessageItem {
@@ -37,7 +61,40 @@ impl MessageItem {
             session_uuid: m.session_uuid.to_string(),
             message_type: m.direction.as_str(),
             date_time: display(m.created_at, tz),
+            delivery_status: None,
+            provider_message_id: None,
+            delivery_error: None,
+            sms_segments: None,
+            queued_at: None,
+            sent_at: None,
+            delivered_at: None,
+            failed_at: None,
         }
+    }
+
+    /// The item with its delivery record.
+    pub fn with_delivery(mut self, d: Option<&MessageDelivery>, tz: Tz) -> MessageItem {
+        if let Some(d) = d {
+            self.delivery_status = Some(d.status.as_str());
+            self.provider_message_id.clone_from(&d.provider_message_id);
+            self.delivery_error.clone_from(&d.error);
+            self.sms_segments = d.segments;
+            self.queued_at = Some(display(d.queued_at, tz));
+            self.sent_at = Some(display_opt(d.sent_at, tz));
+            self.delivered_at = Some(display_opt(d.delivered_at, tz));
+            self.failed_at = Some(display_opt(d.failed_at, tz));
+        }
+        self
+    }
+
+    /// Items of `messages` with the delivery records among `deliveries`.
+    pub fn list(messages: &[Message], deliveries: &[MessageDelivery], tz: Tz) -> Vec<MessageItem> {
+        let by_message: std::collections::HashMap<_, _> =
+            deliveries.iter().map(|d| (d.message, d)).collect();
+        messages
+            .iter()
+            .map(|m| MessageItem::new(m, tz).with_delivery(by_message.get(&m.id).copied(), tz))
+            .collect()
     }
 }
 
@@ -335,6 +392,36 @@ pub struct SessionSummaryData {
     pub first_message_date: String,
     pub last_message_date: String,
     pub answers: Vec<AnswerItem>,
+    /// The session's messages by delivery status (those sent over a
+    /// channel).
+    pub delivery: DeliveryCounts,
+}
+
+/// Messages by delivery status.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct DeliveryCounts {
+    pub queued: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    /// SMS segments handed to providers, in all.
+    pub sms_segments: i64,
+}
+
+impl DeliveryCounts {
+    pub fn of(deliveries: &[MessageDelivery]) -> DeliveryCounts {
+        let mut counts = DeliveryCounts::default();
+        for d in deliveries {
+            *match d.status {
+                chatcourse_storage::DeliveryStatus::Queued => &mut counts.queued,
+                chatcourse_storage::DeliveryStatus::Sent => &mut counts.sent,
+                chatcourse_storage::DeliveryStatus::Delivered => &mut counts.delivered,
+                chatcourse_storage::DeliveryStatus::Failed => &mut counts.failed,
+            } += 1;
+            counts.sms_segments += i64::from(d.segments.unwrap_or(0));
+        }
+        counts
+    }
 }
 
 /// One programme's figures (Fetch Program Summary).

@@ -340,6 +340,29 @@ pub trait Store: Send + Sync {
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>>;
     /// A session's outbox rows, in id order (status pages, tests).
     async fn session_outbox(&self, session: SessionId) -> Result<Vec<OutboxItem>>;
+    /// Apply a delivery report to the row of `channel` that was sent with
+    /// this provider message id. Statuses only move forward: `sent` (sets
+    /// `sent_at` if unset), then `delivered` or `failed` (from `sent`; a
+    /// repeated report changes nothing). `None`: no such row.
+    async fn record_delivery_report(
+        &self,
+        channel: ChannelId,
+        provider_message_id: &str,
+        report: &DeliveryReport,
+    ) -> Result<Option<ReportedRow>>;
+    /// The delivery records of a session's messages after `after`, in
+    /// message order (messages without an outbox row have none).
+    async fn message_deliveries(
+        &self,
+        session: SessionId,
+        after: Option<MessageId>,
+    ) -> Result<Vec<MessageDelivery>>;
+    /// When the customer last wrote (their latest RECEIVED message, in any
+    /// session): WhatsApp's 24-hour window runs from it.
+    async fn last_inbound_at(&self, customer: CustomerId) -> Result<Option<DateTime<Utc>>>;
+    /// Opt a contact out outside a turn (a provider said the recipient
+    /// unsubscribed), with its audit event. False if it already was.
+    async fn opt_out_contact(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool>;
     /// The organisation's quiet hours, if it set any.
     async fn quiet_hours(&self, org: OrgId) -> Result<Option<QuietHours>>;
     /// Sets (or, with `None`, clears) the organisation's quiet hours.

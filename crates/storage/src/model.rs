@@ -720,7 +720,7 @@ pub enum MessageEvent {
 pub struct NewChannel {
     pub uuid: Uuid,
     pub org: OrgId,
-    /// `webhook` (the only kind so far).
+    /// `webhook`, `twilio`, `africastalking` or `whatsapp`.
     pub kind: String,
     pub name: String,
     /// JSON settings, without secrets (`{"url": ...}`).
@@ -783,12 +783,14 @@ impl FromStr for DeliveryStatus {
 }
 
 /// Why a message was queued: `enrolment` (turn 0), `reply` (to the
-/// learner's message), `reminder` (a wake-up turn).
-pub(crate) fn purpose_of(turn: i64, inbound: bool) -> &'static str {
-    match (turn, inbound) {
-        (0, _) => "enrolment",
-        (_, true) => "reply",
-        (_, false) => "reminder",
+/// learner's message), `expiry` (a wake-up turn that expired the
+/// session: the expiry notice), `reminder` (any other wake-up turn).
+pub(crate) fn purpose_of(turn: i64, inbound: bool, expires: bool) -> &'static str {
+    match (turn, inbound, expires) {
+        (0, _, _) => "enrolment",
+        (_, true, _) => "reply",
+        (_, false, true) => "expiry",
+        (_, false, false) => "reminder",
     }
 }
 
@@ -816,8 +818,12 @@ pub struct OutboxItem {
 /// How an attempt to deliver an outbox row ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxOutcome {
-    /// Accepted by the receiver, with its message id if it gave one.
-    Sent { provider_message_id: Option<String> },
+    /// Accepted by the receiver, with its message id if it gave one and
+    /// the SMS segments it was handed (SMS channels).
+    Sent {
+        provider_message_id: Option<String>,
+        segments: Option<u32>,
+    },
     /// Try again at `at`.
     Retry { at: DateTime<Utc>, error: String },
     /// Given up.
@@ -830,6 +836,43 @@ pub struct OutboxDepth {
     pub channel: ChannelId,
     pub queued: i64,
     pub oldest_queued_at: DateTime<Utc>,
+}
+
+/// A delivery report: what a provider says became of a message it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// `Sent` (accepted downstream), `Delivered` or `Failed`.
+    pub status: DeliveryStatus,
+    /// Why it failed (`Failed` only).
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The outbox row a delivery report matched, as it stands after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedRow {
+    pub id: OutboxId,
+    pub org: OrgId,
+    /// E.164.
+    pub recipient: String,
+    pub status: DeliveryStatus,
+}
+
+/// The delivery record of one message (its outbox row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDelivery {
+    pub message: MessageId,
+    pub status: DeliveryStatus,
+    pub provider_message_id: Option<String>,
+    /// The last error: why it failed, or why the last attempt did not go.
+    pub error: Option<String>,
+    pub attempts: u32,
+    /// SMS segments handed to the provider (SMS channels).
+    pub segments: Option<u32>,
+    pub queued_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
 }
 
 /// A contact's consent in its organisation (docs/channels.md): when it

@@ -683,6 +683,42 @@ impl Store for PostgresStore {
         delivery::session_outbox(&mut conn, session).await
     }
 
+    async fn record_delivery_report(
+        &self,
+        channel: ChannelId,
+        provider_message_id: &str,
+        report: &DeliveryReport,
+    ) -> Result<Option<ReportedRow>> {
+        let mut conn = self.pool.acquire().await?;
+        delivery::record_delivery_report(
+            &mut conn,
+            channel,
+            provider_message_id,
+            report,
+            to_micros(report.at),
+        )
+        .await
+    }
+
+    async fn message_deliveries(
+        &self,
+        session: SessionId,
+        after: Option<MessageId>,
+    ) -> Result<Vec<MessageDelivery>> {
+        delivery::message_deliveries(&self.pool, session, after).await
+    }
+
+    async fn last_inbound_at(&self, customer: CustomerId) -> Result<Option<DateTime<Utc>>> {
+        delivery::last_inbound_at(&self.pool, customer).await
+    }
+
+    async fn opt_out_contact(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool> {
+        let mut tx = begin(&self.pool).await?;
+        let done = delivery::opt_out_contact(&mut tx, org, phone, to_micros(at)).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>> {
         Ok(self.live.subscribe(&self.pool).await?)
     }

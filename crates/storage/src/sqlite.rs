@@ -696,6 +696,37 @@ impl Store for SqliteStore {
         delivery::session_outbox(&mut conn, session).await
     }
 
+    async fn record_delivery_report(
+        &self,
+        channel: ChannelId,
+        provider_message_id: &str,
+        report: &DeliveryReport,
+    ) -> Result<Option<ReportedRow>> {
+        let mut writer = self.writer.exclusive().await;
+        delivery::record_delivery_report(&mut writer.conn, channel, provider_message_id, report)
+            .await
+    }
+
+    async fn message_deliveries(
+        &self,
+        session: SessionId,
+        after: Option<MessageId>,
+    ) -> Result<Vec<MessageDelivery>> {
+        delivery::message_deliveries(&self.reader, session, after).await
+    }
+
+    async fn last_inbound_at(&self, customer: CustomerId) -> Result<Option<DateTime<Utc>>> {
+        delivery::last_inbound_at(&self.reader, customer).await
+    }
+
+    async fn opt_out_contact(&self, org: OrgId, phone: &str, at: DateTime<Utc>) -> Result<bool> {
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let done = delivery::opt_out_contact(&mut tx, org, phone, at).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     async fn subscribe(&self) -> Result<BoxStream<'static, MessageEvent>> {
         Ok(crate::broadcast_stream(self.events.subscribe()))
     }

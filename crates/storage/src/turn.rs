@@ -218,7 +218,9 @@ pub(crate) async fn turn<T: TurnTx>(
         plan.status == SessionStatus::OptedOut && current.status != SessionStatus::OptedOut;
     if !sent.is_empty() || opts_out {
         let reach = tx.reach(&current).await?;
-        let purpose = purpose_of(turn, received.is_some());
+        let expires =
+            plan.status == SessionStatus::Expired && current.status != SessionStatus::Expired;
+        let purpose = purpose_of(turn, received.is_some(), expires);
         queue_sent(tx, reach.as_ref(), current.org, &sent, purpose, at).await?;
         if opts_out
             && let Some(reach) = &reach

@@ -644,14 +644,17 @@ async fn channels_add_list_remove(backend: Backend) {
         .nth(1)
         .expect("the channel's uuid")
         .to_owned();
-    let listed = stdout(&run(chatcourse().args([
-        "channels",
-        "list",
-        "--org",
-        "acme",
-        "--database",
-        &db.url,
-    ])));
+    let list = || {
+        stdout(&run(chatcourse().args([
+            "channels",
+            "list",
+            "--org",
+            "acme",
+            "--database",
+            &db.url,
+        ])))
+    };
+    let listed = list();
     assert!(
         listed.contains(&uuid) && listed.contains("enabled"),
         "{listed}"
@@ -672,6 +675,53 @@ async fn channels_add_list_remove(backend: Backend) {
     assert!(!bad.status.success());
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("url: must be an http:// or https:// URL")
+    );
+    // A provider: its settings and credential; Africa's Talking's path
+    // token is printed once, last.
+    let at = run(chatcourse().args([
+        "channels",
+        "add",
+        "--org",
+        "acme",
+        "--name",
+        "AT",
+        "--kind",
+        "africastalking",
+        "--setting",
+        "username=sandbox",
+        "--credential",
+        "atsk_secret_key",
+        "--database",
+        &db.url,
+    ]));
+    assert!(at.status.success(), "{at:?}");
+    let at_out = stdout(&at);
+    let token = at_out.lines().last().unwrap().trim();
+    assert_eq!(token.len(), 48, "{at_out}");
+    assert!(at_out.contains(&format!("/{token}/inbound")), "{at_out}");
+    let missing = run(chatcourse().args([
+        "channels",
+        "add",
+        "--org",
+        "acme",
+        "--name",
+        "T",
+        "--kind",
+        "twilio",
+        "--database",
+        &db.url,
+    ]));
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("settings.account_sid: required")
+            && stderr.contains("credential: required"),
+        "{stderr}"
+    );
+    let listed = list();
+    assert!(
+        listed.contains("africastalking") && !listed.contains("atsk_secret_key"),
+        "{listed}"
     );
     let server = Server::start(&db.url, &modules_dir());
     let response = reqwest::Client::new()

@@ -20,9 +20,10 @@ both_backends!(
     a_receiver_that_keeps_failing_ends_failed,
     inbound_by_phone_reaches_the_session,
     opted_out_phone_receives_nothing_more,
+    webhook_status_reports_update_message_items,
 );
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(super) const WAIT: Duration = Duration::from_secs(20);
 
 /// Short waits, so retries happen within a test.
 pub(super) fn config(max_attempts: u32) -> Config {
@@ -191,7 +192,7 @@ async fn a_receiver_that_keeps_failing_ends_failed(backend: Backend) {
 }
 
 /// The session's outbox rows once none is queued.
-async fn settled(
+pub(super) async fn settled(
     app: &TestApp,
     session: chatcourse_storage::SessionId,
 ) -> Vec<chatcourse_storage::OutboxItem> {
@@ -209,7 +210,11 @@ async fn settled(
     }
 }
 
-async fn session_id(app: &TestApp, customer: &str, session: &str) -> chatcourse_storage::SessionId {
+pub(super) async fn session_id(
+    app: &TestApp,
+    customer: &str,
+    session: &str,
+) -> chatcourse_storage::SessionId {
     let org = app.store.find_org("org-a").await.unwrap().unwrap().id;
     let _ = customer;
     app.store
@@ -227,6 +232,18 @@ async fn inbound(
     secret: &WebhookSecret,
     body: &Value,
 ) -> (u16, Value) {
+    signed_post(app, channel, "inbound", secret, body).await
+}
+
+/// Posts `body` to the channel's `inbound` or `status` endpoint, signed
+/// with `secret`.
+async fn signed_post(
+    app: &TestApp,
+    channel: &str,
+    endpoint: &str,
+    secret: &WebhookSecret,
+    body: &Value,
+) -> (u16, Value) {
     let body = body.to_string();
     let id = format!("in_{}", super::harness::unique());
     let ts = chrono::Utc::now().timestamp();
@@ -234,7 +251,7 @@ async fn inbound(
     let response = app
         .client
         .post(format!(
-            "http://{}/api/v1/channels/{channel}/inbound",
+            "http://{}/api/v1/channels/{channel}/{endpoint}",
             app.addr
         ))
         .header("content-type", "application/json")
@@ -383,4 +400,85 @@ async fn opted_out_phone_receives_nothing_more(backend: Backend) {
     assert_eq!(got[2].body["session_uuid"], again.as_str());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.deliveries().len(), 3, "nothing else was sent");
+}
+
+async fn webhook_status_reports_update_message_items(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (receiver, channel, secret) = channel(&app).await;
+    let uuid = channel["uuid"].as_str().unwrap();
+    let (customer, session, _) = learner(&app).await;
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    let session_id = session_id(&app, &customer, &session).await;
+    let rows = settled(&app, session_id).await;
+    // The receiver answered no id: the message is known by its key.
+    assert_eq!(
+        rows[0].provider_message_id.as_deref(),
+        Some(got[0].id.as_str())
+    );
+    let transcript = app.transcript(&customer, &session).await;
+    assert_eq!(
+        transcript[0]["delivery_status"], "sent",
+        "{:?}",
+        transcript[0]
+    );
+    assert_eq!(transcript[0]["provider_message_id"], got[0].id.as_str());
+    assert!(super::harness::is_display_time(
+        transcript[0]["sent_at"].as_str().unwrap()
+    ));
+    assert_eq!(transcript[0]["delivered_at"], "");
+
+    let report = json!({"id": got[0].id, "status": "delivered"});
+    let (status, answer) = signed_post(&app, uuid, "status", &secret, &report).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["matched"], true);
+    assert_eq!(answer["data"]["delivery_status"], "delivered");
+    let transcript = app.transcript(&customer, &session).await;
+    assert_eq!(transcript[0]["delivery_status"], "delivered");
+    assert!(super::harness::is_display_time(
+        transcript[0]["delivered_at"].as_str().unwrap()
+    ));
+    // A learner's message has no delivery record.
+    app.say(&customer, &session, "1").await;
+    let transcript = app.transcript(&customer, &session).await;
+    assert!(
+        transcript[1].get("delivery_status").is_none(),
+        "{:?}",
+        transcript[1]
+    );
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
+        ))
+        .await;
+    assert_eq!(summary["data"]["delivery"]["delivered"], 1, "{summary}");
+
+    // Unknown id: not matched; a bad status: 400; forged: 401.
+    let (status, answer) = signed_post(
+        &app,
+        uuid,
+        "status",
+        &secret,
+        &json!({"id": "nope", "status": "failed", "reason": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["data"]["matched"]),
+        (200, &json!(false)),
+        "{answer}"
+    );
+    let (status, answer) = signed_post(
+        &app,
+        uuid,
+        "status",
+        &secret,
+        &json!({"id": got[0].id, "status": "read"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["code"], "validation_failed");
+    let forged = WebhookSecret::generate().unwrap();
+    let (status, answer) = signed_post(&app, uuid, "status", &forged, &report).await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["code"], "invalid_signature");
 }

@@ -21,5 +21,6 @@ mod org_modules;
 mod pacing;
 mod pages;
 mod preview;
+mod providers;
 mod roles;
 mod ws;

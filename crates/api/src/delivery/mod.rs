@@ -9,8 +9,15 @@
 //! the row leased; when the lease runs out it is sent again with the same
 //! `webhook-id` (at least once on the wire; a receiver dedupes on it).
 
+pub mod africastalking;
 mod bucket;
+pub mod kind;
+pub mod setup;
+pub mod twilio;
 pub mod webhook;
+pub mod whatsapp;
+
+pub use setup::{ChannelRequest, DEFAULT_RATE, MAX_RATE, NewChannelError, Shown, new_channel};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +29,7 @@ use chatcourse_storage::{Channel, ChannelId, OutboxItem, OutboxOutcome};
 use futures::future::join_all;
 
 use crate::state::AppState;
+use kind::Answer;
 
 /// How the dispatcher works; the defaults suit production, tests shorten
 /// the waits.
@@ -167,6 +175,31 @@ async fn round(state: &AppState, dispatcher: &Dispatcher) -> usize {
     due.len()
 }
 
+/// Sends one row over its channel's kind.
+async fn send(
+    state: &AppState,
+    dispatcher: &Dispatcher,
+    channel: &Channel,
+    row: &OutboxItem,
+) -> Answer {
+    let Some(handler) = kind::kind(&channel.kind) else {
+        return Answer::permanent(format!("unknown channel kind {:?}", channel.kind));
+    };
+    let opened = match setup::open(&dispatcher.key, channel) {
+        Ok(opened) => opened,
+        Err(e) => return Answer::permanent(e),
+    };
+    handler
+        .send(kind::Outgoing {
+            state,
+            dispatcher,
+            channel,
+            secret: &opened.secret,
+            row,
+        })
+        .await
+}
+
 /// Sends one row and records the outcome.
 async fn deliver(
     state: &AppState,
@@ -190,19 +223,20 @@ async fn deliver(
         }
     }
     let answer = match channel {
-        Some(channel) => webhook::send(state, dispatcher, channel, row).await,
-        None => webhook::Answer::Permanent("the channel no longer exists".to_owned()),
+        Some(channel) => send(state, dispatcher, channel, row).await,
+        None => Answer::permanent("the channel no longer exists"),
     };
     let channel_id = row.channel.0;
     let attempts = row.attempts + 1;
     let outcome = match answer {
-        webhook::Answer::Sent(provider_message_id) => {
+        Answer::Sent { id, segments } => {
             state.metrics.delivery(channel_id, "sent");
             OutboxOutcome::Sent {
-                provider_message_id,
+                provider_message_id: id,
+                segments,
             }
         }
-        webhook::Answer::Retry { error, after } => {
+        Answer::Retry { error, after } => {
             let wait = dispatcher
                 .config
                 .retry
@@ -222,8 +256,19 @@ async fn deliver(
                 }
             }
         }
-        webhook::Answer::Permanent(error) => {
+        Answer::Permanent { error, opt_out } => {
             state.metrics.delivery(channel_id, "failed");
+            if opt_out {
+                // The provider says the recipient unsubscribed: so is the
+                // contact, for the whole organisation.
+                if let Err(e) = state
+                    .store
+                    .opt_out_contact(row.org, &row.recipient, state.clock.now())
+                    .await
+                {
+                    tracing::error!(row = row.id.0, error = %e, "recording an opt-out failed");
+                }
+            }
             OutboxOutcome::Failed { error }
         }
     };

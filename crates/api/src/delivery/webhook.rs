@@ -1,15 +1,24 @@
-//! The `webhook` kind: a signed JSON POST per message (Standard Webhooks).
+//! The `webhook` kind: a signed JSON POST per message (Standard Webhooks);
+//! learners' messages and delivery reports come back as signed JSON.
 
-use std::time::Duration;
-
-use chatcourse_channels::retry::{Verdict, parse_retry_after, verdict_for_status};
-use chatcourse_channels::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookSecret};
-use chatcourse_storage::{Channel, OutboxItem};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use chatcourse_channels::retry::{Verdict, verdict_for_status};
+use chatcourse_channels::signing::{
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignedHeaders, WebhookSecret,
+};
+use chatcourse_channels::{Country, Phone};
+use chatcourse_storage::DeliveryStatus;
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::Dispatcher;
-use crate::state::AppState;
+use super::kind::{
+    Answer, Endpoint, Event, Handled, Incoming, Kind, Outgoing, request, url_setting,
+};
+use crate::envelope::ok;
+use crate::error::ApiError;
 use crate::wire::MessageItem;
 
 /// The settings of a webhook channel (stored as JSON; no secrets).
@@ -18,43 +27,204 @@ pub struct WebhookSettings {
     pub url: String,
 }
 
-/// How a receiver answered.
-pub(super) enum Answer {
-    /// 2xx; the receiver's message id if its JSON body had one (`id`).
-    Sent(Option<String>),
-    Retry {
-        error: String,
-        after: Option<Duration>,
-    },
-    Permanent(String),
+pub(crate) struct Webhook;
+
+fn secret(text: &str) -> Result<WebhookSecret, String> {
+    WebhookSecret::parse(text).map_err(|e| e.to_string())
 }
 
-/// The channel's webhook secret, opened with the server's key.
-pub fn open_secret(
-    key: &chatcourse_channels::sealing::SealingKey,
-    channel: &Channel,
-) -> Result<WebhookSecret, String> {
-    let bytes = key
-        .open(&channel.secrets, channel.uuid.as_bytes())
-        .map_err(|e| format!("cannot open the channel's secret (is the server's secret key the one it was created with?): {e}"))?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| "the channel's secret is not text".to_owned())?;
-    WebhookSecret::parse(&text).map_err(|e| e.to_string())
+/// Checks the Standard Webhooks signature of a request.
+fn verify(incoming: &Incoming<'_>) -> Result<(), ApiError> {
+    let secret = secret(incoming.secret).map_err(ApiError::internal)?;
+    let headers: &HeaderMap = incoming.headers;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = SignedHeaders {
+        id: header(HEADER_ID),
+        timestamp: header(HEADER_TIMESTAMP),
+        signature: header(HEADER_SIGNATURE),
+    };
+    secret
+        .verify(&signed, incoming.body, incoming.now)
+        .map_err(|_| ApiError::InvalidSignature)
 }
 
-pub(super) async fn send(
-    state: &AppState,
-    dispatcher: &Dispatcher,
-    channel: &Channel,
-    row: &OutboxItem,
-) -> Answer {
+/// Body of an inbound message.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InboundMessage {
+    /// The learner's phone; read with the channel's default country.
+    #[schema(example = "0712 345 678")]
+    pub from: String,
+    pub text: String,
+    /// The gateway's message id: a repeated id is applied once.
+    pub id: String,
+}
+
+/// Body of a delivery report (`POST /api/v1/channels/{uuid}/status`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StatusReport {
+    /// The message's id as the receiver answered it, or its
+    /// `idempotency_key` when the receiver answered none.
+    #[schema(example = "gateway-message-id-123")]
+    pub id: String,
+    /// `sent`, `delivered` or `failed`.
+    #[schema(example = "delivered")]
+    pub status: String,
+    /// Why it failed.
+    pub reason: Option<String>,
+}
+
+/// Where an inbound message went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboundData {
+    /// False: no customer with that phone, or no live session (nothing
+    /// stored; see docs/channels.md).
+    pub routed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_uuid: Option<String>,
+    /// True when the text was START and the phone was opted out.
+    pub opted_in: bool,
+}
+
+/// What a delivery report did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusData {
+    /// False: no message sent over this channel has that id.
+    pub matched: bool,
+    /// The message's delivery status after the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<&'static str>,
+}
+
+impl Kind for Webhook {
+    fn settings(&self, given: &serde_json::Value, errors: &mut Vec<String>) -> serde_json::Value {
+        let before = errors.len();
+        let url = url_setting(given, "url", None, errors);
+        // The webhook's URL is the request's `url`: name it so.
+        for e in &mut errors[before..] {
+            *e = e.replacen("settings.url", "url", 1);
+        }
+        json!({ "url": url.unwrap_or_default() })
+    }
+
+    fn credential(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn send<'a>(&'a self, out: Outgoing<'a>) -> BoxFuture<'a, Answer> {
+        Box::pin(send(out))
+    }
+
+    fn receive(&self, incoming: &Incoming<'_>) -> Result<Vec<Event>, ApiError> {
+        self.receive_one(incoming).map(|event| vec![event])
+    }
+
+    fn respond(&self, _endpoint: Endpoint, handled: Handled) -> Response {
+        match handled {
+            Handled::Message {
+                routed,
+                session_uuid,
+                opted_in,
+            } => {
+                let message = if opted_in {
+                    "Opted in"
+                } else if routed {
+                    "Message received"
+                } else {
+                    "Not routed: no customer or no live session for this phone"
+                };
+                ok(
+                    message,
+                    InboundData {
+                        routed,
+                        session_uuid,
+                        opted_in,
+                    },
+                )
+                .into_response()
+            }
+            Handled::Report { matched, status } => ok(
+                if matched {
+                    "Delivery status recorded"
+                } else {
+                    "No message with that id"
+                },
+                StatusData {
+                    matched,
+                    delivery_status: status.map(DeliveryStatus::as_str),
+                },
+            )
+            .into_response(),
+            Handled::Ignored => ok("Ignored", json!({})).into_response(),
+        }
+    }
+}
+
+impl Webhook {
+    fn receive_one(&self, incoming: &Incoming<'_>) -> Result<Event, ApiError> {
+        verify(incoming)?;
+        match incoming.endpoint {
+            Endpoint::Inbound => {
+                let message: InboundMessage = serde_json::from_slice(incoming.body)
+                    .map_err(|e| ApiError::MalformedJson(vec![e.to_string()]))?;
+                let country = incoming.channel.default_country.parse::<Country>().ok();
+                let from = Phone::parse(&message.from, country)
+                    .map_err(|e| ApiError::Validation(vec![format!("from: {e}")]))?;
+                Ok(Event::Message {
+                    from,
+                    text: message.text,
+                    id: message.id,
+                })
+            }
+            Endpoint::Status => {
+                let report: StatusReport = serde_json::from_slice(incoming.body)
+                    .map_err(|e| ApiError::MalformedJson(vec![e.to_string()]))?;
+                let status = match report.status.trim() {
+                    "sent" => DeliveryStatus::Sent,
+                    "delivered" => DeliveryStatus::Delivered,
+                    "failed" => DeliveryStatus::Failed,
+                    _ => {
+                        return Err(ApiError::Validation(vec![
+                            "status: must be \"sent\", \"delivered\" or \"failed\"".to_owned(),
+                        ]));
+                    }
+                };
+                if report.id.trim().is_empty() || report.id.len() > 255 {
+                    return Err(ApiError::Validation(vec![
+                        "id: must be 1 to 255 characters".to_owned(),
+                    ]));
+                }
+                let reason = report
+                    .reason
+                    .filter(|r| !r.trim().is_empty())
+                    .map(|r| r.chars().take(500).collect());
+                Ok(Event::Report {
+                    provider_message_id: report.id.trim().to_owned(),
+                    status,
+                    error: reason.or_else(|| {
+                        (status == DeliveryStatus::Failed).then(|| "failed".to_owned())
+                    }),
+                    opt_out: false,
+                })
+            }
+        }
+    }
+}
+
+async fn send(out: Outgoing<'_>) -> Answer {
+    let Outgoing {
+        state,
+        dispatcher,
+        channel,
+        secret: secret_text,
+        row,
+    } = out;
     let settings: WebhookSettings = match serde_json::from_str(&channel.settings) {
         Ok(s) => s,
-        Err(e) => return Answer::Permanent(format!("bad channel settings: {e}")),
+        Err(e) => return Answer::permanent(format!("bad channel settings: {e}")),
     };
-    let secret = match open_secret(&dispatcher.key, channel) {
+    let secret = match secret(secret_text) {
         Ok(secret) => secret,
-        Err(e) => return Answer::Permanent(e),
+        Err(e) => return Answer::permanent(e),
     };
     let body = json!({
         "type": "message",
@@ -69,130 +239,37 @@ pub(super) async fn send(
     let now = state.clock.now();
     let timestamp = now.timestamp();
     let signature = secret.sign(&row.idempotency_key, timestamp, &body);
-    let response = dispatcher
+    let sending = dispatcher
         .client
         .post(&settings.url)
         .header(HEADER_ID, &row.idempotency_key)
         .header(HEADER_TIMESTAMP, timestamp.to_string())
         .header(HEADER_SIGNATURE, signature)
         .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await;
-    let response = match response {
-        Ok(r) => r,
-        Err(e) => {
-            // Refused, reset, timed out: the receiver may come back.
-            return Answer::Retry {
-                error: format!("request failed: {e}"),
-                after: None,
-            };
-        }
+        .body(body);
+    let reply = match request(sending, now).await {
+        Ok(reply) => reply,
+        Err(answer) => return answer,
     };
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, now));
-    match verdict_for_status(status, retry_after) {
+    let status = reply.status;
+    match verdict_for_status(status, reply.retry_after) {
         Verdict::Delivered => {
-            let id = response
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned));
-            Answer::Sent(id)
+            let id = reply
+                .json
+                .as_ref()
+                .and_then(|v| v.get("id")?.as_str().map(str::to_owned))
+                .filter(|id| !id.is_empty());
+            // Without an id of the receiver's, delivery reports name the
+            // message by its idempotency key.
+            Answer::Sent {
+                id: Some(id.unwrap_or_else(|| row.idempotency_key.clone())),
+                segments: None,
+            }
         }
         Verdict::Retry { after } => Answer::Retry {
             error: format!("HTTP {status}"),
             after,
         },
-        Verdict::Permanent => Answer::Permanent(format!("HTTP {status}")),
+        Verdict::Permanent => Answer::permanent(format!("HTTP {status}")),
     }
-}
-
-/// The default rate limit of a channel, messages per second (WhatsApp's
-/// default per number).
-pub const DEFAULT_RATE: u32 = 80;
-pub const MAX_RATE: u32 = 10_000;
-
-/// A channel to create, as asked (API or command line).
-pub struct ChannelRequest {
-    pub org: chatcourse_storage::OrgId,
-    pub kind: String,
-    pub name: String,
-    pub url: String,
-    /// `KE` if `None`.
-    pub default_country: Option<String>,
-    /// [`DEFAULT_RATE`] if `None`.
-    pub rate_per_second: Option<u32>,
-    pub at: chrono::DateTime<chrono::Utc>,
-}
-
-/// Why a channel cannot be created.
-#[derive(Debug)]
-pub enum NewChannelError {
-    /// One `field: reason` per problem.
-    Invalid(Vec<String>),
-    Internal(String),
-}
-
-/// Checks a channel request and makes its row: a new uuid and a new
-/// secret, sealed with `key` and bound to the uuid. Returns the row and
-/// the secret, to show once.
-pub fn new_channel(
-    request: ChannelRequest,
-    key: &chatcourse_channels::sealing::SealingKey,
-) -> Result<(chatcourse_storage::NewChannel, String), NewChannelError> {
-    let mut errors = Vec::new();
-    if request.kind != "webhook" {
-        errors.push("kind: must be \"webhook\"".to_owned());
-    }
-    let name = request.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
-        errors.push("name: must be 1 to 200 characters".to_owned());
-    }
-    let url = request.url.trim().to_owned();
-    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-    if !scheme_ok || url.len() > 2000 || reqwest::Url::parse(&url).is_err() {
-        errors.push("url: must be an http:// or https:// URL".to_owned());
-    }
-    let country = request.default_country.as_deref().unwrap_or("KE");
-    let country = match country.parse::<chatcourse_channels::Country>() {
-        Ok(c) => c.code().to_owned(),
-        Err(e) => {
-            errors.push(format!("default_country: {e}"));
-            String::new()
-        }
-    };
-    let rate = request.rate_per_second.unwrap_or(DEFAULT_RATE);
-    if !(1..=MAX_RATE).contains(&rate) {
-        errors.push(format!("rate_per_second: must be 1 to {MAX_RATE}"));
-    }
-    if !errors.is_empty() {
-        return Err(NewChannelError::Invalid(errors));
-    }
-    let internal = |e: &dyn std::fmt::Display| NewChannelError::Internal(e.to_string());
-    let secret = WebhookSecret::generate().map_err(|e| internal(&e))?;
-    let uuid = uuid::Uuid::new_v4();
-    let shown = secret.expose();
-    let sealed = key
-        .seal(shown.as_bytes(), uuid.as_bytes())
-        .map_err(|e| internal(&e))?;
-    let settings = serde_json::to_string(&WebhookSettings { url }).map_err(|e| internal(&e))?;
-    Ok((
-        chatcourse_storage::NewChannel {
-            uuid,
-            org: request.org,
-            kind: request.kind,
-            name,
-            settings,
-            secrets: sealed,
-            default_country: country,
-            rate_per_second: rate,
-            created_at: request.at,
-        },
-        shown,
-    ))
 }

@@ -32,6 +32,19 @@ pub(crate) async fn find_session(
 }
 
 /// Messages of `session` after `after`: all of them when `limit` is `None`.
+/// The delivery records of a session's messages after `after`.
+pub(crate) async fn read_deliveries(
+    state: &AppState,
+    session: &Session,
+    after: Option<MessageId>,
+) -> Result<Vec<chatcourse_storage::MessageDelivery>, ApiError> {
+    state
+        .store
+        .message_deliveries(session.id, after)
+        .await
+        .map_err(ApiError::internal)
+}
+
 pub(crate) async fn read_messages(
     state: &AppState,
     session: &Session,
@@ -108,10 +121,8 @@ pub async fn all(
         limit.map(|l| l as u32),
     )
     .await?;
-    let items = messages
-        .iter()
-        .map(|m| MessageItem::new(m, state.timezone))
-        .collect();
+    let deliveries = read_deliveries(&state, &session, after.map(|a| MessageId(a as i64))).await?;
+    let items = MessageItem::list(&messages, &deliveries, state.timezone);
     Ok(ok("Messages successfully fetched", items))
 }
 

@@ -52,7 +52,10 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(dashboard::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))
-            .routes(routes!(channels::inbound))
+            .routes(routes!(channels::inbound, channels::verify))
+            .routes(routes!(channels::status))
+            .routes(routes!(channels::token_inbound))
+            .routes(routes!(channels::token_status))
             .routes(routes!(preview::compile))
             .routes(routes!(preview::step))
             .routes(routes!(organisation::fetch, organisation::update)),

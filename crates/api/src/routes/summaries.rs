@@ -10,7 +10,8 @@ use crate::extract::{QueryParams, check};
 use crate::state::{AppState, Org};
 use crate::time::{display, display_opt};
 use crate::wire::{
-    AnswerItem, CustomerSessionItem, ProgramSummaryData, SessionSummaryData, percent, score,
+    AnswerItem, CustomerSessionItem, DeliveryCounts, ProgramSummaryData, SessionSummaryData,
+    percent, score,
 };
 
 fn session_item(s: &SessionSummary, contact_opted_out: bool, tz: Tz) -> CustomerSessionItem {
@@ -128,6 +129,11 @@ pub async fn session(
         .filter(|d| d.summary.session.customer_uuid == customer_uuid)
         .ok_or(ApiError::SessionNotFound)?;
     let tz = state.timezone;
+    let deliveries = state
+        .store
+        .message_deliveries(detail.summary.session.id, None)
+        .await
+        .map_err(ApiError::internal)?;
     let customer = state
         .store
         .get_customer(org, customer_uuid)
@@ -162,6 +168,7 @@ pub async fn session(
                 date_time: display(a.created_at, tz),
             })
             .collect(),
+        delivery: DeliveryCounts::of(&deliveries),
     };
     Ok(ok("Summary successfully fetched", data))
 }

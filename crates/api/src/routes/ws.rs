@@ -31,7 +31,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{MAX_BODY_BYTES, QueryParams, check, parse_json};
-use crate::routes::messages::{find_session, read_messages};
+use crate::routes::messages::{find_session, read_deliveries, read_messages};
 use crate::routes::session_tokens;
 use crate::state::{AppState, authenticate};
 use crate::turns::{self, TurnKind};
@@ -241,8 +241,14 @@ impl Connection {
     async fn deliver(&mut self, socket: &mut WebSocket) -> Result<(), ConnError> {
         let first = self.last.is_none() && !self.ended_sent;
         let messages = read_messages(&self.state, &self.session, self.last, None).await?;
-        for m in &messages {
-            send_json(socket, &MessageItem::new(m, self.state.timezone)).await?;
+        let deliveries = if messages.is_empty() {
+            Vec::new()
+        } else {
+            read_deliveries(&self.state, &self.session, self.last).await?
+        };
+        let items = MessageItem::list(&messages, &deliveries, self.state.timezone);
+        for (m, item) in messages.iter().zip(&items) {
+            send_json(socket, item).await?;
             self.last = Some(m.id);
         }
         // Only a delivery of new messages can follow the end of a session.

@@ -3,9 +3,8 @@
 //! status, `429` with `Retry-After`, a delay, or a dropped connection
 //! when told).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -14,7 +13,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use tokio::sync::{Notify, oneshot};
 
 use crate::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SignedHeaders, WebhookSecret};
 
@@ -49,18 +47,16 @@ pub struct Delivery {
 struct Shared {
     secret: WebhookSecret,
     check_timestamps: bool,
-    script: Mutex<VecDeque<Reply>>,
-    received: Mutex<Vec<Delivery>>,
+    log: super::Log<Reply, Delivery>,
     /// Requests that reached the handler, answered or not yet.
     started: std::sync::atomic::AtomicUsize,
-    arrived: Notify,
 }
 
 /// The receiver, listening until dropped or stopped.
 pub struct FakeReceiver {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: super::Stopper,
 }
 
 fn now() -> i64 {
@@ -91,13 +87,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     };
     let signature_valid = shared.secret.verify(&signed, &body, at).is_ok();
     let reply = if signature_valid {
-        shared
-            .script
-            .lock()
-            .map(|mut s| s.pop_front())
-            .ok()
-            .flatten()
-            .unwrap_or(Reply::Ok)
+        shared.log.next_reply().unwrap_or(Reply::Ok)
     } else {
         Reply::Status(401)
     };
@@ -122,10 +112,7 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
         answered: response.status().as_u16(),
     };
-    if let Ok(mut received) = shared.received.lock() {
-        received.push(delivery);
-    }
-    shared.arrived.notify_waiters();
+    shared.log.record(delivery);
     response
 }
 
@@ -149,28 +136,15 @@ impl FakeReceiver {
         let shared = Arc::new(Shared {
             secret,
             check_timestamps,
-            script: Mutex::default(),
-            received: Mutex::default(),
+            log: super::Log::new(),
             started: std::sync::atomic::AtomicUsize::new(0),
-            arrived: Notify::new(),
         });
         let app = Router::new()
             .route("/{*path}", post(receive))
             .route("/", post(receive))
             .with_state(Arc::clone(&shared));
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(FakeReceiver {
-            addr,
-            shared,
-            stop: Some(stop),
-        })
+        let stop = super::serve(listener, app);
+        Ok(FakeReceiver { addr, shared, stop })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -184,18 +158,12 @@ impl FakeReceiver {
 
     /// The next requests are answered with these, in order; then `200`.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
-        if let Ok(mut script) = self.shared.script.lock() {
-            script.extend(replies);
-        }
+        self.shared.log.script(replies);
     }
 
     /// Every request so far, in arrival order.
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.shared
-            .received
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default()
+        self.shared.log.all()
     }
 
     /// How many requests have reached the receiver, including those it is
@@ -211,34 +179,25 @@ impl FakeReceiver {
     pub fn accepted(&self) -> Vec<Delivery> {
         self.deliveries()
             .into_iter()
-            .filter(|d| (200..300).contains(&d.answered))
+            .filter(Self::is_accepted)
             .collect()
+    }
+
+    fn is_accepted(d: &Delivery) -> bool {
+        (200..300).contains(&d.answered)
     }
 
     /// Waits until `n` requests have been accepted (or `timeout` passed)
     /// and returns the accepted ones.
     pub async fn wait_for_accepted(&self, n: usize, timeout: Duration) -> Vec<Delivery> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let arrived = self.shared.arrived.notified();
-            let accepted = self.accepted();
-            if accepted.len() >= n || tokio::time::Instant::now() >= deadline {
-                return accepted;
-            }
-            let _ = tokio::time::timeout_at(deadline, arrived).await;
-        }
+        self.shared
+            .log
+            .wait_for(n, timeout, Self::is_accepted)
+            .await
     }
 
     /// Stops listening (later requests find the port closed).
     pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for FakeReceiver {
-    fn drop(&mut self) {
-        self.stop();
+        self.stop.stop();
     }
 }

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use chatcourse_api::delivery::webhook::{ChannelRequest, NewChannelError, new_channel};
+use chatcourse_api::delivery::{ChannelRequest, NewChannelError, new_channel};
 use chatcourse_channels::sealing::SealingKey;
 use chrono::Utc;
 use uuid::Uuid;
@@ -13,17 +13,31 @@ use super::{Database, SecretKey};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Add a webhook channel to an organisation; its secret is printed
-    /// once, on the last line.
+    /// Add a channel to an organisation. A webhook's secret (or a
+    /// provider's generated token) is printed once, on the last line.
     Add {
         /// The organisation's name (it must exist: `keys create` makes it).
         #[arg(long)]
         org: String,
         #[arg(long)]
         name: String,
-        /// Where messages are POSTed.
+        /// `webhook`, `twilio`, `africastalking` or `whatsapp`.
+        #[arg(long, default_value = "webhook")]
+        kind: String,
+        /// A webhook's URL: where messages are POSTed.
         #[arg(long)]
-        url: String,
+        url: Option<String>,
+        /// A provider's setting, `NAME=VALUE` (repeat; e.g.
+        /// `--setting account_sid=AC... --setting from=+14155550100`).
+        /// `templates` takes JSON.
+        #[arg(long = "setting", value_name = "NAME=VALUE")]
+        settings: Vec<String>,
+        /// A provider's credential (auth token, API key, access token).
+        #[arg(long, env = "CHATCOURSE_CHANNEL_CREDENTIAL", hide_env_values = true)]
+        credential: Option<String>,
+        /// WhatsApp: the Meta app's secret.
+        #[arg(long, env = "CHATCOURSE_CHANNEL_APP_SECRET", hide_env_values = true)]
+        app_secret: Option<String>,
         /// Country of phones without a country code (KE).
         #[arg(long)]
         default_country: Option<String>,
@@ -61,6 +75,26 @@ pub fn run(command: Command) -> ExitCode {
     })
 }
 
+/// `NAME=VALUE` settings as a JSON object (`templates` and `true`/`false`
+/// read as JSON).
+fn settings_of(pairs: &[String]) -> Result<serde_json::Value, String> {
+    let mut map = serde_json::Map::new();
+    for pair in pairs {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("--setting {pair:?}: write NAME=VALUE"))?;
+        let value = match (name, value) {
+            ("templates", v) => serde_json::from_str(v)
+                .map_err(|e| format!("--setting templates: not JSON: {e}"))?,
+            (_, "true") => serde_json::Value::Bool(true),
+            (_, "false") => serde_json::Value::Bool(false),
+            (_, v) => serde_json::Value::String(v.to_owned()),
+        };
+        map.insert(name.trim().to_owned(), value);
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
 async fn execute(command: Command) -> Result<(), String> {
     let (org_name, db) = match &command {
         Command::Add { org, db, .. }
@@ -83,7 +117,11 @@ async fn execute(command: Command) -> Result<(), String> {
     match command {
         Command::Add {
             name,
+            kind,
             url,
+            settings,
+            credential,
+            app_secret,
             default_country,
             rate_per_second,
             key,
@@ -92,9 +130,12 @@ async fn execute(command: Command) -> Result<(), String> {
             let key = SealingKey::from_base64(&key.load()?).map_err(|e| e.to_string())?;
             let request = ChannelRequest {
                 org: org.id,
-                kind: "webhook".to_owned(),
+                kind,
                 name,
                 url,
+                settings: settings_of(&settings)?,
+                credential,
+                app_secret,
                 default_country,
                 rate_per_second,
                 at: now,
@@ -111,8 +152,21 @@ async fn execute(command: Command) -> Result<(), String> {
                 "channel: {} ({}) of {}",
                 channel.uuid, channel.name, org.name
             );
-            println!("This secret is shown only now; give it to the receiver:");
-            println!("{secret}");
+            let inbound = format!("/api/v1/channels/{}", channel.uuid);
+            if let Some(secret) = secret.secret {
+                println!("This secret is shown only now; give it to the receiver:");
+                println!("{secret}");
+            } else if let Some(token) = secret.path_token {
+                println!("callback URLs (the token is shown only now):");
+                println!("  inbound: {inbound}/{token}/inbound");
+                println!("  delivery reports: {inbound}/{token}/status");
+                println!("{token}");
+            } else if let Some(token) = secret.verify_token {
+                println!("webhook URL: {inbound}/inbound; verify token (shown only now):");
+                println!("{token}");
+            } else {
+                println!("inbound URL: {inbound}/inbound; status callbacks: {inbound}/status");
+            }
         }
         Command::List { .. } => {
             let channels = store

@@ -9,6 +9,7 @@ pub mod play;
 pub mod report;
 pub mod schema;
 pub mod serve;
+pub mod sms_check;
 pub mod test;
 pub mod validate;
 

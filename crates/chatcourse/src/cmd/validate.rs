@@ -25,6 +25,18 @@ pub struct Args {
     /// changed is a `correct-changed` warning.
     #[arg(long, value_name = "FILE")]
     previous: Option<PathBuf>,
+    /// Also check the texts for a channel: `sms` warns about texts over
+    /// `--max-segments` SMS segments (docs/channels.md).
+    #[arg(long, value_enum)]
+    channel: Option<Channel>,
+    /// With `--channel sms`: the most segments a text may cost.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=255))]
+    max_segments: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Channel {
+    Sms,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,6 +83,11 @@ pub fn run(args: Args) -> ExitCode {
             && result.module.as_ref().is_some_and(|m| m.id == previous.id)
         {
             result = load_module_after(&source, previous);
+        }
+        if args.channel == Some(Channel::Sms) {
+            result
+                .diagnostics
+                .extend(super::sms_check::check(&source, args.max_segments as usize));
         }
         errors += result.diagnostics.iter().filter(|d| d.is_error()).count();
         warnings += result.diagnostics.iter().filter(|d| !d.is_error()).count();

@@ -316,12 +316,14 @@ pub(super) async fn finish_outbox(
     let query = match outcome {
         OutboxOutcome::Sent {
             provider_message_id,
+            segments,
         } => sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, provider_message_id = $2, error = NULL, \
-             attempts = attempts + 1, lease_until = NULL WHERE id = $3 AND status = 'queued'",
+            "UPDATE outbox SET status = 'sent', sent_at = $1, provider_message_id = $2, segments = $3, \
+             error = NULL, attempts = attempts + 1, lease_until = NULL WHERE id = $4 AND status = 'queued'",
         )
         .bind(at)
-        .bind(provider_message_id.clone()),
+        .bind(provider_message_id.clone())
+        .bind(segments.map(|n| i32::try_from(n).unwrap_or(i32::MAX))),
         OutboxOutcome::Retry { at: next, error } => sqlx::query(
             "UPDATE outbox SET next_attempt_at = $1, error = $2, attempts = attempts + 1, \
              lease_until = NULL WHERE id = $3 AND status = 'queued'",
@@ -355,4 +357,110 @@ pub(super) async fn outbox_depth(pool: &PgPool) -> Result<Vec<OutboxDepth>> {
             })
         })
         .collect()
+}
+
+// --- delivery reports and records ---------------------------------------------------
+
+/// Statuses move forward only (the SET expressions read the old row).
+pub(super) async fn record_delivery_report(
+    conn: &mut PgConnection,
+    channel: ChannelId,
+    provider_message_id: &str,
+    report: &DeliveryReport,
+    at: DateTime<Utc>,
+) -> Result<Option<ReportedRow>> {
+    let row = sqlx::query(
+        "UPDATE outbox SET \
+         status = CASE WHEN $1 IN ('delivered', 'failed') AND status = 'sent' THEN $1 ELSE status END, \
+         sent_at = COALESCE(sent_at, $2), \
+         delivered_at = CASE WHEN $1 = 'delivered' AND status = 'sent' THEN $2 ELSE delivered_at END, \
+         failed_at = CASE WHEN $1 = 'failed' AND status = 'sent' THEN $2 ELSE failed_at END, \
+         error = CASE WHEN $1 = 'failed' AND status = 'sent' THEN $3 ELSE error END \
+         WHERE id = (SELECT id FROM outbox WHERE channel_id = $4 AND provider_message_id = $5 \
+          AND status <> 'queued' ORDER BY id LIMIT 1) \
+         RETURNING id, org_id, recipient, status",
+    )
+    .bind(report.status.as_str())
+    .bind(at)
+    .bind(report.error.clone())
+    .bind(channel.0)
+    .bind(provider_message_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(ReportedRow {
+            id: OutboxId(row.try_get("id")?),
+            org: OrgId(row.try_get("org_id")?),
+            recipient: row.try_get("recipient")?,
+            status: parse(row.try_get("status")?)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn message_deliveries(
+    pool: &PgPool,
+    session: SessionId,
+    after: Option<MessageId>,
+) -> Result<Vec<MessageDelivery>> {
+    let rows = sqlx::query(
+        "SELECT message_id, status, provider_message_id, error, attempts, segments, queued_at, \
+         sent_at, delivered_at, failed_at FROM outbox \
+         WHERE session_id = $1 AND message_id > $2 ORDER BY message_id",
+    )
+    .bind(session.0)
+    .bind(after.map_or(0, |m| m.0))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(MessageDelivery {
+                message: MessageId(row.try_get("message_id")?),
+                status: parse(row.try_get("status")?)?,
+                provider_message_id: row.try_get("provider_message_id")?,
+                error: row.try_get("error")?,
+                attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
+                segments: row
+                    .try_get::<Option<i32>, _>("segments")?
+                    .map(|n| u32::try_from(n).unwrap_or(0)),
+                queued_at: row.try_get("queued_at")?,
+                sent_at: row.try_get("sent_at")?,
+                delivered_at: row.try_get("delivered_at")?,
+                failed_at: row.try_get("failed_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn opt_out_contact(
+    conn: &mut PgConnection,
+    org: OrgId,
+    phone: &str,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let already: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE org_id = $1 AND phone = $2 \
+         AND opted_out_at IS NOT NULL)",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .fetch_one(&mut *conn)
+    .await?;
+    if already {
+        return Ok(false);
+    }
+    opt_out(conn, org, phone, None, at).await?;
+    Ok(true)
+}
+
+pub(super) async fn last_inbound_at(
+    pool: &PgPool,
+    customer: CustomerId,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM messages WHERE customer_id = $1 AND direction = 'RECEIVED'",
+    )
+    .bind(customer.0)
+    .fetch_one(pool)
+    .await?)
 }

@@ -321,12 +321,14 @@ pub(super) async fn finish_outbox(
     let query = match outcome {
         OutboxOutcome::Sent {
             provider_message_id,
+            segments,
         } => sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, provider_message_id = ?, error = NULL, \
-             attempts = attempts + 1, lease_until = NULL WHERE id = ? AND status = 'queued'",
+            "UPDATE outbox SET status = 'sent', sent_at = ?, provider_message_id = ?, segments = ?, \
+             error = NULL, attempts = attempts + 1, lease_until = NULL WHERE id = ? AND status = 'queued'",
         )
         .bind(us(at))
-        .bind(provider_message_id.clone()),
+        .bind(provider_message_id.clone())
+        .bind(*segments),
         OutboxOutcome::Retry { at: next, error } => sqlx::query(
             "UPDATE outbox SET next_attempt_at = ?, error = ?, attempts = attempts + 1, \
              lease_until = NULL WHERE id = ? AND status = 'queued'",
@@ -360,4 +362,107 @@ pub(super) async fn outbox_depth(pool: &SqlitePool) -> Result<Vec<OutboxDepth>> 
             })
         })
         .collect()
+}
+
+// --- delivery reports and records ---------------------------------------------------
+
+/// Statuses move forward only (the SET expressions read the old row).
+pub(super) async fn record_delivery_report(
+    conn: &mut SqliteConnection,
+    channel: ChannelId,
+    provider_message_id: &str,
+    report: &DeliveryReport,
+) -> Result<Option<ReportedRow>> {
+    let row = sqlx::query(
+        "UPDATE outbox SET \
+         status = CASE WHEN ?1 IN ('delivered', 'failed') AND status = 'sent' THEN ?1 ELSE status END, \
+         sent_at = COALESCE(sent_at, ?2), \
+         delivered_at = CASE WHEN ?1 = 'delivered' AND status = 'sent' THEN ?2 ELSE delivered_at END, \
+         failed_at = CASE WHEN ?1 = 'failed' AND status = 'sent' THEN ?2 ELSE failed_at END, \
+         error = CASE WHEN ?1 = 'failed' AND status = 'sent' THEN ?3 ELSE error END \
+         WHERE id = (SELECT id FROM outbox WHERE channel_id = ?4 AND provider_message_id = ?5 \
+          AND status <> 'queued' ORDER BY id LIMIT 1) \
+         RETURNING id, org_id, recipient, status",
+    )
+    .bind(report.status.as_str())
+    .bind(us(report.at))
+    .bind(report.error.clone())
+    .bind(channel.0)
+    .bind(provider_message_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(ReportedRow {
+            id: OutboxId(row.try_get("id")?),
+            org: OrgId(row.try_get("org_id")?),
+            recipient: row.try_get("recipient")?,
+            status: parse(row.try_get("status")?)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn message_deliveries(
+    pool: &SqlitePool,
+    session: SessionId,
+    after: Option<MessageId>,
+) -> Result<Vec<MessageDelivery>> {
+    let rows = sqlx::query(
+        "SELECT message_id, status, provider_message_id, error, attempts, segments, queued_at, \
+         sent_at, delivered_at, failed_at FROM outbox \
+         WHERE session_id = ? AND message_id > ? ORDER BY message_id",
+    )
+    .bind(session.0)
+    .bind(after.map_or(0, |m| m.0))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(MessageDelivery {
+                message: MessageId(row.try_get("message_id")?),
+                status: parse(row.try_get("status")?)?,
+                provider_message_id: row.try_get("provider_message_id")?,
+                error: row.try_get("error")?,
+                attempts: row.try_get("attempts")?,
+                segments: row.try_get("segments")?,
+                queued_at: time(row.try_get("queued_at")?)?,
+                sent_at: opt_time(row.try_get("sent_at")?)?,
+                delivered_at: opt_time(row.try_get("delivered_at")?)?,
+                failed_at: opt_time(row.try_get("failed_at")?)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn opt_out_contact(
+    conn: &mut SqliteConnection,
+    org: OrgId,
+    phone: &str,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let already: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE org_id = ? AND phone = ? AND opted_out_at IS NOT NULL)",
+    )
+    .bind(org.0)
+    .bind(phone)
+    .fetch_one(&mut *conn)
+    .await?;
+    if already {
+        return Ok(false);
+    }
+    opt_out(conn, org, phone, None, at).await?;
+    Ok(true)
+}
+
+pub(super) async fn last_inbound_at(
+    pool: &SqlitePool,
+    customer: CustomerId,
+) -> Result<Option<DateTime<Utc>>> {
+    let at: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM messages WHERE customer_id = ? AND direction = 'RECEIVED'",
+    )
+    .bind(customer.0)
+    .fetch_one(pool)
+    .await?;
+    opt_time(at)
 }

@@ -192,6 +192,7 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
             ra.id,
             &OutboxOutcome::Sent {
                 provider_message_id: Some("p1".into()),
+                segments: Some(2),
             },
             now,
         )
@@ -253,6 +254,7 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
             rb.id,
             &OutboxOutcome::Sent {
                 provider_message_id: None,
+                segments: None,
             },
             at(101),
         )
@@ -352,6 +354,156 @@ pub async fn opted_out_contacts_get_nothing(store: Arc<dyn Store>, _clock: Arc<M
     let again = store.create_session(w.org, &new).await.unwrap().session;
     assert_eq!(store.session_outbox(again.id).await.unwrap().len(), 1);
     assert!(out.received.is_some());
+}
+
+pub async fn delivery_reports_move_statuses_forward(
+    store: Arc<dyn Store>,
+    _clock: Arc<ManualClock>,
+) {
+    let w = world(&store, "acme").await;
+    let ch = channel(&store, w.org).await;
+    let other = channel(&store, w.org).await;
+    let a = learner(&store, &w, "+254700000001").await;
+    store
+        .apply_turn(a.id, Inbound::wake_up(), &mut counter)
+        .await
+        .unwrap();
+    let report = |status, error: Option<&str>, seconds| DeliveryReport {
+        status,
+        error: error.map(str::to_owned),
+        at: at(seconds),
+    };
+    // Not sent yet: a report finds nothing.
+    assert_eq!(
+        store
+            .record_delivery_report(ch.id, "SM1", &report(DeliveryStatus::Delivered, None, 1))
+            .await
+            .unwrap(),
+        None
+    );
+    let first = store.claim_outbox(at(1), LEASE, 10).await.unwrap();
+    store
+        .finish_outbox(
+            first[0].id,
+            &OutboxOutcome::Sent {
+                provider_message_id: Some("SM1".into()),
+                segments: Some(1),
+            },
+            at(2),
+        )
+        .await
+        .unwrap();
+    let second = store.claim_outbox(at(2), LEASE, 10).await.unwrap();
+    store
+        .finish_outbox(
+            second[0].id,
+            &OutboxOutcome::Sent {
+                provider_message_id: Some("SM2".into()),
+                segments: None,
+            },
+            at(3),
+        )
+        .await
+        .unwrap();
+    // Another channel's id does not match.
+    assert_eq!(
+        store
+            .record_delivery_report(other.id, "SM1", &report(DeliveryStatus::Delivered, None, 4))
+            .await
+            .unwrap(),
+        None
+    );
+    let got = store
+        .record_delivery_report(ch.id, "SM1", &report(DeliveryStatus::Delivered, None, 5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.id, got.org, got.recipient.as_str(), got.status),
+        (
+            first[0].id,
+            w.org,
+            "+254700000001",
+            DeliveryStatus::Delivered
+        )
+    );
+    // A late `sent` or `failed` does not undo `delivered`.
+    for late in [DeliveryStatus::Sent, DeliveryStatus::Failed] {
+        let got = store
+            .record_delivery_report(ch.id, "SM1", &report(late, Some("late"), 6))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.status, DeliveryStatus::Delivered);
+    }
+    let got = store
+        .record_delivery_report(
+            ch.id,
+            "SM2",
+            &report(DeliveryStatus::Failed, Some("30003 unreachable"), 7),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.status, DeliveryStatus::Failed);
+    let all = store.message_deliveries(a.id, None).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let (d1, d2) = (&all[0], &all[1]);
+    assert_eq!(d1.message, first[0].message.id);
+    assert_eq!(
+        (d1.status, d1.provider_message_id.as_deref(), d1.segments),
+        (DeliveryStatus::Delivered, Some("SM1"), Some(1))
+    );
+    assert_eq!(
+        (d1.queued_at, d1.sent_at, d1.delivered_at, d1.failed_at),
+        (first[0].queued_at, Some(at(2)), Some(at(5)), None)
+    );
+    assert_eq!(d1.attempts, 1);
+    assert_eq!(
+        (d2.status, d2.error.as_deref(), d2.failed_at, d2.segments),
+        (
+            DeliveryStatus::Failed,
+            Some("30003 unreachable"),
+            Some(at(7)),
+            None
+        )
+    );
+    let after = store
+        .message_deliveries(a.id, Some(first[0].message.id))
+        .await
+        .unwrap();
+    assert_eq!(after, vec![d2.clone()]);
+    // A wake-up that expires the session queues the expiry notice as such.
+    let mut expire = |s: &Session, now: DateTime<Utc>| {
+        let mut p = counter(s, now)?;
+        p.status = SessionStatus::Expired;
+        p.replies = vec!["This session has expired.".into()];
+        Ok(p)
+    };
+    store
+        .apply_turn(a.id, Inbound::wake_up(), &mut expire)
+        .await
+        .unwrap();
+    let rows = store.session_outbox(a.id).await.unwrap();
+    assert_eq!(
+        texts(&rows).last().unwrap(),
+        &("This session has expired.".to_owned(), "expiry")
+    );
+    assert_eq!(rows[1].purpose, "reminder");
+    // A provider's opt-out, outside a turn, with its audit event.
+    assert!(
+        store
+            .opt_out_contact(w.org, "+254700000001", at(8))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .opt_out_contact(w.org, "+254700000001", at(9))
+            .await
+            .unwrap()
+    );
+    assert!(store.opted_out(w.org, "+254700000001").await.unwrap());
 }
 
 /// Customers registered before phones were normalised get their E.164

@@ -878,6 +878,7 @@ pub async fn export_sessions_count_deliveries(store: Arc<dyn Store>, _clock: Arc
     for outcome in [
         OutboxOutcome::Sent {
             provider_message_id: None,
+            segments: None,
         },
         OutboxOutcome::Failed {
             error: "no".to_owned(),
