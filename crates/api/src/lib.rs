@@ -19,6 +19,7 @@ mod diagram;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod floip;
 pub mod keys;
 pub mod metrics;
 mod openapi;

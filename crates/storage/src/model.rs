@@ -378,6 +378,9 @@ pub struct QuizAnswer {
     pub attempt: i32,
     pub matched_by: String,
     pub created_at: DateTime<Utc>,
+    /// The 1-based choice picked; `None`: free text, no match, or recorded
+    /// before choices were.
+    pub choice: Option<i32>,
 }
 
 /// A session to create together with its enrolment messages. Its quiz

@@ -11,6 +11,7 @@ both_backends!(
     answers_export_is_the_answer_log,
     item_analysis_matches_a_hand_count,
     cli_reads_what_the_http_api_serves,
+    floip_package_has_the_required_fields,
 );
 
 /// "Test Module Updated": "1" starts the pre-quiz; pre_q1 is right with
@@ -641,5 +642,132 @@ async fn cli_reads_what_the_http_api_serves(backend: Backend) {
             assert!(stderr.contains(message), "{stderr}");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `chatcourse export floip`: a Flow Results package per module with the
+/// specification's required descriptor fields, its six-column rows (one
+/// per answer that picked a choice) and each row's question described in
+/// the schema.
+async fn floip_package_has_the_required_fields(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let module = app.module_uuid("Test Module Updated").await;
+    play(&app, "F1", &module, 49, &WHOLE).await; // 4 answers
+    play(&app, "F2", &module, 49, &["1", "zzz", "qqq", "hmm", "1"]).await; // exhausted, then pre_q2
+    let dir = std::env::temp_dir().join(format!("chatcourse-floip-{}", super::harness::unique()));
+    let db = app.database_url.clone();
+    let args = [
+        "export",
+        "floip",
+        "--database",
+        &db,
+        "--org",
+        "org-a",
+        "--program",
+        "49",
+        "-o",
+        dir.to_str().unwrap(),
+    ];
+    let (code, _, stderr) = chatcourse(&args).await;
+    assert_eq!(code, 0, "{stderr}");
+    let package = dir.join("test-module-updated-program-49");
+    assert!(
+        stderr.contains(&format!(
+            "floip: 5 responses written to {} (1 replies that picked no choice left out)",
+            package.display()
+        )),
+        "{stderr}"
+    );
+    let descriptor: Value = serde_json::from_str(
+        &std::fs::read_to_string(package.join("datapackage.json")).expect("descriptor"),
+    )
+    .expect("json");
+    // Required by the specification: profile, version, created, modified
+    // (RFC 3339), id (a version 4 UUID); exactly one resource, with a path
+    // and an inline schema of the six fields and the questions.
+    assert_eq!(descriptor["profile"], "flow-results-package");
+    assert_eq!(
+        descriptor["flow_results_specification_version"],
+        "1.0.0-rc1"
+    );
+    for field in ["created", "modified"] {
+        let at = descriptor[field].as_str().expect(field);
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+    }
+    let id = uuid::Uuid::parse_str(descriptor["id"].as_str().expect("id")).expect("uuid");
+    assert_eq!(id.get_version_num(), 4);
+    let name = descriptor["name"].as_str().expect("name");
+    assert!(
+        name.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)),
+        "{name}"
+    );
+    let resources = descriptor["resources"].as_array().expect("resources");
+    assert_eq!(resources.len(), 1);
+    let resource = &resources[0];
+    assert_eq!(resource["path"], "responses.json");
+    let fields: Vec<&str> = resource["schema"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "timestamp",
+            "row_id",
+            "contact_id",
+            "question_id",
+            "response",
+            "response_metadata"
+        ]
+    );
+    let questions = &resource["schema"]["questions"];
+    assert_eq!(
+        questions["pre_q1"],
+        json!({
+            "type": "select_one",
+            "label": "What is the first step to climbing the financial ladder?",
+            "type_options": {"choices": ["Taking a big loan", "Knowing how much you earn and spend", "Buying on credit"]},
+        })
+    );
+    assert_eq!(questions.as_object().unwrap().len(), 4, "{questions}");
+
+    let rows: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(package.join("responses.json")).expect("rows"),
+    )
+    .expect("a JSON array");
+    assert_eq!(rows.len(), 5);
+    let mut ids = std::collections::BTreeSet::new();
+    for row in &rows {
+        let row = row.as_array().expect("a row array");
+        assert_eq!(row.len(), 6, "{row:?}");
+        let at = row[0].as_str().expect("timestamp");
+        assert!(at.ends_with("+00:00"), "an offset, not Z: {at}");
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+        assert!(ids.insert(row[1].to_string()), "row ids are unique");
+        assert!(uuid::Uuid::parse_str(row[2].as_str().unwrap()).is_ok());
+        let question = &questions[row[3].as_str().unwrap()];
+        let choices = question["type_options"]["choices"]
+            .as_array()
+            .expect("choices");
+        assert!(choices.contains(&row[4]), "{row:?}");
+        assert!(row[5].is_object());
+    }
+    // F1's pre_q1: "2" picked the second choice, right.
+    assert_eq!(rows[0][3], "pre_q1");
+    assert_eq!(rows[0][4], "Knowing how much you earn and spend");
+    assert_eq!(rows[0][5]["correct"], true);
+    assert_eq!(rows[0][5]["answer"], "2");
+    // F2's pre_q2 ("1": an emergency fund, right) is its only row.
+    assert_eq!(rows[4][3], "pre_q2");
+    assert_eq!(rows[4][4], "An emergency fund");
+    assert_ne!(rows[4][2], rows[0][2]);
+
+    // No folder: a clear error.
+    let (code, _, stderr) = chatcourse(&args[..8]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("-o DIR"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -28,6 +28,8 @@ pub enum Kind {
     Answers,
     /// One line per session with its scores, in enrolment order.
     Scores,
+    /// A FLOIP Flow Results package per module (`-o DIR`): the answers.
+    Floip,
 }
 
 impl Kind {
@@ -36,6 +38,7 @@ impl Kind {
             Kind::Messages => "messages",
             Kind::Answers => "answers",
             Kind::Scores => "scores",
+            Kind::Floip => "floip",
         }
     }
 }
@@ -77,7 +80,8 @@ pub struct Args {
     until: Option<String>,
     #[arg(long, value_enum, default_value = "csv")]
     format: FileFormat,
-    /// The file to write (default: stdout).
+    /// The file to write (default: stdout); for `floip`, the folder to
+    /// write the packages into (required).
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
 }
@@ -145,6 +149,15 @@ async fn execute(args: Args) -> Result<ExitCode, String> {
         FileFormat::Csv => Format::Csv,
         FileFormat::Ndjson => Format::Ndjson,
     };
+    if let Kind::Floip = args.kind {
+        let dir = args
+            .output
+            .as_ref()
+            .ok_or("export floip writes a folder: give it with -o DIR")?;
+        let progress = Progress::new("floip", None);
+        super::floip::export(store.as_ref(), org, filter, dir, progress).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let out: Box<dyn Write> = match &args.output {
         Some(path) => {
             Box::new(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)
@@ -184,6 +197,8 @@ async fn execute(args: Args) -> Result<ExitCode, String> {
                 .boxed();
             write(lines, format, out, progress).await?
         }
+        // Written above, into its folder.
+        Kind::Floip => return Ok(ExitCode::SUCCESS),
     };
     let to = args
         .output
@@ -194,7 +209,7 @@ async fn execute(args: Args) -> Result<ExitCode, String> {
 }
 
 /// Lines encoded per write to the output.
-const BATCH: u64 = 512;
+pub(super) const BATCH: u64 = 512;
 
 /// Encodes `lines` into `out` as they come, in batches: memory holds one
 /// batch. Returns the number of rows.
@@ -224,7 +239,7 @@ async fn write<L: Line>(
 
 /// Progress on stderr: an indicatif bar on a terminal (a counter when the
 /// total is unknown), else a plain line every few seconds.
-enum Progress {
+pub(super) enum Progress {
     Bar(indicatif::ProgressBar),
     Lines {
         kind: &'static str,
@@ -237,7 +252,7 @@ enum Progress {
 const LINE_EVERY: Duration = Duration::from_secs(2);
 
 impl Progress {
-    fn new(kind: &'static str, total: Option<u64>) -> Progress {
+    pub(super) fn new(kind: &'static str, total: Option<u64>) -> Progress {
         if !std::io::stderr().is_terminal() {
             eprintln!("{kind}: exporting");
             return Progress::Lines {
@@ -261,7 +276,7 @@ impl Progress {
         Progress::Bar(bar.with_message(kind))
     }
 
-    fn at(&mut self, rows: u64) {
+    pub(super) fn at(&mut self, rows: u64) {
         match self {
             Progress::Bar(bar) => bar.set_position(rows),
             Progress::Lines { kind, total, last } => {
@@ -276,7 +291,7 @@ impl Progress {
         }
     }
 
-    fn done(self, rows: u64) {
+    pub(super) fn done(self, rows: u64) {
         if let Progress::Bar(bar) = self {
             bar.set_position(rows);
             bar.finish_and_clear();

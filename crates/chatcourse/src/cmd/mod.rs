@@ -2,6 +2,7 @@
 
 pub mod channels;
 pub mod export;
+pub mod floip;
 pub mod graph;
 pub mod keys;
 pub mod migrate;
