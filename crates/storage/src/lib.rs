@@ -309,6 +309,9 @@ pub trait Store: Send + Sync {
     async fn disable_channel(&self, org: OrgId, uuid: Uuid, at: DateTime<Utc>) -> Result<bool>;
     /// The organisation's customer with this E.164 phone.
     async fn customer_by_phone(&self, org: OrgId, phone: &str) -> Result<Option<Customer>>;
+    /// The channel a customer is reached on from now on (the one they
+    /// wrote through, or the one named at enrolment).
+    async fn set_customer_channel(&self, customer: CustomerId, channel: ChannelId) -> Result<()>;
     /// The customer's live session: the most recent Pending or InProgress.
     async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>>;
     /// Opt a contact back in (START); false if it was not opted out.

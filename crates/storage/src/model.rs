@@ -197,6 +197,9 @@ pub struct Customer {
     pub email: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     pub registered_at: DateTime<Utc>,
+    /// The channel the customer is reached on (the one they last wrote
+    /// through); `None`: the organisation's default channel.
+    pub channel: Option<ChannelId>,
 }
 
 /// Where a session stands. Stored as the API spells it.
@@ -697,10 +700,10 @@ pub struct DeliveryCounts {
 
 /// The columns of [`DeliveryCounts`] for a query over `sessions s`.
 pub(crate) const DELIVERY_COLS: &str = "\
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'queued') AS outbox_queued, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'sent') AS outbox_sent, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'delivered') AS outbox_delivered, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'failed') AS outbox_failed";
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'queued') AS outbox_queued, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'sent') AS outbox_sent, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'delivered') AS outbox_delivered, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'failed') AS outbox_failed";
 
 /// New messages were committed. Delivered by [`crate::Store::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -815,7 +818,10 @@ pub struct OutboxItem {
     pub error: Option<String>,
     pub queued_at: DateTime<Utc>,
     pub customer_uuid: Uuid,
-    pub message: Message,
+    /// The message to deliver; `None` for an event (purpose `event`).
+    pub message: Option<Message>,
+    /// An event's JSON (docs/channels.md, events for integrators).
+    pub payload: Option<String>,
 }
 
 /// How an attempt to deliver an outbox row ended.

@@ -626,6 +626,14 @@ async fn message(
     else {
         return Ok(not_routed);
     };
+    // Replies go back the way the learner wrote, from this turn on.
+    if customer.channel != Some(channel.id) {
+        state
+            .store
+            .set_customer_channel(customer.id, channel.id)
+            .await
+            .map_err(ApiError::internal)?;
+    }
     turns::learner_turn(state, &session, text, external_id, TurnKind::Message).await?;
     Ok(Handled::Message {
         routed: true,

@@ -10,7 +10,7 @@ use super::delivery;
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from};
 use crate::Result;
 use crate::model::*;
-use crate::turn::{EnrolTx, NewMessage, QueuedRow, Reach, SessionInsert, TurnTx};
+use crate::turn::{EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx};
 
 /// A connection inside a transaction.
 pub(super) struct PgTx<'c>(pub(super) &'c mut PgConnection);
@@ -133,6 +133,18 @@ impl TurnTx for PgTx<'_> {
 
     async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()> {
         delivery::queue_outbox(self.0, row).await
+    }
+
+    async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>> {
+        delivery::subscribers(self.0, org, event).await
+    }
+
+    async fn quiz_totals(&mut self, version: ModuleVersionId) -> Result<(i32, i32)> {
+        delivery::quiz_totals(self.0, version).await
+    }
+
+    async fn queue_event(&mut self, row: &QueuedEvent) -> Result<()> {
+        delivery::queue_event(self.0, row).await
     }
 
     async fn opt_out(

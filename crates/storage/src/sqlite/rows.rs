@@ -136,6 +136,7 @@ pub(super) fn customer_from(row: &SqliteRow) -> Result<Customer> {
             })
             .transpose()?,
         registered_at: time(row.try_get("registered_at")?)?,
+        channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
     })
 }
 
