@@ -254,6 +254,13 @@ pub trait Store: Send + Sync {
         org: OrgId,
         identifier: i64,
     ) -> Result<Option<ProgrammeSummary>>;
+    /// The grouped first answers of a programme's sessions and the module
+    /// versions they use (for the item analysis); `None`: no such programme.
+    async fn programme_answer_counts(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> Result<Option<AnswerCounts>>;
     /// Transcripts of `org`, ordered by session then message id, streamed
     /// from the database (bounded memory). Dropping the stream cancels it.
     fn export_transcripts(

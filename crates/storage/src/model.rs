@@ -365,6 +365,9 @@ pub struct NewQuizAnswer {
     pub attempt: i32,
     /// Which rule of the question matched (engine's wording, e.g. `choice 2`).
     pub matched_by: String,
+    /// The 1-based number of the choice picked; `None` for a free-text
+    /// rule or a reply that matched nothing.
+    pub choice: Option<i32>,
 }
 
 /// A stored quiz answer.
@@ -378,6 +381,9 @@ pub struct QuizAnswer {
     pub attempt: i32,
     pub matched_by: String,
     pub created_at: DateTime<Utc>,
+    /// The 1-based choice picked; `None`: free text, no match, or recorded
+    /// before choices were.
+    pub choice: Option<i32>,
 }
 
 /// A session to create together with its enrolment messages. Its quiz
@@ -596,6 +602,38 @@ pub struct ProgrammeSummary {
     pub paired_pre_score: Option<f64>,
     /// The same for the post-quiz, over the same sessions.
     pub paired_post_score: Option<f64>,
+}
+
+/// The answers of a programme's sessions counted for the item analysis:
+/// each session's **first** recorded answer to each question of each quiz
+/// (the one that scored), grouped. Computed in the database; the rows are
+/// few (questions x choices x attempts), whatever the number of sessions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnswerCounts {
+    /// One row per distinct (question, quiz, choice, exhausted, correct,
+    /// attempt), in no particular order.
+    pub rows: Vec<AnswerCount>,
+    /// The module versions the programme's sessions are pinned to
+    /// (ascending).
+    pub versions: Vec<ModuleVersionId>,
+}
+
+/// A group of first answers, see [`AnswerCounts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerCount {
+    pub question_id: String,
+    pub quiz: QuizKind,
+    /// The 1-based choice picked; `None`: free text, exhausted, or an
+    /// answer recorded before choices were.
+    pub choice: Option<i32>,
+    /// Nothing matched and the attempts ran out (`matched_by` `exhausted`).
+    pub exhausted: bool,
+    pub correct: bool,
+    pub attempt: i32,
+    /// The number of sessions in the group.
+    pub sessions: i64,
+    /// A question text of the group (the smallest, for stability).
+    pub question: String,
 }
 
 /// The SQL condition (over `sessions s` joined to `module_versions mv`) of
@@ -877,4 +915,27 @@ pub struct QuietHours {
     pub start: String,
     pub end: String,
     pub timezone: Option<String>,
+}
+
+/// The query of [`AnswerCounts::rows`] over the programme (row id) bound as
+/// `param` (`?1`, `$1`): each session's first answer (lowest id) to each
+/// question of each quiz, grouped.
+pub(crate) fn answer_counts_sql(param: &str) -> String {
+    format!(
+        "SELECT a.question_id, a.quiz, a.choice, (a.matched_by = 'exhausted') AS exhausted, \
+         a.correct, a.attempt, COUNT(*) AS sessions, MIN(a.question) AS question \
+         FROM quiz_answers a WHERE a.id IN (SELECT MIN(f.id) FROM quiz_answers f \
+         JOIN sessions s ON s.id = f.session_id WHERE s.programme_id = {param} \
+         GROUP BY f.session_id, f.quiz, f.question_id) \
+         GROUP BY a.question_id, a.quiz, a.choice, (a.matched_by = 'exhausted'), a.correct, a.attempt"
+    )
+}
+
+/// The module versions of a programme's sessions (programme row id bound
+/// as `param`).
+pub(crate) fn programme_versions_sql(param: &str) -> String {
+    format!(
+        "SELECT DISTINCT module_version_id FROM sessions WHERE programme_id = {param} \
+         ORDER BY module_version_id"
+    )
 }

@@ -10,6 +10,7 @@ mod delivery;
 mod export;
 mod live;
 mod reads;
+mod report;
 mod rows;
 mod turn;
 
@@ -530,6 +531,14 @@ impl Store for PostgresStore {
         identifier: i64,
     ) -> Result<Option<ProgrammeSummary>> {
         reads::programme_summary(&self.pool, org, identifier).await
+    }
+
+    async fn programme_answer_counts(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> Result<Option<AnswerCounts>> {
+        report::programme_answer_counts(&self.pool, org, identifier).await
     }
 
     fn export_transcripts(

@@ -28,6 +28,7 @@ mod contacts;
 mod delivery;
 mod export;
 mod reads;
+mod report;
 mod rows;
 mod turn;
 mod writer;
@@ -541,6 +542,14 @@ impl Store for SqliteStore {
         identifier: i64,
     ) -> Result<Option<ProgrammeSummary>> {
         reads::programme_summary(&self.reader, org, identifier).await
+    }
+
+    async fn programme_answer_counts(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> Result<Option<AnswerCounts>> {
+        report::programme_answer_counts(&self.reader, org, identifier).await
     }
 
     fn export_transcripts(

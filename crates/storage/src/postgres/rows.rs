@@ -174,6 +174,7 @@ pub(super) fn quiz_answer_from(row: &PgRow) -> Result<QuizAnswer> {
         correct: row.try_get("correct")?,
         attempt: row.try_get("attempt")?,
         matched_by: row.try_get("matched_by")?,
+        choice: row.try_get("choice")?,
         created_at: row.try_get("created_at")?,
     })
 }

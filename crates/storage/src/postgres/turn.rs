@@ -88,7 +88,7 @@ impl TurnTx for PgTx<'_> {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-             matched_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             matched_by, created_at, choice) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(session)
         .bind(answer.quiz.as_str())
@@ -99,6 +99,7 @@ impl TurnTx for PgTx<'_> {
         .bind(answer.attempt)
         .bind(&answer.matched_by)
         .bind(at)
+        .bind(answer.choice)
         .execute(&mut *self.0)
         .await?;
         Ok(())

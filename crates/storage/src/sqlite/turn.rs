@@ -90,7 +90,7 @@ impl TurnTx for SqliteTx<'_> {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-             matched_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             matched_by, created_at, choice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(session)
         .bind(answer.quiz.as_str())
@@ -101,6 +101,7 @@ impl TurnTx for SqliteTx<'_> {
         .bind(answer.attempt)
         .bind(&answer.matched_by)
         .bind(us(at))
+        .bind(answer.choice)
         .execute(&mut *self.0)
         .await?;
         Ok(())
