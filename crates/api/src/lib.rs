@@ -20,6 +20,7 @@ mod diagram;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod floip;
 mod headers;
 pub mod keys;
 pub mod limits;
@@ -27,6 +28,7 @@ mod live;
 pub mod metrics;
 mod openapi;
 pub mod quiet;
+pub mod report;
 mod roles;
 mod routes;
 mod server;
@@ -37,6 +39,14 @@ mod wakeup;
 pub mod wire;
 
 pub use catalogue::{LoadError, module_uuid};
+
+/// The exports' lines and their encoding (CSV cells neutralised), shared
+/// by the HTTP exports and `chatcourse export`.
+pub mod export {
+    pub use crate::routes::exports::{
+        Edge, Encoder, Format, Line, answer_line, message_line, parse_bound, score_line,
+    };
+}
 pub use config::{Config, ExportLimits, MAX_MESSAGE_CHARS, Tz, parse_origin, parse_timezone};
 pub use error::ApiError;
 pub use openapi::document as openapi_document;

@@ -3,7 +3,8 @@
 //! new endpoint is admin-only until it is named here.
 //!
 //! - `admin`: everything (keys made before roles existed are admin).
-//! - `analyst`: read only: every `GET` of the API (summaries, reports,
+//! - `analyst`: read only: every `GET` of the API (summaries, the
+//!   programme report (`/api/v1/fe/program/report`), other reports,
 //!   exports, conversations, modules: what the dashboard reads), except the
 //!   channels (their settings are the operator's) and the live chat (it
 //!   sends). No enrolment, no message, no learner token.
@@ -47,6 +48,8 @@ mod tests {
             ),
             (KeyRole::Admin, &get, "", true),
             (KeyRole::Analyst, &get, "/api/v1/fe/program/summary", true),
+            (KeyRole::Analyst, &get, "/api/v1/fe/program/report", true),
+            (KeyRole::Author, &get, "/api/v1/fe/program/report", false),
             (
                 KeyRole::Analyst,
                 &get,

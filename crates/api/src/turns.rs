@@ -350,6 +350,7 @@ mod engine {
                     correct,
                     attempt,
                     matched_by,
+                    choice,
                     ..
                 } => Some(NewQuizAnswer {
                     quiz: match quiz {
@@ -362,6 +363,7 @@ mod engine {
                     correct: correct.unwrap_or(false),
                     attempt: count(*attempt),
                     matched_by: matched_by.as_str().to_owned(),
+                    choice: choice.map(count),
                 }),
                 _ => None,
             })

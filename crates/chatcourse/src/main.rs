@@ -36,6 +36,11 @@ enum Command {
     Channels(cmd::channels::Command),
     /// Run the HTTP/WebSocket server.
     Serve(cmd::serve::Args),
+    /// Export a programme's messages, answers or scores from the database
+    /// (CSV or NDJSON, as the HTTP exports).
+    Export(cmd::export::Args),
+    /// Print a programme's report (summary, paired gain, item analysis).
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,5 +55,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => cmd::keys::run(command),
         Command::Channels(command) => cmd::channels::run(command),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Export(args) => cmd::export::run(args),
+        Command::Report(args) => cmd::report::run(args),
     }
 }

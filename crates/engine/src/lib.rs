@@ -18,7 +18,10 @@ pub mod runtime;
 pub mod syntax;
 
 pub use diagnostics::{Diagnostic, Severity};
-pub use load::{LoadResult, load_module, load_module_after};
+pub use load::{
+    LoadResult, QuizQuestionText, load_module, load_module_after, quiz_questions,
+    quiz_right_answers,
+};
 pub use matching::{MatchedBy, normalize};
 pub use module::{Lang, Module, QuizKind, Wait, is_language_tag, negotiate_language};
 pub use runtime::{

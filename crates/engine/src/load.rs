@@ -100,6 +100,51 @@ pub fn load_module_after(source: &str, previous: &Module) -> LoadResult {
     result
 }
 
+/// The right answers of the quiz question `step_id` of `module` (as
+/// [`load_module_after`] compares them: normalised base-language texts,
+/// sorted) and its quiz; `None` when the module has no such quiz question.
+pub fn quiz_right_answers(module: &Module, step_id: &str) -> Option<(Vec<String>, QuizKind)> {
+    module
+        .step_by_id(step_id)
+        .and_then(|idx| right_answers(module.step(idx)))
+}
+
+/// A quiz question as the module writes it: its base-language texts, with
+/// the template variables left out (to describe results, e.g. in a Flow
+/// Results package).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuizQuestionText {
+    pub id: String,
+    pub quiz: QuizKind,
+    pub question: String,
+    /// The choices' texts, in order; empty for a free-text question.
+    pub choices: Vec<String>,
+}
+
+/// The module's quiz questions, in step order.
+pub fn quiz_questions(module: &Module) -> Vec<QuizQuestionText> {
+    module
+        .steps
+        .iter()
+        .filter_map(|step| {
+            let crate::module::StepKind::Ask(ask) = &step.kind else {
+                return None;
+            };
+            let quiz = ask.quiz.as_ref()?;
+            Some(QuizQuestionText {
+                id: step.id.clone(),
+                quiz: quiz.quiz,
+                question: literal(&ask.text).trim().to_owned(),
+                choices: ask
+                    .choices
+                    .iter()
+                    .map(|c| literal(&c.text).trim().to_owned())
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
 /// The right answers of a quiz question, as their normalised base-language
 /// texts (sorted), and its quiz; `None` for other steps.
 fn right_answers(step: &crate::module::Step) -> Option<(Vec<String>, QuizKind)> {
@@ -123,18 +168,7 @@ fn right_answers(step: &crate::module::Step) -> Option<(Vec<String>, QuizKind)> 
         quiz.correct
             .iter()
             .filter_map(|&c| ask.choices.get(c))
-            .map(|c| {
-                let base = &c.text.by_lang[0].1;
-                let literal: String = base
-                    .parts
-                    .iter()
-                    .filter_map(|p| match p {
-                        Part::Lit(s) => Some(s.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                crate::matching::normalize(&literal)
-            })
+            .map(|c| crate::matching::normalize(&literal(&c.text)))
             .collect()
     };
     answers.sort();

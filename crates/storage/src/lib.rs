@@ -275,6 +275,13 @@ pub trait Store: Send + Sync {
         org: OrgId,
         identifier: i64,
     ) -> Result<Option<ProgrammeSummary>>;
+    /// The grouped first answers of a programme's sessions and the module
+    /// versions they use (for the item analysis); `None`: no such programme.
+    async fn programme_answer_counts(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> Result<Option<AnswerCounts>>;
     /// Transcripts of `org`, ordered by session then message id, streamed
     /// from the database (bounded memory). Dropping the stream cancels it.
     fn export_transcripts(
@@ -323,6 +330,9 @@ pub trait Store: Send + Sync {
     async fn disable_channel(&self, org: OrgId, uuid: Uuid, at: DateTime<Utc>) -> Result<bool>;
     /// The organisation's customer with this E.164 phone.
     async fn customer_by_phone(&self, org: OrgId, phone: &str) -> Result<Option<Customer>>;
+    /// The channel a customer is reached on from now on (the one they
+    /// wrote through, or the one named at enrolment).
+    async fn set_customer_channel(&self, customer: CustomerId, channel: ChannelId) -> Result<()>;
     /// The customer's live session: the most recent Pending or InProgress.
     async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>>;
     /// Opt a contact back in (START); false if it was not opted out.

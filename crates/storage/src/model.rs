@@ -197,6 +197,9 @@ pub struct Customer {
     pub email: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     pub registered_at: DateTime<Utc>,
+    /// The channel the customer is reached on (the one they last wrote
+    /// through); `None`: the organisation's default channel.
+    pub channel: Option<ChannelId>,
 }
 
 /// Where a session stands. Stored as the API spells it.
@@ -362,6 +365,9 @@ pub struct NewQuizAnswer {
     pub attempt: i32,
     /// Which rule of the question matched (engine's wording, e.g. `choice 2`).
     pub matched_by: String,
+    /// The 1-based number of the choice picked; `None` for a free-text
+    /// rule or a reply that matched nothing.
+    pub choice: Option<i32>,
 }
 
 /// A stored quiz answer.
@@ -375,6 +381,9 @@ pub struct QuizAnswer {
     pub attempt: i32,
     pub matched_by: String,
     pub created_at: DateTime<Utc>,
+    /// The 1-based choice picked; `None`: free text, no match, or recorded
+    /// before choices were.
+    pub choice: Option<i32>,
 }
 
 /// A session to create together with its enrolment messages. Its quiz
@@ -595,6 +604,38 @@ pub struct ProgrammeSummary {
     pub paired_post_score: Option<f64>,
 }
 
+/// The answers of a programme's sessions counted for the item analysis:
+/// each session's **first** recorded answer to each question of each quiz
+/// (the one that scored), grouped. Computed in the database; the rows are
+/// few (questions x choices x attempts), whatever the number of sessions.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnswerCounts {
+    /// One row per distinct (question, quiz, choice, exhausted, correct,
+    /// attempt), in no particular order.
+    pub rows: Vec<AnswerCount>,
+    /// The module versions the programme's sessions are pinned to
+    /// (ascending).
+    pub versions: Vec<ModuleVersionId>,
+}
+
+/// A group of first answers, see [`AnswerCounts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerCount {
+    pub question_id: String,
+    pub quiz: QuizKind,
+    /// The 1-based choice picked; `None`: free text, exhausted, or an
+    /// answer recorded before choices were.
+    pub choice: Option<i32>,
+    /// Nothing matched and the attempts ran out (`matched_by` `exhausted`).
+    pub exhausted: bool,
+    pub correct: bool,
+    pub attempt: i32,
+    /// The number of sessions in the group.
+    pub sessions: i64,
+    /// A question text of the group (the smallest, for stability).
+    pub question: String,
+}
+
 /// The SQL condition (over `sessions s` joined to `module_versions mv`) of
 /// a paired session: its current run completed both quizzes.
 pub(crate) const PAIRED_SQL: &str = "(mv.pre_quiz_total > 0 AND s.pre_answered >= mv.pre_quiz_total \
@@ -659,10 +700,10 @@ pub struct DeliveryCounts {
 
 /// The columns of [`DeliveryCounts`] for a query over `sessions s`.
 pub(crate) const DELIVERY_COLS: &str = "\
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'queued') AS outbox_queued, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'sent') AS outbox_sent, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'delivered') AS outbox_delivered, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.status = 'failed') AS outbox_failed";
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'queued') AS outbox_queued, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'sent') AS outbox_sent, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'delivered') AS outbox_delivered, \
+    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'failed') AS outbox_failed";
 
 /// New messages were committed. Delivered by [`crate::Store::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -777,7 +818,10 @@ pub struct OutboxItem {
     pub error: Option<String>,
     pub queued_at: DateTime<Utc>,
     pub customer_uuid: Uuid,
-    pub message: Message,
+    /// The message to deliver; `None` for an event (purpose `event`).
+    pub message: Option<Message>,
+    /// An event's JSON (docs/channels.md, events for integrators).
+    pub payload: Option<String>,
 }
 
 /// How an attempt to deliver an outbox row ended.
@@ -871,4 +915,27 @@ pub struct QuietHours {
     pub start: String,
     pub end: String,
     pub timezone: Option<String>,
+}
+
+/// The query of [`AnswerCounts::rows`] over the programme (row id) bound as
+/// `param` (`?1`, `$1`): each session's first answer (lowest id) to each
+/// question of each quiz, grouped.
+pub(crate) fn answer_counts_sql(param: &str) -> String {
+    format!(
+        "SELECT a.question_id, a.quiz, a.choice, (a.matched_by = 'exhausted') AS exhausted, \
+         a.correct, a.attempt, COUNT(*) AS sessions, MIN(a.question) AS question \
+         FROM quiz_answers a WHERE a.id IN (SELECT MIN(f.id) FROM quiz_answers f \
+         JOIN sessions s ON s.id = f.session_id WHERE s.programme_id = {param} \
+         GROUP BY f.session_id, f.quiz, f.question_id) \
+         GROUP BY a.question_id, a.quiz, a.choice, (a.matched_by = 'exhausted'), a.correct, a.attempt"
+    )
+}
+
+/// The module versions of a programme's sessions (programme row id bound
+/// as `param`).
+pub(crate) fn programme_versions_sql(param: &str) -> String {
+    format!(
+        "SELECT DISTINCT module_version_id FROM sessions WHERE programme_id = {param} \
+         ORDER BY module_version_id"
+    )
 }

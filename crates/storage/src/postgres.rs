@@ -10,6 +10,7 @@ mod delivery;
 mod export;
 mod live;
 mod reads;
+mod report;
 mod rows;
 mod turn;
 
@@ -566,6 +567,14 @@ impl Store for PostgresStore {
         reads::programme_summary(&self.pool, org, identifier).await
     }
 
+    async fn programme_answer_counts(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> Result<Option<AnswerCounts>> {
+        report::programme_answer_counts(&self.pool, org, identifier).await
+    }
+
     fn export_transcripts(
         &self,
         org: OrgId,
@@ -622,6 +631,10 @@ impl Store for PostgresStore {
         delivery::customer_by_phone(&self.pool, org, phone).await
     }
 
+    async fn set_customer_channel(&self, customer: CustomerId, channel: ChannelId) -> Result<()> {
+        delivery::set_customer_channel(&self.pool, customer, channel).await
+    }
+
     async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>> {
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM sessions WHERE org_id = $1 AND customer_id = $2 \
@@ -671,8 +684,12 @@ impl Store for PostgresStore {
         outcome: &OutboxOutcome,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        delivery::finish_outbox(&mut conn, id, outcome, to_micros(at)).await
+        // One transaction: a failed message and its `delivery.failed`
+        // events are stored together.
+        let mut tx = begin(&self.pool).await?;
+        delivery::finish_outbox(&mut tx, id, outcome, to_micros(at)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {

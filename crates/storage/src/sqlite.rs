@@ -28,6 +28,7 @@ mod contacts;
 mod delivery;
 mod export;
 mod reads;
+mod report;
 mod rows;
 mod turn;
 mod writer;
@@ -641,6 +642,14 @@ impl Store for SqliteStore {
         reads::programme_summary(&self.reader, org, identifier).await
     }
 
+    async fn programme_answer_counts(
+        &self,
+        org: OrgId,
+        identifier: i64,
+    ) -> Result<Option<AnswerCounts>> {
+        report::programme_answer_counts(&self.reader, org, identifier).await
+    }
+
     fn export_transcripts(
         &self,
         org: OrgId,
@@ -697,6 +706,11 @@ impl Store for SqliteStore {
         delivery::customer_by_phone(&self.reader, org, phone).await
     }
 
+    async fn set_customer_channel(&self, customer: CustomerId, channel: ChannelId) -> Result<()> {
+        let mut writer = self.writer.exclusive().await;
+        delivery::set_customer_channel(&mut writer.conn, customer, channel).await
+    }
+
     async fn live_session_of(&self, org: OrgId, customer: CustomerId) -> Result<Option<Session>> {
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM sessions WHERE org_id = ? AND customer_id = ? \
@@ -747,8 +761,13 @@ impl Store for SqliteStore {
         outcome: &OutboxOutcome,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        // One transaction: a failed message and its `delivery.failed`
+        // events are stored together.
         let mut writer = self.writer.exclusive().await;
-        delivery::finish_outbox(&mut writer.conn, id, outcome, at).await
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+        delivery::finish_outbox(&mut tx, id, outcome, at).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {

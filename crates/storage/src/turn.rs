@@ -70,6 +70,12 @@ pub(crate) trait TurnTx: Send {
     async fn reach(&mut self, session: &Session) -> Result<Option<Reach>>;
     /// Insert an outbox row (status queued, due at once).
     async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()>;
+    /// Enabled channels of the organisation subscribed to `event`.
+    async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>>;
+    /// Questions in the pre- and post-quiz of a module version.
+    async fn quiz_totals(&mut self, version: ModuleVersionId) -> Result<(i32, i32)>;
+    /// Insert an event's outbox row (status queued, due at once).
+    async fn queue_event(&mut self, row: &QueuedEvent) -> Result<()>;
     /// Mark the contact opted out of the organisation (and audit it).
     async fn opt_out(
         &mut self,
@@ -97,6 +103,131 @@ pub(crate) struct QueuedRow<'a> {
     pub purpose: &'static str,
     pub idempotency_key: String,
     pub at: DateTime<Utc>,
+}
+
+/// An event's outbox row: no message, a JSON payload. Events of one
+/// session are delivered in order (their `recipient` is the session).
+pub(crate) struct QueuedEvent {
+    pub org: OrgId,
+    pub channel: ChannelId,
+    pub session: SessionId,
+    pub recipient: String,
+    pub payload: String,
+    pub idempotency_key: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The event an integrator may subscribe to when a session's status
+/// changes to `to` (docs/channels.md).
+fn session_event(from: SessionStatus, to: SessionStatus) -> Option<&'static str> {
+    if from == to {
+        return None;
+    }
+    match to {
+        SessionStatus::Completed => Some("session.completed"),
+        SessionStatus::OptedOut => Some("session.opted_out"),
+        SessionStatus::Expired => Some("session.expired"),
+        SessionStatus::Pending | SessionStatus::InProgress => None,
+    }
+}
+
+/// Queues the session's status event to every subscribed channel, in the
+/// turn's transaction: committed with the turn, or not at all.
+async fn queue_session_event<T: TurnTx>(
+    tx: &mut T,
+    from: SessionStatus,
+    session: &Session,
+    progress: &QuizProgress,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let Some(event) = session_event(from, session.status) else {
+        return Ok(());
+    };
+    let channels = tx.subscribers(session.org, event).await?;
+    if channels.is_empty() {
+        return Ok(());
+    }
+    let (pre_total, post_total) = tx.quiz_totals(session.module_version).await?;
+    for channel in channels {
+        // One key per event and channel: the `webhook-id`.
+        let key = format!(
+            "evt_{}_{}_{}_{}",
+            session.uuid.simple(),
+            session.turns,
+            event.rsplit('.').next().unwrap_or(event),
+            channel.0
+        );
+        let payload = serde_json::json!({
+            "type": event,
+            "idempotency_key": key,
+            "session_uuid": session.uuid,
+            "customer_uuid": session.customer_uuid,
+            "module_uuid": session.module_uuid,
+            "status": session.status.as_str(),
+            "pre_quiz": {"correct": progress.pre_correct, "answered": progress.pre_answered, "total": pre_total},
+            "post_quiz": {"correct": progress.post_correct, "answered": progress.post_answered, "total": post_total},
+            "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        tx.queue_event(&QueuedEvent {
+            org: session.org,
+            channel,
+            session: session.id,
+            recipient: format!("session:{}", session.uuid),
+            payload: payload.to_string(),
+            idempotency_key: key,
+            at,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// A message the outbox gave up on, for the `delivery.failed` event.
+pub(crate) struct FailedDelivery {
+    pub org: OrgId,
+    pub session: SessionId,
+    pub session_uuid: Uuid,
+    pub customer_uuid: Uuid,
+    pub message_id: i64,
+    pub idempotency_key: String,
+    pub purpose: String,
+}
+
+/// The `delivery.failed` events of a failed message, one per subscribed
+/// channel (the backend inserts them in the transaction that marks the
+/// message failed).
+pub(crate) fn delivery_failed_events(
+    failed: &FailedDelivery,
+    channels: &[ChannelId],
+    error: &str,
+    at: DateTime<Utc>,
+) -> Vec<QueuedEvent> {
+    channels
+        .iter()
+        .map(|channel| {
+            let key = format!("evt_{}_failed_{}", failed.idempotency_key, channel.0);
+            let payload = serde_json::json!({
+                "type": "delivery.failed",
+                "idempotency_key": key,
+                "session_uuid": failed.session_uuid,
+                "customer_uuid": failed.customer_uuid,
+                "message_id": failed.message_id,
+                "message_idempotency_key": failed.idempotency_key,
+                "purpose": failed.purpose,
+                "error": error,
+                "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            });
+            QueuedEvent {
+                org: failed.org,
+                channel: *channel,
+                session: failed.session,
+                recipient: format!("session:{}", failed.session_uuid),
+                payload: payload.to_string(),
+                idempotency_key: key,
+                at,
+            }
+        })
+        .collect()
 }
 
 /// The idempotency key of a message's delivery: stable, unique, and the
@@ -231,6 +362,7 @@ pub(crate) async fn turn<T: TurnTx>(
         }
     }
     let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
+    let from = current.status;
     let session = Session {
         status: plan.status,
         state: plan.state,
@@ -241,6 +373,7 @@ pub(crate) async fn turn<T: TurnTx>(
         ..current
     };
     tx.update_session(&session, &plan.progress).await?;
+    queue_session_event(tx, from, &session, &plan.progress, at).await?;
     let event = event(
         &session,
         received.iter().chain(&sent).map(|m| m.id).collect(),

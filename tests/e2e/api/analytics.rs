@@ -9,6 +9,9 @@ use super::harness::{Backend, TestApp, both_backends};
 both_backends!(
     paired_gain_leaves_out_quizzes_in_progress,
     answers_export_is_the_answer_log,
+    item_analysis_matches_a_hand_count,
+    cli_reads_what_the_http_api_serves,
+    floip_package_has_the_required_fields,
 );
 
 /// "Test Module Updated": "1" starts the pre-quiz; pre_q1 is right with
@@ -315,4 +318,456 @@ async fn answers_export_is_the_answer_log(backend: Backend) {
         .get("/api/v1/fe/program/export/answers?programIdentifier=51")
         .await;
     super::harness::assert_error(status, &body, 404, "program_not_found");
+}
+
+/// A learner of `module` in programme `program` who sends `replies`.
+async fn play(app: &TestApp, name: &str, module: &str, program: i64, replies: &[&str]) {
+    let customer = app.register_customer_with(&app.key, name).await["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    let session = app.enrol(&customer, module, program).await;
+    for reply in replies {
+        app.say(&customer, &session, reply).await;
+    }
+}
+
+/// Uploads `source` as an organisation module: its uuid and warnings.
+async fn upload(app: &TestApp, source: &str) -> (String, Value) {
+    let (status, body) = app
+        .post("/api/v1/fe/modules", &json!({ "source": source }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let uuid = body["data"]["module_uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_owned();
+    (uuid, body["data"]["warnings"].clone())
+}
+
+/// The programme report's item analysis: each session's first answer to
+/// each question, over two module versions of which the second changed
+/// pre_q2's right answer (1 -> 2), checked against a hand count.
+async fn item_analysis_matches_a_hand_count(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let v1 =
+        std::fs::read_to_string(super::harness::modules_dir().join("test-module-updated.yaml"))
+            .expect("module")
+            .replace("module: test-module-updated", "module: report-course")
+            .replace("name: Test Module Updated", "name: Report Course");
+    let (module, warnings) = upload(&app, &v1).await;
+    assert_eq!(warnings, json!([]));
+    // Version 1: pre_q1 right with 2, pre_q2 with 1.
+    play(&app, "R1", &module, 60, &WHOLE).await; // pre_q1 2 ok, pre_q2 3 wrong, post 2 ok, 1 ok
+    play(&app, "R2", &module, 60, &["1", "hello?", "1", "1"]).await; // pre_q1: 1 wrong at attempt 2; pre_q2 1 ok
+    play(&app, "R3", &module, 60, &["1", "zzz", "qqq", "hmm"]).await; // pre_q1 exhausted (3 replies)
+    // Version 2: pre_q2 right with 2 (only the first `correct: 1` is pre_q2's).
+    let v2 = v1.replacen("    correct: 1\n", "    correct: 2\n", 1);
+    let (again, warnings) = upload(&app, &v2).await;
+    assert_eq!(again, module, "the same module, a new version");
+    assert!(
+        warnings.to_string().contains("correct-changed"),
+        "{warnings}"
+    );
+    // R4: pre_q1 2 ok, pre_q2 2 ok (v2); then a new run answering pre_q1
+    // wrong, which is not its first answer.
+    play(
+        &app,
+        "R4",
+        &module,
+        60,
+        &["1", "2", "2", "RESTART", "1", "1"],
+    )
+    .await;
+    play(&app, "R5", &module, 60, &["1", "3", "1"]).await; // pre_q1 3 wrong, pre_q2 1 wrong (v2)
+    // Not counted: another programme.
+    play(&app, "R6", &module, 61, &["1", "1", "1"]).await;
+
+    let (status, body) = app
+        .get("/api/v1/fe/program/report?programIdentifier=60")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], 200, "{body}");
+    let data = &body["data"];
+    // The summary section is the programme summary.
+    let (_, summary) = app
+        .get("/api/v1/fe/program/summary?programIdentifier=60")
+        .await;
+    assert_eq!(data["summary"], summary["data"], "{body}");
+    assert_eq!(data["summary"]["enrolled"], 5, "{body}");
+    assert_eq!(data["summary"]["paired_learners"], 1, "{body}");
+
+    let questions = data["questions"].as_array().expect("questions");
+    let ids: Vec<(&str, &str)> = questions
+        .iter()
+        .map(|q| {
+            (
+                q["question_id"].as_str().unwrap(),
+                q["quiz"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("post_q1", "post"),
+            ("post_q2", "post"),
+            ("pre_q1", "pre"),
+            ("pre_q2", "pre")
+        ]
+    );
+    let choice = |c: i64, n: i64, ok: bool| json!({"choice": c, "learners": n, "correct": ok});
+    // pre_q1: R1 2 ok (1 reply), R2 1 wrong (2 replies), R3 exhausted (3
+    // replies), R4 2 ok (1), R5 3 wrong (1): 2 of 5 right; attempts 1 1 1
+    // 2 3 -> median 1; replies 8, of which 0+1+3+0+0 = 4 matched nothing.
+    assert_eq!(
+        questions[2],
+        json!({
+            "question_id": "pre_q1",
+            "quiz": "pre",
+            "question": "What is the first step to climbing the financial ladder?",
+            "learners": 5,
+            "correct_share": 40.0,
+            "correct_first_attempt_share": 40.0,
+            "choices": [choice(1, 1, false), choice(2, 2, true), choice(3, 1, false)],
+            "free_text": 0,
+            "no_match": 1,
+            "median_attempts": 1.0,
+            "unmatched_reply_share": 50.0,
+            "correct_changed": false,
+        }),
+        "{body}"
+    );
+    // pre_q2: R1 3 wrong, R2 1 ok (v1), R4 2 ok, R5 1 wrong (v2); R3 never
+    // answered it. Choice 1 was right in v1 and wrong in v2: two items.
+    let q = &questions[3];
+    assert_eq!(q["learners"], 4, "{body}");
+    assert_eq!(q["correct_share"], 50.0, "{body}");
+    assert_eq!(
+        q["choices"],
+        json!([
+            choice(1, 1, false),
+            choice(1, 1, true),
+            choice(2, 1, true),
+            choice(3, 1, false)
+        ]),
+        "{body}"
+    );
+    assert_eq!(q["correct_changed"], true, "{body}");
+    assert_eq!(q["median_attempts"], 1.0, "{body}");
+    assert_eq!(q["unmatched_reply_share"], 0.0, "{body}");
+    // The post-quiz: R1 alone, both right.
+    for q in &questions[..2] {
+        assert_eq!(q["learners"], 1, "{body}");
+        assert_eq!(q["correct_share"], 100.0, "{body}");
+        assert_eq!(q["correct_changed"], false, "{body}");
+    }
+    assert_eq!(questions[0]["choices"], json!([choice(2, 1, true)]));
+
+    // Programme 61 is counted apart: R6's one wrong pre_q1 answer.
+    let (_, body) = app
+        .get("/api/v1/fe/program/report?programIdentifier=61")
+        .await;
+    let questions = body["data"]["questions"].as_array().expect("questions");
+    assert_eq!(questions[0]["learners"], 1, "{body}");
+    assert_eq!(questions[0]["correct_share"], 0.0, "{body}");
+
+    // Errors in the family's envelope.
+    let (status, body) = app
+        .get("/api/v1/fe/program/report?programIdentifier=62")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("program_not_found")),
+        "{body}"
+    );
+    let (status, body) = app.get("/api/v1/fe/program/report").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("validation_failed")),
+        "{body}"
+    );
+}
+
+/// `chatcourse` with `args`, its environment cleared of the settings the
+/// tests may have: (exit code, stdout, stderr). Its stderr is a pipe, not
+/// a terminal.
+async fn chatcourse(args: &[&str]) -> (i32, String, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatcourse"));
+    for var in ["CHATCOURSE_DATABASE", "CHATCOURSE_TIMEZONE"] {
+        command.env_remove(var);
+    }
+    let out = command.args(args).output().await.expect("run chatcourse");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `chatcourse export` writes, byte for byte, what the HTTP exports serve
+/// (same rows, same CSV neutralisation), with progress lines on stderr;
+/// `chatcourse report --format json` prints the report endpoint's data;
+/// an unknown organisation or programme is exit 1 with a clear message.
+async fn cli_reads_what_the_http_api_serves(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let module = app.module_uuid("Test Module Updated").await;
+    play(&app, "=cmd|' /C calc'!A0", &module, 49, &WHOLE).await;
+    play(&app, "Jane", &module, 49, &["1", "=1+1", "-2", "2"]).await;
+    play(&app, "Other", &module, 50, &["1", "1"]).await;
+    let dir = std::env::temp_dir().join(format!(
+        "chatcourse-cli-export-{}",
+        super::harness::unique()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = app.database_url.clone();
+    let base = [
+        "--database",
+        db.as_str(),
+        "--org",
+        "org-a",
+        "--program",
+        "49",
+    ];
+
+    for (kind, format, content_type) in [
+        ("messages", "csv", "text/csv; charset=utf-8"),
+        ("answers", "csv", "text/csv; charset=utf-8"),
+        ("scores", "csv", "text/csv; charset=utf-8"),
+        ("messages", "ndjson", "application/x-ndjson"),
+    ] {
+        let file = dir.join(format!("{kind}.{format}"));
+        let file_name = file.to_str().expect("path");
+        let mut args = vec!["export", kind];
+        args.extend(base);
+        args.extend(["--format", format, "-o", file_name]);
+        let (code, stdout, stderr) = chatcourse(&args).await;
+        assert_eq!(code, 0, "{kind}: {stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        let written = std::fs::read_to_string(&file).expect("export file");
+        let served = export_body(
+            &app,
+            &format!("/api/v1/fe/program/export/{kind}?programIdentifier=49&format={format}"),
+            content_type,
+        )
+        .await;
+        assert_eq!(written, served, "{kind} {format}");
+        // Not on a terminal: plain progress lines, the last with the count.
+        let rows = if format == "csv" {
+            csv::Reader::from_reader(written.as_bytes())
+                .records()
+                .count()
+        } else {
+            written.lines().count()
+        };
+        assert!(rows > 0, "{kind}");
+        assert!(stderr.contains(&format!("{kind}: exporting")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{kind}: {rows} rows written to {file_name}")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains('\u{1b}'), "no terminal codes: {stderr:?}");
+    }
+    // The hostile cells, read back with the csv crate.
+    let scores = std::fs::read_to_string(dir.join("scores.csv")).expect("scores");
+    let mut reader = csv::Reader::from_reader(scores.as_bytes());
+    let names: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("record")[2].to_owned())
+        .collect();
+    assert_eq!(names, ["'=cmd|' /C calc'!A0", "Jane"]);
+    let messages = std::fs::read_to_string(dir.join("messages.csv")).expect("messages");
+    let texts: Vec<String> = csv::Reader::from_reader(messages.as_bytes())
+        .records()
+        .map(|r| r.expect("record")[1].to_owned())
+        .collect();
+    assert!(texts.contains(&"'=1+1".to_owned()), "{texts:?}");
+    assert!(texts.contains(&"'-2".to_owned()), "{texts:?}");
+
+    // A time range: nothing before the first message.
+    let file = dir.join("none.csv");
+    let mut args = vec!["export", "messages"];
+    args.extend(base);
+    args.extend(["--until", "2000-01-01", "-o", file.to_str().unwrap()]);
+    let (code, _, stderr) = chatcourse(&args).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        csv::Reader::from_path(&file)
+            .expect("csv")
+            .records()
+            .count(),
+        0
+    );
+
+    // The report: the endpoint's data, and a text for people.
+    let mut args = vec!["report"];
+    args.extend(base);
+    args.extend(["--format", "json"]);
+    let (code, stdout, stderr) = chatcourse(&args).await;
+    assert_eq!(code, 0, "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).expect("json");
+    let (_, served) = app
+        .get("/api/v1/fe/program/report?programIdentifier=49")
+        .await;
+    assert_eq!(printed, served["data"]);
+    assert_eq!(printed["questions"][2]["question_id"], "pre_q1");
+    let mut args = vec!["report"];
+    args.extend(base);
+    let (code, stdout, _) = chatcourse(&args).await;
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("Paired gain: 50.0 points over 1 learners"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pre_q1 (pre-quiz)"), "{stdout}");
+
+    // Unknown organisation or programme: exit 1, a message naming it.
+    for (org, program, message) in [
+        ("org-zz", "49", "no organisation named \"org-zz\""),
+        ("org-a", "77", "organisation \"org-a\" has no programme 77"),
+    ] {
+        for command in [vec!["export", "scores"], vec!["report"]] {
+            let mut args = command;
+            args.extend([
+                "--database",
+                db.as_str(),
+                "--org",
+                org,
+                "--program",
+                program,
+            ]);
+            let (code, stdout, stderr) = chatcourse(&args).await;
+            assert_eq!(code, 1, "{args:?}");
+            assert!(stdout.is_empty(), "{stdout}");
+            assert!(stderr.contains(message), "{stderr}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `chatcourse export floip`: a Flow Results package per module with the
+/// specification's required descriptor fields, its six-column rows (one
+/// per answer that picked a choice) and each row's question described in
+/// the schema.
+async fn floip_package_has_the_required_fields(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let module = app.module_uuid("Test Module Updated").await;
+    play(&app, "F1", &module, 49, &WHOLE).await; // 4 answers
+    play(&app, "F2", &module, 49, &["1", "zzz", "qqq", "hmm", "1"]).await; // exhausted, then pre_q2
+    let dir = std::env::temp_dir().join(format!("chatcourse-floip-{}", super::harness::unique()));
+    let db = app.database_url.clone();
+    let args = [
+        "export",
+        "floip",
+        "--database",
+        &db,
+        "--org",
+        "org-a",
+        "--program",
+        "49",
+        "-o",
+        dir.to_str().unwrap(),
+    ];
+    let (code, _, stderr) = chatcourse(&args).await;
+    assert_eq!(code, 0, "{stderr}");
+    let package = dir.join("test-module-updated-program-49");
+    assert!(
+        stderr.contains(&format!(
+            "floip: 5 responses written to {} (1 replies that picked no choice left out)",
+            package.display()
+        )),
+        "{stderr}"
+    );
+    let descriptor: Value = serde_json::from_str(
+        &std::fs::read_to_string(package.join("datapackage.json")).expect("descriptor"),
+    )
+    .expect("json");
+    // Required by the specification: profile, version, created, modified
+    // (RFC 3339), id (a version 4 UUID); exactly one resource, with a path
+    // and an inline schema of the six fields and the questions.
+    assert_eq!(descriptor["profile"], "flow-results-package");
+    assert_eq!(
+        descriptor["flow_results_specification_version"],
+        "1.0.0-rc1"
+    );
+    for field in ["created", "modified"] {
+        let at = descriptor[field].as_str().expect(field);
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+    }
+    let id = uuid::Uuid::parse_str(descriptor["id"].as_str().expect("id")).expect("uuid");
+    assert_eq!(id.get_version_num(), 4);
+    let name = descriptor["name"].as_str().expect("name");
+    assert!(
+        name.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)),
+        "{name}"
+    );
+    let resources = descriptor["resources"].as_array().expect("resources");
+    assert_eq!(resources.len(), 1);
+    let resource = &resources[0];
+    assert_eq!(resource["path"], "responses.json");
+    let fields: Vec<&str> = resource["schema"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "timestamp",
+            "row_id",
+            "contact_id",
+            "question_id",
+            "response",
+            "response_metadata"
+        ]
+    );
+    let questions = &resource["schema"]["questions"];
+    assert_eq!(
+        questions["pre_q1"],
+        json!({
+            "type": "select_one",
+            "label": "What is the first step to climbing the financial ladder?",
+            "type_options": {"choices": ["Taking a big loan", "Knowing how much you earn and spend", "Buying on credit"]},
+        })
+    );
+    assert_eq!(questions.as_object().unwrap().len(), 4, "{questions}");
+
+    let rows: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(package.join("responses.json")).expect("rows"),
+    )
+    .expect("a JSON array");
+    assert_eq!(rows.len(), 5);
+    let mut ids = std::collections::BTreeSet::new();
+    for row in &rows {
+        let row = row.as_array().expect("a row array");
+        assert_eq!(row.len(), 6, "{row:?}");
+        let at = row[0].as_str().expect("timestamp");
+        assert!(at.ends_with("+00:00"), "an offset, not Z: {at}");
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+        assert!(ids.insert(row[1].to_string()), "row ids are unique");
+        assert!(uuid::Uuid::parse_str(row[2].as_str().unwrap()).is_ok());
+        let question = &questions[row[3].as_str().unwrap()];
+        let choices = question["type_options"]["choices"]
+            .as_array()
+            .expect("choices");
+        assert!(choices.contains(&row[4]), "{row:?}");
+        assert!(row[5].is_object());
+    }
+    // F1's pre_q1: "2" picked the second choice, right.
+    assert_eq!(rows[0][3], "pre_q1");
+    assert_eq!(rows[0][4], "Knowing how much you earn and spend");
+    assert_eq!(rows[0][5]["correct"], true);
+    assert_eq!(rows[0][5]["answer"], "2");
+    // F2's pre_q2 ("1": an emergency fund, right) is its only row.
+    assert_eq!(rows[4][3], "pre_q2");
+    assert_eq!(rows[4][4], "An emergency fund");
+    assert_ne!(rows[4][2], rows[0][2]);
+
+    // No folder: a clear error.
+    let (code, _, stderr) = chatcourse(&args[..8]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("-o DIR"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -90,6 +90,30 @@ async fn dashboard_matches_the_programme_summary(backend: Backend) {
         cell(sections, "scores", "After (post-quiz)"),
         summary["average_post_score"]
     );
+    // The report's figures: paired gain and share right per question.
+    if summary["paired_learners"].as_i64().unwrap_or(0) > 0 {
+        assert_eq!(
+            cell(sections, "paired", "Before (pre-quiz)"),
+            summary["paired_average_pre_score"]
+        );
+    }
+    let (_, report) = app
+        .get_with("/api/v1/fe/program/report?programIdentifier=49", &analyst)
+        .await;
+    let questions = report["data"]["questions"].as_array().expect("questions");
+    assert!(!questions.is_empty(), "{report}");
+    for q in questions {
+        let label = format!(
+            "{} ({})",
+            q["question_id"].as_str().unwrap(),
+            q["quiz"].as_str().unwrap()
+        );
+        assert_eq!(
+            cell(sections, "questions", &label),
+            q["correct_share"],
+            "{label}"
+        );
+    }
     for section in sections.as_array().unwrap() {
         if section["id"] != "delivery" {
             let svg = section["svg"].as_str().expect("a chart");

@@ -21,6 +21,9 @@ both_backends!(
     inbound_by_phone_reaches_the_session,
     opted_out_phone_receives_nothing_more,
     webhook_status_reports_update_message_items,
+    integrator_events_follow_the_session,
+    replies_follow_the_learners_channel,
+    a_keyword_enrols_a_new_learner,
 );
 
 pub(super) const WAIT: Duration = Duration::from_secs(20);
@@ -54,11 +57,17 @@ fn free_addr() -> SocketAddr {
 /// Creates a webhook channel pointing at a new receiver; returns both and
 /// the channel's data.
 pub(super) async fn channel(app: &TestApp) -> (FakeReceiver, Value, WebhookSecret) {
+    channel_with(app, json!({})).await
+}
+
+/// [`channel`] with these settings (`events`, `messages`).
+async fn channel_with(app: &TestApp, settings: Value) -> (FakeReceiver, Value, WebhookSecret) {
     let addr = free_addr();
     let (status, body) = app
         .post(
             "/api/v1/fe/channels",
-            &json!({"kind": "webhook", "name": "gateway", "url": format!("http://{addr}/hooks")}),
+            &json!({"kind": "webhook", "name": "gateway", "url": format!("http://{addr}/hooks"),
+                    "settings": settings}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -481,4 +490,243 @@ async fn webhook_status_reports_update_message_items(backend: Backend) {
     let (status, answer) = signed_post(&app, uuid, "status", &forged, &report).await;
     assert_eq!(status, 401, "{answer}");
     assert_eq!(answer["code"], "invalid_signature");
+}
+
+/// A webhook channel subscribed to events gets `delivery.failed` when a
+/// message could not be delivered and `session.completed` (with both
+/// scores) when the learner finishes, signed like messages; an unknown
+/// event is refused at creation.
+async fn integrator_events_follow_the_session(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({"kind": "webhook", "name": "backend", "url": "http://127.0.0.1:9/hooks",
+                    "settings": {"events": ["session.completed", "nope"]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let error = body["errors"][0].as_str().unwrap_or("");
+    assert!(error.contains("unknown event \"nope\""), "{body}");
+
+    let addr = free_addr();
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({"kind": "webhook", "name": "backend", "url": format!("http://{addr}/hooks"),
+                    "settings": {"events": ["session.completed", "delivery.failed"]}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let channel = body["data"]["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        body["data"]["settings"]["events"],
+        json!(["session.completed", "delivery.failed"])
+    );
+    let secret = WebhookSecret::parse(body["data"]["secret"].as_str().unwrap()).unwrap();
+    let receiver = FakeReceiver::start_on(secret, addr, true)
+        .await
+        .expect("receiver");
+    // The enrolment message is refused for good.
+    receiver.script([Reply::Status(400)]);
+    let (customer, session, _) = learner(&app).await;
+    let first = receiver.wait_for_accepted(0, WAIT).await;
+    assert!(first.is_empty());
+    for reply in ["1", "2", "3", "1", "2", "1"] {
+        app.say(&customer, &session, reply).await;
+    }
+    let transcript = app.transcript(&customer, &session).await;
+    let sent = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .count();
+    // Every message but the refused one, and the two events.
+    let got = receiver.wait_for_accepted(sent - 1 + 2, WAIT).await;
+    let events: Vec<&Delivery> = got.iter().filter(|d| d.body["type"] != "message").collect();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|d| d.body["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["delivery.failed", "session.completed"], "{got:?}");
+    let refused = &receiver.deliveries()[0];
+    assert_eq!(refused.answered, 400);
+    let failed = &events[0].body;
+    assert_eq!(failed["message_idempotency_key"], refused.id.as_str());
+    assert_eq!(failed["purpose"], "enrolment");
+    assert!(
+        failed["error"].as_str().unwrap().contains("400"),
+        "{failed}"
+    );
+    assert_eq!(failed["session_uuid"], session.as_str());
+
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/session/summary?customerUuid={customer}&sessionUuid={session}"
+        ))
+        .await;
+    let completed = &events[1].body;
+    for (quiz, score) in [
+        ("pre_quiz", "pre_quiz_score"),
+        ("post_quiz", "post_quiz_score"),
+    ] {
+        let shown = format!(
+            "{}/{}",
+            completed[quiz]["correct"], completed[quiz]["total"]
+        );
+        assert_eq!(summary["data"][score], shown.as_str(), "{completed}");
+    }
+    assert_eq!(completed["status"], "Completed");
+    assert_eq!(completed["customer_uuid"], customer.as_str());
+    assert_eq!(completed["channel"], channel.as_str());
+    for event in &events {
+        assert!(event.signature_valid);
+        assert_eq!(event.body["idempotency_key"], event.id.as_str());
+    }
+    // Nothing else: one event of each.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.deliveries().len(), sent + 2);
+}
+
+/// Messages go out through the channel the learner last wrote through; a
+/// learner who never wrote is reached on the oldest channel that carries
+/// messages; an events-only channel (`messages: false`) gets none.
+async fn replies_follow_the_learners_channel(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (events_only, _, _) = channel_with(
+        &app,
+        json!({"messages": false, "events": ["session.completed"]}),
+    )
+    .await;
+    let (sms, _, _) = channel(&app).await;
+    let (whatsapp, whatsapp_data, whatsapp_secret) = channel(&app).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({"kind": "webhook", "name": "x", "url": "http://127.0.0.1:9/", "settings": {"messages": "no"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    let (customer, session, phone) = learner(&app).await;
+    // Never wrote: the oldest channel that carries messages.
+    assert_eq!(sms.wait_for_accepted(1, WAIT).await.len(), 1);
+    let (status, answer) = inbound(
+        &app,
+        whatsapp_data["uuid"].as_str().unwrap(),
+        &whatsapp_secret,
+        &json!({"from": phone, "text": "1", "id": "wa-1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let transcript = app.transcript(&customer, &session).await;
+    let replies = transcript
+        .iter()
+        .filter(|m| m["message_type"] == "SENT")
+        .count()
+        - 1;
+    assert!(replies >= 1);
+    // The replies go back the way the learner wrote.
+    let got = whatsapp.wait_for_accepted(replies, WAIT).await;
+    assert_eq!(got.len(), replies);
+    assert!(got.iter().all(|d| d.body["purpose"] == "reply"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sms.deliveries().len(),
+        1,
+        "nothing more on the first channel"
+    );
+    assert!(
+        events_only.deliveries().is_empty(),
+        "no message on an events-only channel"
+    );
+    // A message by the integrator's API goes the same way now.
+    app.say(&customer, &session, "2").await;
+    let got = whatsapp.wait_for_accepted(replies + 1, WAIT).await;
+    assert!(got.len() > replies);
+    assert_eq!(sms.deliveries().len(), 1);
+}
+
+/// A learner unknown to chatcourse texts a channel's keyword: registered
+/// by phone, enrolled in the keyword's module and programme, and the
+/// course starts on that channel; other words from unknown phones are not
+/// routed; bad keyword settings are refused.
+async fn a_keyword_enrols_a_new_learner(backend: Backend) {
+    let app = TestApp::spawn_with(backend, config(5)).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/channels",
+            &json!({"kind": "webhook", "name": "x", "url": "http://127.0.0.1:9/",
+                    "settings": {"keywords": {"two words": {"module": "m", "program_identifier": 1},
+                                              "JIFUNZE": {"program_identifier": 1}}}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(2), "{body}");
+
+    let (receiver, data, secret) = channel_with(
+        &app,
+        json!({"keywords": {"jifunze": {"module": "test-module-updated", "program_identifier": 77, "language": "en"}}}),
+    )
+    .await;
+    assert_eq!(
+        data["settings"]["keywords"]["JIFUNZE"]["program_identifier"],
+        77
+    );
+    let uuid = data["uuid"].as_str().unwrap();
+    let phone = format!("+{}", next_phone());
+    let (status, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": phone, "text": "hello", "id": "kw-0"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["routed"], false, "{answer}");
+
+    let (status, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": phone, "text": " Jifunze ", "id": "kw-1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"]["routed"], true, "{answer}");
+    let session = answer["data"]["session_uuid"].as_str().unwrap().to_owned();
+    let org = app
+        .store
+        .find_org_by_key_hash(&chatcourse_storage::hash_api_key(&app.key))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let customer = app
+        .store
+        .customer_by_phone(org, &phone)
+        .await
+        .unwrap()
+        .expect("registered by phone")
+        .uuid
+        .to_string();
+    let got = receiver.wait_for_accepted(1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body["purpose"], "enrolment");
+    assert_eq!(got[0].body["session_uuid"], session.as_str());
+    // The course goes on by text.
+    let (_, answer) = inbound(
+        &app,
+        uuid,
+        &secret,
+        &json!({"from": phone, "text": "1", "id": "kw-2"}),
+    )
+    .await;
+    assert_eq!(answer["data"]["session_uuid"], session.as_str());
+    let (_, summary) = app
+        .get(&format!(
+            "/api/v1/fe/customer/summary?customerUuid={customer}"
+        ))
+        .await;
+    assert_eq!(summary["data"][0]["program_identifier"], 77, "{summary}");
+    assert_eq!(summary["data"][0]["status"], "InProgress", "{summary}");
 }

@@ -189,6 +189,9 @@ pub struct TestApp {
     /// A key of the organisation "org-a".
     pub key: String,
     pub store: Arc<dyn Store>,
+    /// The database's URL for another process (the binary): on PostgreSQL
+    /// with the test's schema as its search path.
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     // Declared last: dropped after the server has stopped.
@@ -216,7 +219,7 @@ impl TestApp {
         if config.modules_dir == Config::default().modules_dir {
             config.modules_dir = modules_dir();
         }
-        let (store, cleanup) = match backend {
+        let (store, cleanup, database_url) = match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("chatcourse-e2e-{}.db", unique()));
                 let url = format!("sqlite://{}", path.display());
@@ -228,7 +231,7 @@ impl TestApp {
                 let store = chatcourse_storage::connect_with(options)
                     .await
                     .expect("open SQLite store");
-                (store, Cleanup::File(path))
+                (store, Cleanup::File(path), config.database_url.clone())
             }
             Backend::Postgres(url) => {
                 let schema = format!("chatcourse_e2e_{}", unique());
@@ -242,7 +245,9 @@ impl TestApp {
                 let store = chatcourse_storage::connect_with(options)
                     .await
                     .expect("open PostgreSQL store");
-                (store, Cleanup::Schema { url, schema })
+                let separator = if url.contains('?') { '&' } else { '?' };
+                let outside = format!("{url}{separator}options[search_path]={schema}");
+                (store, Cleanup::Schema { url, schema }, outside)
             }
         };
         let mut app = TestApp {
@@ -250,6 +255,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             key: String::new(),
             store,
+            database_url,
             shutdown: None,
             server: None,
             _cleanup: cleanup,

@@ -114,7 +114,10 @@ async fn send(out: Outgoing<'_>) -> Answer {
         Ok(s) => s,
         Err(e) => return Answer::permanent(format!("bad channel settings: {e}")),
     };
-    let text = &out.row.message.text;
+    let Some(message) = &out.row.message else {
+        return Answer::permanent(super::kind::EVENTS_ON_WEBHOOKS_ONLY);
+    };
+    let text = &message.text;
     let mut fields = vec![
         ("username", settings.username.as_str()),
         ("to", out.row.recipient.as_str()),

@@ -40,6 +40,10 @@ impl Answer {
     }
 }
 
+/// Why an event row reached a kind that only sends messages (events are
+/// subscribed to on `webhook` channels only).
+pub(crate) const EVENTS_ON_WEBHOOKS_ONLY: &str = "events are sent to webhook channels only";
+
 /// One message to send over a channel.
 pub(crate) struct Outgoing<'a> {
     pub state: &'a AppState,

@@ -11,6 +11,7 @@
 
 pub mod africastalking;
 mod bucket;
+pub mod keywords;
 pub mod kind;
 pub mod setup;
 pub mod twilio;

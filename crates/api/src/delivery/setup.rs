@@ -112,7 +112,13 @@ pub fn new_channel(
     if let Some(url) = request.url {
         given.insert("url".to_owned(), serde_json::Value::String(url));
     }
-    let settings = handler.settings(&serde_json::Value::Object(given), &mut errors);
+    let given = serde_json::Value::Object(given);
+    let mut settings = handler.settings(&given, &mut errors);
+    // Keyword enrolment, for every kind.
+    let keywords = super::keywords::keywords_setting(&given, &mut errors);
+    if !keywords.is_empty() {
+        settings["keywords"] = serde_json::json!(keywords);
+    }
     let credential = match (handler.credential(), request.credential) {
         (None, None) => None,
         (None, Some(_)) => {

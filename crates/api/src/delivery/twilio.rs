@@ -165,7 +165,10 @@ async fn send(out: Outgoing<'_>) -> Answer {
         Ok(s) => s,
         Err(e) => return Answer::permanent(e),
     };
-    let text = &out.row.message.text;
+    let Some(message) = &out.row.message else {
+        return Answer::permanent(super::kind::EVENTS_ON_WEBHOOKS_ONLY);
+    };
+    let text = &message.text;
     let to = Address::to_format(&out.row.recipient, &settings.from);
     let callback = endpoint_url(&settings.public_url, out.channel.uuid, Endpoint::Status);
     let body = wire::encode_form([

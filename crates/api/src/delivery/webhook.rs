@@ -25,6 +25,49 @@ use crate::wire::MessageItem;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WebhookSettings {
     pub url: String,
+    /// The integrator events this channel is sent ([`EVENTS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+    /// `false`: events only, no learner messages (absent: true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<bool>,
+}
+
+/// The events a webhook channel may subscribe to (docs/channels.md).
+pub const EVENTS: [&str; 4] = [
+    "session.completed",
+    "session.opted_out",
+    "session.expired",
+    "delivery.failed",
+];
+
+/// `settings.events`: a list of [`EVENTS`], each once.
+fn events_setting(given: &serde_json::Value, errors: &mut Vec<String>) -> Vec<String> {
+    let Some(value) = given.get("events") else {
+        return Vec::new();
+    };
+    let Some(list) = value.as_array() else {
+        errors.push(format!(
+            "settings.events: must be a list of events, e.g. [\"session.completed\"] (known: {})",
+            EVENTS.join(", ")
+        ));
+        return Vec::new();
+    };
+    let mut events = Vec::new();
+    for item in list {
+        match item.as_str() {
+            Some(event) if EVENTS.contains(&event) => {
+                if !events.iter().any(|e| e == event) {
+                    events.push(event.to_owned());
+                }
+            }
+            _ => errors.push(format!(
+                "settings.events: unknown event {item} (known: {})",
+                EVENTS.join(", ")
+            )),
+        }
+    }
+    events
 }
 
 pub(crate) struct Webhook;
@@ -103,7 +146,21 @@ impl Kind for Webhook {
         for e in &mut errors[before..] {
             *e = e.replacen("settings.url", "url", 1);
         }
-        json!({ "url": url.unwrap_or_default() })
+        let events = events_setting(given, errors);
+        let mut settings = json!({ "url": url.unwrap_or_default() });
+        if !events.is_empty() {
+            settings["events"] = json!(events);
+        }
+        // `messages: false`: an events-only channel, never chosen for
+        // learners' messages.
+        match given.get("messages") {
+            None | Some(serde_json::Value::Bool(true)) => {}
+            Some(serde_json::Value::Bool(false)) => settings["messages"] = json!(false),
+            Some(other) => errors.push(format!(
+                "settings.messages: must be true or false, not {other}"
+            )),
+        }
+        settings
     }
 
     fn credential(&self) -> Option<&'static str> {
@@ -226,15 +283,26 @@ async fn send(out: Outgoing<'_>) -> Answer {
         Ok(secret) => secret,
         Err(e) => return Answer::permanent(e),
     };
-    let body = json!({
-        "type": "message",
-        "idempotency_key": row.idempotency_key,
-        "channel": channel.uuid,
-        "customer": {"uuid": row.customer_uuid, "phone": row.recipient},
-        "session_uuid": row.message.session_uuid,
-        "purpose": row.purpose,
-        "message": MessageItem::new(&row.message, state.timezone),
-    });
+    let body = match (&row.message, &row.payload) {
+        (Some(message), _) => json!({
+            "type": "message",
+            "idempotency_key": row.idempotency_key,
+            "channel": channel.uuid,
+            "customer": {"uuid": row.customer_uuid, "phone": row.recipient},
+            "session_uuid": message.session_uuid,
+            "purpose": row.purpose,
+            "message": MessageItem::new(message, state.timezone),
+        }),
+        // An event for the integrator: its payload, and the channel.
+        (None, Some(payload)) => match serde_json::from_str::<serde_json::Value>(payload) {
+            Ok(mut event) => {
+                event["channel"] = json!(channel.uuid);
+                event
+            }
+            Err(e) => return Answer::permanent(format!("bad event payload: {e}")),
+        },
+        (None, None) => return Answer::permanent("an outbox row with neither message nor event"),
+    };
     let body = body.to_string().into_bytes();
     let now = state.clock.now();
     let timestamp = now.timestamp();

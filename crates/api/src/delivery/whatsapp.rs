@@ -196,8 +196,11 @@ async fn send(out: Outgoing<'_>) -> Answer {
         Err(e) => return Answer::permanent(format!("bad channel settings: {e}")),
     };
     let row = out.row;
+    let Some(message) = &out.row.message else {
+        return Answer::permanent(super::kind::EVENTS_ON_WEBHOOKS_ONLY);
+    };
     let now = out.state.clock.now();
-    let last = match out.state.store.last_inbound_at(row.message.customer).await {
+    let last = match out.state.store.last_inbound_at(message.customer).await {
         Ok(last) => last,
         Err(e) => {
             return Answer::Retry {
@@ -210,9 +213,9 @@ async fn send(out: Outgoing<'_>) -> Answer {
     let body = if window_open {
         settings
             .interactive
-            .then(|| wire::interactive_message(&row.recipient, &row.message.text))
+            .then(|| wire::interactive_message(&row.recipient, &message.text))
             .flatten()
-            .unwrap_or_else(|| wire::text_message(&row.recipient, &row.message.text))
+            .unwrap_or_else(|| wire::text_message(&row.recipient, &message.text))
     } else {
         let Some(t) = settings.templates.get(&row.purpose) else {
             return Answer::permanent(format!(
@@ -227,7 +230,7 @@ async fn send(out: Outgoing<'_>) -> Answer {
             &row.recipient,
             &t.name,
             &t.language,
-            t.text.then_some(row.message.text.as_str()),
+            t.text.then_some(message.text.as_str()),
         )
     };
     let url = format!(

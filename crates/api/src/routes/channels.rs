@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::delivery::keywords;
 use crate::delivery::kind::{Endpoint, Event, Handled, Incoming, Kind, kind, stored};
 use crate::delivery::setup::{Opened, open};
 use crate::delivery::webhook::{InboundData, InboundMessage, StatusData, StatusReport};
@@ -610,26 +611,118 @@ async fn message(
         session_uuid: None,
         opted_in: false,
     };
-    let Some(customer) = state
+    let customer = state
         .store
         .customer_by_phone(channel.org, from.as_str())
         .await
-        .map_err(ApiError::internal)?
-    else {
-        return Ok(not_routed);
+        .map_err(ApiError::internal)?;
+    let session = match &customer {
+        Some(customer) => state
+            .store
+            .live_session_of(channel.org, customer.id)
+            .await
+            .map_err(ApiError::internal)?,
+        None => None,
     };
-    let Some(session) = state
-        .store
-        .live_session_of(channel.org, customer.id)
-        .await
-        .map_err(ApiError::internal)?
-    else {
-        return Ok(not_routed);
+    let (Some(customer), Some(session)) = (customer, session) else {
+        // No live session: a channel keyword enrols the learner.
+        return match enrol_by_keyword(state, channel, &from, &text, now).await? {
+            Some(session_uuid) => Ok(Handled::Message {
+                routed: true,
+                session_uuid: Some(session_uuid),
+                opted_in: false,
+            }),
+            None => Ok(not_routed),
+        };
     };
+    // Replies go back the way the learner wrote, from this turn on.
+    reach_through(state, &customer, channel).await?;
     turns::learner_turn(state, &session, text, external_id, TurnKind::Message).await?;
     Ok(Handled::Message {
         routed: true,
         session_uuid: Some(session.uuid.to_string()),
         opted_in: false,
     })
+}
+
+/// Keyword enrolment: `text` is one of the channel's keywords, so the
+/// learner (registered now by phone if new) is enrolled in its module and
+/// programme and reached on this channel. `None` when the text is no
+/// keyword, or the enrolment cannot be made (an opted-out contact, a
+/// module no longer served: logged).
+async fn enrol_by_keyword(
+    state: &AppState,
+    channel: &Channel,
+    from: &Phone,
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, ApiError> {
+    let Some(word) = keywords::keyword_of(text) else {
+        return Ok(None);
+    };
+    let Some(target) = keywords::stored(&channel.settings).remove(&word) else {
+        return Ok(None);
+    };
+    let Some(entry) = state
+        .catalogue
+        .find_for(state.store.as_ref(), channel.org, &target.module)
+        .await?
+    else {
+        tracing::warn!(channel = %channel.uuid, keyword = %word, module = %target.module,
+            "keyword names a module this server does not serve");
+        return Ok(None);
+    };
+    let customer = state
+        .store
+        .register_customer(
+            channel.org,
+            &chatcourse_storage::NewCustomer {
+                full_name: String::new(),
+                national_id: String::new(),
+                phone: from.as_str().to_owned(),
+                phone_e164: Some(from.as_str().to_owned()),
+                location: String::new(),
+                gender: String::new(),
+                email: None,
+                date_of_birth: None,
+                registered_at: now,
+            },
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    reach_through(state, &customer, channel).await?;
+    let programme = state
+        .store
+        .ensure_programme(channel.org, target.program_identifier, now)
+        .await
+        .map_err(ApiError::internal)?;
+    match turns::enrol(
+        state,
+        &customer,
+        &programme,
+        &entry,
+        (target.language.as_deref(), state.timezone.name()),
+    )
+    .await
+    {
+        Ok(session) => Ok(Some(session.uuid.to_string())),
+        Err(ApiError::CustomerOptedOut) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// From now on the customer is reached on `channel`.
+async fn reach_through(
+    state: &AppState,
+    customer: &chatcourse_storage::Customer,
+    channel: &Channel,
+) -> Result<(), ApiError> {
+    if customer.channel == Some(channel.id) {
+        return Ok(());
+    }
+    state
+        .store
+        .set_customer_channel(customer.id, channel.id)
+        .await
+        .map_err(ApiError::internal)
 }

@@ -64,6 +64,17 @@ pub async fn program(
 ) -> Result<Envelope<DashboardData>, ApiError> {
     let summary = super::summaries::program_summary(&state, org, &query).await?;
     let mut sections = vec![status(&summary), scores(&summary)];
+    sections.extend(paired(&summary));
+    let report = crate::report::programme_report(
+        state.store.as_ref(),
+        org,
+        summary.program_identifier,
+        state.timezone,
+    )
+    .await?;
+    if let Some(report) = report.filter(|r| !r.questions.is_empty()) {
+        sections.push(questions(&report.questions));
+    }
     sections.push(delivery(&state, org).await?);
     Ok(ok(
         "Dashboard successfully fetched",
@@ -126,6 +137,64 @@ fn scores(s: &ProgramSummaryData) -> DashboardSection {
             "Knowledge gain: {gain} percentage points (after minus before, over the sessions that answered each quiz)."
         ),
         None => "Knowledge gain: not yet (no session has answered both quizzes).".to_owned(),
+    });
+    section
+}
+
+/// The paired knowledge gain: the learners who completed both quizzes,
+/// before and after (none yet: no section).
+fn paired(s: &ProgramSummaryData) -> Option<DashboardSection> {
+    if s.paired_learners == 0 {
+        return None;
+    }
+    let mut section = bar_section(
+        "paired",
+        "Learners who took both quizzes: score before and after",
+        ["Quiz", "Average score (%)"],
+        vec![
+            ("Before (pre-quiz)".to_owned(), s.paired_average_pre_score),
+            ("After (post-quiz)".to_owned(), s.paired_average_post_score),
+        ],
+    );
+    section.note = Some(format!(
+        "Paired knowledge gain: {} percentage points, over the {} learner(s) who completed both quizzes.",
+        s.paired_knowledge_gain
+            .map_or("-".to_owned(), |g| g.to_string()),
+        s.paired_learners
+    ));
+    Some(section)
+}
+
+/// Share of learners whose first answer was right, per question and quiz
+/// (the report's item analysis).
+fn questions(items: &[crate::report::QuestionItem]) -> DashboardSection {
+    let rows = items
+        .iter()
+        .map(|q| {
+            (
+                format!("{} ({})", q.question_id, q.quiz),
+                Some(q.correct_share),
+            )
+        })
+        .collect();
+    let mut section = bar_section(
+        "questions",
+        "Share of learners right, per question (pre and post)",
+        ["Question (quiz)", "Right on the first answer (%)"],
+        rows,
+    );
+    let changed: Vec<&str> = items
+        .iter()
+        .filter(|q| q.correct_changed)
+        .map(|q| q.question_id.as_str())
+        .collect();
+    section.note = Some(if changed.is_empty() {
+        "Each learner's first answer to the question; the full item analysis is GET /api/v1/fe/program/report.".to_owned()
+    } else {
+        format!(
+            "The right answer changed between module versions for: {} (results before and after do not compare).",
+            changed.join(", ")
+        )
     });
     section
 }

@@ -126,6 +126,7 @@ fn too_many_exports() -> Response {
 }
 
 /// The body format, from `format=ndjson|csv` (default NDJSON).
+/// An export's file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Ndjson,
@@ -151,6 +152,7 @@ impl Format {
 /// A line of an export: a JSON object (NDJSON) or a CSV record, both
 /// serialized by serde from the same struct (the CSV record through the
 /// `csv` crate), so the fields are the same, in the same order.
+/// A line of an export: its serde fields are its CSV columns, in order.
 pub trait Line: Serialize + Send + 'static {
     /// The CSV header: the serialized field names, in order (written even
     /// when there is no record; a test checks it against serde's header).
@@ -422,7 +424,7 @@ async fn existing_programme(
     Ok(identifier)
 }
 
-fn message_line(row: ExportRow, tz: Tz) -> MessageExportLine {
+pub fn message_line(row: ExportRow, tz: Tz) -> MessageExportLine {
     let m = row.message;
     MessageExportLine {
         id: m.id.0,
@@ -437,7 +439,7 @@ fn message_line(row: ExportRow, tz: Tz) -> MessageExportLine {
     }
 }
 
-fn answer_line(row: AnswerExportRow, tz: Tz) -> AnswerExportLine {
+pub fn answer_line(row: AnswerExportRow, tz: Tz) -> AnswerExportLine {
     let a = row.answer;
     AnswerExportLine {
         id: row.id,
@@ -458,7 +460,7 @@ fn answer_line(row: AnswerExportRow, tz: Tz) -> AnswerExportLine {
     }
 }
 
-fn score_line(row: SessionExportRow, tz: Tz) -> ScoreExportLine {
+pub fn score_line(row: SessionExportRow, tz: Tz) -> ScoreExportLine {
     let s = row.summary;
     // The language and the step are in the engine's state, which the
     // store does not read.
@@ -522,7 +524,7 @@ fn format(query: &QueryParams, errors: &mut Vec<String>) -> Format {
 
 /// Which end of a range a date names.
 #[derive(Debug, Clone, Copy)]
-enum Edge {
+pub enum Edge {
     /// The start of the day.
     Start,
     /// The end of the day (the start of the next): the day is included.
@@ -543,7 +545,20 @@ fn time_param(
     if raw.is_empty() {
         return None;
     }
-    let parsed = match DateTime::parse_from_rfc3339(raw) {
+    let parsed = parse_bound(raw, edge, tz);
+    if parsed.is_none() {
+        errors.push(format!(
+            "{name}: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)"
+        ));
+    }
+    parsed
+}
+
+/// A range's bound: RFC 3339, or a date (`01/11/2026`, `2026-11-01`)
+/// meaning the start (`Edge::Start`) or the end (`Edge::End`) of that day
+/// in `tz`; `None` when `raw` is neither.
+pub fn parse_bound(raw: &str, edge: Edge, tz: Tz) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(raw) {
         Ok(at) => Some(at.with_timezone(&Utc)),
         Err(_) => NaiveDate::parse_from_str(raw, "%d/%m/%Y")
             .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d"))
@@ -553,13 +568,7 @@ fn time_param(
                 Edge::End => day.succ_opt(),
             })
             .and_then(|day| start_of_day(day, tz)),
-    };
-    if parsed.is_none() {
-        errors.push(format!(
-            "{name}: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)"
-        ));
     }
-    parsed
 }
 
 /// The first instant of `day` in `tz` (in a zone whose clocks skip
@@ -657,7 +666,7 @@ enum Stage<L> {
 /// Encodes lines into the bytes of the next chunk: each chunk's records
 /// are written into one buffer (through one CSV writer), which becomes the
 /// chunk.
-enum Encoder {
+pub enum Encoder {
     Ndjson(Vec<u8>),
     /// The writer and the cells of the line being written (text cells
     /// neutralised against formula injection: [`cells`]).
@@ -666,7 +675,7 @@ enum Encoder {
 
 impl Encoder {
     /// A new encoder; a CSV one starts with the header record.
-    fn new<L: Line>(format: Format) -> Result<Encoder, csv::Error> {
+    pub fn new<L: Line>(format: Format) -> Result<Encoder, csv::Error> {
         Ok(match format {
             Format::Ndjson => Encoder::Ndjson(Vec::new()),
             Format::Csv => {
@@ -677,7 +686,8 @@ impl Encoder {
         })
     }
 
-    fn line<L: Line>(&mut self, line: &L) -> Result<(), String> {
+    /// Encodes one line.
+    pub fn line<L: Line>(&mut self, line: &L) -> Result<(), String> {
         match self {
             Encoder::Ndjson(out) => {
                 serde_json::to_writer(&mut *out, line).map_err(|e| e.to_string())?;
@@ -702,7 +712,7 @@ impl Encoder {
     }
 
     /// The bytes encoded since the last call.
-    fn take(&mut self) -> Bytes {
+    pub fn take(&mut self) -> Bytes {
         Bytes::from(match self {
             Encoder::Ndjson(out) => std::mem::take(out),
             Encoder::Csv(csv) => {

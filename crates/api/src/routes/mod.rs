@@ -49,6 +49,7 @@ pub(crate) fn endpoints() -> Endpoints {
             .routes(routes!(summaries::customer))
             .routes(routes!(summaries::session))
             .routes(routes!(summaries::program))
+            .routes(routes!(summaries::report))
             .routes(routes!(dashboard::program))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::fetch, channels::disable))

@@ -203,25 +203,35 @@ pub(crate) async fn program_summary(
     org: chatcourse_storage::OrgId,
     query: &QueryParams,
 ) -> Result<ProgramSummaryData, ApiError> {
-    let identifier = match query.get("programIdentifier").map(str::trim) {
-        None | Some("") => Err(vec!["programIdentifier: is required".to_owned()]),
-        Some(raw) => raw
-            .parse::<i64>()
-            .map_err(|_| vec!["programIdentifier: must be an integer".to_owned()]),
-    }
-    .map_err(ApiError::Validation)?;
+    let identifier = program_identifier(query)?;
     let summary = state
         .store
         .programme_summary(org, identifier)
         .await
         .map_err(ApiError::internal)?
         .ok_or(ApiError::ProgramNotFound)?;
+    Ok(summary_data(&summary, state.timezone))
+}
+
+/// The programme `identifier` (the `programIdentifier` parameter).
+pub(crate) fn program_identifier(query: &QueryParams) -> Result<i64, ApiError> {
+    match query.get("programIdentifier").map(str::trim) {
+        None | Some("") => Err(vec!["programIdentifier: is required".to_owned()]),
+        Some(raw) => raw
+            .parse::<i64>()
+            .map_err(|_| vec!["programIdentifier: must be an integer".to_owned()]),
+    }
+    .map_err(ApiError::Validation)
+}
+
+/// A programme summary on the wire, times shown in `tz`.
+pub fn summary_data(summary: &chatcourse_storage::ProgrammeSummary, tz: Tz) -> ProgramSummaryData {
     let pre = summary.average_pre_score.map(percent);
     let post = summary.average_post_score.map(percent);
-    Ok(ProgramSummaryData {
+    ProgramSummaryData {
         program_identifier: summary.programme.identifier,
         program_name: summary.programme.name.clone(),
-        date_created: display(summary.programme.created_at, state.timezone),
+        date_created: display(summary.programme.created_at, tz),
         enrolled: summary.enrolled,
         active: summary.pending + summary.in_progress,
         pending: summary.pending,
@@ -245,5 +255,32 @@ pub(crate) async fn program_summary(
             .paired_pre_score
             .zip(summary.paired_post_score)
             .map(|(pre, post)| percent(post - pre)),
-    })
+    }
+}
+
+/// Fetch program report: the summary and the item analysis per question.
+#[utoipa::path(
+    get,
+    path = "/api/v1/fe/program/report",
+    tag = "summaries",
+    params(("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)")),
+    responses(
+        (status = 200, description = "Report successfully fetched", body = Envelope<crate::report::ProgramReportData>),
+        (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 404, description = "No such programme in this organisation", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn report(
+    State(state): State<AppState>,
+    Org(org): Org,
+    query: QueryParams,
+) -> Result<Envelope<crate::report::ProgramReportData>, ApiError> {
+    let identifier = program_identifier(&query)?;
+    let data =
+        crate::report::programme_report(state.store.as_ref(), org, identifier, state.timezone)
+            .await?
+            .ok_or(ApiError::ProgramNotFound)?;
+    Ok(ok("Report successfully fetched", data))
 }

@@ -1,10 +1,13 @@
 //! One file per subcommand. Each exposes `Args` (clap) and `run`.
 
 pub mod channels;
+pub mod export;
+pub mod floip;
 pub mod graph;
 pub mod keys;
 pub mod migrate;
 pub mod play;
+pub mod report;
 pub mod schema;
 pub mod serve;
 pub mod sms_check;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::rows::{MESSAGE_COLS, customer_from, message_from};
 use crate::model::*;
-use crate::turn::{QueuedRow, Reach};
+use crate::turn::{FailedDelivery, QueuedEvent, QueuedRow, Reach, delivery_failed_events};
 use crate::{Result, parse};
 
 const CHANNEL_COLS: &str = "id, uuid, org_id, kind, name, settings::text AS settings, secrets, default_country, \
@@ -145,11 +145,65 @@ pub(super) async fn opt_in(
 
 // --- inside a turn -------------------------------------------------------------
 
+pub(super) async fn subscribers(
+    conn: &mut PgConnection,
+    org: OrgId,
+    event: &str,
+) -> Result<Vec<ChannelId>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM channels WHERE org_id = $1 AND disabled_at IS NULL \
+         AND settings->'events' ? $2 ORDER BY id",
+    )
+    .bind(org.0)
+    .bind(event)
+    .fetch_all(conn)
+    .await?;
+    Ok(ids.into_iter().map(ChannelId).collect())
+}
+
+pub(super) async fn quiz_totals(
+    conn: &mut PgConnection,
+    version: ModuleVersionId,
+) -> Result<(i32, i32)> {
+    let row =
+        sqlx::query("SELECT pre_quiz_total, post_quiz_total FROM module_versions WHERE id = $1")
+            .bind(version.0)
+            .fetch_optional(conn)
+            .await?;
+    match row {
+        Some(row) => Ok((
+            row.try_get("pre_quiz_total")?,
+            row.try_get("post_quiz_total")?,
+        )),
+        None => Ok((0, 0)),
+    }
+}
+
+pub(super) async fn queue_event(conn: &mut PgConnection, q: &QueuedEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, payload, \
+         idempotency_key, status, attempts, next_attempt_at, queued_at) \
+         VALUES ($1, $2, $3, NULL, $4, 'event', $5::jsonb, $6, 'queued', 0, $7, $8)",
+    )
+    .bind(q.org.0)
+    .bind(q.channel.0)
+    .bind(&q.recipient)
+    .bind(q.session.0)
+    .bind(&q.payload)
+    .bind(&q.idempotency_key)
+    .bind(q.at)
+    .bind(q.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn reach(conn: &mut PgConnection, customer: CustomerId) -> Result<Option<Reach>> {
     let row = sqlx::query(
         "SELECT c.phone_e164, \
-         (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
-          ORDER BY ch.id LIMIT 1) AS channel_id, \
+         COALESCE((SELECT ch.id FROM channels ch WHERE ch.id = c.channel_id AND ch.disabled_at IS NULL), \
+          (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
+           AND (ch.settings->>'messages') IS DISTINCT FROM 'false' ORDER BY ch.id LIMIT 1)) AS channel_id, \
          EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
           AND k.opted_out_at IS NOT NULL) AS opted_out \
          FROM customers c WHERE c.id = $1 AND c.phone_e164 IS NOT NULL",
@@ -246,7 +300,12 @@ fn outbox_from(row: &PgRow) -> Result<OutboxItem> {
         error: row.try_get("error")?,
         queued_at: row.try_get("queued_at")?,
         customer_uuid: row.try_get("customer_uuid")?,
-        message: message_from(row)?,
+        // Event rows carry a payload, not a message.
+        message: match row.try_get::<Option<i64>, _>("id")? {
+            Some(_) => Some(message_from(row)?),
+            None => None,
+        },
+        payload: row.try_get("payload")?,
     })
 }
 
@@ -259,8 +318,8 @@ async fn outbox_where(
     let sql = format!(
         "SELECT o.id AS outbox_id, o.org_id, o.channel_id, o.recipient, o.purpose, o.idempotency_key, \
          o.status, o.attempts, o.provider_message_id, o.error, o.queued_at, c.uuid AS customer_uuid, \
-         {MESSAGE_COLS} FROM outbox o JOIN messages m ON m.id = o.message_id \
-         JOIN sessions s ON s.id = m.session_id JOIN customers c ON c.id = m.customer_id \
+         o.payload::text AS payload, {MESSAGE_COLS} FROM outbox o LEFT JOIN messages m ON m.id = o.message_id \
+         JOIN sessions s ON s.id = o.session_id JOIN customers c ON c.id = s.customer_id \
          WHERE {filter} ORDER BY o.id"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -337,7 +396,46 @@ pub(super) async fn finish_outbox(
         .bind(at)
         .bind(error.clone()),
     };
-    query.bind(id.0).execute(conn).await?;
+    let done = query.bind(id.0).execute(&mut *conn).await?;
+    if let OutboxOutcome::Failed { error } = outcome
+        && done.rows_affected() == 1
+    {
+        delivery_failed(conn, id, error, at).await?;
+    }
+    Ok(())
+}
+
+/// Queues `delivery.failed` for a message row just marked failed (not
+/// for an event row: no event about events).
+async fn delivery_failed(
+    conn: &mut PgConnection,
+    id: OutboxId,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT o.org_id, o.session_id, o.message_id, o.idempotency_key, o.purpose, \
+         s.uuid AS session_uuid, c.uuid AS customer_uuid FROM outbox o \
+         JOIN sessions s ON s.id = o.session_id JOIN customers c ON c.id = s.customer_id \
+         WHERE o.id = $1 AND o.message_id IS NOT NULL",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let failed = FailedDelivery {
+        org: OrgId(row.try_get("org_id")?),
+        session: SessionId(row.try_get("session_id")?),
+        session_uuid: row.try_get::<Uuid, _>("session_uuid")?,
+        customer_uuid: row.try_get::<Uuid, _>("customer_uuid")?,
+        message_id: row.try_get("message_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        purpose: row.try_get("purpose")?,
+    };
+    let channels = subscribers(&mut *conn, failed.org, "delivery.failed").await?;
+    for event in delivery_failed_events(&failed, &channels, error, at) {
+        queue_event(&mut *conn, &event).await?;
+    }
     Ok(())
 }
 
@@ -463,4 +561,18 @@ pub(super) async fn last_inbound_at(
     .bind(customer.0)
     .fetch_one(pool)
     .await?)
+}
+
+/// The channel the customer is reached on from now on.
+pub(super) async fn set_customer_channel(
+    pool: &PgPool,
+    customer: CustomerId,
+    channel: ChannelId,
+) -> Result<()> {
+    sqlx::query("UPDATE customers SET channel_id = $1 WHERE id = $2")
+        .bind(channel.0)
+        .bind(customer.0)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

@@ -108,6 +108,7 @@ pub(super) fn customer_from(row: &PgRow) -> Result<Customer> {
         email: row.try_get("email")?,
         date_of_birth: row.try_get("date_of_birth")?,
         registered_at: row.try_get("registered_at")?,
+        channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
     })
 }
 
@@ -173,6 +174,7 @@ pub(super) fn quiz_answer_from(row: &PgRow) -> Result<QuizAnswer> {
         correct: row.try_get("correct")?,
         attempt: row.try_get("attempt")?,
         matched_by: row.try_get("matched_by")?,
+        choice: row.try_get("choice")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -10,7 +10,7 @@ use super::delivery;
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from};
 use crate::Result;
 use crate::model::*;
-use crate::turn::{EnrolTx, NewMessage, QueuedRow, Reach, SessionInsert, TurnTx};
+use crate::turn::{EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx};
 
 /// A connection inside a transaction.
 pub(super) struct PgTx<'c>(pub(super) &'c mut PgConnection);
@@ -88,7 +88,7 @@ impl TurnTx for PgTx<'_> {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-             matched_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             matched_by, created_at, choice) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(session)
         .bind(answer.quiz.as_str())
@@ -99,6 +99,7 @@ impl TurnTx for PgTx<'_> {
         .bind(answer.attempt)
         .bind(&answer.matched_by)
         .bind(at)
+        .bind(answer.choice)
         .execute(&mut *self.0)
         .await?;
         Ok(())
@@ -132,6 +133,18 @@ impl TurnTx for PgTx<'_> {
 
     async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()> {
         delivery::queue_outbox(self.0, row).await
+    }
+
+    async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>> {
+        delivery::subscribers(self.0, org, event).await
+    }
+
+    async fn quiz_totals(&mut self, version: ModuleVersionId) -> Result<(i32, i32)> {
+        delivery::quiz_totals(self.0, version).await
+    }
+
+    async fn queue_event(&mut self, row: &QueuedEvent) -> Result<()> {
+        delivery::queue_event(self.0, row).await
     }
 
     async fn opt_out(

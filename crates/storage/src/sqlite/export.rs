@@ -46,7 +46,7 @@ async fn answer_rows(
 ) -> Result<Vec<AnswerExportRow>> {
     let select = "SELECT a.id, a.session_id, s.uuid AS session_uuid, c.uuid AS customer_uuid, \
          s.module_uuid, mv.content_hash, p.identifier AS programme_identifier, a.quiz, \
-         a.question_id, a.question, a.answer, a.correct, a.attempt, a.matched_by, a.created_at \
+         a.question_id, a.question, a.answer, a.correct, a.attempt, a.matched_by, a.created_at, a.choice \
          FROM quiz_answers a JOIN sessions s ON s.id = a.session_id \
          JOIN module_versions mv ON mv.id = s.module_version_id";
     let page = Page::new(select, "a", &filter, keyset, limit);

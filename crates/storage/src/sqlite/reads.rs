@@ -233,7 +233,7 @@ pub(super) async fn session_detail(
         return Ok(None);
     };
     let rows = sqlx::query(
-        "SELECT quiz, question_id, question, answer, correct, attempt, matched_by, created_at \
+        "SELECT quiz, question_id, question, answer, correct, attempt, matched_by, created_at, choice \
          FROM quiz_answers WHERE session_id = ? ORDER BY id",
     )
     .bind(summary.session.id)

@@ -136,6 +136,7 @@ pub(super) fn customer_from(row: &SqliteRow) -> Result<Customer> {
             })
             .transpose()?,
         registered_at: time(row.try_get("registered_at")?)?,
+        channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
     })
 }
 
@@ -200,6 +201,7 @@ pub(super) fn quiz_answer_from(row: &SqliteRow) -> Result<QuizAnswer> {
         correct: row.try_get("correct")?,
         attempt: row.try_get("attempt")?,
         matched_by: row.try_get("matched_by")?,
+        choice: row.try_get("choice")?,
         created_at: time(row.try_get("created_at")?)?,
     })
 }

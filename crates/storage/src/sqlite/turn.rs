@@ -11,7 +11,7 @@ use super::delivery;
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from, us};
 use crate::Result;
 use crate::model::*;
-use crate::turn::{EnrolTx, NewMessage, QueuedRow, Reach, SessionInsert, TurnTx};
+use crate::turn::{EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx};
 
 /// The writer connection, inside a transaction.
 pub(super) struct SqliteTx<'c>(pub(super) &'c mut SqliteConnection);
@@ -90,7 +90,7 @@ impl TurnTx for SqliteTx<'_> {
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-             matched_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             matched_by, created_at, choice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(session)
         .bind(answer.quiz.as_str())
@@ -101,6 +101,7 @@ impl TurnTx for SqliteTx<'_> {
         .bind(answer.attempt)
         .bind(&answer.matched_by)
         .bind(us(at))
+        .bind(answer.choice)
         .execute(&mut *self.0)
         .await?;
         Ok(())
@@ -134,6 +135,18 @@ impl TurnTx for SqliteTx<'_> {
 
     async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()> {
         delivery::queue_outbox(self.0, row).await
+    }
+
+    async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>> {
+        delivery::subscribers(self.0, org, event).await
+    }
+
+    async fn quiz_totals(&mut self, version: ModuleVersionId) -> Result<(i32, i32)> {
+        delivery::quiz_totals(self.0, version).await
+    }
+
+    async fn queue_event(&mut self, row: &QueuedEvent) -> Result<()> {
+        delivery::queue_event(self.0, row).await
     }
 
     async fn opt_out(

@@ -43,7 +43,7 @@ async fn learner(store: &Arc<dyn Store>, w: &World, phone: &str) -> Session {
 
 fn texts(rows: &[OutboxItem]) -> Vec<(String, &str)> {
     rows.iter()
-        .map(|r| (r.message.text.clone(), r.purpose.as_str()))
+        .map(|r| (r.message.as_ref().unwrap().text.clone(), r.purpose.as_str()))
         .collect()
 }
 
@@ -182,10 +182,14 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
     let now = at(10);
     let first = store.claim_outbox(now, LEASE, 10).await.unwrap();
     assert_eq!(texts(&first).len(), 2, "one head per learner: {first:?}");
-    assert!(first.iter().all(|r| r.message.text == "Welcome!"));
+    assert!(
+        first
+            .iter()
+            .all(|r| r.message.as_ref().unwrap().text == "Welcome!")
+    );
     assert!(store.claim_outbox(now, LEASE, 10).await.unwrap().is_empty());
     let (ra, rb) = (&first[0], &first[1]);
-    assert_eq!(ra.message.session, a.id);
+    assert_eq!(ra.message.as_ref().unwrap().session, a.id);
     // a's head sent: its next comes; b's head still leased: nothing of b.
     store
         .finish_outbox(
@@ -200,7 +204,7 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
         .unwrap();
     let next = store.claim_outbox(now, LEASE, 10).await.unwrap();
     assert_eq!(texts(&next), [("reply 1".to_owned(), "reminder")]);
-    assert_eq!(next[0].message.session, a.id);
+    assert_eq!(next[0].message.as_ref().unwrap().session, a.id);
     // b's head to retry later: nothing of b before then.
     store
         .finish_outbox(
@@ -244,7 +248,10 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
     assert_eq!(
         later
             .iter()
-            .map(|r| (r.message.session, r.message.text.as_str()))
+            .map(|r| (
+                r.message.as_ref().unwrap().session,
+                r.message.as_ref().unwrap().text.as_str()
+            ))
             .collect::<Vec<_>>(),
         [(b.id, "reply 1")]
     );
@@ -449,7 +456,7 @@ pub async fn delivery_reports_move_statuses_forward(
     let all = store.message_deliveries(a.id, None).await.unwrap();
     assert_eq!(all.len(), 2);
     let (d1, d2) = (&all[0], &all[1]);
-    assert_eq!(d1.message, first[0].message.id);
+    assert_eq!(d1.message, first[0].message.as_ref().unwrap().id);
     assert_eq!(
         (d1.status, d1.provider_message_id.as_deref(), d1.segments),
         (DeliveryStatus::Delivered, Some("SM1"), Some(1))
@@ -469,7 +476,7 @@ pub async fn delivery_reports_move_statuses_forward(
         )
     );
     let after = store
-        .message_deliveries(a.id, Some(first[0].message.id))
+        .message_deliveries(a.id, Some(first[0].message.as_ref().unwrap().id))
         .await
         .unwrap();
     assert_eq!(after, vec![d2.clone()]);

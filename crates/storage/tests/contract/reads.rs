@@ -36,6 +36,7 @@ fn answer(quiz: QuizKind, question: &str, correct: bool, attempt: i32) -> NewQui
         correct,
         attempt,
         matched_by: "choice".to_owned(),
+        choice: Some(if correct { 1 } else { 2 }),
     }
 }
 
@@ -369,7 +370,52 @@ pub async fn summaries(store: Arc<dyn Store>, clock: Arc<ManualClock>) {
         p.average_post_score
     );
     assert_eq!(store.programme_summary(w.org, 50).await.unwrap(), None);
+
+    // The item analysis's counts: each session's first answer per
+    // question and quiz (s's second p1 answer is left out), grouped.
+    let counts = store
+        .programme_answer_counts(w.org, 49)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(counts.versions, [w.module.id]);
+    let mut rows: Vec<_> = counts
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.question_id.as_str(),
+                r.quiz,
+                r.choice,
+                r.exhausted,
+                r.correct,
+                r.attempt,
+                r.sessions,
+                r.question.as_str(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(
+        rows,
+        [
+            ("p1", Post, Some(2), false, false, 1, 1, "Question p1"),
+            ("p2", Post, Some(1), false, true, 1, 1, "Question p2"),
+            ("p3", Post, Some(2), false, false, 1, 1, "Question p3"),
+            ("q1", Pre, Some(1), false, true, 1, 2, "Question q1"),
+            ("q2", Pre, Some(1), false, true, 1, 1, "Question q2"),
+            ("q2", Pre, Some(2), false, false, 2, 1, "Question q2"),
+        ]
+    );
+    assert_eq!(
+        store.programme_answer_counts(w.org, 50).await.unwrap(),
+        None
+    );
     let empty = store.ensure_programme(w.org, 51, t0()).await.unwrap();
+    assert_eq!(
+        store.programme_answer_counts(w.org, 51).await.unwrap(),
+        Some(AnswerCounts::default())
+    );
     let p = store
         .programme_summary(w.org, empty.identifier)
         .await
@@ -749,6 +795,7 @@ pub async fn exports_read_in_pages(store: Arc<dyn Store>, _clock: Arc<ManualCloc
                                 correct: true,
                                 attempt: 1,
                                 matched_by: "choice 1".to_owned(),
+                                choice: Some(1),
                             };
                             90
                         ];

@@ -16,6 +16,7 @@ fn answer(quiz: QuizKind, question: &str, correct: bool) -> NewQuizAnswer {
         correct,
         attempt: 1,
         matched_by: "choice 2".to_owned(),
+        choice: Some(2),
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) fn needs_quote_prefix(text: &str) -> bool {
 /// The cells of one record: one buffer and the end of each cell in it, so
 /// that encoding a line allocates nothing once the buffers have grown.
 #[derive(Debug, Default)]
-pub(crate) struct Cells {
+pub struct Cells {
     text: String,
     ends: Vec<usize>,
 }
