@@ -517,10 +517,15 @@ async fn export_errors_and_isolation(backend: Backend) {
         body["errors"],
         serde_json::json!([
             "format: must be ndjson or csv",
-            "from: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)",
-            "until: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)",
+            "from: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026), in the years 1900 to 9999",
+            "until: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026), in the years 1900 to 9999",
         ])
     );
+    // Dates the databases cannot hold are refused, not a 500.
+    for far in ["-4714-01-01", "0001-01-01T00:00:00Z", "01/01/1899"] {
+        let (status, body) = app.get(&format!("{base}&from={far}")).await;
+        assert_error(status, &body, 400, "validation_failed");
+    }
     let (status, body) = app
         .get(&format!("{base}&from=02/11/2026&until=01/11/2026"))
         .await;

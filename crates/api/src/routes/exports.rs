@@ -548,16 +548,26 @@ fn time_param(
     let parsed = parse_bound(raw, edge, tz);
     if parsed.is_none() {
         errors.push(format!(
-            "{name}: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)"
+            "{name}: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026), in the years {} to {}",
+            BOUND_YEARS.start(),
+            BOUND_YEARS.end()
         ));
     }
     parsed
 }
 
+/// The years a range's bound may fall in (both backends store them).
+pub const BOUND_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
 /// A range's bound: RFC 3339, or a date (`01/11/2026`, `2026-11-01`)
 /// meaning the start (`Edge::Start`) or the end (`Edge::End`) of that day
-/// in `tz`; `None` when `raw` is neither.
+/// in `tz`, in [`BOUND_YEARS`]; `None` otherwise.
 pub fn parse_bound(raw: &str, edge: Edge, tz: Tz) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
+    parse_any_bound(raw, edge, tz).filter(|at| BOUND_YEARS.contains(&at.year()))
+}
+
+fn parse_any_bound(raw: &str, edge: Edge, tz: Tz) -> Option<DateTime<Utc>> {
     match DateTime::parse_from_rfc3339(raw) {
         Ok(at) => Some(at.with_timezone(&Utc)),
         Err(_) => NaiveDate::parse_from_str(raw, "%d/%m/%Y")

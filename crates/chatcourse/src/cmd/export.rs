@@ -123,7 +123,7 @@ fn bound(
     raw.as_deref()
         .map(|raw| {
             parse_bound(raw.trim(), edge, tz).ok_or_else(|| {
-                format!("--{name}: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026)")
+                format!("--{name}: must be an RFC 3339 time (2026-11-01T00:00:00Z) or a date (01/11/2026), in the years 1900 to 9999")
             })
         })
         .transpose()
