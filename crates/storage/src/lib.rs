@@ -360,6 +360,13 @@ pub trait Store: Send + Sync {
         outcome: &OutboxOutcome,
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// [`Store::finish_outbox`] for many rows in one transaction (the
+    /// dispatcher records a round's outcomes together).
+    async fn finish_outbox_many(
+        &self,
+        outcomes: &[(OutboxId, OutboxOutcome)],
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// Queued rows per channel (metrics), channels with none left out.
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>>;
     /// A session's outbox rows, in id order (status pages, tests).

@@ -692,6 +692,19 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn finish_outbox_many(
+        &self,
+        outcomes: &[(OutboxId, OutboxOutcome)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = begin(&self.pool).await?;
+        for (id, outcome) in outcomes {
+            delivery::finish_outbox(&mut tx, *id, outcome, to_micros(at)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
         delivery::outbox_depth(&self.pool).await
     }

@@ -770,6 +770,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn finish_outbox_many(
+        &self,
+        outcomes: &[(OutboxId, OutboxOutcome)],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut writer = self.writer.exclusive().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+        for (id, outcome) in outcomes {
+            delivery::finish_outbox(&mut tx, *id, outcome, at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
         delivery::outbox_depth(&self.reader).await
     }

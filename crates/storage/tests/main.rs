@@ -83,4 +83,5 @@ contract_tests!(
     opted_out_contacts_get_nothing,
     old_customers_get_e164_phones,
     quiet_hours_per_organisation,
+    outcomes_recorded_together,
 );

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use chatcourse_channels::retry::RetryPolicy;
 use chatcourse_channels::sealing::SealingKey;
-use chatcourse_storage::{Channel, ChannelId, OutboxItem, OutboxOutcome};
+use chatcourse_storage::{Channel, ChannelId, OutboxId, OutboxItem, OutboxOutcome};
 use futures::future::join_all;
 
 use crate::state::AppState;
@@ -172,7 +172,20 @@ async fn round(state: &AppState, dispatcher: &Dispatcher) -> usize {
         let channel = channels.get(&row.channel).and_then(Option::as_ref);
         deliver(state, dispatcher, channel, row)
     });
-    join_all(sends).await;
+    // The round's outcomes are recorded in one transaction: one write for
+    // the round, not one per row (the learners' next rows are claimed by
+    // the next round anyway).
+    let outcomes: Vec<(OutboxId, OutboxOutcome)> =
+        join_all(sends).await.into_iter().flatten().collect();
+    if !outcomes.is_empty()
+        && let Err(e) = state
+            .store
+            .finish_outbox_many(&outcomes, state.clock.now())
+            .await
+    {
+        // The leases run out and the rows are sent again (same keys).
+        tracing::error!(rows = outcomes.len(), error = %e, "recording deliveries failed");
+    }
     due.len()
 }
 
@@ -201,13 +214,14 @@ async fn send(
         .await
 }
 
-/// Sends one row and records the outcome.
+/// Sends one row; its outcome to record (`None`: not sent now, the row
+/// waits for its lease to run out).
 async fn deliver(
     state: &AppState,
     dispatcher: &Dispatcher,
     channel: Option<&Channel>,
     row: &OutboxItem,
-) {
+) -> Option<(OutboxId, OutboxOutcome)> {
     if let Some(channel) = channel {
         // The channel's rate: wait for a token, unless the wait would
         // outlast half the lease (then the row waits for its lease to run
@@ -217,7 +231,7 @@ async fn deliver(
             .take(row.channel, channel.rate_per_second);
         if wait > dispatcher.config.lease / 2 {
             dispatcher.buckets.give_back(row.channel);
-            return;
+            return None;
         }
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -274,12 +288,5 @@ async fn deliver(
         }
     };
     tracing::debug!(row = row.id.0, ?outcome, "outbox row attempted");
-    if let Err(e) = state
-        .store
-        .finish_outbox(row.id, &outcome, state.clock.now())
-        .await
-    {
-        // The lease runs out and the row is sent again (same key).
-        tracing::error!(row = row.id.0, error = %e, "recording a delivery failed");
-    }
+    Some((row.id, outcome))
 }

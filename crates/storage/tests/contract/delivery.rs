@@ -608,3 +608,49 @@ pub async fn quiet_hours_per_organisation(store: Arc<dyn Store>, _clock: Arc<Man
     store.set_quiet_hours(w.org, None).await.unwrap();
     assert_eq!(store.quiet_hours(w.org).await.unwrap(), None);
 }
+
+/// A round's outcomes recorded together: each row as if finished alone,
+/// and a row already ended is left as it is.
+pub async fn outcomes_recorded_together(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    let a = learner(&store, &w, "+254700000031").await;
+    let b = learner(&store, &w, "+254700000032").await;
+    let claimed = store.claim_outbox(at(10), LEASE, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let outcomes = vec![
+        (
+            claimed[0].id,
+            OutboxOutcome::Sent {
+                provider_message_id: Some("p-a".into()),
+                segments: None,
+            },
+        ),
+        (
+            claimed[1].id,
+            OutboxOutcome::Failed {
+                error: "HTTP 400".into(),
+            },
+        ),
+    ];
+    store.finish_outbox_many(&outcomes, at(11)).await.unwrap();
+    let (ra, rb) = (
+        store.session_outbox(a.id).await.unwrap(),
+        store.session_outbox(b.id).await.unwrap(),
+    );
+    assert_eq!(ra[0].status, DeliveryStatus::Sent);
+    assert_eq!(ra[0].provider_message_id.as_deref(), Some("p-a"));
+    assert_eq!(ra[0].attempts, 1);
+    assert_eq!(rb[0].status, DeliveryStatus::Failed);
+    assert_eq!(rb[0].error.as_deref(), Some("HTTP 400"));
+    // Again: both already ended, nothing changes.
+    store.finish_outbox_many(&outcomes, at(12)).await.unwrap();
+    assert_eq!(store.session_outbox(a.id).await.unwrap()[0].attempts, 1);
+    assert!(
+        store
+            .claim_outbox(at(13), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
