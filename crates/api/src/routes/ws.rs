@@ -40,6 +40,9 @@ use crate::state::{AppState, authenticate};
 use crate::turns::{self, TurnKind};
 use crate::wire::MessageItem;
 
+/// Read and write buffer of each WebSocket (docs/performance.md).
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
+
 /// A learner's frame.
 #[derive(Debug, Deserialize)]
 struct Inbound {
@@ -146,6 +149,11 @@ pub async fn connect(
     let after = after.map(|a| MessageId(a as i64));
     let tracker = state.tasks.clone();
     Ok(upgrade
+        // Small buffers: an idle socket costs a few KiB, not the library's
+        // 128 KiB read and write buffers (a learner's frames are small;
+        // a bigger one is read in several reads).
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(SOCKET_BUFFER_BYTES)
         .max_message_size(MAX_BODY_BYTES)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
