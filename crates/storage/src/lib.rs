@@ -359,7 +359,9 @@ pub trait Store: Send + Sync {
         id: OutboxId,
         outcome: &OutboxOutcome,
         at: DateTime<Utc>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.finish_outbox_many(&[(id, outcome.clone())], at).await
+    }
     /// [`Store::finish_outbox`] for many rows in one transaction (the
     /// dispatcher records a round's outcomes together).
     async fn finish_outbox_many(

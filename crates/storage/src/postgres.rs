@@ -678,25 +678,13 @@ impl Store for PostgresStore {
         Ok(rows)
     }
 
-    async fn finish_outbox(
-        &self,
-        id: OutboxId,
-        outcome: &OutboxOutcome,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        // One transaction: a failed message and its `delivery.failed`
-        // events are stored together.
-        let mut tx = begin(&self.pool).await?;
-        delivery::finish_outbox(&mut tx, id, outcome, to_micros(at)).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn finish_outbox_many(
         &self,
         outcomes: &[(OutboxId, OutboxOutcome)],
         at: DateTime<Utc>,
     ) -> Result<()> {
+        // One transaction: failed messages and their `delivery.failed`
+        // events are stored together.
         let mut tx = begin(&self.pool).await?;
         for (id, outcome) in outcomes {
             delivery::finish_outbox(&mut tx, *id, outcome, to_micros(at)).await?;

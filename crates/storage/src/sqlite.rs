@@ -755,26 +755,13 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
-    async fn finish_outbox(
-        &self,
-        id: OutboxId,
-        outcome: &OutboxOutcome,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        // One transaction: a failed message and its `delivery.failed`
-        // events are stored together.
-        let mut writer = self.writer.exclusive().await;
-        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
-        delivery::finish_outbox(&mut tx, id, outcome, at).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn finish_outbox_many(
         &self,
         outcomes: &[(OutboxId, OutboxOutcome)],
         at: DateTime<Utc>,
     ) -> Result<()> {
+        // One transaction: failed messages and their `delivery.failed`
+        // events are stored together.
         let mut writer = self.writer.exclusive().await;
         let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         for (id, outcome) in outcomes {
