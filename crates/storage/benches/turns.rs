@@ -1,6 +1,8 @@
-//! Committed turns per second: through the Store API versus the raw ceiling
-//! (the same rows written with plain sqlx, one transaction per turn, no
-//! engine), with 1, 16 and 128 sessions receiving turns concurrently.
+//! Committed turns per second: through the Store API versus two raw
+//! ceilings (the same rows written with plain sqlx and no engine: one
+//! transaction per turn; and, on SQLite, one transaction per batch of one
+//! turn per session, sent as one query), with 1, 16 and 128 sessions
+//! receiving turns concurrently.
 //!
 //! `cargo bench -p chatcourse-storage --bench turns` runs SQLite (a temp
 //! file, WAL, synchronous=FULL); with `TEST_DATABASE_URL` set, PostgreSQL too
@@ -104,6 +106,54 @@ impl Raw {
     }
 }
 
+impl Raw {
+    /// The batched ceiling (SQLite): one turn of every session in one
+    /// transaction, as the store's group commit batches them, and all of a
+    /// batch's rows sent to SQLite as one multi-statement query (the fewest
+    /// hand-offs to sqlx's worker thread there can be); turns/s.
+    /// `None` on PostgreSQL, where the store commits each turn on its own.
+    async fn batched(&self, sessions: &[Session], length: Duration) -> Option<f64> {
+        use sqlx::Arguments;
+        let Raw::Sqlite(pool) = self else {
+            return None;
+        };
+        let turn = "INSERT INTO messages (session_id, customer_id, direction, text, created_at, turn) \
+                    VALUES (?, ?, 'RECEIVED', 'hello', ?, ?); \
+                    INSERT INTO messages (session_id, customer_id, direction, text, created_at, turn) \
+                    VALUES (?, ?, 'SENT', 'reply', ?, ?); \
+                    UPDATE sessions SET state = ?, turns = ?, last_activity = ? WHERE id = ?;";
+        let sql = turn.repeat(sessions.len());
+        let start = Instant::now();
+        let mut done = 0u64;
+        let mut n = 2_000_000i64;
+        while start.elapsed() < length {
+            n += 1;
+            let micros = Utc::now().timestamp_micros();
+            let mut args = sqlx::sqlite::SqliteArguments::default();
+            for session in sessions {
+                for _ in 0..2 {
+                    args.add(session.id.0).unwrap();
+                    args.add(session.customer.0).unwrap();
+                    args.add(micros).unwrap();
+                    args.add(n).unwrap();
+                }
+                args.add(n.to_string()).unwrap();
+                args.add(n).unwrap();
+                args.add(micros).unwrap();
+                args.add(session.id.0).unwrap();
+            }
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query_with(sqlx::AssertSqlSafe(sql.clone()), args)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            done += sessions.len() as u64;
+        }
+        Some(done as f64 / start.elapsed().as_secs_f64())
+    }
+}
+
 async fn sessions(store: &Arc<dyn Store>, org: OrgId, count: usize, tag: &str) -> Vec<Session> {
     let programme = store.ensure_programme(org, 1, Utc::now()).await.unwrap();
     let module = store
@@ -200,7 +250,7 @@ async fn bench(name: &str, store: Arc<dyn Store>, raw: Raw, length: Duration) {
         .unwrap()
         .id;
     println!("{name}:");
-    println!("  sessions  store turns/s  raw turns/s  ratio");
+    println!("  sessions  store turns/s  raw turns/s  ratio  raw batched turns/s  ratio");
     for concurrency in CONCURRENCY {
         let api_sessions = sessions(&store, org, concurrency, &format!("api{concurrency}")).await;
         let raw_sessions = sessions(&store, org, concurrency, &format!("raw{concurrency}")).await;
@@ -225,9 +275,17 @@ async fn bench(name: &str, store: Arc<dyn Store>, raw: Raw, length: Duration) {
             })
             .await
         };
+        // Fresh sessions, so the batched ceiling writes rows like the others.
+        let batch_sessions =
+            sessions(&store, org, concurrency, &format!("batch{concurrency}")).await;
+        let batched = raw.batched(&batch_sessions, length).await;
+        let (batched, batched_ratio) = match batched {
+            Some(b) => (format!("{b:.0}"), format!("{:.2}", api / b)),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
         println!(
-            "  {concurrency:>8}  {api:>13.0}  {ceiling:>11.0}  {:>5.2}",
-            api / ceiling
+            "  {concurrency:>8}  {api:>13.0}  {ceiling:>11.0}  {:>5.2}  {batched:>19}  {batched_ratio:>5}",
+            api / ceiling,
         );
     }
 }

@@ -192,14 +192,15 @@ impl TurnRunner for SqliteStore {
         decide: &mut Decide<'_>,
     ) -> Result<TurnOutcome> {
         let mut writer = self.writer.begin_turn().await?;
-        let result = crate::turn::turn(
-            &mut SqliteTx(&mut writer.conn),
-            self.clock.as_ref(),
-            session,
-            inbound,
-            decide,
-        )
-        .await;
+        let state = &mut *writer;
+        let mut tx = SqliteTx::new(&mut state.conn, &mut state.next_message);
+        let mut result =
+            crate::turn::turn(&mut tx, self.clock.as_ref(), session, inbound, decide).await;
+        if let Ok(TurnDone::Applied(..)) = result
+            && let Err(e) = tx.flush().await
+        {
+            result = Err(e);
+        }
         let end = match &result {
             Ok(TurnDone::Applied(_, event)) => TurnEnd::Kept(event.clone()),
             // A replay read what may be this batch's uncommitted turn: it
@@ -487,8 +488,11 @@ impl Store for SqliteStore {
         for _ in 0..ENROL_ATTEMPTS {
             let mut writer = self.writer.exclusive().await;
             let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
-            match crate::turn::enrol(&mut SqliteTx(&mut tx), org, new).await? {
+            let mut next_message = None;
+            let mut enrol = SqliteTx::new(&mut tx, &mut next_message);
+            match crate::turn::enrol(&mut enrol, org, new).await? {
                 Enrolled::New(created, event) => {
+                    enrol.flush().await?;
                     tx.commit().await?;
                     if let Some(event) = event {
                         // No receivers is fine: nobody listens.

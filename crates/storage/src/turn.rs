@@ -54,6 +54,23 @@ pub(crate) trait TurnTx: Send {
         session: SessionId,
         external_id: &str,
     ) -> Result<Option<i64>>;
+    /// The session, locked, and the turn whose inbound message has
+    /// `external_id`, if any: what a turn reads before it decides. A backend
+    /// may read both at once.
+    async fn open_turn(
+        &mut self,
+        id: SessionId,
+        external_id: Option<&str>,
+    ) -> Result<Option<(Session, Option<i64>)>> {
+        let Some(session) = self.lock_session(id).await? else {
+            return Ok(None);
+        };
+        let replay = match external_id {
+            Some(external_id) => self.turn_of_external_id(id, external_id).await?,
+            None => None,
+        };
+        Ok(Some((session, replay)))
+    }
     /// The messages one turn of a session stored, in id order.
     async fn turn_messages(&mut self, session: SessionId, turn: i64) -> Result<Vec<Message>>;
     async fn insert_message(&mut self, message: &NewMessage<'_>) -> Result<MessageId>;
@@ -297,17 +314,15 @@ pub(crate) async fn turn<T: TurnTx>(
     inbound: &Inbound,
     decide: &mut Decide<'_>,
 ) -> Result<TurnDone> {
-    let current = tx
-        .lock_session(session)
-        .await?
-        .ok_or(StoreError::NotFound("session"))?;
     let external_id = inbound
         .message
         .as_ref()
         .and_then(|m| m.external_id.as_deref());
-    if let Some(external_id) = external_id
-        && let Some(turn) = tx.turn_of_external_id(session, external_id).await?
-    {
+    let (current, replay) = tx
+        .open_turn(session, external_id)
+        .await?
+        .ok_or(StoreError::NotFound("session"))?;
+    if let Some(turn) = replay {
         let messages = tx.turn_messages(session, turn).await?;
         return Ok(TurnDone::Replayed(TurnOutcome::replayed(current, messages)));
     }

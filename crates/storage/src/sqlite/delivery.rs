@@ -7,8 +7,28 @@ use uuid::Uuid;
 
 use super::rows::{MESSAGE_COLS, customer_from, message_from, opt_time, time, us, uuid};
 use crate::model::*;
-use crate::turn::{FailedDelivery, QueuedEvent, QueuedRow, Reach, delivery_failed_events};
+use crate::turn::{FailedDelivery, QueuedEvent, Reach, delivery_failed_events};
 use crate::{Result, parse};
+
+/// An outbox row of a message: org, channel, recipient, message, session,
+/// purpose, idempotency key, due, queued.
+pub(super) const QUEUE_OUTBOX: &str = "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
+     idempotency_key, status, attempts, next_attempt_at, queued_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?);";
+
+/// An outbox row of an event: org, channel, recipient, session, payload,
+/// idempotency key, due, queued.
+pub(super) const QUEUE_EVENT: &str = "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, payload, \
+     idempotency_key, status, attempts, next_attempt_at, queued_at) \
+     VALUES (?, ?, ?, NULL, ?, 'event', ?, ?, 'queued', 0, ?, ?);";
+
+/// A contact opts out: org, phone, at, message.
+pub(super) const OPT_OUT: &str = "INSERT INTO contacts (org_id, phone, opted_out_at, opted_out_message_id) VALUES (?, ?, ?, ?) \
+     ON CONFLICT (org_id, phone) DO UPDATE SET opted_out_at = excluded.opted_out_at, \
+     opted_out_message_id = excluded.opted_out_message_id;";
+
+/// Its audit row: org, phone, message, at.
+pub(super) const OPTED_OUT_EVENT: &str = "INSERT INTO consent_events (org_id, phone, event, message_id, at) VALUES (?, ?, 'opted_out', ?, ?);";
 
 const CHANNEL_COLS: &str = "id, uuid, org_id, kind, name, settings, secrets, default_country, \
      rate_per_second, created_at, disabled_at";
@@ -182,68 +202,51 @@ pub(super) async fn quiz_totals(
 }
 
 pub(super) async fn queue_event(conn: &mut SqliteConnection, q: &QueuedEvent) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, payload, \
-         idempotency_key, status, attempts, next_attempt_at, queued_at) \
-         VALUES (?, ?, ?, NULL, ?, 'event', ?, ?, 'queued', 0, ?, ?)",
-    )
-    .bind(q.org.0)
-    .bind(q.channel.0)
-    .bind(&q.recipient)
-    .bind(q.session.0)
-    .bind(&q.payload)
-    .bind(&q.idempotency_key)
-    .bind(us(q.at))
-    .bind(us(q.at))
-    .execute(conn)
-    .await?;
+    sqlx::query(QUEUE_EVENT)
+        .bind(q.org.0)
+        .bind(q.channel.0)
+        .bind(&q.recipient)
+        .bind(q.session.0)
+        .bind(&q.payload)
+        .bind(&q.idempotency_key)
+        .bind(us(q.at))
+        .bind(us(q.at))
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// The columns of [`Reach`] for a customer `c`: its phone, the channel to
+/// reach it through and whether the contact opted out.
+pub(super) const REACH_COLS: &str = "c.phone_e164, \
+     COALESCE((SELECT ch.id FROM channels ch WHERE ch.id = c.channel_id AND ch.disabled_at IS NULL), \
+      (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
+       AND json_extract(ch.settings, '$.messages') IS NOT 0 ORDER BY ch.id LIMIT 1)) AS channel_id, \
+     EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
+      AND k.opted_out_at IS NOT NULL) AS opted_out";
+
+/// A row with [`REACH_COLS`]: `None` if the customer has no phone.
+pub(super) fn reach_from(row: &SqliteRow) -> Result<Option<Reach>> {
+    let Some(phone) = row.try_get::<Option<String>, _>("phone_e164")? else {
+        return Ok(None);
+    };
+    Ok(Some(Reach {
+        phone,
+        channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
+        opted_out: row.try_get("opted_out")?,
+    }))
 }
 
 pub(super) async fn reach(
     conn: &mut SqliteConnection,
     customer: CustomerId,
 ) -> Result<Option<Reach>> {
-    let row = sqlx::query(
-        "SELECT c.phone_e164, \
-         COALESCE((SELECT ch.id FROM channels ch WHERE ch.id = c.channel_id AND ch.disabled_at IS NULL), \
-          (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
-           AND json_extract(ch.settings, '$.messages') IS NOT 0 ORDER BY ch.id LIMIT 1)) AS channel_id, \
-         EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
-          AND k.opted_out_at IS NOT NULL) AS opted_out \
-         FROM customers c WHERE c.id = ? AND c.phone_e164 IS NOT NULL",
-    )
-    .bind(customer.0)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|row| {
-        Ok(Reach {
-            phone: row.try_get("phone_e164")?,
-            channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
-            opted_out: row.try_get("opted_out")?,
-        })
-    })
-    .transpose()
-}
-
-pub(super) async fn queue_outbox(conn: &mut SqliteConnection, q: &QueuedRow<'_>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
-         idempotency_key, status, attempts, next_attempt_at, queued_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)",
-    )
-    .bind(q.org.0)
-    .bind(q.channel.0)
-    .bind(q.recipient)
-    .bind(q.message.id.0)
-    .bind(q.message.session.0)
-    .bind(q.purpose)
-    .bind(&q.idempotency_key)
-    .bind(us(q.at))
-    .bind(us(q.at))
-    .execute(conn)
-    .await?;
-    Ok(())
+    let sql = format!("SELECT {REACH_COLS} FROM customers c WHERE c.id = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(customer.0)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.as_ref().map(reach_from).transpose()?.flatten())
 }
 
 pub(super) async fn opt_out(
@@ -253,26 +256,20 @@ pub(super) async fn opt_out(
     message: Option<MessageId>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO contacts (org_id, phone, opted_out_at, opted_out_message_id) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (org_id, phone) DO UPDATE SET opted_out_at = excluded.opted_out_at, \
-         opted_out_message_id = excluded.opted_out_message_id",
-    )
-    .bind(org.0)
-    .bind(phone)
-    .bind(us(at))
-    .bind(message.map(|m| m.0))
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO consent_events (org_id, phone, event, message_id, at) VALUES (?, ?, 'opted_out', ?, ?)",
-    )
-    .bind(org.0)
-    .bind(phone)
-    .bind(message.map(|m| m.0))
-    .bind(us(at))
-    .execute(conn)
-    .await?;
+    sqlx::query(OPT_OUT)
+        .bind(org.0)
+        .bind(phone)
+        .bind(us(at))
+        .bind(message.map(|m| m.0))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(OPTED_OUT_EVENT)
+        .bind(org.0)
+        .bind(phone)
+        .bind(message.map(|m| m.0))
+        .bind(us(at))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -3,18 +3,108 @@
 //! IMMEDIATE`): that is the session's lock.
 
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::types::uuid::fmt::Hyphenated;
+use sqlx::{Arguments, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::delivery;
+use super::delivery::{self, REACH_COLS};
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from, us};
-use crate::Result;
 use crate::model::*;
 use crate::turn::{EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx};
+use crate::{Result, StoreError};
 
-/// The writer connection, inside a transaction.
-pub(super) struct SqliteTx<'c>(pub(super) &'c mut SqliteConnection);
+/// The writer connection, inside a transaction, with the turn's writes
+/// held back until [`SqliteTx::flush`].
+///
+/// Every statement sqlx runs is a hand-off to its SQLite worker thread and
+/// back. A turn's writes do not depend on each other's results (message ids
+/// are handed out here, under the write lock, from `sqlite_sequence`), so
+/// they are sent together as one multi-statement query: a turn costs one
+/// read (the session, its replay check and how its customer is reached)
+/// and one write, not a round trip per row. Every read flushes first, so a
+/// read always sees the transaction's own writes.
+pub(super) struct SqliteTx<'c> {
+    conn: &'c mut SqliteConnection,
+    /// The next message id, once read (the writer holds the write lock:
+    /// nobody else inserts messages until the transaction ends).
+    next_message: &'c mut Option<i64>,
+    pending: Pending,
+    /// How the customer of the session read by `open_turn` is reached.
+    reach: Option<(CustomerId, Option<Reach>)>,
+}
+
+/// Statements not yet sent, and their arguments in order.
+#[derive(Default)]
+struct Pending {
+    sql: String,
+    args: SqliteArguments,
+}
+
+impl Pending {
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    fn bind<'t, T: sqlx::Encode<'t, Sqlite> + sqlx::Type<Sqlite>>(
+        &mut self,
+        value: T,
+    ) -> Result<&mut Self> {
+        self.args
+            .add(value)
+            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+        Ok(self)
+    }
+}
+
+impl<'c> SqliteTx<'c> {
+    /// `next_message` is the transaction's message-id counter: `None` until
+    /// its first message (then read from the database).
+    pub(super) fn new(conn: &'c mut SqliteConnection, next_message: &'c mut Option<i64>) -> Self {
+        SqliteTx {
+            conn,
+            next_message,
+            pending: Pending::default(),
+            reach: None,
+        }
+    }
+
+    /// Send the held-back writes, if any.
+    pub(super) async fn flush(&mut self) -> Result<()> {
+        if self.pending.sql.is_empty() {
+            return Ok(());
+        }
+        let Pending { sql, args } = std::mem::take(&mut self.pending);
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// The connection for a read: after the held-back writes.
+    async fn read(&mut self) -> Result<&mut SqliteConnection> {
+        self.flush().await?;
+        Ok(self.conn)
+    }
+
+    async fn next_message_id(&mut self) -> Result<i64> {
+        let id = match *self.next_message {
+            Some(id) => id,
+            None => {
+                // AUTOINCREMENT: never an id used before, even a deleted one.
+                let seq: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0)",
+                )
+                .fetch_one(self.read().await?)
+                .await?;
+                seq + 1
+            }
+        };
+        *self.next_message = Some(id + 1);
+        Ok(id)
+    }
+}
 
 pub(super) async fn load_session(
     conn: &mut SqliteConnection,
@@ -33,7 +123,32 @@ pub(super) async fn load_session(
 impl TurnTx for SqliteTx<'_> {
     async fn lock_session(&mut self, id: SessionId) -> Result<Option<Session>> {
         // The write lock is held already: a plain read.
-        load_session(self.0, id).await
+        load_session(self.read().await?, id).await
+    }
+
+    async fn open_turn(
+        &mut self,
+        id: SessionId,
+        external_id: Option<&str>,
+    ) -> Result<Option<(Session, Option<i64>)>> {
+        // The write lock is held already: one plain read.
+        let sql = format!(
+            "SELECT {SESSION_COLS}, \
+             (SELECT m.turn FROM messages m WHERE m.session_id = s.id AND m.external_id = ?) AS replay_turn, \
+             {REACH_COLS} \
+             FROM sessions s JOIN customers c ON c.id = s.customer_id WHERE s.id = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(external_id)
+            .bind(id)
+            .fetch_optional(self.read().await?)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let session = session_from(&row)?;
+        self.reach = Some((session.customer, delivery::reach_from(&row)?));
+        Ok(Some((session, row.try_get("replay_turn")?)))
     }
 
     async fn turn_of_external_id(
@@ -47,7 +162,7 @@ impl TurnTx for SqliteTx<'_> {
             )
             .bind(session)
             .bind(external_id)
-            .fetch_optional(&mut *self.0)
+            .fetch_optional(self.read().await?)
             .await?,
         )
     }
@@ -60,26 +175,27 @@ impl TurnTx for SqliteTx<'_> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(session)
             .bind(turn)
-            .fetch_all(&mut *self.0)
+            .fetch_all(self.read().await?)
             .await?;
         rows.iter().map(message_from).collect()
     }
 
     async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId> {
-        let id: MessageId = sqlx::query_scalar(
-            "INSERT INTO messages (session_id, customer_id, direction, text, created_at, external_id, turn) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(m.session.id)
-        .bind(m.session.customer)
-        .bind(m.direction.as_str())
-        .bind(m.text)
-        .bind(us(m.at))
-        .bind(m.external_id)
-        .bind(m.turn)
-        .fetch_one(&mut *self.0)
-        .await?;
-        Ok(id)
+        let id = self.next_message_id().await?;
+        self.pending
+            .push(
+                "INSERT INTO messages (id, session_id, customer_id, direction, text, created_at, external_id, turn) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?);",
+            )
+            .bind(id)?
+            .bind(m.session.id)?
+            .bind(m.session.customer)?
+            .bind(m.direction.as_str())?
+            .bind(m.text.to_owned())?
+            .bind(us(m.at))?
+            .bind(m.external_id.map(str::to_owned))?
+            .bind(m.turn)?;
+        Ok(MessageId(id))
     }
 
     async fn insert_answer(
@@ -88,65 +204,88 @@ impl TurnTx for SqliteTx<'_> {
         answer: &NewQuizAnswer,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-             matched_by, created_at, choice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(session)
-        .bind(answer.quiz.as_str())
-        .bind(&answer.question_id)
-        .bind(&answer.question)
-        .bind(&answer.answer)
-        .bind(answer.correct)
-        .bind(answer.attempt)
-        .bind(&answer.matched_by)
-        .bind(us(at))
-        .bind(answer.choice)
-        .execute(&mut *self.0)
-        .await?;
+        self.pending
+            .push(
+                "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
+                 matched_by, created_at, choice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+            )
+            .bind(session)?
+            .bind(answer.quiz.as_str())?
+            .bind(answer.question_id.clone())?
+            .bind(answer.question.clone())?
+            .bind(answer.answer.clone())?
+            .bind(answer.correct)?
+            .bind(answer.attempt)?
+            .bind(answer.matched_by.clone())?
+            .bind(us(at))?
+            .bind(answer.choice)?;
         Ok(())
     }
 
     async fn update_session(&mut self, s: &Session, progress: &QuizProgress) -> Result<()> {
-        sqlx::query(
-            "UPDATE sessions SET state = ?, state_format = ?, status = ?, turns = ?, wake_at = ?, \
-             last_activity = ?, claimed_until = NULL, pre_correct = ?, pre_answered = ?, \
-             post_correct = ?, post_answered = ? WHERE id = ?",
-        )
-        .bind(&s.state)
-        .bind(s.state_format)
-        .bind(s.status.as_str())
-        .bind(s.turns)
-        .bind(s.wake_at.map(us))
-        .bind(s.last_activity.map(us))
-        .bind(progress.pre_correct)
-        .bind(progress.pre_answered)
-        .bind(progress.post_correct)
-        .bind(progress.post_answered)
-        .bind(s.id)
-        .execute(&mut *self.0)
-        .await?;
+        self.pending
+            .push(
+                "UPDATE sessions SET state = ?, state_format = ?, status = ?, turns = ?, wake_at = ?, \
+                 last_activity = ?, claimed_until = NULL, pre_correct = ?, pre_answered = ?, \
+                 post_correct = ?, post_answered = ? WHERE id = ?;",
+            )
+            .bind(s.state.clone())?
+            .bind(s.state_format)?
+            .bind(s.status.as_str())?
+            .bind(s.turns)?
+            .bind(s.wake_at.map(us))?
+            .bind(s.last_activity.map(us))?
+            .bind(progress.pre_correct)?
+            .bind(progress.pre_answered)?
+            .bind(progress.post_correct)?
+            .bind(progress.post_answered)?
+            .bind(s.id)?;
         Ok(())
     }
 
     async fn reach(&mut self, session: &Session) -> Result<Option<Reach>> {
-        delivery::reach(self.0, session.customer).await
+        match self.reach.take() {
+            // Read with the session, under this transaction's write lock.
+            Some((customer, reach)) if customer == session.customer => Ok(reach),
+            _ => delivery::reach(self.read().await?, session.customer).await,
+        }
     }
 
-    async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()> {
-        delivery::queue_outbox(self.0, row).await
+    async fn queue_outbox(&mut self, q: &QueuedRow<'_>) -> Result<()> {
+        self.pending
+            .push(delivery::QUEUE_OUTBOX)
+            .bind(q.org.0)?
+            .bind(q.channel.0)?
+            .bind(q.recipient.to_owned())?
+            .bind(q.message.id.0)?
+            .bind(q.message.session.0)?
+            .bind(q.purpose)?
+            .bind(q.idempotency_key.clone())?
+            .bind(us(q.at))?
+            .bind(us(q.at))?;
+        Ok(())
     }
 
     async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>> {
-        delivery::subscribers(self.0, org, event).await
+        delivery::subscribers(self.read().await?, org, event).await
     }
 
     async fn quiz_totals(&mut self, version: ModuleVersionId) -> Result<(i32, i32)> {
-        delivery::quiz_totals(self.0, version).await
+        delivery::quiz_totals(self.read().await?, version).await
     }
 
-    async fn queue_event(&mut self, row: &QueuedEvent) -> Result<()> {
-        delivery::queue_event(self.0, row).await
+    async fn queue_event(&mut self, q: &QueuedEvent) -> Result<()> {
+        self.pending
+            .push(delivery::QUEUE_EVENT)
+            .bind(q.org.0)?
+            .bind(q.channel.0)?
+            .bind(q.recipient.clone())?
+            .bind(q.session.0)?
+            .bind(q.payload.clone())?
+            .bind(q.idempotency_key.clone())?
+            .bind(us(q.at))?
+            .bind(us(q.at))?;
+        Ok(())
     }
 
     async fn opt_out(
@@ -156,13 +295,25 @@ impl TurnTx for SqliteTx<'_> {
         message: Option<MessageId>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        delivery::opt_out(self.0, org, phone, message, at).await
+        let message = message.map(|m| m.0);
+        self.pending
+            .push(delivery::OPT_OUT)
+            .bind(org.0)?
+            .bind(phone.to_owned())?
+            .bind(us(at))?
+            .bind(message)?
+            .push(delivery::OPTED_OUT_EVENT)
+            .bind(org.0)?
+            .bind(phone.to_owned())?
+            .bind(message)?
+            .bind(us(at))?;
+        Ok(())
     }
 }
 
 impl EnrolTx for SqliteTx<'_> {
     async fn customer_opted_out(&mut self, customer: CustomerId) -> Result<bool> {
-        delivery::customer_opted_out(self.0, customer).await
+        delivery::customer_opted_out(self.read().await?, customer).await
     }
 
     async fn customer_of(&mut self, org: OrgId, customer: CustomerId) -> Result<bool> {
@@ -170,7 +321,7 @@ impl EnrolTx for SqliteTx<'_> {
             sqlx::query_scalar("SELECT id FROM customers WHERE id = ? AND org_id = ?")
                 .bind(customer)
                 .bind(org)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(self.read().await?)
                 .await?;
         Ok(found.is_some())
     }
@@ -180,7 +331,7 @@ impl EnrolTx for SqliteTx<'_> {
             sqlx::query_scalar("SELECT id FROM programmes WHERE id = ? AND org_id = ?")
                 .bind(programme)
                 .bind(org)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(self.read().await?)
                 .await?;
         Ok(found.is_some())
     }
@@ -189,7 +340,7 @@ impl EnrolTx for SqliteTx<'_> {
         let found: Option<Hyphenated> =
             sqlx::query_scalar("SELECT module_uuid FROM module_versions WHERE id = ?")
                 .bind(version)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(self.read().await?)
                 .await?;
         Ok(found.map(Hyphenated::into_uuid))
     }
@@ -221,7 +372,7 @@ impl EnrolTx for SqliteTx<'_> {
         .bind(new.state_format)
         .bind(us(row.at))
         .bind(new.wake_at.map(to_micros).map(us))
-        .fetch_one(&mut *self.0)
+        .fetch_one(self.read().await?)
         .await?;
         Ok(Some(SessionId(id)))
     }
@@ -239,12 +390,12 @@ impl EnrolTx for SqliteTx<'_> {
         .bind(customer)
         .bind(programme)
         .bind(module_uuid.hyphenated())
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(self.read().await?)
         .await?;
         Ok(id)
     }
 
     async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>> {
-        load_session(self.0, id).await
+        load_session(self.read().await?, id).await
     }
 }

@@ -46,6 +46,8 @@ pub(super) struct Writer {
 
 pub(super) struct WriterState {
     pub(super) conn: SqliteConnection,
+    /// The open batch's next message id, once its first turn read it.
+    pub(super) next_message: Option<i64>,
     batch: Option<Batch>,
     /// A transaction may be open that no batch accounts for.
     dirty: bool,
@@ -90,6 +92,7 @@ impl Writer {
         Arc::new(Writer {
             state: Arc::new(Mutex::new(WriterState {
                 conn,
+                next_message: None,
                 batch: None,
                 dirty: false,
                 generation: 0,
@@ -132,6 +135,7 @@ impl Writer {
                 .execute(&mut state.conn)
                 .await?;
             state.generation += 1;
+            state.next_message = None;
             let (done, _) = watch::channel(None);
             state.batch = Some(Batch {
                 generation: state.generation,
@@ -237,6 +241,7 @@ async fn abort(state: &mut WriterState, why: &str) {
     // Fails harmlessly when no transaction is open.
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut state.conn).await;
     state.dirty = false;
+    state.next_message = None;
     if let Some(batch) = state.batch.take() {
         batch.done.send_replace(Some(Err(why.to_owned())));
     }
