@@ -3,12 +3,16 @@
 //   node dashboard.mjs <base-url> <api-key> <programme> <artifacts-dir>
 // Opens /dashboard, gives the key and the programme, waits for the
 // figures, checks each chart image loaded and each CSV link, and prints
-// the tables as one JSON line {section: [[label, value], ...]}.
+// the tables as one JSON line {section: [[label, value], ...]}; then
+// filters by enrolment date (nobody enrolled before 2000: 0 learners),
+// by the language the filter lists, and clears the filters, printing the
+// Enrolled count seen after each as a line `filtered: a b c`.
 // Prints "ok" and exits 0 when every check passed; exits 1 with the reason.
 import { readFileSync } from "node:fs";
 import { fail, open } from "./browser.mjs";
 
 const [base, key, programme, artifacts] = process.argv.slice(2);
+const window_hash_ok = (hash) => hash.includes("until=2000-01-01") && hash.includes(`programme=${programme}`);
 const { browser, page, problems } = await open({ width: 1280, height: 900 });
 
 try {
@@ -36,6 +40,30 @@ try {
   if (!csv.name.endsWith("-status.csv") || !csv.text.startsWith("Status,Learners\nEnrolled,")) fail(`csv: ${JSON.stringify(csv)}`);
   await page.screenshot({ path: `${artifacts}/dashboard.png`, fullPage: true });
   console.log(JSON.stringify(tables));
+
+  // The filters: a date range, a language from the list, then none.
+  const enrolled = async () => page.locator("table[data-section=status] tbody tr").first().locator("td").textContent();
+  const reload = async (action) => {
+    const done = page.waitForResponse((r) => r.url().includes("/api/v1/fe/program/dashboard"), { timeout: 15000 });
+    await action();
+    await done;
+    await page.locator("table[data-section=status]").waitFor({ timeout: 15000 });
+  };
+  await page.getByLabel("to", { exact: true }).fill("2000-01-01");
+  await reload(() => page.getByRole("button", { name: "Apply filters" }).click());
+  const none = await enrolled();
+  if (!window_hash_ok(await page.evaluate(() => window.location.hash))) fail("the filter is not in the address");
+  await page.getByLabel("to", { exact: true }).fill("");
+  const languages = await page.locator("#f-language option").evaluateAll((os) => os.map((o) => o.value).filter(Boolean));
+  if (languages.length === 0) fail("no language to filter by");
+  await page.getByLabel("Language", { exact: true }).selectOption(languages[0]);
+  await reload(() => page.getByRole("button", { name: "Apply filters" }).click());
+  const inLanguage = await enrolled();
+  await page.screenshot({ path: `${artifacts}/dashboard-filtered.png`, fullPage: true });
+  await reload(() => page.getByRole("button", { name: "Clear filters" }).click());
+  const all = await enrolled();
+  if ((await page.getByLabel("Language", { exact: true }).inputValue()) !== "") fail("the language filter was not cleared");
+  console.log(`filtered: ${none} ${inLanguage} ${all}`);
   if (problems.length) fail(problems.join("; "));
   console.log("ok");
 } catch (e) {

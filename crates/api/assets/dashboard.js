@@ -1,7 +1,9 @@
-// The programme dashboard: GET /api/v1/fe/program/dashboard with the key,
-// then, for each section the server sends, its chart (an SVG the server
-// drew), its numbers as a table, and a CSV of that table. New sections
-// (the programme report's) show without changes here.
+// The programme dashboard: GET /api/v1/fe/program/dashboard with the key
+// and the filters (module, version, language, enrolment dates), then, for
+// each section the server sends, its chart (an SVG the server drew), its
+// numbers as a table, and a CSV of that table. New sections (the programme
+// report's) show without changes here. The filters' choices are the
+// values the server lists for the programme.
 "use strict";
 
 (() => {
@@ -9,6 +11,32 @@
   const { api, problem } = window.chatcourse;
   const urls = []; // blob: URLs of the current charts and CSVs
   let shown = null; // the programme on screen
+  const FILTERS = [["module", "f-module"], ["version", "f-version"], ["language", "f-language"],
+    ["from", "f-from"], ["until", "f-until"]];
+
+  // The filters set in the form, as query parameters.
+  function filterParams() {
+    const params = new URLSearchParams();
+    for (const [name, id] of FILTERS) {
+      const value = $(id).value.trim();
+      if (value) params.set(name, value);
+    }
+    return params;
+  }
+
+  // Fills a select with `options` ([value, label]), keeping `chosen`.
+  function choices(select, options, chosen) {
+    const first = select.options[0];
+    select.replaceChildren(first, ...options.map(([value, label]) => new Option(label, value, false, value === chosen)));
+    select.value = options.some(([value]) => value === chosen) ? chosen : "";
+  }
+
+  function showFilters(filters, scope) {
+    choices($("f-module"), filters.modules.map((m) => [m, m]), scope.module || "");
+    choices($("f-version"), filters.versions.map((v) => [v.hash, `${v.module} ${v.label} (${v.registered})`]), scope.version || "");
+    choices($("f-language"), filters.languages.map((l) => [l, l]), scope.language || "");
+    $("filters").hidden = false;
+  }
 
   function blobUrl(text, type) {
     const url = URL.createObjectURL(new Blob([text], { type }));
@@ -61,7 +89,14 @@
       img.className = "chart";
       el.append(img);
     }
-    el.append(table(data));
+    // A wide table scrolls inside its panel (by keyboard too).
+    const scroll = document.createElement("div");
+    scroll.className = "table-scroll";
+    scroll.tabIndex = 0;
+    scroll.setAttribute("role", "region");
+    scroll.setAttribute("aria-label", `${data.title}: table`);
+    scroll.append(table(data));
+    el.append(scroll);
     if (data.note) {
       const note = document.createElement("p");
       note.className = "muted";
@@ -77,10 +112,12 @@
     return el;
   }
 
-  async function show(programme) {
+  async function show(programme, params = new URLSearchParams()) {
     $("status").textContent = "Loading…";
     $("status").className = "summary";
-    const envelope = await api(`/api/v1/fe/program/dashboard?programIdentifier=${encodeURIComponent(programme)}`);
+    const query = new URLSearchParams(params);
+    query.set("programIdentifier", programme);
+    const envelope = await api(`/api/v1/fe/program/dashboard?${query}`);
     while (urls.length) URL.revokeObjectURL(urls.pop());
     if (envelope.status !== 200) {
       $("status").textContent = problem(envelope);
@@ -88,17 +125,25 @@
       $("overview").hidden = true;
       $("sections").replaceChildren();
       $("export").disabled = true;
+      if (envelope.status !== 400) $("filters").hidden = true;
       return;
     }
     const data = envelope.data;
     shown = programme;
-    $("status").textContent = "";
+    showFilters(data.filters, data.scope);
+    for (const name of ["from", "until"]) $(`f-${name}`).value = /^\d{4}-\d{2}-\d{2}$/.test(params.get(name) || "") ? params.get(name) : "";
+    const narrowed = [...params.keys()].length > 0;
+    $("status").textContent = narrowed
+      ? `Filtered: ${[...params].map(([k, v]) => `${k} ${v}`).join(", ")}. ${data.summary.enrolled} learner(s) match.`
+      : "";
     $("programme-name").textContent = `${data.summary.program_name} (programme ${data.summary.program_identifier})`;
     $("programme-created").textContent = `Created ${data.summary.date_created}`;
     $("overview").hidden = false;
     $("sections").replaceChildren(...data.sections.map((s) => section(s, programme)));
     $("export").disabled = false;
-    window.history.replaceState(null, "", `#programme=${encodeURIComponent(programme)}`);
+    const hash = new URLSearchParams(params);
+    hash.set("programme", programme);
+    window.history.replaceState(null, "", `#${hash}`);
   }
 
   // The per-session export needs the key in a header, so it is fetched
@@ -122,10 +167,25 @@
   $("pick").addEventListener("submit", (event) => {
     event.preventDefault();
     const programme = $("programme").value.trim();
-    if (programme) show(programme);
+    // Another programme has other modules and languages: start unfiltered.
+    if (programme !== shown) for (const [, id] of FILTERS) $(id).value = "";
+    if (programme) show(programme, filterParams());
   });
 
-  const fromHash = /programme=(\d+)/.exec(window.location.hash);
-  if (fromHash) $("programme").value = fromHash[1];
-  window.chatcourse.ready(() => { if ($("programme").value) show($("programme").value); });
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (shown !== null) show(shown, filterParams());
+  });
+
+  $("f-clear").addEventListener("click", () => {
+    for (const [, id] of FILTERS) $(id).value = "";
+    if (shown !== null) show(shown);
+  });
+
+  // #programme=49&language=sw...: the programme and filters to show.
+  const fromHash = new URLSearchParams(window.location.hash.slice(1));
+  const initial = new URLSearchParams();
+  for (const [name] of FILTERS) if (fromHash.get(name)) initial.set(name, fromHash.get(name));
+  if (/^\d+$/.test(fromHash.get("programme") || "")) $("programme").value = fromHash.get("programme");
+  window.chatcourse.ready(() => { if ($("programme").value) show($("programme").value, initial); });
 })();

@@ -111,6 +111,7 @@ pub async fn enrol(
                 messages: plan.replies,
                 wake_at: plan.wake_at,
                 at: now,
+                position: Some(plan.position),
             },
         )
         .await
@@ -229,7 +230,7 @@ async fn run(
 mod engine {
     use chatcourse_engine::runtime::STATE_FORMAT;
     use chatcourse_engine::{Effect, Input, StartOptions, State, Status};
-    use chatcourse_storage::{NewQuizAnswer, QuizKind, QuizProgress, SessionStatus};
+    use chatcourse_storage::{NewQuizAnswer, Position, QuizKind, QuizProgress, SessionStatus};
 
     use super::*;
 
@@ -240,6 +241,15 @@ mod engine {
         pub status: SessionStatus,
         pub replies: Vec<String>,
         pub wake_at: Option<DateTime<Utc>>,
+        pub position: Position,
+    }
+
+    /// Where the engine's state rests, for the store's reports.
+    fn position(state: &State) -> Position {
+        Position {
+            step: state.step.clone(),
+            language: state.language.to_string(),
+        }
     }
 
     fn state_format() -> i32 {
@@ -296,6 +306,7 @@ mod engine {
             status: status(turn.state.status, SessionStatus::Pending),
             replies: turn.messages().map(str::to_owned).collect(),
             wake_at: turn.wake_at(),
+            position: position(&turn.state),
         }
     }
 
@@ -313,6 +324,7 @@ mod engine {
             progress: progress(&state),
             wake_at: Some(until),
             last_activity: None,
+            position: None,
         })
     }
 
@@ -377,6 +389,7 @@ mod engine {
             progress: progress(&turn.state),
             wake_at: turn.wake_at(),
             last_activity: text.map(|_| at),
+            position: Some(position(&turn.state)),
         })
     }
 }

@@ -33,6 +33,7 @@ fn counter(session: &Session, at: DateTime<Utc>) -> Result<TurnPlan, TurnRejecte
         progress: QuizProgress::default(),
         wake_at: None,
         last_activity: Some(at),
+        position: None,
     })
 }
 
@@ -204,6 +205,7 @@ async fn sessions(store: &Arc<dyn Store>, org: OrgId, count: usize, tag: &str) -
                     messages: vec!["Welcome".to_owned()],
                     wake_at: None,
                     at: Utc::now(),
+                    position: None,
                 },
             )
             .await

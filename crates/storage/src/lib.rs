@@ -24,12 +24,17 @@ mod clock;
 mod model;
 mod paging;
 mod postgres;
+mod report;
 mod sqlite;
 mod turn;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use model::*;
 pub use postgres::PostgresStore;
+pub use report::{
+    Breakdown, FunnelStep, GroupSummary, ProgrammeFigures, ReportScope, ScopeVersion,
+    TimelineBucket,
+};
 pub use sqlite::SqliteStore;
 
 /// Errors of the store.
@@ -282,6 +287,15 @@ pub trait Store: Send + Sync {
         org: OrgId,
         identifier: i64,
     ) -> Result<Option<AnswerCounts>>;
+    /// Every figure of programme `identifier`'s report over the sessions
+    /// `scope` covers, computed in the database (the rows returned are few
+    /// whatever the number of sessions); `None`: no such programme.
+    async fn programme_figures(
+        &self,
+        org: OrgId,
+        identifier: i64,
+        scope: &ReportScope,
+    ) -> Result<Option<ProgrammeFigures>>;
     /// Transcripts of `org`, ordered by session then message id, streamed
     /// from the database (bounded memory). Dropping the stream cancels it.
     fn export_transcripts(

@@ -275,6 +275,29 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub last_activity: Option<DateTime<Utc>>,
     pub wake_at: Option<DateTime<Utc>>,
+    /// The step the session rests on and its language, as the engine names
+    /// them (`None`: not recorded, as for a state the store could not read).
+    pub position: Option<Position>,
+}
+
+/// Where a session is in its module, as the engine names it: the step it
+/// rests on (the waiting question, or the last step reached) and the
+/// language it runs in. Stored beside the opaque state so reports can
+/// group by them in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub step: String,
+    pub language: String,
+}
+
+impl Position {
+    /// From the `step` and `language` columns (both or nothing).
+    pub(crate) fn from_columns(step: Option<String>, language: Option<String>) -> Option<Self> {
+        Some(Position {
+            step: step?,
+            language: language?,
+        })
+    }
 }
 
 /// Direction of a message.
@@ -400,6 +423,8 @@ pub struct NewSession {
     pub messages: Vec<String>,
     pub wake_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
+    /// Where the session starts resting.
+    pub position: Option<Position>,
 }
 
 /// Result of [`crate::Store::create_session`].
@@ -464,6 +489,9 @@ pub struct TurnPlan {
     pub wake_at: Option<DateTime<Utc>>,
     /// Set last activity to this time; `None` keeps it.
     pub last_activity: Option<DateTime<Utc>>,
+    /// Where the session rests after the turn; `None` keeps the current
+    /// position.
+    pub position: Option<Position>,
 }
 
 /// A session's quiz progress in its current run, as the engine counts it
@@ -602,6 +630,30 @@ pub struct ProgrammeSummary {
     pub paired_pre_score: Option<f64>,
     /// The same for the post-quiz, over the same sessions.
     pub paired_post_score: Option<f64>,
+}
+
+impl ProgrammeSummary {
+    /// The figures of no session.
+    pub fn empty(programme: Programme) -> Self {
+        ProgrammeSummary {
+            programme,
+            enrolled: 0,
+            pending: 0,
+            in_progress: 0,
+            completed: 0,
+            opted_out: 0,
+            expired: 0,
+            average_pre_score: None,
+            average_post_score: None,
+            pre_quiz_completed: 0,
+            pre_quiz_in_progress: 0,
+            post_quiz_completed: 0,
+            post_quiz_in_progress: 0,
+            paired: 0,
+            paired_pre_score: None,
+            paired_post_score: None,
+        }
+    }
 }
 
 /// The answers of a programme's sessions counted for the item analysis:
@@ -915,27 +967,4 @@ pub struct QuietHours {
     pub start: String,
     pub end: String,
     pub timezone: Option<String>,
-}
-
-/// The query of [`AnswerCounts::rows`] over the programme (row id) bound as
-/// `param` (`?1`, `$1`): each session's first answer (lowest id) to each
-/// question of each quiz, grouped.
-pub(crate) fn answer_counts_sql(param: &str) -> String {
-    format!(
-        "SELECT a.question_id, a.quiz, a.choice, (a.matched_by = 'exhausted') AS exhausted, \
-         a.correct, a.attempt, COUNT(*) AS sessions, MIN(a.question) AS question \
-         FROM quiz_answers a WHERE a.id IN (SELECT MIN(f.id) FROM quiz_answers f \
-         JOIN sessions s ON s.id = f.session_id WHERE s.programme_id = {param} \
-         GROUP BY f.session_id, f.quiz, f.question_id) \
-         GROUP BY a.question_id, a.quiz, a.choice, (a.matched_by = 'exhausted'), a.correct, a.attempt"
-    )
-}
-
-/// The module versions of a programme's sessions (programme row id bound
-/// as `param`).
-pub(crate) fn programme_versions_sql(param: &str) -> String {
-    format!(
-        "SELECT DISTINCT module_version_id FROM sessions WHERE programme_id = {param} \
-         ORDER BY module_version_id"
-    )
 }

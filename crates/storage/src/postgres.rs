@@ -564,7 +564,7 @@ impl Store for PostgresStore {
         org: OrgId,
         identifier: i64,
     ) -> Result<Option<ProgrammeSummary>> {
-        reads::programme_summary(&self.pool, org, identifier).await
+        report::programme_summary(&self.pool, org, identifier).await
     }
 
     async fn programme_answer_counts(
@@ -573,6 +573,15 @@ impl Store for PostgresStore {
         identifier: i64,
     ) -> Result<Option<AnswerCounts>> {
         report::programme_answer_counts(&self.pool, org, identifier).await
+    }
+
+    async fn programme_figures(
+        &self,
+        org: OrgId,
+        identifier: i64,
+        scope: &crate::ReportScope,
+    ) -> Result<Option<crate::ProgrammeFigures>> {
+        report::programme_figures(&self.pool, org, identifier, scope).await
     }
 
     fn export_transcripts(

@@ -643,7 +643,7 @@ impl Store for SqliteStore {
         org: OrgId,
         identifier: i64,
     ) -> Result<Option<ProgrammeSummary>> {
-        reads::programme_summary(&self.reader, org, identifier).await
+        report::programme_summary(&self.reader, org, identifier).await
     }
 
     async fn programme_answer_counts(
@@ -652,6 +652,15 @@ impl Store for SqliteStore {
         identifier: i64,
     ) -> Result<Option<AnswerCounts>> {
         report::programme_answer_counts(&self.reader, org, identifier).await
+    }
+
+    async fn programme_figures(
+        &self,
+        org: OrgId,
+        identifier: i64,
+        scope: &crate::ReportScope,
+    ) -> Result<Option<crate::ProgrammeFigures>> {
+        report::programme_figures(&self.reader, org, identifier, scope).await
     }
 
     fn export_transcripts(

@@ -80,9 +80,20 @@ pub(crate) trait TurnTx: Send {
         answer: &NewQuizAnswer,
         at: DateTime<Utc>,
     ) -> Result<()>;
-    /// Store the session's new state, status, turns, wake-up, last activity
-    /// and quiz progress, and end its wake-up lease.
-    async fn update_session(&mut self, session: &Session, progress: &QuizProgress) -> Result<()>;
+    /// Store the session's new state, status, turns, wake-up, last activity,
+    /// position and quiz progress, and end its wake-up lease. A session
+    /// that ends (Completed, OptedOut, Expired) keeps `at` as the time it
+    /// ended, unless it had ended before; a live one has no end.
+    async fn update_session(
+        &mut self,
+        session: &Session,
+        progress: &QuizProgress,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Record that the session rests on `step` at `at`, unless it rested
+    /// there before (the funnel counts the first time).
+    async fn reach_step(&mut self, session: SessionId, step: &str, at: DateTime<Utc>)
+    -> Result<()>;
     /// How the session's customer is reached, if they have a phone.
     async fn reach(&mut self, session: &Session) -> Result<Option<Reach>>;
     /// Insert an outbox row (status queued, due at once).
@@ -378,6 +389,16 @@ pub(crate) async fn turn<T: TurnTx>(
     }
     let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
     let from = current.status;
+    let moved = plan.position.as_ref().filter(|p| {
+        current
+            .position
+            .as_ref()
+            .is_none_or(|now| now.step != p.step)
+    });
+    if let Some(position) = moved {
+        tx.reach_step(session, &position.step, at).await?;
+    }
+    let position = plan.position.or(current.position);
     let session = Session {
         status: plan.status,
         state: plan.state,
@@ -385,9 +406,10 @@ pub(crate) async fn turn<T: TurnTx>(
         turns: turn,
         last_activity,
         wake_at: plan.wake_at.map(to_micros),
+        position,
         ..current
     };
-    tx.update_session(&session, &plan.progress).await?;
+    tx.update_session(&session, &plan.progress, at).await?;
     queue_session_event(tx, from, &session, &plan.progress, at).await?;
     let event = event(
         &session,
@@ -570,6 +592,9 @@ pub(crate) async fn enrol<T: EnrolTx>(
         .load_session(id)
         .await?
         .ok_or(StoreError::NotFound("session"))?;
+    if let Some(position) = &new.position {
+        tx.reach_step(id, &position.step, at).await?;
+    }
     let mut messages = Vec::with_capacity(new.messages.len());
     for text in &new.messages {
         let message = NewMessage {

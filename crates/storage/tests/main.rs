@@ -63,6 +63,7 @@ contract_tests!(
     organisations_are_isolated,
     message_paging,
     summaries,
+    programme_figures,
     export_streams,
     export_sessions_streams,
     exports_read_in_pages,

@@ -12,6 +12,7 @@ both_backends!(
     item_analysis_matches_a_hand_count,
     cli_reads_what_the_http_api_serves,
     floip_package_has_the_required_fields,
+    funnel_breakdowns_and_filters,
 );
 
 /// "Test Module Updated": "1" starts the pre-quiz; pre_q1 is right with
@@ -770,4 +771,223 @@ async fn floip_package_has_the_required_fields(backend: Backend) {
     assert_eq!(code, 1);
     assert!(stderr.contains("-o DIR"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The report's funnel (module order, shares, who waits where), its
+/// breakdowns, figures over time and filters, over HTTP and in the CLI,
+/// checked against a hand count; the dashboard draws the same.
+async fn funnel_breakdowns_and_filters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let module = app.module_uuid("Test Module Updated").await;
+    play(&app, "F1", &module, 70, &WHOLE).await; // completes
+    play(&app, "F2", &module, 70, &["1", "2"]).await; // waits on pre_q2
+    play(&app, "F3", &module, 70, &[]).await; // waits on the enrolment question
+    play(&app, "F4", &module, 70, &["1", "STOP"]).await; // opts out on pre_q1
+    play(&app, "F5", &module, 71, &["1"]).await; // another programme
+
+    let (status, body) = app
+        .get("/api/v1/fe/program/report?programIdentifier=70")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    // Steps a learner waits on, in the module's order: (step, reached,
+    // share of the 4 enrolled, live there now, expired there).
+    let funnel: Vec<(String, i64, f64, i64, i64)> = data["funnel"]
+        .as_array()
+        .expect("funnel")
+        .iter()
+        .map(|f| {
+            (
+                f["step"].as_str().unwrap().to_owned(),
+                f["reached"].as_i64().unwrap(),
+                f["reached_share"].as_f64().unwrap(),
+                f["waiting_live"].as_i64().unwrap(),
+                f["waiting_expired"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let step = |s: &str, n, share, live| (s.to_owned(), n, share, live, 0);
+    assert_eq!(
+        funnel,
+        [
+            step("enrolment", 4, 100.0, 1),
+            step("pre_q1", 3, 75.0, 0),
+            step("pre_q2", 2, 50.0, 1),
+            step("lesson_1_check", 1, 25.0, 0),
+            step("post_q1", 1, 25.0, 0),
+            step("post_q2", 1, 25.0, 0),
+            step("completion", 1, 25.0, 0),
+        ],
+        "{body}"
+    );
+    assert_eq!(
+        data["funnel"][0]["median_seconds_from_previous"],
+        Value::Null
+    );
+    assert!(
+        data["funnel"][1]["median_seconds_from_previous"]
+            .as_f64()
+            .unwrap()
+            >= 0.0
+    );
+
+    // Breakdowns: everyone is in English, on one version.
+    let groups = data["breakdowns"].as_array().expect("breakdowns");
+    let language: Vec<&Value> = groups.iter().filter(|g| g["by"] == "language").collect();
+    assert_eq!(language.len(), 1, "{body}");
+    assert_eq!(language[0]["key"], "en");
+    assert_eq!(language[0]["enrolled"], 4);
+    assert_eq!(language[0]["completed"], 1);
+    assert_eq!(language[0]["completion_rate"], 25.0);
+    assert_eq!(language[0]["paired_learners"], 1);
+    let versions = data["filters"]["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 1, "{body}");
+    assert_eq!(versions[0]["label"], "v1");
+    let hash = versions[0]["hash"].as_str().unwrap().to_owned();
+    assert_eq!(data["filters"]["modules"], json!(["test-module-updated"]));
+    assert_eq!(data["filters"]["languages"], json!(["en"]));
+    for by in ["location", "gender", "module_version"] {
+        let total: i64 = groups
+            .iter()
+            .filter(|g| g["by"] == by)
+            .map(|g| g["enrolled"].as_i64().unwrap())
+            .sum();
+        assert_eq!(total, 4, "{by}: {body}");
+    }
+
+    // Over time: one day, as it ended.
+    let days = data["over_time"].as_array().expect("over_time");
+    assert_eq!(days.len(), 1, "{body}");
+    let day = &days[0];
+    assert_eq!(
+        (
+            &day["new_enrolled"],
+            &day["enrolled"],
+            &day["active"],
+            &day["completed"],
+            &day["opted_out"],
+            &day["expired"]
+        ),
+        (
+            &json!(4),
+            &json!(4),
+            &json!(2),
+            &json!(1),
+            &json!(1),
+            &json!(0)
+        ),
+        "{body}"
+    );
+
+    // Filters: each narrows every figure; unknown values select nothing.
+    let enrolled = |query: String| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .get(&format!(
+                    "/api/v1/fe/program/report?programIdentifier=70&{query}"
+                ))
+                .await;
+            assert_eq!(status, 200, "{query}: {body}");
+            body["data"]["summary"]["enrolled"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(enrolled("language=en".into()).await, 4);
+    assert_eq!(enrolled(format!("version={hash}")).await, 4);
+    assert_eq!(enrolled("module=test-module-updated".into()).await, 4);
+    assert_eq!(enrolled("module=budgeting".into()).await, 0);
+    assert_eq!(enrolled("language=sw".into()).await, 0);
+    assert_eq!(enrolled("until=2000-01-01".into()).await, 0);
+    assert_eq!(enrolled("from=2000-01-01".into()).await, 4);
+    let (_, body) = app
+        .get("/api/v1/fe/program/report?programIdentifier=70&language=sw")
+        .await;
+    assert_eq!(body["data"]["funnel"], json!([]), "{body}");
+    assert_eq!(body["data"]["scope"]["language"], "sw");
+    // The filters still list what there is.
+    assert_eq!(body["data"]["filters"]["languages"], json!(["en"]));
+    for bad in [
+        "from=yesterday",
+        "from=2026-02-01&until=2026-01-01",
+        "language=%01",
+    ] {
+        let (status, body) = app
+            .get(&format!(
+                "/api/v1/fe/program/report?programIdentifier=70&{bad}"
+            ))
+            .await;
+        super::harness::assert_error(status, &body, 400, "validation_failed");
+    }
+
+    // The dashboard: the same figures as sections, filtered the same way.
+    let (status, body) = app
+        .get("/api/v1/fe/program/dashboard?programIdentifier=70")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sections = body["data"]["sections"].as_array().expect("sections");
+    let ids: Vec<&str> = sections.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    for id in [
+        "status",
+        "over_time",
+        "funnel",
+        "language",
+        "module_version",
+    ] {
+        assert!(ids.contains(&id), "{id}: {ids:?}");
+    }
+    let funnel = sections.iter().find(|s| s["id"] == "funnel").unwrap();
+    assert_eq!(funnel["rows"][0][0], "enrolment");
+    assert_eq!(funnel["rows"][0][1], 4);
+    assert!(funnel["svg"].as_str().unwrap().starts_with("<svg"));
+    let over_time = sections.iter().find(|s| s["id"] == "over_time").unwrap();
+    assert!(over_time["svg"].as_str().unwrap().contains("Completed"));
+    let version = sections
+        .iter()
+        .find(|s| s["id"] == "module_version")
+        .unwrap();
+    assert_eq!(version["rows"][0][0], "test-module-updated v1");
+    let (_, body) = app
+        .get("/api/v1/fe/program/dashboard?programIdentifier=70&language=sw")
+        .await;
+    assert_eq!(body["data"]["summary"]["enrolled"], 0, "{body}");
+    assert_eq!(body["data"]["filters"]["languages"], json!(["en"]));
+
+    // The CLI reads the same, filters included.
+    let db = app.database_url.clone();
+    let base = [
+        "report",
+        "--database",
+        db.as_str(),
+        "--org",
+        "org-a",
+        "--program",
+        "70",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--language", "en", "--format", "json"]);
+    let (code, stdout, stderr) = chatcourse(&args).await;
+    assert_eq!(code, 0, "{stderr}");
+    let printed: Value = serde_json::from_str(&stdout).expect("json");
+    let (_, served) = app
+        .get("/api/v1/fe/program/report?programIdentifier=70&language=en")
+        .await;
+    assert_eq!(printed, served["data"]);
+    let (code, stdout, _) = chatcourse(&base).await;
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("enrolment: reached by 4 (100.0%); waiting now 1, expired there 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("By language:\n  en: 4 enrolled, 1 completed (25.0%)"),
+        "{stdout}"
+    );
+    let mut args = base.to_vec();
+    args.extend(["--from", "2026-02-01", "--until", "2026-01-01"]);
+    let (code, _, stderr) = chatcourse(&args).await;
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--until must be later than --from"),
+        "{stderr}"
+    );
 }

@@ -689,6 +689,7 @@ async fn bulk_messages(app: &TestApp, org: &str, session: &str, turns: usize) {
                 progress: QuizProgress::default(),
                 wake_at: s.wake_at,
                 last_activity: Some(now),
+                position: None,
             })
         };
         app.store

@@ -455,4 +455,26 @@ async fn browser_dashboard_shows_the_programme_as_the_api_does() {
         shown("scores", "After (post-quiz)").parse::<f64>().ok(),
         summary["average_post_score"].as_f64()
     );
+    // The funnel and the figures over time, as the report has them.
+    let (_, report) = app
+        .get("/api/v1/fe/program/report?programIdentifier=49")
+        .await;
+    let first = &report["data"]["funnel"][0];
+    assert_eq!(
+        shown("funnel", first["step"].as_str().unwrap()),
+        first["reached"].to_string()
+    );
+    let day = &report["data"]["over_time"][0];
+    assert_eq!(
+        shown("over_time", day["date"].as_str().unwrap()),
+        day["new_enrolled"].to_string()
+    );
+    // Filtered by date (nobody), by language (all three speak English),
+    // then unfiltered.
+    let filtered = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("filtered: "))
+        .expect("the filtered counts");
+    let all = summary["enrolled"].to_string();
+    assert_eq!(filtered, format!("0 {all} {all}"), "{stdout}");
 }

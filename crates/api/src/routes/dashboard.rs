@@ -1,8 +1,8 @@
 //! The programme dashboard's data (the page is `/dashboard`): the
-//! programme summary and the organisation's delivery health, as sections,
-//! each a table of numbers with its chart (SVG, `crate::charts`). A new
-//! kind of figure (the programme report's paired gain, item analysis,
-//! funnel) is one more section: the page draws any section it is given.
+//! programme report (over the sessions the filters select) and the
+//! organisation's delivery health, as sections, each a table of numbers
+//! with its chart (SVG, `crate::charts`). A new kind of figure is one more
+//! section: the page draws any section it is given.
 
 use axum::extract::State;
 use serde::Serialize;
@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::QueryParams;
+use crate::report::{DayItem, FiltersData, FunnelItem, GroupItem, ProgramReportData, ScopeData};
 use crate::state::{AppState, Org};
 use crate::wire::ProgramSummaryData;
 
@@ -37,17 +38,31 @@ pub struct DashboardSection {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DashboardData {
+    /// Over the sessions of `scope`.
     pub summary: ProgramSummaryData,
+    /// The filters applied.
+    pub scope: ScopeData,
+    /// The values the filters can take.
+    pub filters: FiltersData,
     pub sections: Vec<DashboardSection>,
 }
 
-/// Fetch a programme's dashboard: the programme summary as charts and
-/// tables, and the delivery health of the organisation's channels.
+/// Fetch a programme's dashboard: the programme report (status, figures
+/// over time, funnel, scores, breakdowns, questions) as charts and tables,
+/// optionally over one module, version, language or enrolment period, and
+/// the delivery health of the organisation's channels.
 #[utoipa::path(
     get,
     path = "/api/v1/fe/program/dashboard",
     tag = "summaries",
-    params(("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)")),
+    params(
+        ("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)"),
+        ("module" = Option<String>, Query, description = "Only sessions of this module (its id)"),
+        ("version" = Option<String>, Query, description = "Only sessions of this module version (its content hash)"),
+        ("language" = Option<String>, Query, description = "Only sessions in this language"),
+        ("from" = Option<String>, Query, description = "Only sessions enrolled at or after this time (RFC 3339, or a date in the server's zone)"),
+        ("until" = Option<String>, Query, description = "Only sessions enrolled before this time (RFC 3339, or a date: the whole day is included)"),
+    ),
     responses(
         (status = 200, description = "Dashboard successfully fetched", body = Envelope<DashboardData>),
         (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
@@ -62,24 +77,203 @@ pub async fn program(
     Org(org): Org,
     query: QueryParams,
 ) -> Result<Envelope<DashboardData>, ApiError> {
-    let summary = super::summaries::program_summary(&state, org, &query).await?;
-    let mut sections = vec![status(&summary), scores(&summary)];
+    let ProgramReportData {
+        summary,
+        questions: items,
+        scope,
+        filters,
+        funnel: steps,
+        breakdowns,
+        over_time: days,
+    } = super::summaries::program_report(&state, org, &query).await?;
+    let mut sections = vec![status(&summary)];
+    sections.extend(over_time(&days));
+    sections.extend(funnel(&steps, summary.enrolled));
+    sections.push(scores(&summary));
     sections.extend(paired(&summary));
-    let report = crate::report::programme_report(
-        state.store.as_ref(),
-        org,
-        summary.program_identifier,
-        state.timezone,
-    )
-    .await?;
-    if let Some(report) = report.filter(|r| !r.questions.is_empty()) {
-        sections.push(questions(&report.questions));
+    for (by, title) in [
+        ("language", "By language"),
+        ("location", "By location"),
+        ("gender", "By gender"),
+        ("module_version", "By module version"),
+    ] {
+        sections.extend(breakdown(by, title, &breakdowns, &filters));
+    }
+    if !items.is_empty() {
+        sections.push(questions(&items));
     }
     sections.push(delivery(&state, org).await?);
     Ok(ok(
         "Dashboard successfully fetched",
-        DashboardData { summary, sections },
+        DashboardData {
+            summary,
+            scope,
+            filters,
+            sections,
+        },
     ))
+}
+
+/// Enrolled, active, completed, opted out and expired at the end of each
+/// day (none yet: no section).
+fn over_time(days: &[DayItem]) -> Option<DashboardSection> {
+    if days.is_empty() {
+        return None;
+    }
+    let x: Vec<String> = days.iter().map(|d| d.date.clone()).collect();
+    let series = |f: fn(&DayItem) -> i64| days.iter().map(|d| f(d) as f64).collect::<Vec<_>>();
+    let title = "Learners over time (at the end of each day)";
+    let svg = crate::charts::lines(
+        title,
+        "Learners",
+        &x,
+        &[
+            ("Enrolled", series(|d| d.enrolled)),
+            ("Active", series(|d| d.active)),
+            ("Completed", series(|d| d.completed)),
+            ("Opted out", series(|d| d.opted_out)),
+            ("Expired", series(|d| d.expired)),
+        ],
+    );
+    Some(DashboardSection {
+        id: "over_time",
+        title: title.to_owned(),
+        columns: vec![
+            "Day",
+            "Enrolled that day",
+            "Enrolled",
+            "Active",
+            "Completed",
+            "Opted out",
+            "Expired",
+        ],
+        rows: days
+            .iter()
+            .map(|d| {
+                vec![
+                    Value::from(d.date.clone()),
+                    Value::from(d.new_enrolled),
+                    Value::from(d.enrolled),
+                    Value::from(d.active),
+                    Value::from(d.completed),
+                    Value::from(d.opted_out),
+                    Value::from(d.expired),
+                ]
+            })
+            .collect(),
+        svg,
+        note: Some(
+            "Days in the server's time zone, by enrolment and by the day each session ended."
+                .to_owned(),
+        ),
+    })
+}
+
+/// How many learners reached each step, in the module's order (none yet:
+/// no section).
+fn funnel(steps: &[FunnelItem], enrolled: i64) -> Option<DashboardSection> {
+    if steps.is_empty() {
+        return None;
+    }
+    let title = "Steps reached (funnel)";
+    let bars: Vec<(String, f64)> = steps
+        .iter()
+        .map(|s| (s.step.clone(), s.reached as f64))
+        .collect();
+    Some(DashboardSection {
+        id: "funnel",
+        title: title.to_owned(),
+        columns: vec![
+            "Step",
+            "Learners who reached it",
+            "Share of enrolled (%)",
+            "Waiting there now",
+            "Expired there",
+            "Median minutes from the step before",
+        ],
+        rows: steps
+            .iter()
+            .map(|s| {
+                vec![
+                    Value::from(s.step.clone()),
+                    Value::from(s.reached),
+                    Value::from(s.reached_share),
+                    Value::from(s.waiting_live),
+                    Value::from(s.waiting_expired),
+                    s.median_seconds_from_previous
+                        .map_or(Value::Null, |secs| Value::from((secs / 6.0).round() / 10.0)),
+                ]
+            })
+            .collect(),
+        svg: crate::charts::bars(title, "Learners", &bars),
+        note: Some(format!(
+            "The steps learners wait on (questions, pauses, the end), of {enrolled} enrolled learner(s)."
+        )),
+    })
+}
+
+/// One breakdown of the report (`by`) as a table, its completion rate as
+/// bars (no groups: no section).
+fn breakdown(
+    by: &'static str,
+    title: &str,
+    groups: &[GroupItem],
+    filters: &FiltersData,
+) -> Option<DashboardSection> {
+    let groups: Vec<&GroupItem> = groups.iter().filter(|g| g.by == by).collect();
+    if groups.is_empty() {
+        return None;
+    }
+    // Versions show as `module v2`, not as their hash.
+    let label = |key: &str| -> String {
+        if key.is_empty() {
+            return "(not recorded)".to_owned();
+        }
+        match filters
+            .versions
+            .iter()
+            .find(|v| by == "module_version" && v.hash == key)
+        {
+            Some(v) => format!("{} {}", v.module, v.label),
+            None => key.to_owned(),
+        }
+    };
+    let bars: Vec<(String, f64)> = groups
+        .iter()
+        .map(|g| (label(&g.key), g.completion_rate))
+        .collect();
+    let number = |v: Option<f64>| v.map_or(Value::Null, Value::from);
+    Some(DashboardSection {
+        id: by,
+        title: format!("{title}: completion and scores"),
+        columns: vec![
+            "Group",
+            "Enrolled",
+            "Completed",
+            "Completion (%)",
+            "Average pre-quiz (%)",
+            "Average post-quiz (%)",
+            "Learners with both quizzes",
+            "Paired gain (points)",
+        ],
+        rows: groups
+            .iter()
+            .map(|g| {
+                vec![
+                    Value::from(label(&g.key)),
+                    Value::from(g.enrolled),
+                    Value::from(g.completed),
+                    Value::from(g.completion_rate),
+                    number(g.average_pre_score),
+                    number(g.average_post_score),
+                    Value::from(g.paired_learners),
+                    number(g.paired_knowledge_gain),
+                ]
+            })
+            .collect(),
+        svg: crate::charts::bars(&format!("{title}: completion"), "Completed (%)", &bars),
+        note: None,
+    })
 }
 
 /// A section whose rows are `(label, one number)`, charted as bars.

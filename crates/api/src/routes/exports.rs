@@ -534,7 +534,7 @@ pub enum Edge {
 /// An optional time parameter: RFC 3339 (`2026-11-01T00:00:00Z`,
 /// `2026-11-01T03:00:00+03:00`), or a date (`01/11/2026` or `2026-11-01`)
 /// taken in `tz` at the start (`from`) or end (`until`) of that day.
-fn time_param(
+pub(crate) fn time_param(
     query: &QueryParams,
     name: &str,
     edge: Edge,

@@ -1,7 +1,7 @@
 //! Summaries: a customer's sessions, one session in detail, a programme.
 
 use axum::extract::State;
-use chatcourse_storage::{Customer, SessionSummary};
+use chatcourse_storage::{Customer, ReportScope, SessionSummary};
 use chrono_tz::Tz;
 
 use crate::envelope::{Envelope, ok};
@@ -258,12 +258,87 @@ pub fn summary_data(summary: &chatcourse_storage::ProgrammeSummary, tz: Tz) -> P
     }
 }
 
-/// Fetch program report: the summary and the item analysis per question.
+/// The query parameters of a report's scope.
+const SCOPE_PARAMS: [(&str, usize); 3] = [("module", 200), ("version", 200), ("language", 35)];
+
+/// The sessions a report covers, from `module`, `version`, `language`,
+/// `from` and `until` (enrolment times; dates are days in `tz`).
+pub(crate) fn report_scope(query: &QueryParams, tz: Tz) -> Result<ReportScope, ApiError> {
+    use super::exports::{Edge, time_param};
+    let mut errors = Vec::new();
+    let mut text = |name: &str, max: usize| -> Option<String> {
+        let value = query.get(name).map(str::trim).filter(|v| !v.is_empty())?;
+        if value.chars().count() > max || value.chars().any(char::is_control) {
+            errors.push(format!(
+                "{name}: must be at most {max} printable characters"
+            ));
+            return None;
+        }
+        Some(value.to_owned())
+    };
+    let [module, version, language] = SCOPE_PARAMS.map(|(name, max)| text(name, max));
+    let from = time_param(query, "from", Edge::Start, tz, &mut errors);
+    let until = time_param(query, "until", Edge::End, tz, &mut errors);
+    if let (Some(from), Some(until)) = (from, until)
+        && from >= until
+    {
+        errors.push("until: must be later than from".to_owned());
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(ReportScope {
+        module,
+        version,
+        language,
+        from,
+        until,
+    })
+}
+
+/// The report of the programme named by `programIdentifier` over the
+/// scope the query gives (also read by the dashboard).
+pub(crate) async fn program_report(
+    state: &AppState,
+    org: chatcourse_storage::OrgId,
+    query: &QueryParams,
+) -> Result<crate::report::ProgramReportData, ApiError> {
+    let identifier = program_identifier(query);
+    let scope = report_scope(query, state.timezone);
+    let (identifier, scope) = match (identifier, scope) {
+        (Ok(identifier), Ok(scope)) => (identifier, scope),
+        (Err(ApiError::Validation(mut a)), Err(ApiError::Validation(b))) => {
+            a.extend(b);
+            return Err(ApiError::Validation(a));
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    crate::report::programme_report(
+        state.store.as_ref(),
+        org,
+        identifier,
+        &scope,
+        state.timezone,
+    )
+    .await?
+    .ok_or(ApiError::ProgramNotFound)
+}
+
+/// Fetch program report: the summary, the item analysis per question, the
+/// funnel per step, breakdowns and figures over time, optionally over the
+/// sessions of one module, version, language or enrolment period.
 #[utoipa::path(
     get,
     path = "/api/v1/fe/program/report",
     tag = "summaries",
-    params(("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)")),
+    params(
+        ("programIdentifier" = i64, Query, description = "The programme's identifier (as in enrolments)"),
+        ("module" = Option<String>, Query, description = "Only sessions of this module (its id)"),
+        ("version" = Option<String>, Query, description = "Only sessions of this module version (its content hash, as listed in `filters.versions`)"),
+        ("language" = Option<String>, Query, description = "Only sessions in this language"),
+        ("from" = Option<String>, Query, description = "Only sessions enrolled at or after this time: RFC 3339, or a date `dd/MM/yyyy` / `yyyy-MM-dd` meaning its start in the server's zone"),
+        ("until" = Option<String>, Query, description = "Only sessions enrolled before this time: RFC 3339, or a date meaning its end (the whole day is included)"),
+    ),
     responses(
         (status = 200, description = "Report successfully fetched", body = Envelope<crate::report::ProgramReportData>),
         (status = 400, description = "Missing or invalid parameter", body = ErrorBody),
@@ -277,10 +352,6 @@ pub async fn report(
     Org(org): Org,
     query: QueryParams,
 ) -> Result<Envelope<crate::report::ProgramReportData>, ApiError> {
-    let identifier = program_identifier(&query)?;
-    let data =
-        crate::report::programme_report(state.store.as_ref(), org, identifier, state.timezone)
-            .await?
-            .ok_or(ApiError::ProgramNotFound)?;
+    let data = program_report(&state, org, &query).await?;
     Ok(ok("Report successfully fetched", data))
 }

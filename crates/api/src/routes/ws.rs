@@ -88,7 +88,7 @@ pub async fn connect(
                     ApiError::InvalidToken => state.limiters.auth_failed(caller.addr, e),
                     other => other,
                 })?;
-            Auth::Token(session)
+            Auth::Token(Box::new(session))
         }
         None => Auth::ApiKey(
             authenticate(
@@ -131,7 +131,7 @@ pub async fn connect(
     let session = match auth {
         // Uuids given with a token must be its session's own: another
         // session is `404`, as if it did not exist.
-        Auth::Token(session) => Some(session).filter(|s| {
+        Auth::Token(session) => Some(*session).filter(|s| {
             customer_uuid.is_none_or(|c| c == s.customer_uuid)
                 && session_uuid.is_none_or(|u| u == s.uuid)
         }),
@@ -182,7 +182,7 @@ enum Credential {
 /// Who opens the socket.
 enum Auth {
     /// A learner token: the session it opens.
-    Token(Session),
+    Token(Box<Session>),
     /// The organisation of the API key.
     ApiKey(OrgId),
 }

@@ -114,7 +114,7 @@ pub async fn open(p: &Programme) -> Result<(Arc<dyn Store>, OrgId), String> {
     Ok((store, org.id))
 }
 
-fn bound(
+pub(super) fn bound(
     raw: &Option<String>,
     name: &str,
     edge: Edge,

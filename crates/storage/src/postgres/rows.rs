@@ -9,7 +9,7 @@ use crate::{Result, parse, score};
 
 pub(super) const SESSION_COLS: &str = "s.id, s.uuid, s.org_id, s.customer_id, c.uuid AS customer_uuid, s.programme_id, \
      s.module_version_id, s.module_uuid, s.status, s.state, s.state_format, s.turns, s.created_at, \
-     s.last_activity, s.wake_at";
+     s.last_activity, s.wake_at, s.step, s.language";
 
 pub(super) fn session_from(row: &PgRow) -> Result<Session> {
     Ok(Session {
@@ -28,6 +28,7 @@ pub(super) fn session_from(row: &PgRow) -> Result<Session> {
         created_at: row.try_get("created_at")?,
         last_activity: row.try_get("last_activity")?,
         wake_at: row.try_get("wake_at")?,
+        position: Position::from_columns(row.try_get("step")?, row.try_get("language")?),
     })
 }
 

@@ -105,11 +105,18 @@ impl TurnTx for PgTx<'_> {
         Ok(())
     }
 
-    async fn update_session(&mut self, s: &Session, progress: &QuizProgress) -> Result<()> {
+    async fn update_session(
+        &mut self,
+        s: &Session,
+        progress: &QuizProgress,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE sessions SET state = $1, state_format = $2, status = $3, turns = $4, wake_at = $5, \
              last_activity = $6, claimed_until = NULL, pre_correct = $7, pre_answered = $8, \
-             post_correct = $9, post_answered = $10 WHERE id = $11",
+             post_correct = $9, post_answered = $10, step = $11, language = $12, \
+             ended_at = CASE WHEN $3 IN ('Pending', 'InProgress') THEN NULL \
+             ELSE COALESCE(ended_at, $13) END WHERE id = $14",
         )
         .bind(&s.state)
         .bind(s.state_format)
@@ -121,7 +128,28 @@ impl TurnTx for PgTx<'_> {
         .bind(progress.pre_answered)
         .bind(progress.post_correct)
         .bind(progress.post_answered)
+        .bind(s.position.as_ref().map(|p| &p.step))
+        .bind(s.position.as_ref().map(|p| &p.language))
+        .bind(at)
         .bind(s.id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn reach_step(
+        &mut self,
+        session: SessionId,
+        step: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO session_steps (session_id, step, reached_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (session_id, step) DO NOTHING",
+        )
+        .bind(session)
+        .bind(step)
+        .bind(at)
         .execute(&mut *self.0)
         .await?;
         Ok(())
@@ -198,8 +226,8 @@ impl EnrolTx for PgTx<'_> {
         // ours and then do nothing.
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO sessions (uuid, org_id, customer_id, programme_id, module_version_id, module_uuid, \
-             status, state, state_format, turns, created_at, last_activity, wake_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, NULL, $11) \
+             status, state, state_format, turns, created_at, last_activity, wake_at, step, language) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, NULL, $11, $12, $13) \
              ON CONFLICT (customer_id, programme_id, module_uuid) WHERE status IN ('Pending', 'InProgress') \
              DO NOTHING RETURNING id",
         )
@@ -214,6 +242,8 @@ impl EnrolTx for PgTx<'_> {
         .bind(new.state_format)
         .bind(row.at)
         .bind(new.wake_at.map(to_micros))
+        .bind(new.position.as_ref().map(|p| &p.step))
+        .bind(new.position.as_ref().map(|p| &p.language))
         .fetch_optional(&mut *self.0)
         .await?;
         Ok(id.map(SessionId))

@@ -1,14 +1,82 @@
-//! The item analysis's counts ([`crate::AnswerCounts`]), grouped in the
-//! database.
+//! The programme report's rows ([`crate::report`] puts the figures
+//! together): the report's SQL run on this backend's pool.
 
-use sqlx::Row;
-use sqlx::SqlitePool;
-use sqlx::sqlite::SqliteRow;
+use chrono::{DateTime, Utc};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row, Sqlite, SqlitePool};
 
 use super::reads::get_programme;
+use super::rows::{time, us};
+use crate::Result;
 use crate::model::*;
-use crate::{Result, parse};
+use crate::report::{self, Dialect, ProgrammeFigures, ReportScope, ReportSource};
 
+/// The report's rows, read from `pool`.
+pub(super) struct Source<'p>(pub &'p SqlitePool);
+
+impl ReportSource for Source<'_> {
+    type Row = SqliteRow;
+
+    fn dialect(&self) -> &'static Dialect {
+        &report::SQLITE
+    }
+
+    async fn scoped(
+        &self,
+        sql: String,
+        programme: ProgrammeId,
+        scope: &ReportScope,
+    ) -> Result<Vec<SqliteRow>> {
+        Ok(
+            bind_scope(sqlx::query(sqlx::AssertSqlSafe(sql)), programme, scope)
+                .fetch_all(self.0)
+                .await?,
+        )
+    }
+
+    async fn of_programme(&self, sql: String, programme: ProgrammeId) -> Result<Vec<SqliteRow>> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(programme)
+            .fetch_all(self.0)
+            .await?)
+    }
+
+    fn time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>> {
+        time(row.try_get(column)?)
+    }
+}
+
+/// Every figure of programme `identifier`'s report over `scope`; `None`: no
+/// such programme.
+pub(super) async fn programme_figures(
+    pool: &SqlitePool,
+    org: OrgId,
+    identifier: i64,
+    scope: &ReportScope,
+) -> Result<Option<ProgrammeFigures>> {
+    let Some(programme) = get_programme(pool, org, identifier).await? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        report::figures(&Source(pool), programme, scope).await?,
+    ))
+}
+
+/// The summary of all the programme's sessions; `None`: no such programme.
+pub(super) async fn programme_summary(
+    pool: &SqlitePool,
+    org: OrgId,
+    identifier: i64,
+) -> Result<Option<ProgrammeSummary>> {
+    let Some(programme) = get_programme(pool, org, identifier).await? else {
+        return Ok(None);
+    };
+    Ok(Some(report::summary(&Source(pool), programme).await?))
+}
+
+/// The item analysis's counts over all the programme's sessions; `None`:
+/// no such programme.
 pub(super) async fn programme_answer_counts(
     pool: &SqlitePool,
     org: OrgId,
@@ -17,29 +85,23 @@ pub(super) async fn programme_answer_counts(
     let Some(programme) = get_programme(pool, org, identifier).await? else {
         return Ok(None);
     };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(answer_counts_sql("?1")))
-        .bind(programme.id)
-        .fetch_all(pool)
-        .await?;
-    let versions = sqlx::query_scalar(sqlx::AssertSqlSafe(programme_versions_sql("?1")))
-        .bind(programme.id)
-        .fetch_all(pool)
-        .await?;
-    Ok(Some(AnswerCounts {
-        rows: rows.iter().map(count_from).collect::<Result<_>>()?,
-        versions,
-    }))
+    let all = ReportScope::default();
+    Ok(Some(
+        report::answer_counts(&Source(pool), programme.id, &all).await?,
+    ))
 }
 
-fn count_from(row: &SqliteRow) -> Result<AnswerCount> {
-    Ok(AnswerCount {
-        question_id: row.try_get("question_id")?,
-        quiz: parse(row.try_get("quiz")?)?,
-        choice: row.try_get("choice")?,
-        exhausted: row.try_get("exhausted")?,
-        correct: row.try_get("correct")?,
-        attempt: row.try_get("attempt")?,
-        sessions: row.try_get("sessions")?,
-        question: row.try_get("question")?,
-    })
+/// Binds parameters 1 to 6 of [`Dialect::scope`].
+fn bind_scope<'q>(
+    query: Query<'q, Sqlite, SqliteArguments>,
+    programme: ProgrammeId,
+    scope: &ReportScope,
+) -> Query<'q, Sqlite, SqliteArguments> {
+    query
+        .bind(programme)
+        .bind(scope.module.clone())
+        .bind(scope.version.clone())
+        .bind(scope.language.clone())
+        .bind(scope.from.map(us))
+        .bind(scope.until.map(us))
 }

@@ -32,7 +32,7 @@ pub(super) fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid> {
 
 pub(super) const SESSION_COLS: &str = "s.id, s.uuid, s.org_id, s.customer_id, c.uuid AS customer_uuid, s.programme_id, \
      s.module_version_id, s.module_uuid, s.status, s.state, s.state_format, s.turns, s.created_at, \
-     s.last_activity, s.wake_at";
+     s.last_activity, s.wake_at, s.step, s.language";
 
 pub(super) fn session_from(row: &SqliteRow) -> Result<Session> {
     Ok(Session {
@@ -51,6 +51,7 @@ pub(super) fn session_from(row: &SqliteRow) -> Result<Session> {
         created_at: time(row.try_get("created_at")?)?,
         last_activity: opt_time(row.try_get("last_activity")?)?,
         wake_at: opt_time(row.try_get("wake_at")?)?,
+        position: Position::from_columns(row.try_get("step")?, row.try_get("language")?),
     })
 }
 

@@ -222,12 +222,23 @@ impl TurnTx for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn update_session(&mut self, s: &Session, progress: &QuizProgress) -> Result<()> {
+    async fn update_session(
+        &mut self,
+        s: &Session,
+        progress: &QuizProgress,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let (step, language) = match &s.position {
+            Some(p) => (Some(p.step.clone()), Some(p.language.clone())),
+            None => (None, None),
+        };
         self.pending
             .push(
                 "UPDATE sessions SET state = ?, state_format = ?, status = ?, turns = ?, wake_at = ?, \
                  last_activity = ?, claimed_until = NULL, pre_correct = ?, pre_answered = ?, \
-                 post_correct = ?, post_answered = ? WHERE id = ?;",
+                 post_correct = ?, post_answered = ?, step = ?, language = ?, \
+                 ended_at = CASE WHEN ? IN ('Pending', 'InProgress') THEN NULL \
+                 ELSE COALESCE(ended_at, ?) END WHERE id = ?;",
             )
             .bind(s.state.clone())?
             .bind(s.state_format)?
@@ -239,7 +250,29 @@ impl TurnTx for SqliteTx<'_> {
             .bind(progress.pre_answered)?
             .bind(progress.post_correct)?
             .bind(progress.post_answered)?
+            .bind(step)?
+            .bind(language)?
+            // The new status (in SET, `status` would read the old one).
+            .bind(s.status.as_str())?
+            .bind(us(at))?
             .bind(s.id)?;
+        Ok(())
+    }
+
+    async fn reach_step(
+        &mut self,
+        session: SessionId,
+        step: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.pending
+            .push(
+                "INSERT INTO session_steps (session_id, step, reached_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (session_id, step) DO NOTHING;",
+            )
+            .bind(session)?
+            .bind(step.to_owned())?
+            .bind(us(at))?;
         Ok(())
     }
 
@@ -358,8 +391,8 @@ impl EnrolTx for SqliteTx<'_> {
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO sessions (uuid, org_id, customer_id, programme_id, module_version_id, module_uuid, status, \
-             state, state_format, turns, created_at, last_activity, wake_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, ?) RETURNING id",
+             state, state_format, turns, created_at, last_activity, wake_at, step, language) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, ?, ?, ?) RETURNING id",
         )
         .bind(row.uuid.hyphenated())
         .bind(row.org)
@@ -372,6 +405,8 @@ impl EnrolTx for SqliteTx<'_> {
         .bind(new.state_format)
         .bind(us(row.at))
         .bind(new.wake_at.map(to_micros).map(us))
+        .bind(new.position.as_ref().map(|p| &p.step))
+        .bind(new.position.as_ref().map(|p| &p.language))
         .fetch_one(self.read().await?)
         .await?;
         Ok(Some(SessionId(id)))

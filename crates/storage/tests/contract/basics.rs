@@ -233,6 +233,7 @@ pub async fn enrolment_is_atomic_and_single(store: Arc<dyn Store>, _clock: Arc<M
             progress: QuizProgress::default(),
             wake_at: None,
             last_activity: Some(at(10)),
+            position: None,
         })
     };
     store

@@ -9,6 +9,7 @@ use uuid::Uuid;
 mod basics;
 mod delivery;
 mod reads;
+mod report;
 mod tokens;
 mod turns;
 mod wakeups;
@@ -16,6 +17,7 @@ mod wakeups;
 pub use basics::*;
 pub use delivery::*;
 pub use reads::*;
+pub use report::*;
 pub use tokens::*;
 pub use turns::*;
 pub use wakeups::*;
@@ -101,6 +103,7 @@ pub fn new_session(w: &World, customer: &Customer, messages: &[&str]) -> NewSess
         messages: messages.iter().map(|m| (*m).to_owned()).collect(),
         wake_at: None,
         at: t0(),
+        position: None,
     }
 }
 
@@ -129,6 +132,7 @@ pub fn counter(session: &Session, _at: DateTime<Utc>) -> Result<TurnPlan, TurnRe
         progress: QuizProgress::default(),
         wake_at: None,
         last_activity: None,
+        position: None,
     })
 }
 

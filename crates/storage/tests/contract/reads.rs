@@ -24,6 +24,7 @@ fn plan(
         progress,
         wake_at: None,
         last_activity: Some(at),
+        position: None,
     }
 }
 
@@ -601,6 +602,7 @@ pub async fn subscribe_announces_each_commit_once(store: Arc<dyn Store>, _clock:
                             messages: vec!["Welcome!".to_owned(), "Ready?".to_owned()],
                             wake_at: None,
                             at: t0(),
+                            position: None,
                         },
                     )
                     .await

@@ -42,6 +42,7 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>, clock: Arc<ManualCloc
             },
             wake_at: Some(at(3600)),
             last_activity: Some(at(5)),
+            position: None,
         })
     };
     clock.set(at(5));
@@ -119,6 +120,7 @@ pub async fn turn_stores_everything(store: Arc<dyn Store>, clock: Arc<ManualCloc
                 progress: QuizProgress::default(),
                 wake_at: None,
                 last_activity: None,
+                position: None,
             })
         })
         .await
@@ -168,6 +170,7 @@ pub async fn progress_is_stored_as_planned(store: Arc<dyn Store>, _clock: Arc<Ma
             },
             wake_at: None,
             last_activity: None,
+            position: None,
         });
         store
             .apply_turn(s.id, Inbound::message("x", None), &mut |_: &Session,
