@@ -556,22 +556,6 @@ pub(crate) fn migrations_applied(
         .collect()
 }
 
-/// A 'static stream fed by a task that owns what the query borrows; the
-/// bounded channel keeps memory bounded, and dropping the stream ends the
-/// task at its next send.
-pub(crate) fn channel_stream<T, F, Fut>(produce: F) -> BoxStream<'static, T>
-where
-    T: Send + 'static,
-    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    tokio::spawn(produce(tx));
-    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
-}
-
 /// The events of a broadcast channel; a lagging receiver yields
 /// [`MessageEvent::Lagged`] and goes on.
 pub(crate) fn broadcast_stream(

@@ -4,13 +4,14 @@
 //! Each page is one short query (`... WHERE key > cursor ORDER BY key
 //! LIMIT n`) whose rows are all read before the connection goes back to the
 //! pool; a producer task reads the next page while the consumer takes the
-//! rows of the previous one from a bounded channel. A client that never
-//! reads blocks the producer on the channel, holding rows in memory (one
-//! page and the channel) but no connection.
+//! rows of the previous one, handed over a page at a time on a bounded
+//! channel. A client that never reads blocks the producer on the channel,
+//! holding rows in memory (at most three pages) but no connection.
 
 use std::future::Future;
 
-use futures::stream::BoxStream;
+use futures::future::Either;
+use futures::stream::{BoxStream, StreamExt};
 
 use crate::Result;
 use crate::model::{AnswerExportRow, ExportFilter, ExportRow, OrgId, SessionExportRow};
@@ -25,8 +26,18 @@ pub(crate) struct Page<T, K> {
     pub next: Option<K>,
 }
 
+/// Pages fetched ahead of the consumer: the next page is read while the
+/// consumer takes the rows of the current one.
+const PAGES_AHEAD: usize = 1;
+
 /// The rows of every page from `start` on, fetched by `fetch(cursor)` one
 /// page at a time, in order; the first error ends the stream after it.
+///
+/// A task owns the fetching (and what the queries borrow) and hands whole
+/// pages over a bounded channel: memory is at most the page being read,
+/// [`PAGES_AHEAD`] pages waiting and the page being consumed, and the
+/// hand-over costs once per page, not once per row. Dropping the stream
+/// ends the task at its next send.
 pub(crate) fn paged<T, K, F, Fut>(start: K, mut fetch: F) -> BoxStream<'static, Result<T>>
 where
     T: Send + 'static,
@@ -34,15 +45,14 @@ where
     F: FnMut(K) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Page<T, K>>> + Send,
 {
-    crate::channel_stream(move |tx| async move {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<T>>>(PAGES_AHEAD);
+    tokio::spawn(async move {
         let mut cursor = start;
         loop {
             match fetch(cursor).await {
                 Ok(page) => {
-                    for row in page.rows {
-                        if tx.send(Ok(row)).await.is_err() {
-                            return;
-                        }
+                    if tx.send(Ok(page.rows)).await.is_err() {
+                        return;
                     }
                     match page.next {
                         Some(next) => cursor = next,
@@ -55,7 +65,14 @@ where
                 }
             }
         }
-    })
+    });
+    let pages = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|page| (page, rx))
+    });
+    Box::pin(pages.flat_map(|page| match page {
+        Ok(rows) => Either::Left(futures::stream::iter(rows.into_iter().map(Ok))),
+        Err(error) => Either::Right(futures::stream::once(async { Err(error) })),
+    }))
 }
 
 /// Where an export of rows ordered by (session, row id) stands (the
