@@ -190,7 +190,7 @@ impl TurnRunner for PostgresStore {
     ) -> Result<TurnOutcome> {
         let mut tx = begin(&self.pool).await?;
         let done = crate::turn::turn(
-            &mut PgTx(&mut tx),
+            &mut PgTx::new(&mut tx),
             self.clock.as_ref(),
             session,
             inbound,
@@ -420,7 +420,7 @@ impl Store for PostgresStore {
         // A live session can end between our conflict and our read of it: try again then.
         for _ in 0..ENROL_ATTEMPTS {
             let mut tx = begin(&self.pool).await?;
-            match crate::turn::enrol(&mut PgTx(&mut tx), org, new).await? {
+            match crate::turn::enrol(&mut PgTx::new(&mut tx), org, new).await? {
                 Enrolled::New(created, event) => {
                     self.commit(tx, event).await?;
                     return Ok(created);

@@ -73,31 +73,33 @@ pub(crate) trait TurnTx: Send {
     }
     /// The messages one turn of a session stored, in id order.
     async fn turn_messages(&mut self, session: SessionId, turn: i64) -> Result<Vec<Message>>;
-    async fn insert_message(&mut self, message: &NewMessage<'_>) -> Result<MessageId>;
-    async fn insert_answer(
+    /// Insert `messages`, in order (their ids increase in that order).
+    async fn insert_messages(&mut self, messages: &[NewMessage<'_>]) -> Result<Vec<MessageId>>;
+    /// Insert a turn's quiz answers, in order.
+    async fn insert_answers(
         &mut self,
         session: SessionId,
-        answer: &NewQuizAnswer,
+        answers: &[NewQuizAnswer],
         at: DateTime<Utc>,
     ) -> Result<()>;
     /// Store the session's new state, status, turns, wake-up, last activity,
     /// position and quiz progress, and end its wake-up lease. A session
     /// that ends (Completed, OptedOut, Expired) keeps `at` as the time it
     /// ended, unless it had ended before; a live one has no end.
+    /// `reached`: a step the session rests on from now, recorded in
+    /// `session_steps` unless it rested there before (the funnel counts the
+    /// first time).
     async fn update_session(
         &mut self,
         session: &Session,
         progress: &QuizProgress,
         at: DateTime<Utc>,
+        reached: Option<&str>,
     ) -> Result<()>;
-    /// Record that the session rests on `step` at `at`, unless it rested
-    /// there before (the funnel counts the first time).
-    async fn reach_step(&mut self, session: SessionId, step: &str, at: DateTime<Utc>)
-    -> Result<()>;
     /// How the session's customer is reached, if they have a phone.
     async fn reach(&mut self, session: &Session) -> Result<Option<Reach>>;
-    /// Insert an outbox row (status queued, due at once).
-    async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()>;
+    /// Insert outbox rows (status queued, due at once), in order.
+    async fn queue_outbox(&mut self, rows: &[QueuedRow<'_>]) -> Result<()>;
     /// Enabled channels of the organisation subscribed to `event`.
     async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>>;
     /// Questions in the pre- and post-quiz of a module version.
@@ -282,8 +284,9 @@ async fn queue_sent<T: TurnTx>(
     else {
         return Ok(());
     };
-    for message in sent {
-        let row = QueuedRow {
+    let rows: Vec<QueuedRow<'_>> = sent
+        .iter()
+        .map(|message| QueuedRow {
             org,
             channel: *channel,
             recipient: phone,
@@ -291,10 +294,9 @@ async fn queue_sent<T: TurnTx>(
             purpose,
             idempotency_key: idempotency_key(message),
             at,
-        };
-        tx.queue_outbox(&row).await?;
-    }
-    Ok(())
+        })
+        .collect();
+    tx.queue_outbox(&rows).await
 }
 
 /// How a turn ended, for the backend to commit.
@@ -340,35 +342,30 @@ pub(crate) async fn turn<T: TurnTx>(
     let at = to_micros(clock.now());
     let plan = decide_safely(decide, &current, at)?;
     let turn = current.turns + 1;
-    let received = match &inbound.message {
-        Some(m) => {
-            let new = NewMessage {
-                session: &current,
-                direction: Direction::Received,
-                text: &m.text,
-                at,
-                external_id,
-                turn,
-            };
-            Some(new.stored(tx.insert_message(&new).await?))
-        }
-        None => None,
+    // The learner's message, then the replies: stored at once, in order.
+    let message = |direction, text, external_id| NewMessage {
+        session: &current,
+        direction,
+        text,
+        at,
+        external_id,
+        turn,
     };
-    let mut sent = Vec::with_capacity(plan.replies.len());
-    for reply in &plan.replies {
-        let new = NewMessage {
-            session: &current,
-            direction: Direction::Sent,
-            text: reply,
-            at,
-            external_id: None,
-            turn,
-        };
-        sent.push(new.stored(tx.insert_message(&new).await?));
-    }
-    for answer in &plan.answers {
-        tx.insert_answer(session, answer, at).await?;
-    }
+    let new: Vec<NewMessage<'_>> = inbound
+        .message
+        .iter()
+        .map(|m| message(Direction::Received, &m.text, external_id))
+        .chain(
+            plan.replies
+                .iter()
+                .map(|reply| message(Direction::Sent, reply, None)),
+        )
+        .collect();
+    let ids = tx.insert_messages(&new).await?;
+    let mut stored = new.iter().zip(ids).map(|(new, id)| new.stored(id));
+    let received = inbound.message.as_ref().and_then(|_| stored.next());
+    let sent: Vec<Message> = stored.collect();
+    tx.insert_answers(session, &plan.answers, at).await?;
     // Delivery: the replies go to the outbox in this transaction; a STOP
     // opts the contact out after its confirmation was queued.
     let opts_out =
@@ -389,15 +386,16 @@ pub(crate) async fn turn<T: TurnTx>(
     }
     let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
     let from = current.status;
-    let moved = plan.position.as_ref().filter(|p| {
-        current
-            .position
-            .as_ref()
-            .is_none_or(|now| now.step != p.step)
-    });
-    if let Some(position) = moved {
-        tx.reach_step(session, &position.step, at).await?;
-    }
+    let reached = plan
+        .position
+        .as_ref()
+        .filter(|p| {
+            current
+                .position
+                .as_ref()
+                .is_none_or(|now| now.step != p.step)
+        })
+        .map(|p| p.step.clone());
     let position = plan.position.or(current.position);
     let session = Session {
         status: plan.status,
@@ -409,7 +407,8 @@ pub(crate) async fn turn<T: TurnTx>(
         position,
         ..current
     };
-    tx.update_session(&session, &plan.progress, at).await?;
+    tx.update_session(&session, &plan.progress, at, reached.as_deref())
+        .await?;
     queue_session_event(tx, from, &session, &plan.progress, at).await?;
     let event = event(
         &session,
@@ -508,7 +507,8 @@ pub(crate) trait EnrolTx: TurnTx {
     /// The module uuid of a module version.
     async fn module_uuid(&mut self, version: ModuleVersionId) -> Result<Option<Uuid>>;
     /// Insert the session unless the customer has a live one of this
-    /// programme and module (then `None`, nothing written).
+    /// programme and module (then `None`, nothing written); the step it
+    /// starts on (`new.position`) is the first of its `session_steps`.
     async fn insert_session(&mut self, row: &SessionInsert<'_>) -> Result<Option<SessionId>>;
     /// The customer's live session of this programme and module.
     async fn live_session(
@@ -592,21 +592,20 @@ pub(crate) async fn enrol<T: EnrolTx>(
         .load_session(id)
         .await?
         .ok_or(StoreError::NotFound("session"))?;
-    if let Some(position) = &new.position {
-        tx.reach_step(id, &position.step, at).await?;
-    }
-    let mut messages = Vec::with_capacity(new.messages.len());
-    for text in &new.messages {
-        let message = NewMessage {
+    let rows: Vec<NewMessage<'_>> = new
+        .messages
+        .iter()
+        .map(|text| NewMessage {
             session: &session,
             direction: Direction::Sent,
             text,
             at,
             external_id: None,
             turn: 0,
-        };
-        messages.push(message.stored(tx.insert_message(&message).await?));
-    }
+        })
+        .collect();
+    let ids = tx.insert_messages(&rows).await?;
+    let messages: Vec<Message> = rows.iter().zip(ids).map(|(m, id)| m.stored(id)).collect();
     if !messages.is_empty() {
         let reach = tx.reach(&session).await?;
         queue_sent(tx, reach.as_ref(), org, &messages, "enrolment", at).await?;

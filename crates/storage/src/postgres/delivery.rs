@@ -198,44 +198,59 @@ pub(super) async fn queue_event(conn: &mut PgConnection, q: &QueuedEvent) -> Res
     Ok(())
 }
 
-pub(super) async fn reach(conn: &mut PgConnection, customer: CustomerId) -> Result<Option<Reach>> {
-    let row = sqlx::query(
-        "SELECT c.phone_e164, \
-         COALESCE((SELECT ch.id FROM channels ch WHERE ch.id = c.channel_id AND ch.disabled_at IS NULL), \
-          (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
-           AND (ch.settings->>'messages') IS DISTINCT FROM 'false' ORDER BY ch.id LIMIT 1)) AS channel_id, \
-         EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
-          AND k.opted_out_at IS NOT NULL) AS opted_out \
-         FROM customers c WHERE c.id = $1 AND c.phone_e164 IS NOT NULL",
-    )
-    .bind(customer.0)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|row| {
-        Ok(Reach {
-            phone: row.try_get("phone_e164")?,
-            channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
-            opted_out: row.try_get("opted_out")?,
-        })
-    })
-    .transpose()
+/// How a customer (`c`, a `customers` row) is reached: their E.164 phone,
+/// the channel to use and whether the contact opted out.
+pub(super) const REACH_COLS: &str = "c.phone_e164, \
+     COALESCE((SELECT ch.id FROM channels ch WHERE ch.id = c.channel_id AND ch.disabled_at IS NULL), \
+      (SELECT ch.id FROM channels ch WHERE ch.org_id = c.org_id AND ch.disabled_at IS NULL \
+       AND (ch.settings->>'messages') IS DISTINCT FROM 'false' ORDER BY ch.id LIMIT 1)) AS channel_id, \
+     EXISTS (SELECT 1 FROM contacts k WHERE k.org_id = c.org_id AND k.phone = c.phone_e164 \
+      AND k.opted_out_at IS NOT NULL) AS opted_out";
+
+/// A row with [`REACH_COLS`]: `None` if the customer has no phone.
+pub(super) fn reach_from(row: &PgRow) -> Result<Option<Reach>> {
+    let Some(phone) = row.try_get::<Option<String>, _>("phone_e164")? else {
+        return Ok(None);
+    };
+    Ok(Some(Reach {
+        phone,
+        channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
+        opted_out: row.try_get("opted_out")?,
+    }))
 }
 
-pub(super) async fn queue_outbox(conn: &mut PgConnection, q: &QueuedRow<'_>) -> Result<()> {
+pub(super) async fn reach(conn: &mut PgConnection, customer: CustomerId) -> Result<Option<Reach>> {
+    let sql = format!("SELECT {REACH_COLS} FROM customers c WHERE c.id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(customer.0)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.as_ref().map(reach_from).transpose()?.flatten())
+}
+
+/// Inserts outbox rows (queued, due at once) in one statement, in order.
+pub(super) async fn queue_outbox(conn: &mut PgConnection, rows: &[QueuedRow<'_>]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
          idempotency_key, status, attempts, next_attempt_at, queued_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $9)",
+         SELECT org_id, channel_id, recipient, message_id, session_id, purpose, idempotency_key, \
+         'queued', 0, at, at \
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], \
+         $7::text[], $8::timestamptz[]) WITH ORDINALITY \
+         AS q(org_id, channel_id, recipient, message_id, session_id, purpose, idempotency_key, at, n) \
+         ORDER BY n",
     )
-    .bind(q.org.0)
-    .bind(q.channel.0)
-    .bind(q.recipient)
-    .bind(q.message.id.0)
-    .bind(q.message.session.0)
-    .bind(q.purpose)
-    .bind(&q.idempotency_key)
-    .bind(q.at)
-    .bind(q.at)
+    .bind(rows.iter().map(|q| q.org.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|q| q.channel.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|q| q.recipient).collect::<Vec<_>>())
+    .bind(rows.iter().map(|q| q.message.id.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|q| q.message.session.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|q| q.purpose).collect::<Vec<_>>())
+    .bind(rows.iter().map(|q| q.idempotency_key.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|q| q.at).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

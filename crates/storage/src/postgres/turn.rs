@@ -3,17 +3,32 @@
 //! until the transaction ends; other sessions proceed in parallel.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::delivery;
+use super::delivery::REACH_COLS;
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from};
 use crate::Result;
 use crate::model::*;
 use crate::turn::{EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx};
 
-/// A connection inside a transaction.
-pub(super) struct PgTx<'c>(pub(super) &'c mut PgConnection);
+/// A connection inside a transaction. A turn costs few round trips: one
+/// read before it decides (the session, locked, its replay check and how
+/// its customer is reached), then one statement per kind of row (messages,
+/// answers, outbox rows: each a multi-row insert), and the session's update
+/// with its funnel step.
+pub(super) struct PgTx<'c> {
+    conn: &'c mut PgConnection,
+    /// How the customer of the session read by `open_turn` is reached.
+    reach: Option<(CustomerId, Option<Reach>)>,
+}
+
+impl<'c> PgTx<'c> {
+    pub(super) fn new(conn: &'c mut PgConnection) -> Self {
+        PgTx { conn, reach: None }
+    }
+}
 
 pub(super) async fn load_session(
     conn: &mut PgConnection,
@@ -33,7 +48,31 @@ pub(super) async fn load_session(
 
 impl TurnTx for PgTx<'_> {
     async fn lock_session(&mut self, id: SessionId) -> Result<Option<Session>> {
-        load_session(self.0, id, true).await
+        load_session(self.conn, id, true).await
+    }
+
+    async fn open_turn(
+        &mut self,
+        id: SessionId,
+        external_id: Option<&str>,
+    ) -> Result<Option<(Session, Option<i64>)>> {
+        let sql = format!(
+            "SELECT {SESSION_COLS}, \
+             (SELECT m.turn FROM messages m WHERE m.session_id = s.id AND m.external_id = $2) AS replay_turn, \
+             {REACH_COLS} \
+             FROM sessions s JOIN customers c ON c.id = s.customer_id WHERE s.id = $1 FOR UPDATE OF s"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(external_id)
+            .fetch_optional(&mut *self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let session = session_from(&row)?;
+        self.reach = Some((session.customer, delivery::reach_from(&row)?));
+        Ok(Some((session, row.try_get("replay_turn")?)))
     }
 
     async fn turn_of_external_id(
@@ -46,7 +85,7 @@ impl TurnTx for PgTx<'_> {
         )
         .bind(session)
         .bind(external_id)
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(&mut *self.conn)
         .await?)
     }
 
@@ -58,49 +97,69 @@ impl TurnTx for PgTx<'_> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(session)
             .bind(turn)
-            .fetch_all(&mut *self.0)
+            .fetch_all(&mut *self.conn)
             .await?;
         rows.iter().map(message_from).collect()
     }
 
-    async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId> {
-        let id: MessageId = sqlx::query_scalar(
+    async fn insert_messages(&mut self, messages: &[NewMessage<'_>]) -> Result<Vec<MessageId>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let column = |f: fn(&NewMessage<'_>) -> Option<String>| -> Vec<Option<String>> {
+            messages.iter().map(f).collect()
+        };
+        // Rows are inserted in `n` order, so their ids increase in it.
+        let mut ids: Vec<MessageId> = sqlx::query_scalar(
             "INSERT INTO messages (session_id, customer_id, direction, text, created_at, external_id, turn) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+             SELECT session_id, customer_id, direction, text, created_at, external_id, turn \
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], \
+             $7::bigint[]) WITH ORDINALITY \
+             AS m(session_id, customer_id, direction, text, created_at, external_id, turn, n) \
+             ORDER BY n RETURNING id",
         )
-        .bind(m.session.id)
-        .bind(m.session.customer)
-        .bind(m.direction.as_str())
-        .bind(m.text)
-        .bind(m.at)
-        .bind(m.external_id)
-        .bind(m.turn)
-        .fetch_one(&mut *self.0)
+        .bind(messages.iter().map(|m| m.session.id.0).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.session.customer.0).collect::<Vec<_>>())
+        .bind(column(|m| Some(m.direction.as_str().to_owned())))
+        .bind(column(|m| Some(m.text.to_owned())))
+        .bind(messages.iter().map(|m| m.at).collect::<Vec<_>>())
+        .bind(column(|m| m.external_id.map(str::to_owned)))
+        .bind(messages.iter().map(|m| m.turn).collect::<Vec<_>>())
+        .fetch_all(&mut *self.conn)
         .await?;
-        Ok(id)
+        ids.sort();
+        Ok(ids)
     }
 
-    async fn insert_answer(
+    async fn insert_answers(
         &mut self,
         session: SessionId,
-        answer: &NewQuizAnswer,
+        answers: &[NewQuizAnswer],
         at: DateTime<Utc>,
     ) -> Result<()> {
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let text = |f: fn(&NewQuizAnswer) -> &str| -> Vec<&str> { answers.iter().map(f).collect() };
         sqlx::query(
             "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-             matched_by, created_at, choice) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             matched_by, created_at, choice) \
+             SELECT $1, quiz, question_id, question, answer, correct, attempt, matched_by, $2, choice \
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::integer[], \
+             $9::text[], $10::integer[]) WITH ORDINALITY \
+             AS a(quiz, question_id, question, answer, correct, attempt, matched_by, choice, n) ORDER BY n",
         )
         .bind(session)
-        .bind(answer.quiz.as_str())
-        .bind(&answer.question_id)
-        .bind(&answer.question)
-        .bind(&answer.answer)
-        .bind(answer.correct)
-        .bind(answer.attempt)
-        .bind(&answer.matched_by)
         .bind(at)
-        .bind(answer.choice)
-        .execute(&mut *self.0)
+        .bind(text(|a| a.quiz.as_str()))
+        .bind(text(|a| &a.question_id))
+        .bind(text(|a| &a.question))
+        .bind(text(|a| &a.answer))
+        .bind(answers.iter().map(|a| a.correct).collect::<Vec<_>>())
+        .bind(answers.iter().map(|a| a.attempt).collect::<Vec<_>>())
+        .bind(text(|a| &a.matched_by))
+        .bind(answers.iter().map(|a| a.choice).collect::<Vec<_>>())
+        .execute(&mut *self.conn)
         .await?;
         Ok(())
     }
@@ -110,9 +169,13 @@ impl TurnTx for PgTx<'_> {
         s: &Session,
         progress: &QuizProgress,
         at: DateTime<Utc>,
+        reached: Option<&str>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE sessions SET state = $1, state_format = $2, status = $3, turns = $4, wake_at = $5, \
+            "WITH reached AS (INSERT INTO session_steps (session_id, step, reached_at) \
+             SELECT $14, $15, $13 WHERE $15::text IS NOT NULL \
+             ON CONFLICT (session_id, step) DO NOTHING) \
+             UPDATE sessions SET state = $1, state_format = $2, status = $3, turns = $4, wake_at = $5, \
              last_activity = $6, claimed_until = NULL, pre_correct = $7, pre_answered = $8, \
              post_correct = $9, post_answered = $10, step = $11, language = $12, \
              ended_at = CASE WHEN $3 IN ('Pending', 'InProgress') THEN NULL \
@@ -132,47 +195,34 @@ impl TurnTx for PgTx<'_> {
         .bind(s.position.as_ref().map(|p| &p.language))
         .bind(at)
         .bind(s.id)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(())
-    }
-
-    async fn reach_step(
-        &mut self,
-        session: SessionId,
-        step: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO session_steps (session_id, step, reached_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (session_id, step) DO NOTHING",
-        )
-        .bind(session)
-        .bind(step)
-        .bind(at)
-        .execute(&mut *self.0)
+        .bind(reached)
+        .execute(&mut *self.conn)
         .await?;
         Ok(())
     }
 
     async fn reach(&mut self, session: &Session) -> Result<Option<Reach>> {
-        delivery::reach(self.0, session.customer).await
+        match self.reach.take() {
+            // Read with the session, under its row lock.
+            Some((customer, reach)) if customer == session.customer => Ok(reach),
+            _ => delivery::reach(self.conn, session.customer).await,
+        }
     }
 
-    async fn queue_outbox(&mut self, row: &QueuedRow<'_>) -> Result<()> {
-        delivery::queue_outbox(self.0, row).await
+    async fn queue_outbox(&mut self, rows: &[QueuedRow<'_>]) -> Result<()> {
+        delivery::queue_outbox(self.conn, rows).await
     }
 
     async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>> {
-        delivery::subscribers(self.0, org, event).await
+        delivery::subscribers(self.conn, org, event).await
     }
 
     async fn quiz_totals(&mut self, version: ModuleVersionId) -> Result<(i32, i32)> {
-        delivery::quiz_totals(self.0, version).await
+        delivery::quiz_totals(self.conn, version).await
     }
 
     async fn queue_event(&mut self, row: &QueuedEvent) -> Result<()> {
-        delivery::queue_event(self.0, row).await
+        delivery::queue_event(self.conn, row).await
     }
 
     async fn opt_out(
@@ -182,13 +232,13 @@ impl TurnTx for PgTx<'_> {
         message: Option<MessageId>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        delivery::opt_out(self.0, org, phone, message, at).await
+        delivery::opt_out(self.conn, org, phone, message, at).await
     }
 }
 
 impl EnrolTx for PgTx<'_> {
     async fn customer_opted_out(&mut self, customer: CustomerId) -> Result<bool> {
-        delivery::customer_opted_out(self.0, customer).await
+        delivery::customer_opted_out(self.conn, customer).await
     }
 
     async fn customer_of(&mut self, org: OrgId, customer: CustomerId) -> Result<bool> {
@@ -196,7 +246,7 @@ impl EnrolTx for PgTx<'_> {
             sqlx::query_scalar("SELECT id FROM customers WHERE id = $1 AND org_id = $2")
                 .bind(customer)
                 .bind(org)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.conn)
                 .await?;
         Ok(found.is_some())
     }
@@ -206,7 +256,7 @@ impl EnrolTx for PgTx<'_> {
             sqlx::query_scalar("SELECT id FROM programmes WHERE id = $1 AND org_id = $2")
                 .bind(programme)
                 .bind(org)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.conn)
                 .await?;
         Ok(found.is_some())
     }
@@ -215,7 +265,7 @@ impl EnrolTx for PgTx<'_> {
         Ok(
             sqlx::query_scalar("SELECT module_uuid FROM module_versions WHERE id = $1")
                 .bind(version)
-                .fetch_optional(&mut *self.0)
+                .fetch_optional(&mut *self.conn)
                 .await?,
         )
     }
@@ -225,11 +275,14 @@ impl EnrolTx for PgTx<'_> {
         // The unique partial index makes a concurrent enrolment wait for
         // ours and then do nothing.
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO sessions (uuid, org_id, customer_id, programme_id, module_version_id, module_uuid, \
-             status, state, state_format, turns, created_at, last_activity, wake_at, step, language) \
+            "WITH created AS (INSERT INTO sessions (uuid, org_id, customer_id, programme_id, module_version_id, \
+             module_uuid, status, state, state_format, turns, created_at, last_activity, wake_at, step, language) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, NULL, $11, $12, $13) \
              ON CONFLICT (customer_id, programme_id, module_uuid) WHERE status IN ('Pending', 'InProgress') \
-             DO NOTHING RETURNING id",
+             DO NOTHING RETURNING id), \
+             first_step AS (INSERT INTO session_steps (session_id, step, reached_at) \
+             SELECT id, $12, $10 FROM created WHERE $12::text IS NOT NULL) \
+             SELECT id FROM created",
         )
         .bind(row.uuid)
         .bind(row.org)
@@ -244,7 +297,7 @@ impl EnrolTx for PgTx<'_> {
         .bind(new.wake_at.map(to_micros))
         .bind(new.position.as_ref().map(|p| &p.step))
         .bind(new.position.as_ref().map(|p| &p.language))
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(&mut *self.conn)
         .await?;
         Ok(id.map(SessionId))
     }
@@ -262,12 +315,12 @@ impl EnrolTx for PgTx<'_> {
         .bind(customer)
         .bind(programme)
         .bind(module_uuid)
-        .fetch_optional(&mut *self.0)
+        .fetch_optional(&mut *self.conn)
         .await?;
         Ok(id)
     }
 
     async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>> {
-        load_session(self.0, id, false).await
+        load_session(self.conn, id, false).await
     }
 }

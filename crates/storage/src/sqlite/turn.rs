@@ -88,6 +88,20 @@ impl<'c> SqliteTx<'c> {
         Ok(self.conn)
     }
 
+    /// Records that the session rests on `step` from `at` (unless it did
+    /// before).
+    fn reach_step(&mut self, session: SessionId, step: &str, at: DateTime<Utc>) -> Result<()> {
+        self.pending
+            .push(
+                "INSERT INTO session_steps (session_id, step, reached_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (session_id, step) DO NOTHING;",
+            )
+            .bind(session)?
+            .bind(step.to_owned())?
+            .bind(us(at))?;
+        Ok(())
+    }
+
     async fn next_message_id(&mut self) -> Result<i64> {
         let id = match *self.next_message {
             Some(id) => id,
@@ -180,45 +194,51 @@ impl TurnTx for SqliteTx<'_> {
         rows.iter().map(message_from).collect()
     }
 
-    async fn insert_message(&mut self, m: &NewMessage<'_>) -> Result<MessageId> {
-        let id = self.next_message_id().await?;
-        self.pending
-            .push(
-                "INSERT INTO messages (id, session_id, customer_id, direction, text, created_at, external_id, turn) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?);",
-            )
-            .bind(id)?
-            .bind(m.session.id)?
-            .bind(m.session.customer)?
-            .bind(m.direction.as_str())?
-            .bind(m.text.to_owned())?
-            .bind(us(m.at))?
-            .bind(m.external_id.map(str::to_owned))?
-            .bind(m.turn)?;
-        Ok(MessageId(id))
+    async fn insert_messages(&mut self, messages: &[NewMessage<'_>]) -> Result<Vec<MessageId>> {
+        let mut ids = Vec::with_capacity(messages.len());
+        for m in messages {
+            let id = self.next_message_id().await?;
+            self.pending
+                .push(
+                    "INSERT INTO messages (id, session_id, customer_id, direction, text, created_at, external_id, turn) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?);",
+                )
+                .bind(id)?
+                .bind(m.session.id)?
+                .bind(m.session.customer)?
+                .bind(m.direction.as_str())?
+                .bind(m.text.to_owned())?
+                .bind(us(m.at))?
+                .bind(m.external_id.map(str::to_owned))?
+                .bind(m.turn)?;
+            ids.push(MessageId(id));
+        }
+        Ok(ids)
     }
 
-    async fn insert_answer(
+    async fn insert_answers(
         &mut self,
         session: SessionId,
-        answer: &NewQuizAnswer,
+        answers: &[NewQuizAnswer],
         at: DateTime<Utc>,
     ) -> Result<()> {
-        self.pending
-            .push(
-                "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
-                 matched_by, created_at, choice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
-            )
-            .bind(session)?
-            .bind(answer.quiz.as_str())?
-            .bind(answer.question_id.clone())?
-            .bind(answer.question.clone())?
-            .bind(answer.answer.clone())?
-            .bind(answer.correct)?
-            .bind(answer.attempt)?
-            .bind(answer.matched_by.clone())?
-            .bind(us(at))?
-            .bind(answer.choice)?;
+        for answer in answers {
+            self.pending
+                .push(
+                    "INSERT INTO quiz_answers (session_id, quiz, question_id, question, answer, correct, attempt, \
+                     matched_by, created_at, choice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                )
+                .bind(session)?
+                .bind(answer.quiz.as_str())?
+                .bind(answer.question_id.clone())?
+                .bind(answer.question.clone())?
+                .bind(answer.answer.clone())?
+                .bind(answer.correct)?
+                .bind(answer.attempt)?
+                .bind(answer.matched_by.clone())?
+                .bind(us(at))?
+                .bind(answer.choice)?;
+        }
         Ok(())
     }
 
@@ -227,7 +247,11 @@ impl TurnTx for SqliteTx<'_> {
         s: &Session,
         progress: &QuizProgress,
         at: DateTime<Utc>,
+        reached: Option<&str>,
     ) -> Result<()> {
+        if let Some(step) = reached {
+            self.reach_step(s.id, step, at)?;
+        }
         let (step, language) = match &s.position {
             Some(p) => (Some(p.step.clone()), Some(p.language.clone())),
             None => (None, None),
@@ -259,23 +283,6 @@ impl TurnTx for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn reach_step(
-        &mut self,
-        session: SessionId,
-        step: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        self.pending
-            .push(
-                "INSERT INTO session_steps (session_id, step, reached_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (session_id, step) DO NOTHING;",
-            )
-            .bind(session)?
-            .bind(step.to_owned())?
-            .bind(us(at))?;
-        Ok(())
-    }
-
     async fn reach(&mut self, session: &Session) -> Result<Option<Reach>> {
         match self.reach.take() {
             // Read with the session, under this transaction's write lock.
@@ -284,18 +291,20 @@ impl TurnTx for SqliteTx<'_> {
         }
     }
 
-    async fn queue_outbox(&mut self, q: &QueuedRow<'_>) -> Result<()> {
-        self.pending
-            .push(delivery::QUEUE_OUTBOX)
-            .bind(q.org.0)?
-            .bind(q.channel.0)?
-            .bind(q.recipient.to_owned())?
-            .bind(q.message.id.0)?
-            .bind(q.message.session.0)?
-            .bind(q.purpose)?
-            .bind(q.idempotency_key.clone())?
-            .bind(us(q.at))?
-            .bind(us(q.at))?;
+    async fn queue_outbox(&mut self, rows: &[QueuedRow<'_>]) -> Result<()> {
+        for q in rows {
+            self.pending
+                .push(delivery::QUEUE_OUTBOX)
+                .bind(q.org.0)?
+                .bind(q.channel.0)?
+                .bind(q.recipient.to_owned())?
+                .bind(q.message.id.0)?
+                .bind(q.message.session.0)?
+                .bind(q.purpose)?
+                .bind(q.idempotency_key.clone())?
+                .bind(us(q.at))?
+                .bind(us(q.at))?;
+        }
         Ok(())
     }
 
@@ -409,6 +418,9 @@ impl EnrolTx for SqliteTx<'_> {
         .bind(new.position.as_ref().map(|p| &p.language))
         .fetch_one(self.read().await?)
         .await?;
+        if let Some(position) = &new.position {
+            self.reach_step(SessionId(id), &position.step, row.at)?;
+        }
         Ok(Some(SessionId(id)))
     }
 
