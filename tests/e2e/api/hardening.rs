@@ -17,6 +17,7 @@ both_backends!(
     revoking_a_key_closes_its_sockets,
     learner_tokens_are_revoked_and_swept,
     whole_transcripts_are_streamed,
+    a_client_that_does_not_read_is_closed_with_1013_and_resumes,
 );
 
 /// Dates of birth out of range (the PostgreSQL `date` type refused
@@ -757,6 +758,131 @@ async fn a_silent_client_is_closed_after_a_ping_interval() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let code = close_code(&mut socket).await;
     assert!(matches!(code, Some(1001) | None), "{code:?}");
+}
+
+/// A client that stops reading is not waited for: once a frame has waited
+/// `send_timeout` the server closes the socket with 1013 (try again
+/// later), and the client, reconnecting with `afterId` set to the last
+/// message it received, gets every message exactly once and in order.
+async fn a_client_that_does_not_read_is_closed_with_1013_and_resumes(backend: Backend) {
+    use chatcourse_storage::{Inbound, QuizProgress, TurnPlan};
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message as Frame;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let send_timeout = Duration::from_millis(1000);
+    let config = chatcourse_api::Config {
+        ws: chatcourse_api::config::WsOptions {
+            send_timeout,
+            ..Default::default()
+        },
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
+    let (customer, session_uuid) = app.enrolled().await;
+    let query = format!("customerUuid={customer}&sessionUuid={session_uuid}");
+
+    // A client whose kernel buffers little (no receive-buffer autotuning):
+    // what it does not read stays in the server's socket.
+    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+    tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = tcp.connect(app.addr).await.expect("connect");
+    let mut request = app
+        .ws_url(&format!("/api/v1/ws?{query}"))
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("Authentication", app.key.parse().expect("header value"));
+    let (socket, response) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("websocket connects");
+    assert_eq!(response.status().as_u16(), 101);
+    let mut socket: super::ws::Socket = socket;
+    let mut received = vec![super::ws::next(&mut socket).await];
+
+    // Then it stops reading while two turns of the session commit 400
+    // messages of 24 KB (9.6 MB, more than the server's socket buffers).
+    let org = app
+        .store
+        .find_org("org-a")
+        .await
+        .expect("find org")
+        .expect("org-a");
+    let session = app
+        .store
+        .get_session(org.id, session_uuid.parse().expect("uuid"))
+        .await
+        .expect("get session")
+        .expect("the session");
+    for turn in 0..2 {
+        let mut decide = |s: &chatcourse_storage::Session, now: chrono::DateTime<chrono::Utc>| {
+            Ok(TurnPlan {
+                state: s.state.clone(),
+                state_format: s.state_format,
+                status: s.status,
+                replies: (0..200)
+                    .map(|n| format!("{turn}-{n:03} {}", "x".repeat(24 * 1024)))
+                    .collect(),
+                answers: Vec::new(),
+                progress: QuizProgress::default(),
+                wake_at: s.wake_at,
+                last_activity: Some(now),
+                position: None,
+            })
+        };
+        app.store
+            .apply_turn(
+                session.id,
+                Inbound::message(format!("burst {turn}"), None),
+                &mut decide,
+            )
+            .await
+            .expect("turn");
+    }
+    // Past the send timeout (the server blocks as soon as its buffers are
+    // full, some 2.8 MB, tens of milliseconds after the commits), but
+    // within the send timeout the server then waits for its close frame:
+    // about half a second of margin either way.
+    tokio::time::sleep(send_timeout + send_timeout / 2).await;
+
+    // Reading again: what the server had written, then its close frame.
+    let code = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s");
+        match frame {
+            Some(Ok(Frame::Text(text))) => {
+                received.push(serde_json::from_str(text.as_str()).expect("JSON frame"));
+            }
+            Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
+            Some(Ok(Frame::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            other => panic!("expected the close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(1013), "closed as too slow");
+    let transcript = app.transcript(&customer, &session_uuid).await;
+    assert_eq!(transcript.len(), 1 + 2 * 201);
+    assert!(
+        received.len() < transcript.len(),
+        "{} of {} messages before the close",
+        received.len(),
+        transcript.len()
+    );
+    // What came before the close is the start of the transcript.
+    assert_eq!(received[..], transcript[..received.len()]);
+
+    // Resuming after the last message received: the rest, once, in order.
+    let last = received.last().expect("a message")["id"]
+        .as_i64()
+        .expect("id");
+    let mut socket = super::ws::open(&app, &format!("{query}&afterId={last}")).await;
+    while received.len() < transcript.len() {
+        received.push(super::ws::next(&mut socket).await);
+    }
+    assert_eq!(received, transcript);
+    let more = tokio::time::timeout(Duration::from_millis(300), socket.next()).await;
+    assert!(more.is_err(), "nothing after the last message: {more:?}");
 }
 
 /// Revoking an API key closes the sockets opened with it (close code
