@@ -5,7 +5,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::binary::chatcourse;
 use super::harness::{Backend, TestApp, TestDatabase, assert_error, both_backends, unique};
@@ -1196,6 +1196,98 @@ async fn openapi_says_what_is_enforced() {
         doc["paths"][all]["get"]["operationId"]
     );
     assert!(links("/api/v1/message")["FetchConversation"].is_object());
+}
+
+/// What the OpenAPI document states beyond single names (schemathesis's
+/// "no schema-valid request rejected"): the report's scope texts, the
+/// enrolment's language tag and time zones, quiet hours' times, the
+/// customer's fields; and the server takes what the document allows where
+/// it used to refuse it: an integer written `3600.0` (JSON Schema's
+/// `integer`), empty optional texts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_valid_requests_are_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let schemas = &doc["components"]["schemas"];
+    let field = |schema: &str, name: &str| schemas[schema]["properties"][name].clone();
+    let report = doc["paths"]["/api/v1/fe/program/report"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .clone();
+    let module = report
+        .iter()
+        .find(|p| p["name"] == "module")
+        .expect("module")["schema"]
+        .clone();
+    assert_eq!(module["maxLength"], 200);
+    assert!(module.get("minLength").is_none(), "empty is no filter");
+    assert_eq!(
+        field("Enrol", "language")["pattern"],
+        "^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$"
+    );
+    let zones = field("Enrol", "timezone")["enum"].clone();
+    for zone in [
+        json!(null),
+        json!(""),
+        json!("Africa/Nairobi"),
+        json!("UTC"),
+    ] {
+        assert!(
+            zones.as_array().expect("enum").contains(&zone),
+            "{zone} in {zones}"
+        );
+    }
+    assert_eq!(
+        field("QuietHoursData", "start")["pattern"],
+        "^([01][0-9]|2[0-3]):[0-5][0-9]$"
+    );
+    assert_eq!(
+        field("RegisterCustomer", "phone")["pattern"],
+        "^\\+?[0-9]( ?[0-9]){6,14}$"
+    );
+    assert_eq!(field("RegisterCustomer", "full_name")["maxLength"], 200);
+    let message = field("PostMessage", "message")["pattern"]
+        .as_str()
+        .expect("pattern")
+        .to_owned();
+    assert!(message.starts_with("^[^\\u0000]*"), "no NUL: {message}");
+
+    // The server takes what the document allows.
+    let (customer, session) = app.enrolled().await;
+    let token = |ttl: Value| json!({"customer_uuid": customer, "session_uuid": session, "ttl_seconds": ttl});
+    let before = chrono::Utc::now();
+    let (status, body) = app
+        .post("/api/v1/fe/session/token", &token(json!(3600.0)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let expires = chrono::DateTime::parse_from_rfc3339(
+        body["data"]["expires_at"].as_str().expect("expires_at"),
+    )
+    .expect("RFC 3339");
+    let ttl = expires.signed_duration_since(before).num_seconds();
+    assert!((3590..=3610).contains(&ttl), "{ttl} s");
+    let (status, body) = app
+        .post("/api/v1/fe/session/token", &token(json!(3600.5)))
+        .await;
+    assert_error(status, &body, 400, "malformed_json");
+    let module = app.module_uuid("Test Module Updated").await;
+    let other = app.register_customer().await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/program/customer/add",
+            &json!({"program_identifier": 49.0, "customer_uuid": other, "module": module,
+                    "language": "", "timezone": ""}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .get(&format!(
+            "/api/v1/fe/program/report?programIdentifier=49&module={}&version=",
+            "m".repeat(200)
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// SIGTERM stops `chatcourse serve` within `--shutdown-timeout` even with
