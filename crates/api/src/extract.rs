@@ -73,10 +73,50 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ]));
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    let value: T = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => value,
+        Err(e) if e.inner().classify() == serde_json::error::Category::Data => {
+            return whole_numbers_as_integers(text).ok_or_else(|| json_error(e));
+        }
+        Err(e) => return Err(json_error(e)),
+    };
     de.end()
         .map_err(|e| ApiError::MalformedJson(vec![format!("body: {}", strip_position(&e))]))?;
     Ok(value)
+}
+
+/// `text` read again with every number that has no fractional part
+/// (`564.0`, `1e3`) as an integer: JSON and JSON Schema do not tell `564`
+/// from `564.0`, so neither does an integer field. `None` if there was no
+/// such number or the body is still not a `T`.
+fn whole_numbers_as_integers<T: DeserializeOwned>(text: &str) -> Option<T> {
+    fn fix(value: &mut serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0) else {
+                    return false;
+                };
+                // Exactly representable, then in range of i64 or u64.
+                let whole = if (-9.0e18..9.0e18).contains(&f) {
+                    serde_json::Number::from(f as i64)
+                } else if (0.0..1.8e19).contains(&f) {
+                    serde_json::Number::from(f as u64)
+                } else {
+                    return false;
+                };
+                *n = whole;
+                true
+            }
+            serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, v| fix(v) | c),
+            serde_json::Value::Object(map) => map.values_mut().fold(false, |c, v| fix(v) | c),
+            _ => false,
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(text).ok()?;
+    if !fix(&mut value) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
 }
 
 fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -219,6 +259,26 @@ mod tests {
     fn errors(bytes: &[u8]) -> (&'static str, Vec<String>) {
         let e = parse_json::<Body>(bytes).unwrap_err();
         (e.code(), e.details())
+    }
+
+    /// JSON Schema's `integer` is any number without a fractional part:
+    /// `564.0` and `5.64e2` are integers, `564.5` is not.
+    #[test]
+    fn whole_numbers_are_integers() {
+        for text in [
+            r#"{"name": "a", "count": 564.0}"#,
+            r#"{"name": "a", "count": 5.64e2}"#,
+        ] {
+            let body = parse_json::<Body>(text.as_bytes()).unwrap();
+            assert_eq!(body.count, 564, "{text}");
+        }
+        assert_eq!(
+            errors(br#"{"name": "a", "count": 564.5}"#).0,
+            "malformed_json"
+        );
+        let (code, details) = errors(br#"{"name": 1.0, "count": 564.0}"#);
+        assert_eq!(code, "malformed_json");
+        assert!(details[0].starts_with("name: "), "{details:?}");
     }
 
     #[test]

@@ -99,12 +99,13 @@ mod accuracy {
             .pointer_mut("/components/schemas")
             .and_then(Value::as_object_mut)
         {
-            for schema in schemas.values_mut() {
+            for (owner, schema) in schemas.iter_mut() {
                 if let Some(properties) =
                     schema.get_mut("properties").and_then(Value::as_object_mut)
                 {
                     for (name, property) in properties.iter_mut() {
                         constrain(name, property);
+                        constrain_in(owner, name, property);
                     }
                 }
             }
@@ -182,11 +183,16 @@ mod accuracy {
             "message" if is("string") => {
                 schema.insert("minLength".into(), json!(1));
                 schema.insert("maxLength".into(), json!(2000));
-                schema.insert("pattern".into(), json!("\\S"));
+                // A visible character, and no NUL anywhere.
+                schema.insert(
+                    "pattern".into(),
+                    json!(format!("^[^\\u0000]*[^\\u0000{BLANK}][^\\u0000]*$")),
+                );
             }
             "module" | "token" if is("string") => {
                 schema.insert("minLength".into(), json!(1));
-                schema.insert("pattern".into(), json!("\\S"));
+                // Not blank once trimmed.
+                schema.insert("pattern".into(), json!(format!("[^{BLANK}]")));
             }
             "rate_per_second" if is("integer") => {
                 schema.insert("minimum".into(), json!(1));
@@ -200,6 +206,93 @@ mod accuracy {
                     json!("^((0[1-9]|1[0-9]|2[0-8])/(0[1-9]|1[0-2])/(19|20)[0-9]{2}|(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))$"),
                 );
             }
+            _ => {}
+        }
+    }
+
+    /// Unicode `White_Space` (what Rust's `trim` removes), as the inside of
+    /// a regex character class: a text made only of these is blank to the
+    /// server. Named one by one: `\s` differs between regex dialects
+    /// (U+0085, U+FEFF), and the same rule also describes the texts the
+    /// server answers with.
+    const BLANK: &str = "\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+    /// White space, control characters and the invisible format
+    /// characters of `customers::visible` in the BMP (those beyond it, musical symbol
+    /// formatting and tags, a character class without the `u` flag
+    /// cannot name).
+    const INVISIBLE: &str = "\\u0000-\\u0020\\u007f-\\u00a0\\u00ad\\u034f\\u061c\\u115f\\u1160\\u1680\\u17b4\\u17b5\\u180b-\\u180f\\u2000-\\u200f\\u2028-\\u202f\\u205f-\\u206f\\u2800\\u3000\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufff8";
+
+    /// A year of birth the server takes whatever the day (1900 to 2025:
+    /// none is in the future), then a month and a day every month has.
+    const DATE_OF_BIRTH: &str = "^((0[1-9]|1[0-9]|2[0-8])/(0[1-9]|1[0-2])/(19[0-9]{2}|20[01][0-9]|202[0-5])|(19[0-9]{2}|20[01][0-9]|202[0-5])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8]))?$";
+
+    /// No control character (`char::is_control`: C0, DEL, C1).
+    const PRINTABLE: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
+    /// An `HH:MM` time of day (24-hour clock), as `quiet::parse_time` reads.
+    const TIME_OF_DAY: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
+
+    /// The rules of a field that depend on where it is (`owner`: a
+    /// component schema's name, or an operation's path), beyond its name.
+    fn constrain_in(owner: &str, name: &str, schema: &mut Value) {
+        let Some(schema) = schema.as_object_mut() else {
+            return;
+        };
+        let mut set = |rules: Value| {
+            if let Value::Object(rules) = rules {
+                schema.remove("minLength");
+                schema.extend(rules);
+            }
+        };
+        let report = matches!(
+            owner,
+            "/api/v1/fe/program/report" | "/api/v1/fe/program/dashboard"
+        );
+        match (owner, name) {
+            // The report's scope (`summaries::report_scope`): trimmed,
+            // empty is no filter, no control character.
+            (_, "module" | "version") if report => {
+                set(json!({"maxLength": 200, "pattern": PRINTABLE}));
+            }
+            (_, "language") if report => {
+                set(json!({"maxLength": 35, "pattern": PRINTABLE}));
+            }
+            // `engine::is_language_tag`, or empty (the module's language).
+            ("Enrol", "language") => set(json!({
+                "maxLength": 35,
+                "pattern": "^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$"
+            })),
+            ("Enrol", "timezone") | ("QuietHoursData", "timezone") => {
+                let mut names = vec![Value::Null, json!("")];
+                names.extend(chrono_tz::TZ_VARIANTS.iter().map(|tz| json!(tz.name())));
+                set(json!({ "enum": names }));
+            }
+            ("Enrol", "program_name") => set(json!({
+                "maxLength": 200,
+                "pattern": "^[^\\u0000]*$"
+            })),
+            ("QuietHoursData", "start" | "end") => set(json!({ "pattern": TIME_OF_DAY })),
+            // `customers::validate`: at most 200 characters, no NUL; the
+            // required texts with a visible character. The phone must also
+            // be a number of its country's numbering plan, which no schema
+            // states (.ci/schemathesis.toml).
+            ("RegisterCustomer", "full_name" | "national_id") => set(json!({
+                "maxLength": 200,
+                "pattern": format!("^[^\\u0000]*[^{INVISIBLE}][^\\u0000]*$")
+            })),
+            ("RegisterCustomer", "location" | "gender") => set(json!({
+                "maxLength": 200,
+                "pattern": "^[^\\u0000]*$"
+            })),
+            ("RegisterCustomer", "email") => set(json!({
+                "maxLength": 200,
+                "pattern": "^([^\\u0000]*@[^\\u0000]*)?$"
+            })),
+            ("RegisterCustomer", "phone") => set(json!({
+                "pattern": "^\\+?[0-9]( ?[0-9]){6,14}$"
+            })),
+            ("RegisterCustomer", "date_of_birth") => set(json!({ "pattern": DATE_OF_BIRTH })),
             _ => {}
         }
     }
@@ -224,6 +317,7 @@ mod accuracy {
                     .to_owned();
                 if let Some(schema) = parameter.get_mut("schema") {
                     constrain(&name, schema);
+                    constrain_in(path, &name, schema);
                 }
             }
         }

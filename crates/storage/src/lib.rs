@@ -397,12 +397,16 @@ pub trait Store: Send + Sync {
         provider_message_id: &str,
         report: &DeliveryReport,
     ) -> Result<Option<ReportedRow>>;
-    /// The delivery records of a session's messages after `after`, in
-    /// message order (messages without an outbox row have none).
+    /// The delivery records of a session's messages after `after` and up
+    /// to `through` (inclusive; `None`: to the end), in message order
+    /// (messages without an outbox row have none). A page of a transcript
+    /// passes its own id range, so the work is that of the page, whatever
+    /// the session's length (a range on `outbox_session_message`).
     async fn message_deliveries(
         &self,
         session: SessionId,
         after: Option<MessageId>,
+        through: Option<MessageId>,
     ) -> Result<Vec<MessageDelivery>>;
     /// When the customer last wrote (their latest RECEIVED message, in any
     /// session): WhatsApp's 24-hour window runs from it.

@@ -756,8 +756,9 @@ impl Store for PostgresStore {
         &self,
         session: SessionId,
         after: Option<MessageId>,
+        through: Option<MessageId>,
     ) -> Result<Vec<MessageDelivery>> {
-        delivery::message_deliveries(&self.pool, session, after).await
+        delivery::message_deliveries(&self.pool, session, after, through).await
     }
 
     async fn last_inbound_at(&self, customer: CustomerId) -> Result<Option<DateTime<Utc>>> {

@@ -833,8 +833,9 @@ impl Store for SqliteStore {
         &self,
         session: SessionId,
         after: Option<MessageId>,
+        through: Option<MessageId>,
     ) -> Result<Vec<MessageDelivery>> {
-        delivery::message_deliveries(&self.reader, session, after).await
+        delivery::message_deliveries(&self.reader, session, after, through).await
     }
 
     async fn last_inbound_at(&self, customer: CustomerId) -> Result<Option<DateTime<Utc>>> {

@@ -80,6 +80,7 @@ contract_tests!(
     phones_are_unique_per_org,
     claims_keep_order_per_learner,
     delivery_reports_move_statuses_forward,
+    message_deliveries_per_page,
     concurrent_outbox_claimers,
     opted_out_contacts_get_nothing,
     old_customers_get_e164_phones,

@@ -5,7 +5,7 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::binary::chatcourse;
 use super::harness::{Backend, TestApp, TestDatabase, assert_error, both_backends, unique};
@@ -17,6 +17,7 @@ both_backends!(
     revoking_a_key_closes_its_sockets,
     learner_tokens_are_revoked_and_swept,
     whole_transcripts_are_streamed,
+    a_client_that_does_not_read_is_closed_with_1013_and_resumes,
 );
 
 /// Dates of birth out of range (the PostgreSQL `date` type refused
@@ -759,6 +760,131 @@ async fn a_silent_client_is_closed_after_a_ping_interval() {
     assert!(matches!(code, Some(1001) | None), "{code:?}");
 }
 
+/// A client that stops reading is not waited for: once a frame has waited
+/// `send_timeout` the server closes the socket with 1013 (try again
+/// later), and the client, reconnecting with `afterId` set to the last
+/// message it received, gets every message exactly once and in order.
+async fn a_client_that_does_not_read_is_closed_with_1013_and_resumes(backend: Backend) {
+    use chatcourse_storage::{Inbound, QuizProgress, TurnPlan};
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message as Frame;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let send_timeout = Duration::from_millis(1000);
+    let config = chatcourse_api::Config {
+        ws: chatcourse_api::config::WsOptions {
+            send_timeout,
+            ..Default::default()
+        },
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(backend, config).await;
+    let (customer, session_uuid) = app.enrolled().await;
+    let query = format!("customerUuid={customer}&sessionUuid={session_uuid}");
+
+    // A client whose kernel buffers little (no receive-buffer autotuning):
+    // what it does not read stays in the server's socket.
+    let tcp = tokio::net::TcpSocket::new_v4().expect("socket");
+    tcp.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = tcp.connect(app.addr).await.expect("connect");
+    let mut request = app
+        .ws_url(&format!("/api/v1/ws?{query}"))
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("Authentication", app.key.parse().expect("header value"));
+    let (socket, response) =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("websocket connects");
+    assert_eq!(response.status().as_u16(), 101);
+    let mut socket: super::ws::Socket = socket;
+    let mut received = vec![super::ws::next(&mut socket).await];
+
+    // Then it stops reading while two turns of the session commit 400
+    // messages of 24 KB (9.6 MB, more than the server's socket buffers).
+    let org = app
+        .store
+        .find_org("org-a")
+        .await
+        .expect("find org")
+        .expect("org-a");
+    let session = app
+        .store
+        .get_session(org.id, session_uuid.parse().expect("uuid"))
+        .await
+        .expect("get session")
+        .expect("the session");
+    for turn in 0..2 {
+        let mut decide = |s: &chatcourse_storage::Session, now: chrono::DateTime<chrono::Utc>| {
+            Ok(TurnPlan {
+                state: s.state.clone(),
+                state_format: s.state_format,
+                status: s.status,
+                replies: (0..200)
+                    .map(|n| format!("{turn}-{n:03} {}", "x".repeat(24 * 1024)))
+                    .collect(),
+                answers: Vec::new(),
+                progress: QuizProgress::default(),
+                wake_at: s.wake_at,
+                last_activity: Some(now),
+                position: None,
+            })
+        };
+        app.store
+            .apply_turn(
+                session.id,
+                Inbound::message(format!("burst {turn}"), None),
+                &mut decide,
+            )
+            .await
+            .expect("turn");
+    }
+    // Past the send timeout (the server blocks as soon as its buffers are
+    // full, some 2.8 MB, tens of milliseconds after the commits), but
+    // within the send timeout the server then waits for its close frame:
+    // about half a second of margin either way.
+    tokio::time::sleep(send_timeout + send_timeout / 2).await;
+
+    // Reading again: what the server had written, then its close frame.
+    let code = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s");
+        match frame {
+            Some(Ok(Frame::Text(text))) => {
+                received.push(serde_json::from_str(text.as_str()).expect("JSON frame"));
+            }
+            Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => {}
+            Some(Ok(Frame::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            other => panic!("expected the close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(1013), "closed as too slow");
+    let transcript = app.transcript(&customer, &session_uuid).await;
+    assert_eq!(transcript.len(), 1 + 2 * 201);
+    assert!(
+        received.len() < transcript.len(),
+        "{} of {} messages before the close",
+        received.len(),
+        transcript.len()
+    );
+    // What came before the close is the start of the transcript.
+    assert_eq!(received[..], transcript[..received.len()]);
+
+    // Resuming after the last message received: the rest, once, in order.
+    let last = received.last().expect("a message")["id"]
+        .as_i64()
+        .expect("id");
+    let mut socket = super::ws::open(&app, &format!("{query}&afterId={last}")).await;
+    while received.len() < transcript.len() {
+        received.push(super::ws::next(&mut socket).await);
+    }
+    assert_eq!(received, transcript);
+    let more = tokio::time::timeout(Duration::from_millis(300), socket.next()).await;
+    assert!(more.is_err(), "nothing after the last message: {more:?}");
+}
+
 /// Revoking an API key closes the sockets opened with it (close code
 /// 1008) at the next ping; sockets opened with another key stay open.
 async fn revoking_a_key_closes_its_sockets(backend: Backend) {
@@ -1070,6 +1196,98 @@ async fn openapi_says_what_is_enforced() {
         doc["paths"][all]["get"]["operationId"]
     );
     assert!(links("/api/v1/message")["FetchConversation"].is_object());
+}
+
+/// What the OpenAPI document states beyond single names (schemathesis's
+/// "no schema-valid request rejected"): the report's scope texts, the
+/// enrolment's language tag and time zones, quiet hours' times, the
+/// customer's fields; and the server takes what the document allows where
+/// it used to refuse it: an integer written `3600.0` (JSON Schema's
+/// `integer`), empty optional texts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_valid_requests_are_accepted() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let schemas = &doc["components"]["schemas"];
+    let field = |schema: &str, name: &str| schemas[schema]["properties"][name].clone();
+    let report = doc["paths"]["/api/v1/fe/program/report"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .clone();
+    let module = report
+        .iter()
+        .find(|p| p["name"] == "module")
+        .expect("module")["schema"]
+        .clone();
+    assert_eq!(module["maxLength"], 200);
+    assert!(module.get("minLength").is_none(), "empty is no filter");
+    assert_eq!(
+        field("Enrol", "language")["pattern"],
+        "^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$"
+    );
+    let zones = field("Enrol", "timezone")["enum"].clone();
+    for zone in [
+        json!(null),
+        json!(""),
+        json!("Africa/Nairobi"),
+        json!("UTC"),
+    ] {
+        assert!(
+            zones.as_array().expect("enum").contains(&zone),
+            "{zone} in {zones}"
+        );
+    }
+    assert_eq!(
+        field("QuietHoursData", "start")["pattern"],
+        "^([01][0-9]|2[0-3]):[0-5][0-9]$"
+    );
+    assert_eq!(
+        field("RegisterCustomer", "phone")["pattern"],
+        "^\\+?[0-9]( ?[0-9]){6,14}$"
+    );
+    assert_eq!(field("RegisterCustomer", "full_name")["maxLength"], 200);
+    let message = field("PostMessage", "message")["pattern"]
+        .as_str()
+        .expect("pattern")
+        .to_owned();
+    assert!(message.starts_with("^[^\\u0000]*"), "no NUL: {message}");
+
+    // The server takes what the document allows.
+    let (customer, session) = app.enrolled().await;
+    let token = |ttl: Value| json!({"customer_uuid": customer, "session_uuid": session, "ttl_seconds": ttl});
+    let before = chrono::Utc::now();
+    let (status, body) = app
+        .post("/api/v1/fe/session/token", &token(json!(3600.0)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let expires = chrono::DateTime::parse_from_rfc3339(
+        body["data"]["expires_at"].as_str().expect("expires_at"),
+    )
+    .expect("RFC 3339");
+    let ttl = expires.signed_duration_since(before).num_seconds();
+    assert!((3590..=3610).contains(&ttl), "{ttl} s");
+    let (status, body) = app
+        .post("/api/v1/fe/session/token", &token(json!(3600.5)))
+        .await;
+    assert_error(status, &body, 400, "malformed_json");
+    let module = app.module_uuid("Test Module Updated").await;
+    let other = app.register_customer().await;
+    let (status, body) = app
+        .post(
+            "/api/v1/fe/program/customer/add",
+            &json!({"program_identifier": 49.0, "customer_uuid": other, "module": module,
+                    "language": "", "timezone": ""}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .get(&format!(
+            "/api/v1/fe/program/report?programIdentifier=49&module={}&version=",
+            "m".repeat(200)
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// SIGTERM stops `chatcourse serve` within `--shutdown-timeout` even with

@@ -43,20 +43,25 @@ pub(crate) async fn find_session(
         .filter(|s| s.customer_uuid == customer_uuid))
 }
 
-/// Messages of `session` after `after`: all of them when `limit` is `None`.
-/// The delivery records of a session's messages after `after`.
-pub(crate) async fn read_deliveries(
+/// The delivery records of the messages of `page` (consecutive messages of
+/// `session` in id order): one range of ids, so the work is the page's,
+/// however long the session is.
+pub(crate) async fn page_deliveries(
     state: &AppState,
     session: &Session,
-    after: Option<MessageId>,
+    page: &[Message],
 ) -> Result<Vec<chatcourse_storage::MessageDelivery>, ApiError> {
+    let (Some(first), Some(last)) = (page.first(), page.last()) else {
+        return Ok(Vec::new());
+    };
     state
         .store
-        .message_deliveries(session.id, after)
+        .message_deliveries(session.id, Some(MessageId(first.id.0 - 1)), Some(last.id))
         .await
         .map_err(ApiError::internal)
 }
 
+/// Messages of `session` after `after`: all of them when `limit` is `None`.
 pub(crate) async fn read_messages(
     state: &AppState,
     session: &Session,
@@ -131,7 +136,7 @@ pub async fn all(
         return Ok(stream_transcript(state, session, after));
     };
     let messages = read_messages(&state, &session, after, Some(limit as u32)).await?;
-    let deliveries = read_deliveries(&state, &session, after).await?;
+    let deliveries = page_deliveries(&state, &session, &messages).await?;
     let items = MessageItem::list(&messages, &deliveries, state.timezone);
     Ok(ok("Messages successfully fetched", items).into_response())
 }
@@ -173,19 +178,15 @@ fn stream_transcript(state: AppState, session: Session, after: Option<MessageId>
                             ));
                         }
                     };
-                    let deliveries = match page.last() {
-                        None => Vec::new(),
-                        Some(last) => match read_deliveries(&state, &session, after).await {
-                            // Only this page's.
-                            Ok(all) => all.into_iter().filter(|d| d.message <= last.id).collect(),
-                            Err(e) => {
-                                tracing::error!(error = %e, "transcript failed part-way");
-                                return Some((
-                                    Err(std::io::Error::other("transcript failed")),
-                                    Step::Done,
-                                ));
-                            }
-                        },
+                    let deliveries = match page_deliveries(&state, &session, &page).await {
+                        Ok(deliveries) => deliveries,
+                        Err(e) => {
+                            tracing::error!(error = %e, "transcript failed part-way");
+                            return Some((
+                                Err(std::io::Error::other("transcript failed")),
+                                Step::Done,
+                            ));
+                        }
                     };
                     let items = MessageItem::list(&page, &deliveries, state.timezone);
                     let mut chunk = Vec::with_capacity(page.len() * 256);

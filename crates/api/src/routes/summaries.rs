@@ -131,7 +131,7 @@ pub async fn session(
     let tz = state.timezone;
     let deliveries = state
         .store
-        .message_deliveries(detail.summary.session.id, None)
+        .message_deliveries(detail.summary.session.id, None, None)
         .await
         .map_err(ApiError::internal)?;
     let customer = state

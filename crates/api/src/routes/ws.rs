@@ -34,7 +34,7 @@ use serde::Deserialize;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{MAX_BODY_BYTES, QueryParams, check, parse_json};
 use crate::limits::Caller;
-use crate::routes::messages::{STREAM_PAGE, find_session, read_deliveries, read_messages};
+use crate::routes::messages::{STREAM_PAGE, find_session, page_deliveries, read_messages};
 use crate::routes::session_tokens;
 use crate::state::{AppState, authenticate};
 use crate::turns::{self, TurnKind};
@@ -376,14 +376,7 @@ impl Connection {
         loop {
             let page =
                 read_messages(&self.state, &self.session, self.last, Some(STREAM_PAGE)).await?;
-            let deliveries = match page.last() {
-                None => Vec::new(),
-                Some(last) => read_deliveries(&self.state, &self.session, self.last)
-                    .await?
-                    .into_iter()
-                    .filter(|d| d.message <= last.id)
-                    .collect(),
-            };
+            let deliveries = page_deliveries(&self.state, &self.session, &page).await?;
             let items = MessageItem::list(&page, &deliveries, self.state.timezone);
             for (m, item) in page.iter().zip(&items) {
                 self.send_json(socket, item).await?;

@@ -515,14 +515,18 @@ pub(super) async fn message_deliveries(
     pool: &PgPool,
     session: SessionId,
     after: Option<MessageId>,
+    through: Option<MessageId>,
 ) -> Result<Vec<MessageDelivery>> {
+    // A range on `outbox_session_message (session_id, message_id)`.
     let rows = sqlx::query(
         "SELECT message_id, status, provider_message_id, error, attempts, segments, queued_at, \
          sent_at, delivered_at, failed_at FROM outbox \
-         WHERE session_id = $1 AND message_id > $2 ORDER BY message_id",
+         WHERE session_id = $1 AND message_id > $2 AND message_id <= $3 \
+         ORDER BY message_id",
     )
     .bind(session.0)
     .bind(after.map_or(0, |m| m.0))
+    .bind(through.map_or(i64::MAX, |m| m.0))
     .fetch_all(pool)
     .await?;
     rows.iter()

@@ -453,7 +453,7 @@ pub async fn delivery_reports_move_statuses_forward(
         .unwrap()
         .unwrap();
     assert_eq!(got.status, DeliveryStatus::Failed);
-    let all = store.message_deliveries(a.id, None).await.unwrap();
+    let all = store.message_deliveries(a.id, None, None).await.unwrap();
     assert_eq!(all.len(), 2);
     let (d1, d2) = (&all[0], &all[1]);
     assert_eq!(d1.message, first[0].message.as_ref().unwrap().id);
@@ -476,7 +476,7 @@ pub async fn delivery_reports_move_statuses_forward(
         )
     );
     let after = store
-        .message_deliveries(a.id, Some(first[0].message.as_ref().unwrap().id))
+        .message_deliveries(a.id, Some(first[0].message.as_ref().unwrap().id), None)
         .await
         .unwrap();
     assert_eq!(after, vec![d2.clone()]);
@@ -511,6 +511,129 @@ pub async fn delivery_reports_move_statuses_forward(
             .unwrap()
     );
     assert!(store.opted_out(w.org, "+254700000001").await.unwrap());
+}
+
+/// A transcript page reads the delivery records of its own id range only
+/// (`after` exclusive, `through` inclusive): each page of a long session,
+/// later pages included, shows exactly its messages' statuses, and another
+/// session's rows between its ids never appear.
+pub async fn message_deliveries_per_page(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    let a = learner(&store, &w, "+254700000001").await;
+    let b = learner(&store, &w, "+254700000002").await;
+    // Turns of both sessions interleaved: a's ids have b's between them.
+    for _ in 0..12 {
+        for s in [&a, &b] {
+            store
+                .apply_turn(s.id, Inbound::message("hi", None), &mut counter)
+                .await
+                .unwrap();
+        }
+    }
+    // Deliver (each claim hands out each learner's oldest queued row): a's
+    // rows become sent, failed, sent...; its last three are put off (still
+    // queued); b's all fail.
+    let mut expected = std::collections::HashMap::new();
+    let mut finished_of_a = 0;
+    for n in 0.. {
+        let claimed = store.claim_outbox(at(100 + n), LEASE, 10).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for row in claimed {
+            let message = row.message.as_ref().unwrap();
+            let outcome = if message.session != a.id {
+                OutboxOutcome::Failed { error: "b".into() }
+            } else if finished_of_a >= 10 {
+                OutboxOutcome::Retry {
+                    at: at(1_000_000),
+                    error: "later".into(),
+                }
+            } else {
+                finished_of_a += 1;
+                if finished_of_a % 2 == 1 {
+                    expected.insert(message.id, DeliveryStatus::Sent);
+                    OutboxOutcome::Sent {
+                        provider_message_id: Some(format!("SM{}", message.id.0)),
+                        segments: None,
+                    }
+                } else {
+                    expected.insert(message.id, DeliveryStatus::Failed);
+                    OutboxOutcome::Failed {
+                        error: format!("no {}", message.id.0),
+                    }
+                }
+            };
+            store
+                .finish_outbox(row.id, &outcome, at(100 + n))
+                .await
+                .unwrap();
+        }
+    }
+    for row in store.session_outbox(a.id).await.unwrap() {
+        expected
+            .entry(row.message.as_ref().unwrap().id)
+            .or_insert(DeliveryStatus::Queued);
+    }
+    let statuses: HashSet<_> = expected.values().copied().collect();
+    assert_eq!(statuses.len(), 3, "sent, failed and queued: {expected:?}");
+
+    // Page a's transcript 5 messages at a time (enrolment, then a
+    // RECEIVED and a SENT per turn: 25 messages, 5 pages).
+    let mut after = None;
+    let mut pages = 0;
+    let mut seen = 0;
+    loop {
+        let page = store.messages(w.org, a.id, after, 5).await.unwrap();
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            break;
+        };
+        pages += 1;
+        let got = store
+            .message_deliveries(a.id, Some(MessageId(first.id.0 - 1)), Some(last.id))
+            .await
+            .unwrap();
+        let want: Vec<_> = page
+            .iter()
+            .filter_map(|m| expected.get(&m.id).map(|status| (m.id, *status)))
+            .collect();
+        let got_pairs: Vec<_> = got.iter().map(|d| (d.message, d.status)).collect();
+        assert_eq!(got_pairs, want, "page {pages}");
+        for d in &got {
+            let sent = d.status == DeliveryStatus::Sent;
+            assert_eq!(
+                d.provider_message_id,
+                sent.then(|| format!("SM{}", d.message.0))
+            );
+        }
+        seen += got.len();
+        after = Some(last.id);
+    }
+    assert_eq!(pages, 5);
+    assert_eq!(seen, expected.len(), "every record on exactly one page");
+    // The bounds are exclusive below and inclusive above; b's rows never.
+    let whole = store.message_deliveries(a.id, None, None).await.unwrap();
+    assert_eq!(whole.len(), expected.len());
+    let (second, last) = (whole[1].message, whole[whole.len() - 1].message);
+    let middle = store
+        .message_deliveries(a.id, Some(whole[0].message), Some(second))
+        .await
+        .unwrap();
+    assert_eq!(middle, vec![whole[1].clone()]);
+    let tail = store
+        .message_deliveries(a.id, Some(second), None)
+        .await
+        .unwrap();
+    assert_eq!(tail[..], whole[2..]);
+    assert_eq!(tail.last().map(|d| d.message), Some(last));
+    assert_eq!(
+        store
+            .message_deliveries(a.id, Some(last), Some(MessageId(last.0 + 1000)))
+            .await
+            .unwrap(),
+        vec![]
+    );
 }
 
 /// Customers registered before phones were normalised get their E.164
