@@ -87,7 +87,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    super::block_on(execute(args))
+    super::block_on_streaming(execute(args))
 }
 
 /// Opens the store and finds the organisation and the programme; an

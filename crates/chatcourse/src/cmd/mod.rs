@@ -107,13 +107,21 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// A single-threaded runtime for a command; `None` (reported) if it cannot
-/// start.
-fn current_thread_runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+/// A runtime for a command: the command's future runs on this thread and,
+/// with `workers`, the tasks it spawns (an export's page reader) on that
+/// many other threads, so reading and writing overlap; `None` (reported)
+/// if it cannot start.
+fn runtime(workers: Option<usize>) -> Option<tokio::runtime::Runtime> {
+    let built = match workers {
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    match built {
         Ok(runtime) => Some(runtime),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -127,7 +135,23 @@ fn current_thread_runtime() -> Option<tokio::runtime::Runtime> {
 pub fn block_on<E: std::fmt::Display>(
     command: impl std::future::Future<Output = Result<std::process::ExitCode, E>>,
 ) -> std::process::ExitCode {
-    let Some(runtime) = current_thread_runtime() else {
+    run_on(None, command)
+}
+
+/// [`block_on`] with one worker thread beside this one, for the exports:
+/// the next page is read and decoded there while this thread encodes and
+/// writes the current one (measured: docs/performance.md).
+pub fn block_on_streaming<E: std::fmt::Display>(
+    command: impl std::future::Future<Output = Result<std::process::ExitCode, E>>,
+) -> std::process::ExitCode {
+    run_on(Some(1), command)
+}
+
+fn run_on<E: std::fmt::Display>(
+    workers: Option<usize>,
+    command: impl std::future::Future<Output = Result<std::process::ExitCode, E>>,
+) -> std::process::ExitCode {
+    let Some(runtime) = runtime(workers) else {
         return std::process::ExitCode::FAILURE;
     };
     runtime.block_on(command).unwrap_or_else(|e| {
