@@ -12,7 +12,9 @@
 //!   finish until the deadline, and whatever is left then is dropped.
 //!
 //! Each request carries the client's address (`ConnectInfo<SocketAddr>`),
-//! which the rate limits key on.
+//! which the rate limits key on, and the connection's [`ConnectionSlot`]:
+//! hyper's connection task ends when a WebSocket upgrade takes its socket,
+//! so the WebSocket's own task keeps the slot until the socket closes.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,11 +26,17 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+/// A connection's place under the cap: held by the connection's task and
+/// by each of its requests; a WebSocket's task keeps it once upgraded. The
+/// place is free when the last holder drops it.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 /// The limits of [`serve`].
 #[derive(Debug, Clone, Copy)]
@@ -79,8 +87,11 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let slot = ConnectionSlot(Arc::new(permit));
+        let request_slot = slot.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(remote));
+            request.extensions_mut().insert(request_slot.clone());
             let router = router.clone();
             async move {
                 let response = router
@@ -95,7 +106,7 @@ pub async fn serve(
             .with_upgrades();
         let stop = stop.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            let _slot = slot;
             let mut connection = std::pin::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,

@@ -337,6 +337,56 @@ async fn connections_are_capped() {
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
 }
 
+/// An open WebSocket counts against `max_connections` as long as it is
+/// open, not only until its upgrade: beyond the cap a new connection waits
+/// until a socket closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_count_against_the_connection_cap() {
+    use futures::StreamExt;
+    use tokio::io::AsyncReadExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let config = chatcourse_api::Config {
+        max_connections: 2,
+        ..chatcourse_api::Config::default()
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, config).await;
+    let (customer, session) = app.enrolled().await;
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        let mut request = app
+            .ws_url(&format!(
+                "/api/v1/ws?customerUuid={customer}&sessionUuid={session}"
+            ))
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", app.key).parse().expect("header"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        let first = socket.next().await.expect("a frame").expect("no error");
+        assert!(first.is_text(), "the history arrives: {first:?}");
+        sockets.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut waiting = raw(&app, WHOLE_REQUEST).await;
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), waiting.read(&mut buf))
+            .await
+            .is_err(),
+        "a third connection is not served while two WebSockets are open"
+    );
+    drop(sockets.pop());
+    let n = tokio::time::timeout(Duration::from_secs(5), waiting.read(&mut buf))
+        .await
+        .expect("served once a WebSocket closed")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+}
+
 /// Shutdown ends within its bound whatever the clients do: unfinished
 /// heads, a request that would run for a minute, a WebSocket that never
 /// reads.

@@ -77,6 +77,7 @@ pub async fn connect(
     caller: Caller,
     query: QueryParams,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    slot: Option<axum::Extension<crate::connections::ConnectionSlot>>,
 ) -> Result<Response, ApiError> {
     // Authenticate before anything else: a learner token, else the API key.
     let auth = match query.get("token") {
@@ -157,6 +158,9 @@ pub async fn connect(
         .max_message_size(MAX_BODY_BYTES)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
+                // The socket holds its connection's place under
+                // `max_connections` until it closes.
+                let _slot = slot;
                 state.metrics.websocket_opened();
                 let session_uuid = session.uuid;
                 if let Err(e) = Connection::new(state.clone(), session, after, caller, credential)
