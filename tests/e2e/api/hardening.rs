@@ -342,9 +342,7 @@ async fn connections_are_capped() {
 /// until a socket closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websockets_count_against_the_connection_cap() {
-    use futures::StreamExt;
     use tokio::io::AsyncReadExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let config = chatcourse_api::Config {
         max_connections: 2,
         ..chatcourse_api::Config::default()
@@ -353,21 +351,13 @@ async fn websockets_count_against_the_connection_cap() {
     let (customer, session) = app.enrolled().await;
     let mut sockets = Vec::new();
     for _ in 0..2 {
-        let mut request = app
-            .ws_url(&format!(
-                "/api/v1/ws?customerUuid={customer}&sessionUuid={session}"
-            ))
-            .into_client_request()
-            .expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", app.key).parse().expect("header"),
+        let query = format!("customerUuid={customer}&sessionUuid={session}");
+        let mut socket = super::ws::open(&app, &query).await;
+        let first = super::ws::next(&mut socket).await;
+        assert_eq!(
+            first["message_type"], "SENT",
+            "the history arrives: {first}"
         );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket connects");
-        let first = socket.next().await.expect("a frame").expect("no error");
-        assert!(first.is_text(), "the history arrives: {first:?}");
         sockets.push(socket);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
