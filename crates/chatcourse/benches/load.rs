@@ -801,11 +801,9 @@ async fn delivery(
         (1.0 - ratio) * 100.0,
     );
 
-    // Let the sends of the loop above finish, then build a backlog.
-    let settled = receiver.count();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The sends of the loops above are drained (settled): build a backlog.
     let _ = receiver.gate.send(false);
-    let queued_from = receiver.count().max(settled);
+    let queued_from = receiver.count();
     let started = Instant::now();
     let backlog = api.enrol(base, o.backlog, next_program()).await.len() as u64;
     let enrol_time = started.elapsed();

@@ -309,7 +309,6 @@ async fn slow_heads_and_idle_connections_are_closed() {
 /// Beyond `max_connections`, a new connection waits until one ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_capped() {
-    use tokio::io::AsyncReadExt;
     let config = chatcourse_api::Config {
         max_connections: 3,
         ..chatcourse_api::Config::default()
@@ -319,15 +318,23 @@ async fn connections_are_capped() {
     for _ in 0..3 {
         held.push(raw(&app, b"").await);
     }
+    served_only_when_one_ends(&app, held).await;
+}
+
+/// With the connections `held` open (as many as the cap), a new
+/// connection is not served; once one of them ends, it is.
+async fn served_only_when_one_ends<T>(app: &TestApp, mut held: Vec<T>) {
+    use tokio::io::AsyncReadExt;
     // Let the server take them.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut waiting = raw(&app, WHOLE_REQUEST).await;
+    let mut waiting = raw(app, WHOLE_REQUEST).await;
     let mut buf = [0u8; 64];
     assert!(
         tokio::time::timeout(Duration::from_millis(700), waiting.read(&mut buf))
             .await
             .is_err(),
-        "the fourth connection is not served while three are open"
+        "a new connection is not served while {} are open",
+        held.len()
     );
     drop(held.pop());
     let n = tokio::time::timeout(Duration::from_secs(5), waiting.read(&mut buf))
@@ -342,7 +349,6 @@ async fn connections_are_capped() {
 /// until a socket closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websockets_count_against_the_connection_cap() {
-    use tokio::io::AsyncReadExt;
     let config = chatcourse_api::Config {
         max_connections: 2,
         ..chatcourse_api::Config::default()
@@ -360,21 +366,7 @@ async fn websockets_count_against_the_connection_cap() {
         );
         sockets.push(socket);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut waiting = raw(&app, WHOLE_REQUEST).await;
-    let mut buf = [0u8; 64];
-    assert!(
-        tokio::time::timeout(Duration::from_millis(700), waiting.read(&mut buf))
-            .await
-            .is_err(),
-        "a third connection is not served while two WebSockets are open"
-    );
-    drop(sockets.pop());
-    let n = tokio::time::timeout(Duration::from_secs(5), waiting.read(&mut buf))
-        .await
-        .expect("served once a WebSocket closed")
-        .expect("read");
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    served_only_when_one_ends(&app, sockets).await;
 }
 
 /// Shutdown ends within its bound whatever the clients do: unfinished
