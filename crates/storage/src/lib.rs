@@ -401,7 +401,7 @@ pub trait Store: Send + Sync {
     /// to `through` (inclusive; `None`: to the end), in message order
     /// (messages without an outbox row have none). A page of a transcript
     /// passes its own id range, so the work is that of the page, whatever
-    /// the session's length (a range on `outbox_session_message`).
+    /// the session's length (a range on `outbox_session`).
     async fn message_deliveries(
         &self,
         session: SessionId,

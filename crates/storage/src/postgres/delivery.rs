@@ -517,7 +517,7 @@ pub(super) async fn message_deliveries(
     after: Option<MessageId>,
     through: Option<MessageId>,
 ) -> Result<Vec<MessageDelivery>> {
-    // A range on `outbox_session_message (session_id, message_id)`.
+    // A range on `outbox_session (session_id, message_id, status)`.
     let rows = sqlx::query(
         "SELECT message_id, status, provider_message_id, error, attempts, segments, queued_at, \
          sent_at, delivered_at, failed_at FROM outbox \
