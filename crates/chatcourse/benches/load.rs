@@ -799,7 +799,7 @@ async fn delivery(
         .expect("channel uuid")
         .to_owned()
     };
-    let mut channel = open_channel().await;
+    let mut channel = Some(open_channel().await);
     let learners = api.enrol(base, 16, next_program()).await;
     let dispatching = closed_loop(servers, api, &learners, 16, o.seconds).await;
     receiver.settle().await;
@@ -811,13 +811,13 @@ async fn delivery(
     let _ = receiver.gate.send(false);
     let (mut without, mut held) = (Vec::new(), Vec::new());
     for channel_on in [false, true, true, false, false, true] {
-        let enabled = !channel.is_empty();
-        if channel_on && !enabled {
-            channel = open_channel().await;
-        } else if !channel_on && enabled {
-            api.delete(base, &format!("/api/v1/fe/channels/{channel}"))
-                .await;
-            channel.clear();
+        match (channel_on, channel.take()) {
+            (true, None) => channel = Some(open_channel().await),
+            (false, Some(uuid)) => {
+                api.delete(base, &format!("/api/v1/fe/channels/{uuid}"))
+                    .await
+            }
+            (_, unchanged) => channel = unchanged,
         }
         let figures = closed_loop(servers, api, &learners, 16, o.seconds).await;
         if channel_on {
@@ -828,7 +828,7 @@ async fn delivery(
             without.push(figures);
         }
     }
-    if channel.is_empty() {
+    if channel.is_none() {
         open_channel().await;
     }
     let _ = receiver.gate.send(true);
