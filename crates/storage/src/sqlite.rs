@@ -34,7 +34,7 @@ mod turn;
 mod writer;
 
 use rows::{customer_from, key_from, module_from, org_from, programme_from, us};
-use turn::SqliteTx;
+use turn::{Pending, SqliteTx};
 use writer::{TurnEnd, Writer};
 
 use crate::clock::Clock;
@@ -45,6 +45,9 @@ use crate::{
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// Prepared statements the writer connection keeps.
+const WRITER_STATEMENTS: usize = 1024;
 
 /// How long a writer of another process waits for the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -141,8 +144,11 @@ impl SqliteStore {
         // can hold the lock that switching to WAL needs, and SQLite then
         // answers "database is locked" without waiting: try again a while.
         let mut tries = 0;
+        // The writer's queries are its batches' held-back writes, which
+        // vary with what the batch's turns wrote: keep many prepared.
+        let writer_connect = connect.clone().statement_cache_capacity(WRITER_STATEMENTS);
         let conn = loop {
-            match connect.connect().await {
+            match writer_connect.connect().await {
                 Err(sqlx::Error::Database(e))
                     if e.code().as_deref() == Some("5") && tries < 100 =>
                 {
@@ -193,15 +199,16 @@ impl TurnRunner for SqliteStore {
     ) -> Result<TurnOutcome> {
         let mut writer = self.writer.begin_turn().await?;
         let state = &mut *writer;
-        let mut tx = SqliteTx::new(&mut state.conn, &mut state.next_message);
-        let mut result =
+        let mut tx = SqliteTx::new(&mut state.conn, &mut state.next_message, &mut state.pending);
+        let result =
             crate::turn::turn(&mut tx, self.clock.as_ref(), session, inbound, decide).await;
-        if let Ok(TurnDone::Applied(..)) = result
-            && let Err(e) = tx.flush().await
-        {
-            result = Err(e);
-        }
         let end = match &result {
+            // Writes of this batch (perhaps of earlier turns) failed: the
+            // batch is rolled back, whatever the turn made of the error.
+            _ if tx.broken() => TurnEnd::Failed(match &result {
+                Err(e) => e.to_string(),
+                Ok(_) => "the batch's writes failed".to_owned(),
+            }),
             Ok(TurnDone::Applied(_, event)) => TurnEnd::Kept(event.clone()),
             // A replay read what may be this batch's uncommitted turn: it
             // waits for the commit too.
@@ -488,8 +495,8 @@ impl Store for SqliteStore {
         for _ in 0..ENROL_ATTEMPTS {
             let mut writer = self.writer.exclusive().await;
             let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
-            let mut next_message = None;
-            let mut enrol = SqliteTx::new(&mut tx, &mut next_message);
+            let (mut next_message, mut pending) = (None, Pending::default());
+            let mut enrol = SqliteTx::new(&mut tx, &mut next_message, &mut pending);
             match crate::turn::enrol(&mut enrol, org, new).await? {
                 Enrolled::New(created, event) => {
                     enrol.flush().await?;

@@ -51,7 +51,7 @@ contract_tests!(
     progress_is_stored_as_planned,
     wake_up_turn_has_no_inbound,
     rejected_turn_leaves_no_trace,
-    dropped_turn_leaves_no_trace,
+    dropped_turn_is_whole_or_absent,
     panicking_turn_leaves_no_trace,
     panics_amid_concurrent_turns,
     stored_times_follow_commit_order,

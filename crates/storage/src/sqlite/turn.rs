@@ -14,35 +14,41 @@ use crate::model::*;
 use crate::turn::{EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx};
 use crate::{Result, StoreError};
 
-/// The writer connection, inside a transaction, with the turn's writes
-/// held back until [`SqliteTx::flush`].
+/// The writer connection, inside a batch, with the batch's writes held
+/// back in [`Pending`].
 ///
 /// Every statement sqlx runs is a hand-off to its SQLite worker thread and
 /// back. A turn's writes do not depend on each other's results (message ids
 /// are handed out here, under the write lock, from `sqlite_sequence`), so
-/// they are sent together as one multi-statement query: a turn costs one
-/// read (the session, its replay check and how its customer is reached)
-/// and one write, not a round trip per row. Every read flushes first, so a
-/// read always sees the transaction's own writes.
+/// they are not sent when they are made: they wait in the writer's
+/// [`Pending`] and go with the next statement that must be answered, which
+/// is the next turn's read of its session or the batch's `COMMIT`. A kept
+/// turn therefore costs one round trip to SQLite's thread, its read, and
+/// the batch's `BEGIN` and `COMMIT` travel with the first read and the last
+/// writes. Every read sends what is pending first, in the same query, so a
+/// read always sees the batch's own writes.
 pub(super) struct SqliteTx<'c> {
     conn: &'c mut SqliteConnection,
     /// The next message id, once read (the writer holds the write lock:
     /// nobody else inserts messages until the transaction ends).
     next_message: &'c mut Option<i64>,
-    pending: Pending,
+    pending: &'c mut Pending,
     /// How the customer of the session read by `open_turn` is reached.
     reach: Option<(CustomerId, Option<Reach>)>,
+    /// Sending held-back writes failed: the batch is broken, whatever the
+    /// turn's own result says.
+    broken: bool,
 }
 
-/// Statements not yet sent, and their arguments in order.
+/// Statements of the open batch not yet sent, and their arguments in order.
 #[derive(Default)]
-struct Pending {
+pub(super) struct Pending {
     sql: String,
     args: SqliteArguments,
 }
 
 impl Pending {
-    fn push(&mut self, sql: &str) -> &mut Self {
+    pub(super) fn push(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);
         self
     }
@@ -56,35 +62,52 @@ impl Pending {
             .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
         Ok(self)
     }
+
+    /// The statements and their arguments, leaving nothing pending.
+    pub(super) fn take(&mut self) -> (String, SqliteArguments) {
+        let Pending { sql, args } = std::mem::take(self);
+        (sql, args)
+    }
 }
 
 impl<'c> SqliteTx<'c> {
-    /// `next_message` is the transaction's message-id counter: `None` until
-    /// its first message (then read from the database).
-    pub(super) fn new(conn: &'c mut SqliteConnection, next_message: &'c mut Option<i64>) -> Self {
+    /// `next_message` is the batch's message-id counter (`None` until it is
+    /// read from the database); `pending` its held-back writes.
+    pub(super) fn new(
+        conn: &'c mut SqliteConnection,
+        next_message: &'c mut Option<i64>,
+        pending: &'c mut Pending,
+    ) -> Self {
         SqliteTx {
             conn,
             next_message,
-            pending: Pending::default(),
+            pending,
             reach: None,
+            broken: false,
         }
+    }
+
+    /// Whether sending held-back writes (this turn's or earlier turns' of
+    /// the batch) failed.
+    pub(super) fn broken(&self) -> bool {
+        self.broken
     }
 
     /// Send the held-back writes, if any.
     pub(super) async fn flush(&mut self) -> Result<()> {
-        if self.pending.sql.is_empty() {
-            return Ok(());
-        }
-        let Pending { sql, args } = std::mem::take(&mut self.pending);
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(())
+        self.read().await.map(drop)
     }
 
     /// The connection for a read: after the held-back writes.
     async fn read(&mut self) -> Result<&mut SqliteConnection> {
-        self.flush().await?;
+        if !self.pending.sql.is_empty() {
+            let (sql, args) = self.pending.take();
+            self.broken = true;
+            sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                .execute(&mut *self.conn)
+                .await?;
+            self.broken = false;
+        }
         Ok(self.conn)
     }
 
@@ -107,11 +130,9 @@ impl<'c> SqliteTx<'c> {
             Some(id) => id,
             None => {
                 // AUTOINCREMENT: never an id used before, even a deleted one.
-                let seq: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0)",
-                )
-                .fetch_one(self.read().await?)
-                .await?;
+                let seq: i64 = sqlx::query_scalar(MESSAGE_SEQ)
+                    .fetch_one(self.read().await?)
+                    .await?;
                 seq + 1
             }
         };
@@ -119,6 +140,10 @@ impl<'c> SqliteTx<'c> {
         Ok(id)
     }
 }
+
+/// The last message id handed out (0 if none).
+const MESSAGE_SEQ: &str =
+    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0)";
 
 pub(super) async fn load_session(
     conn: &mut SqliteConnection,
@@ -145,22 +170,34 @@ impl TurnTx for SqliteTx<'_> {
         id: SessionId,
         external_id: Option<&str>,
     ) -> Result<Option<(Session, Option<i64>)>> {
-        // The write lock is held already: one plain read.
-        let sql = format!(
+        // The write lock is held already: one plain read, sent with the
+        // batch's held-back writes.
+        let select = format!(
             "SELECT {SESSION_COLS}, \
              (SELECT m.turn FROM messages m WHERE m.session_id = s.id AND m.external_id = ?) AS replay_turn, \
+             ({MESSAGE_SEQ}) AS message_seq, \
              {REACH_COLS} \
-             FROM sessions s JOIN customers c ON c.id = s.customer_id WHERE s.id = ?"
+             FROM sessions s JOIN customers c ON c.id = s.customer_id WHERE s.id = ?;"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(external_id)
-            .bind(id)
-            .fetch_optional(self.read().await?)
+        // Until it answers, the held-back writes' fate is unknown.
+        self.broken = true;
+        self.pending
+            .push(&select)
+            .bind(external_id.map(str::to_owned))?
+            .bind(id)?;
+        let (sql, args) = self.pending.take();
+        let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .fetch_optional(&mut *self.conn)
             .await?;
+        self.broken = false;
         let Some(row) = row else {
             return Ok(None);
         };
         let session = session_from(&row)?;
+        if self.next_message.is_none() {
+            let seq: i64 = row.try_get("message_seq")?;
+            *self.next_message = Some(seq + 1);
+        }
         self.reach = Some((session.customer, delivery::reach_from(&row)?));
         Ok(Some((session, row.try_get("replay_turn")?)))
     }

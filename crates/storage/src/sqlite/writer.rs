@@ -25,6 +25,7 @@ use std::time::Instant;
 use sqlx::SqliteConnection;
 use tokio::sync::{Mutex, OwnedMutexGuard, broadcast, watch};
 
+use super::turn::Pending;
 use crate::model::MessageEvent;
 use crate::{POOL_WAIT, Result, StoreError};
 
@@ -48,6 +49,9 @@ pub(super) struct WriterState {
     pub(super) conn: SqliteConnection,
     /// The open batch's next message id, once its first turn read it.
     pub(super) next_message: Option<i64>,
+    /// The open batch's statements not sent yet (its `BEGIN` until its
+    /// first read, its turns' writes until the next read or the `COMMIT`).
+    pub(super) pending: Pending,
     batch: Option<Batch>,
     /// A transaction may be open that no batch accounts for.
     dirty: bool,
@@ -93,6 +97,7 @@ impl Writer {
             state: Arc::new(Mutex::new(WriterState {
                 conn,
                 next_message: None,
+                pending: Pending::default(),
                 batch: None,
                 dirty: false,
                 generation: 0,
@@ -131,9 +136,8 @@ impl Writer {
         let mut state = self.lock().await;
         state.dirty = true;
         if state.batch.is_none() {
-            sqlx::raw_sql("BEGIN IMMEDIATE")
-                .execute(&mut state.conn)
-                .await?;
+            // Sent with the batch's first read (or its COMMIT).
+            state.pending.push("BEGIN IMMEDIATE;");
             state.generation += 1;
             state.next_message = None;
             let (done, _) = watch::channel(None);
@@ -199,7 +203,12 @@ impl Writer {
                 metrics::histogram!("chatcourse_store_commit_batch_size")
                     .record(batch.turns as f64);
                 state.dirty = true;
-                match sqlx::raw_sql("COMMIT").execute(&mut state.conn).await {
+                let (mut sql, args) = state.pending.take();
+                sql.push_str("COMMIT;");
+                match sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+                    .execute(&mut state.conn)
+                    .await
+                {
                     Ok(_) => {
                         state.dirty = false;
                         for event in batch.events {
@@ -238,6 +247,7 @@ impl Writer {
 
 /// Roll back whatever is open and fail the open batch's turns.
 async fn abort(state: &mut WriterState, why: &str) {
+    state.pending = Pending::default();
     // Fails harmlessly when no transaction is open.
     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut state.conn).await;
     state.dirty = false;

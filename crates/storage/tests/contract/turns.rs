@@ -267,14 +267,17 @@ pub async fn rejected_turn_leaves_no_trace(store: Arc<dyn Store>, _clock: Arc<Ma
     assert!(matches!(missing, StoreError::NotFound(_)), "{missing}");
 }
 
-pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+/// A turn whose caller goes away in the middle is stored whole or not at
+/// all: on PostgreSQL the cut-off transaction rolls back; on SQLite the
+/// turn's writes are held back and, once the turn has made them all, its
+/// batch's commit runs in a task of its own and stores them all.
+pub async fn dropped_turn_is_whole_or_absent(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     let w = world(&store, "acme").await;
     let s = session(&store, &w).await;
     let before = all_messages(&store, w.org, s.id).await;
     // The decision blocks (as a slow engine would) past the timeout, and asks
     // for many replies: the timeout drops the turn's future at the first
-    // statement after the decision that is not answered at once, in the
-    // middle of its transaction.
+    // statement after the decision that is not answered at once.
     let mut slow = |current: &Session, now: DateTime<Utc>| {
         std::thread::sleep(std::time::Duration::from_millis(150));
         let mut plan = counter(current, now)?;
@@ -288,7 +291,40 @@ pub async fn dropped_turn_leaves_no_trace(store: Arc<dyn Store>, _clock: Arc<Man
     );
     let result = tokio::time::timeout(std::time::Duration::from_millis(20), turn).await;
     assert!(result.is_err(), "the turn should have been cut off");
-    after_crash(&store, &w, &s, &before).await;
+    // An enrolment takes the writer for itself: a commit in flight ends
+    // first. (The session is live: it answers with the existing one.)
+    let existing = store
+        .create_session(w.org, &new_session(&w, &w.customer, &[]))
+        .await
+        .unwrap();
+    assert!(existing.existing);
+    let messages = all_messages(&store, w.org, s.id).await;
+    assert_eq!(messages[..before.len()], *before);
+    if messages.len() == before.len() {
+        after_crash(&store, &w, &s, &before).await;
+        return;
+    }
+    let texts: Vec<_> = messages[before.len()..]
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    let whole: Vec<String> = std::iter::once("lost".to_owned())
+        .chain((0..200).map(|i| format!("reply {i}")))
+        .collect();
+    assert_eq!(texts, whole, "a stored turn is stored whole");
+    let again = store
+        .apply_turn(
+            s.id,
+            Inbound::message("again", Some("x1".to_owned())),
+            &mut counter,
+        )
+        .await
+        .unwrap();
+    assert!(
+        again.replayed,
+        "the stored turn is replayed, not applied again"
+    );
+    assert_eq!(again.session.turns, 1);
 }
 
 /// A turn whose engine panics (inside the transaction) is rejected, naming
