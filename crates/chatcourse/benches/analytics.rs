@@ -421,6 +421,12 @@ fn main() {
         let expected = sessions * (turns * PER_TURN + 1);
         export(&seeded, &url, expected).await;
         report(&url, &seeded.name, o.sessions);
+        if std::env::var_os("CHATCOURSE_BENCH_KEEP").is_some() {
+            println!("kept: {url} (org {})", seeded.name);
+        }
     });
-    let _ = std::fs::remove_dir_all(&dir);
+    // CHATCOURSE_BENCH_KEEP=1 keeps the database, to run commands on it by hand.
+    if std::env::var_os("CHATCOURSE_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

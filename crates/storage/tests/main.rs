@@ -65,6 +65,7 @@ contract_tests!(
     summaries,
     programme_figures,
     export_streams,
+    export_keeps_every_text,
     export_sessions_streams,
     exports_read_in_pages,
     export_sessions_count_deliveries,

@@ -169,15 +169,6 @@ pub(super) fn summary_from(row: &SqliteRow) -> Result<SessionSummary> {
     })
 }
 
-pub(super) fn export_row_from(row: &SqliteRow) -> Result<ExportRow> {
-    Ok(ExportRow {
-        message: message_from(row)?,
-        customer_uuid: uuid(row, "customer_uuid")?,
-        programme_identifier: row.try_get("programme_identifier")?,
-        module_uuid: uuid(row, "module_uuid")?,
-    })
-}
-
 pub(super) fn answer_export_from(row: &SqliteRow) -> Result<AnswerExportRow> {
     Ok(AnswerExportRow {
         id: row.try_get("id")?,
