@@ -721,6 +721,28 @@ impl Encoder {
         }
     }
 
+    /// Writes the bytes encoded since the last call to `out`, keeping the
+    /// buffer for the next lines where the format allows (a file export
+    /// then reuses one buffer instead of growing a new one per batch).
+    pub fn write_to(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        match self {
+            Encoder::Ndjson(buffer) => {
+                out.write_all(buffer)?;
+                buffer.clear();
+                Ok(())
+            }
+            Encoder::Csv(csv) => {
+                let writer = std::mem::replace(&mut csv.0, csv_writer(Vec::new()));
+                // Flushing into a Vec cannot fail.
+                let mut buffer = writer.into_inner().unwrap_or_default();
+                out.write_all(&buffer)?;
+                buffer.clear();
+                csv.0 = csv_writer(buffer);
+                Ok(())
+            }
+        }
+    }
+
     /// The bytes encoded since the last call.
     pub fn take(&mut self) -> Bytes {
         Bytes::from(match self {

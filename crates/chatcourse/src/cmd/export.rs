@@ -227,11 +227,11 @@ async fn write<L: Line>(
         encoder.line(&line).map_err(|e| fail(&e))?;
         rows += 1;
         if rows % BATCH == 0 {
-            out.write_all(&encoder.take()).map_err(|e| fail(&e))?;
+            encoder.write_to(&mut out).map_err(|e| fail(&e))?;
             progress.at(rows);
         }
     }
-    out.write_all(&encoder.take()).map_err(|e| fail(&e))?;
+    encoder.write_to(&mut out).map_err(|e| fail(&e))?;
     out.flush().map_err(|e| fail(&e))?;
     progress.done(rows);
     Ok(rows)
