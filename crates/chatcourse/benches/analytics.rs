@@ -402,6 +402,8 @@ fn main() {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", dir.join("bench.db").display()),
     };
+    // CHATCOURSE_BENCH_KEEP=1 keeps the database, to run commands on it by hand.
+    let keep = std::env::var_os("CHATCOURSE_BENCH_KEEP").is_some();
     runtime.block_on(async {
         let store = connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
@@ -421,12 +423,11 @@ fn main() {
         let expected = sessions * (turns * PER_TURN + 1);
         export(&seeded, &url, expected).await;
         report(&url, &seeded.name, o.sessions);
-        if std::env::var_os("CHATCOURSE_BENCH_KEEP").is_some() {
+        if keep {
             println!("kept: {url} (org {})", seeded.name);
         }
     });
-    // CHATCOURSE_BENCH_KEEP=1 keeps the database, to run commands on it by hand.
-    if std::env::var_os("CHATCOURSE_BENCH_KEEP").is_none() {
+    if !keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

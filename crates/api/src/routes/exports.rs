@@ -721,38 +721,35 @@ impl Encoder {
         }
     }
 
-    /// Writes the bytes encoded since the last call to `out`, keeping the
-    /// buffer for the next lines where the format allows (a file export
-    /// then reuses one buffer instead of growing a new one per batch).
+    /// Writes the bytes encoded since the last call to `out`, then keeps
+    /// the emptied buffer for the next lines (a file export reuses one
+    /// buffer instead of growing a new one per batch).
     pub fn write_to(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut buffer = self.drain();
+        out.write_all(&buffer)?;
+        buffer.clear();
         match self {
-            Encoder::Ndjson(buffer) => {
-                out.write_all(buffer)?;
-                buffer.clear();
-                Ok(())
-            }
-            Encoder::Csv(csv) => {
-                let writer = std::mem::replace(&mut csv.0, csv_writer(Vec::new()));
-                // Flushing into a Vec cannot fail.
-                let mut buffer = writer.into_inner().unwrap_or_default();
-                out.write_all(&buffer)?;
-                buffer.clear();
-                csv.0 = csv_writer(buffer);
-                Ok(())
-            }
+            Encoder::Ndjson(out) => *out = buffer,
+            Encoder::Csv(csv) => csv.0 = csv_writer(buffer),
         }
+        Ok(())
     }
 
     /// The bytes encoded since the last call.
     pub fn take(&mut self) -> Bytes {
-        Bytes::from(match self {
+        Bytes::from(self.drain())
+    }
+
+    /// The bytes encoded since the last call, leaving an empty buffer.
+    fn drain(&mut self) -> Vec<u8> {
+        match self {
             Encoder::Ndjson(out) => std::mem::take(out),
             Encoder::Csv(csv) => {
                 let writer = std::mem::replace(&mut csv.0, csv_writer(Vec::new()));
                 // Flushing into a Vec cannot fail.
                 writer.into_inner().unwrap_or_default()
             }
-        })
+        }
     }
 }
 

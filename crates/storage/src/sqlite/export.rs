@@ -55,54 +55,41 @@ async fn transcript_rows(
     Ok(rows)
 }
 
-/// One row of [`transcript_rows`]'s JSON, in its `json_array` order.
+/// One row of [`transcript_rows`]'s JSON: serde reads a struct from an
+/// array field by field, so the fields follow the `json_array` order.
 #[derive(serde::Deserialize)]
-struct TranscriptCells(
-    i64,
-    i64,
-    uuid::Uuid,
-    i64,
-    String,
-    String,
-    i64,
-    Option<String>,
-    i64,
-    uuid::Uuid,
-    i64,
-    uuid::Uuid,
-);
+struct TranscriptCells {
+    id: i64,
+    session_id: i64,
+    session_uuid: uuid::Uuid,
+    customer_id: i64,
+    direction: String,
+    text: String,
+    created_at: i64,
+    external_id: Option<String>,
+    turn: i64,
+    customer_uuid: uuid::Uuid,
+    programme_identifier: i64,
+    module_uuid: uuid::Uuid,
+}
 
 impl TranscriptCells {
     fn into_row(self) -> Result<ExportRow> {
-        let TranscriptCells(
-            id,
-            session,
-            session_uuid,
-            customer,
-            direction,
-            text,
-            created_at,
-            external_id,
-            turn,
-            customer_uuid,
-            programme_identifier,
-            module_uuid,
-        ) = self;
         Ok(ExportRow {
             message: Message {
-                id: MessageId(id),
-                session: SessionId(session),
-                session_uuid,
-                customer: CustomerId(customer),
-                direction: crate::parse(&direction)?,
-                text,
-                created_at: time(created_at)?,
-                external_id,
-                turn,
+                id: MessageId(self.id),
+                session: SessionId(self.session_id),
+                session_uuid: self.session_uuid,
+                customer: CustomerId(self.customer_id),
+                direction: crate::parse(&self.direction)?,
+                text: self.text,
+                created_at: time(self.created_at)?,
+                external_id: self.external_id,
+                turn: self.turn,
             },
-            customer_uuid,
-            programme_identifier,
-            module_uuid,
+            customer_uuid: self.customer_uuid,
+            programme_identifier: self.programme_identifier,
+            module_uuid: self.module_uuid,
         })
     }
 }
