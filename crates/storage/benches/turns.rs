@@ -8,6 +8,11 @@
 //! file, WAL, synchronous=FULL); with `TEST_DATABASE_URL` set, PostgreSQL too
 //! (in a schema of its own, dropped afterwards), with and without NOTIFY. `BENCH_SECONDS` sets each measurement's
 //! length (default 2).
+//!
+//! Then, on each backend, what a claim of the outbox costs when learners'
+//! heads wait for a retry (a receiver that is down) with a backlog queued
+//! behind them (`BENCH_BACKLOG` rows, default 50,000), against the same
+//! claim before the backlog was queued.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,6 +161,17 @@ impl Raw {
 }
 
 async fn sessions(store: &Arc<dyn Store>, org: OrgId, count: usize, tag: &str) -> Vec<Session> {
+    learners(store, org, count, tag, false).await
+}
+
+/// `count` customers (with phones if `phones`), each enrolled once.
+async fn learners(
+    store: &Arc<dyn Store>,
+    org: OrgId,
+    count: usize,
+    tag: &str,
+    phones: bool,
+) -> Vec<Session> {
     let programme = store.ensure_programme(org, 1, Utc::now()).await.unwrap();
     let module = store
         .register_module_version(&NewModuleVersion {
@@ -182,7 +198,7 @@ async fn sessions(store: &Arc<dyn Store>, org: OrgId, count: usize, tag: &str) -
                     full_name: format!("{tag} {i}"),
                     national_id: String::new(),
                     phone: String::new(),
-                    phone_e164: None,
+                    phone_e164: phones.then(|| format!("+2547{i:08}")),
                     location: String::new(),
                     gender: String::new(),
                     email: None,
@@ -292,12 +308,93 @@ async fn bench(name: &str, store: Arc<dyn Store>, raw: Raw, length: Duration) {
     }
 }
 
+/// A claim of the outbox while 16 learners' heads wait for a retry: its
+/// time before and after `backlog` rows are queued behind those heads.
+async fn claims(name: &str, store: Arc<dyn Store>, backlog: usize) {
+    const LEARNERS: usize = 16;
+    const PER_TURN: usize = 50;
+    const CLAIMS: u32 = 100;
+    let lease = Duration::from_secs(60);
+    let org = store
+        .create_org_if_missing("claims", Utc::now())
+        .await
+        .unwrap()
+        .id;
+    store
+        .create_channel(&NewChannel {
+            uuid: uuid::Uuid::new_v4(),
+            org,
+            kind: "webhook".to_owned(),
+            name: "down".to_owned(),
+            settings: r#"{"url":"http://127.0.0.1:9/"}"#.to_owned(),
+            secrets: String::new(),
+            default_country: "KE".to_owned(),
+            rate_per_second: 80,
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let sessions = learners(&store, org, LEARNERS, "claims", true).await;
+    // The receiver is down: each enrolment message (each learner's head)
+    // waits for a retry an hour from now.
+    let heads = store.claim_outbox(Utc::now(), lease, 100).await.unwrap();
+    assert_eq!(heads.len(), LEARNERS);
+    for head in &heads {
+        let retry = OutboxOutcome::Retry {
+            at: Utc::now() + chrono::Duration::hours(1),
+            error: "HTTP 503".to_owned(),
+        };
+        store
+            .finish_outbox(head.id, &retry, Utc::now())
+            .await
+            .unwrap();
+    }
+    let time_claims = || {
+        let store = store.clone();
+        async move {
+            // Up to CLAIMS claims, stopping after two seconds.
+            let start = Instant::now();
+            let mut claims = 0;
+            while claims < CLAIMS && (claims == 0 || start.elapsed() < Duration::from_secs(2)) {
+                let got = store.claim_outbox(Utc::now(), lease, 100).await.unwrap();
+                assert!(got.is_empty(), "every head waits");
+                claims += 1;
+            }
+            start.elapsed().as_secs_f64() * 1e3 / f64::from(claims)
+        }
+    };
+    let before = time_claims().await;
+    // The backlog: turns of 50 replies each, spread over the learners.
+    let many = |session: &Session, at: DateTime<Utc>| {
+        let mut plan = counter(session, at)?;
+        plan.replies = vec!["more".to_owned(); PER_TURN];
+        Ok(plan)
+    };
+    for turn in 0..backlog.div_ceil(PER_TURN) {
+        let session = &sessions[turn % LEARNERS];
+        store
+            .apply_turn(session.id, Inbound::wake_up(), &mut { many })
+            .await
+            .unwrap();
+    }
+    let after = time_claims().await;
+    println!(
+        "{name}: claim while {LEARNERS} learners' heads wait for a retry: {before:.2} ms; \
+         with {backlog} rows queued behind them: {after:.2} ms ({:.2}x)",
+        after / before
+    );
+}
+
 fn main() {
     let seconds: f64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
     let length = Duration::from_secs_f64(seconds);
+    let backlog: usize = std::env::var("BENCH_BACKLOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50_000);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -316,7 +413,9 @@ fn main() {
             .await
             .unwrap();
         let raw = Raw::Sqlite(pool);
-        bench("SQLite (file, WAL)", Arc::new(store), raw, length).await;
+        let store: Arc<dyn Store> = Arc::new(store);
+        bench("SQLite (file, WAL)", store.clone(), raw, length).await;
+        claims("SQLite", store, backlog).await;
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
@@ -350,7 +449,17 @@ fn main() {
                     length,
                 )
                 .await;
+                let store = PostgresStore::connect(&StoreOptions {
+                    postgres_schema: Some(format!("{schema}_claims")),
+                    ..StoreOptions::new(url.clone())
+                })
+                .await
+                .unwrap();
+                claims("PostgreSQL", Arc::new(store), backlog).await;
                 PostgresStore::drop_schema(&url, &schema).await.unwrap();
+                PostgresStore::drop_schema(&url, &format!("{schema}_claims"))
+                    .await
+                    .unwrap();
             }
             _ => println!("PostgreSQL: skipped (set TEST_DATABASE_URL)"),
         }

@@ -80,6 +80,8 @@ contract_tests!(
     outbox_rows_follow_turns,
     phones_are_unique_per_org,
     claims_keep_order_per_learner,
+    backlog_waits_behind_its_head,
+    queueing_while_sending,
     delivery_reports_move_statuses_forward,
     message_deliveries_per_page,
     concurrent_outbox_claimers,

@@ -361,10 +361,8 @@ pub(super) async fn claim_outbox(
     let ids: Vec<i64> = sqlx::query_scalar(
         "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT o.id FROM outbox o \
          JOIN channels ch ON ch.id = o.channel_id AND ch.disabled_at IS NULL \
-         WHERE o.status = 'queued' AND o.next_attempt_at <= $2 \
+         WHERE o.status = 'queued' AND o.head AND o.next_attempt_at <= $2 \
          AND (o.lease_until IS NULL OR o.lease_until <= $3) \
-         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id \
-          AND p.recipient = o.recipient AND p.status = 'queued' AND p.id < o.id) \
          ORDER BY o.next_attempt_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) RETURNING id",
     )
     .bind(until)

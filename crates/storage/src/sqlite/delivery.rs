@@ -10,17 +10,37 @@ use crate::model::*;
 use crate::turn::{FailedDelivery, QueuedEvent, Reach, delivery_failed_events};
 use crate::{Result, parse};
 
+/// Whether a row queued now for a channel and recipient (bound in that
+/// order) is the learner's head: no row of theirs is queued. Exact on
+/// SQLite, where inserts and the claim run on the one writer; the
+/// migration `outbox_heads` says how the mark moves on.
+macro_rules! is_head {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM outbox WHERE channel_id = ? AND recipient = ? AND status = 'queued')"
+    };
+}
+
 /// An outbox row of a message: org, channel, recipient, message, session,
-/// purpose, idempotency key, due, queued.
-pub(super) const QUEUE_OUTBOX: &str = "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
-     idempotency_key, status, attempts, next_attempt_at, queued_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?);";
+/// purpose, idempotency key, due, queued, then channel and recipient again
+/// for `is_head!`.
+pub(super) const QUEUE_OUTBOX: &str = concat!(
+    "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
+     idempotency_key, status, attempts, next_attempt_at, queued_at, head) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ",
+    is_head!(),
+    ");"
+);
 
 /// An outbox row of an event: org, channel, recipient, session, payload,
-/// idempotency key, due, queued.
-pub(super) const QUEUE_EVENT: &str = "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, payload, \
-     idempotency_key, status, attempts, next_attempt_at, queued_at) \
-     VALUES (?, ?, ?, NULL, ?, 'event', ?, ?, 'queued', 0, ?, ?);";
+/// idempotency key, due, queued, then channel and recipient again for
+/// `is_head!`.
+pub(super) const QUEUE_EVENT: &str = concat!(
+    "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, payload, \
+     idempotency_key, status, attempts, next_attempt_at, queued_at, head) \
+     VALUES (?, ?, ?, NULL, ?, 'event', ?, ?, 'queued', 0, ?, ?, ",
+    is_head!(),
+    ");"
+);
 
 /// A contact opts out: org, phone, at, message.
 pub(super) const OPT_OUT: &str = "INSERT INTO contacts (org_id, phone, opted_out_at, opted_out_message_id) VALUES (?, ?, ?, ?) \
@@ -211,6 +231,8 @@ pub(super) async fn queue_event(conn: &mut SqliteConnection, q: &QueuedEvent) ->
         .bind(&q.idempotency_key)
         .bind(us(q.at))
         .bind(us(q.at))
+        .bind(q.channel.0)
+        .bind(&q.recipient)
         .execute(conn)
         .await?;
     Ok(())
@@ -348,10 +370,8 @@ pub(super) async fn claim_outbox(
     let ids: Vec<i64> = sqlx::query_scalar(
         "UPDATE outbox SET lease_until = ? WHERE id IN (SELECT o.id FROM outbox o \
          JOIN channels ch ON ch.id = o.channel_id AND ch.disabled_at IS NULL \
-         WHERE o.status = 'queued' AND o.next_attempt_at <= ? \
+         WHERE o.status = 'queued' AND o.head = 1 AND o.next_attempt_at <= ? \
          AND (o.lease_until IS NULL OR o.lease_until <= ?) \
-         AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id \
-          AND p.recipient = o.recipient AND p.status = 'queued' AND p.id < o.id) \
          ORDER BY o.next_attempt_at, o.id LIMIT ?) RETURNING id",
     )
     .bind(us(until))

@@ -340,7 +340,9 @@ impl TurnTx for SqliteTx<'_> {
                 .bind(q.purpose)?
                 .bind(q.idempotency_key.clone())?
                 .bind(us(q.at))?
-                .bind(us(q.at))?;
+                .bind(us(q.at))?
+                .bind(q.channel.0)?
+                .bind(q.recipient.to_owned())?;
         }
         Ok(())
     }
@@ -363,7 +365,9 @@ impl TurnTx for SqliteTx<'_> {
             .bind(q.payload.clone())?
             .bind(q.idempotency_key.clone())?
             .bind(us(q.at))?
-            .bind(us(q.at))?;
+            .bind(us(q.at))?
+            .bind(q.channel.0)?
+            .bind(q.recipient.clone())?;
         Ok(())
     }
 

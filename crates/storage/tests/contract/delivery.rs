@@ -41,6 +41,23 @@ async fn learner(store: &Arc<dyn Store>, w: &World, phone: &str) -> Session {
         .session
 }
 
+/// A customer with a phone enrolled in two programmes (one enrolment
+/// message each): two sessions, one learner.
+async fn enrolled_twice(store: &Arc<dyn Store>, w: &World, phone: &str) -> [Session; 2] {
+    let mut new = new_customer(phone);
+    new.phone_e164 = Some(phone.to_owned());
+    let customer = store.register_customer(w.org, &new).await.unwrap();
+    let second = store.ensure_programme(w.org, 50, t0()).await.unwrap();
+    let mut sessions = Vec::new();
+    for programme in [w.programme.id, second.id] {
+        let mut new = new_session(w, &customer, &["Welcome!"]);
+        new.programme = programme;
+        sessions.push(store.create_session(w.org, &new).await.unwrap().session);
+    }
+    assert_ne!(sessions[0].id, sessions[1].id);
+    sessions.try_into().unwrap()
+}
+
 fn texts(rows: &[OutboxItem]) -> Vec<(String, &str)> {
     rows.iter()
         .map(|r| (r.message.as_ref().unwrap().text.clone(), r.purpose.as_str()))
@@ -274,6 +291,172 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
     assert_eq!(rows[0].status, DeliveryStatus::Failed);
     assert_eq!(rows[0].attempts, 2);
     assert_eq!(rows[0].error.as_deref(), Some("gone"));
+}
+
+/// A learner's long queue behind a head that waits for a retry (a
+/// receiver that is down) holds back that learner only; a learner whose
+/// queue emptied gets a new row at once; one learner's rows from two
+/// sessions go out in the order they were queued, each once.
+pub async fn backlog_waits_behind_its_head(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    // a is enrolled twice: both sessions' rows join a's one queue.
+    let [a, a2] = enrolled_twice(&store, &w, "+254700000001").await;
+    let b = learner(&store, &w, "+254700000002").await;
+    for _ in 0..15 {
+        for s in [&a, &a2] {
+            store
+                .apply_turn(s.id, Inbound::wake_up(), &mut counter)
+                .await
+                .unwrap();
+        }
+    }
+    let mut queued = Vec::new();
+    for s in [&a, &a2] {
+        queued.extend(
+            store
+                .session_outbox(s.id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.id),
+        );
+    }
+    assert_eq!(queued.len(), 32);
+
+    // a's head goes first (queued first) and fails for now.
+    let head = store.claim_outbox(at(10), LEASE, 1).await.unwrap();
+    assert_eq!(head[0].message.as_ref().unwrap().session, a.id);
+    let retry = OutboxOutcome::Retry {
+        at: at(1000),
+        error: "HTTP 503".into(),
+    };
+    store
+        .finish_outbox(head[0].id, &retry, at(10))
+        .await
+        .unwrap();
+    // Thirty-one of a's rows are due and none may go: b's comes, even one
+    // at a time.
+    let next = store.claim_outbox(at(10), LEASE, 1).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].message.as_ref().unwrap().session, b.id);
+    let sent = OutboxOutcome::Sent {
+        provider_message_id: None,
+        segments: None,
+    };
+    store
+        .finish_outbox(next[0].id, &sent, at(10))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_outbox(at(10), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // b's queue is empty: a new row of b is due at once.
+    store
+        .apply_turn(b.id, Inbound::wake_up(), &mut counter)
+        .await
+        .unwrap();
+    let fresh = store.claim_outbox(at(11), LEASE, 10).await.unwrap();
+    assert_eq!(texts(&fresh), [("reply 1".to_owned(), "reminder")]);
+    store
+        .finish_outbox(fresh[0].id, &sent, at(11))
+        .await
+        .unwrap();
+
+    // The receiver is back: a's rows, both sessions', one at a time in
+    // the order they were queued, each once.
+    let mut delivered = Vec::new();
+    for n in 0..40 {
+        let claimed = store.claim_outbox(at(1000 + n), LEASE, 10).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        assert_eq!(claimed.len(), 1, "one row of a learner at a time");
+        store
+            .finish_outbox(claimed[0].id, &sent, at(1000 + n))
+            .await
+            .unwrap();
+        delivered.push(claimed[0].id);
+    }
+    let mut in_order = queued.clone();
+    in_order.sort();
+    assert_eq!(delivered, in_order);
+}
+
+/// Two sessions of one learner queue rows while a dispatcher sends them:
+/// the learner has one row out at a time, rows go in the order they were
+/// queued, and none is left behind.
+pub async fn queueing_while_sending(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    const TURNS: usize = 40;
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    let sessions = enrolled_twice(&store, &w, "+254700000001").await;
+    let writers: Vec<_> = sessions
+        .iter()
+        .map(|s| {
+            let (store, id) = (store.clone(), s.id);
+            tokio::spawn(async move {
+                for _ in 0..TURNS {
+                    store
+                        .apply_turn(id, Inbound::wake_up(), &mut counter)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let sent = OutboxOutcome::Sent {
+        provider_message_id: None,
+        segments: None,
+    };
+    let total = 2 * (TURNS + 1);
+    let mut delivered = Vec::new();
+    let mut idle = 0;
+    while delivered.len() < total {
+        let claimed = store.claim_outbox(at(10), LEASE, 10).await.unwrap();
+        assert!(
+            claimed.len() <= 1,
+            "one row of a learner at a time: {claimed:?}"
+        );
+        match claimed.first() {
+            Some(row) => {
+                idle = 0;
+                store.finish_outbox(row.id, &sent, at(10)).await.unwrap();
+                delivered.push(row.id);
+            }
+            None => {
+                idle += 1;
+                assert!(
+                    idle < 2_000,
+                    "rows left behind: {} of {total}",
+                    delivered.len()
+                );
+                tokio::time::sleep(StdDuration::from_millis(1)).await;
+            }
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(
+        store
+            .claim_outbox(at(10), LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut queued = Vec::new();
+    for s in &sessions {
+        let rows = store.session_outbox(s.id).await.unwrap();
+        assert!(rows.iter().all(|r| r.status == DeliveryStatus::Sent));
+        queued.extend(rows.iter().map(|r| r.id));
+    }
+    queued.sort();
+    assert_eq!(delivered, queued, "sent in the order queued, each once");
 }
 
 pub async fn concurrent_outbox_claimers(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {

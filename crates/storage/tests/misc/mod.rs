@@ -85,3 +85,84 @@ async fn keys_made_before_roles_become_admin() {
     drop(store);
     let _ = std::fs::remove_file(&path);
 }
+
+/// PostgreSQL: a row queued while its learner's head is being ended (two
+/// transactions at once) becomes the next head when both have committed:
+/// the head's end waits for the queueing transaction (the learner's lock)
+/// and then sees its row. Without the lock the new row would be left with
+/// no head, never claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    postgres_skipped,
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+async fn head_moves_past_a_concurrent_queueing() {
+    use crate::contract::{at, channel, new_customer, new_session, world};
+    use chatcourse_storage::{OutboxOutcome, Store};
+    use sqlx::Connection;
+    use std::time::Duration;
+
+    let Some(fixture) = crate::fixture::Fixture::postgres().await else {
+        return;
+    };
+    let store = fixture.store.clone();
+    let w = world(&store, "acme").await;
+    let ch = channel(&store, w.org).await;
+    let mut new = new_customer("+254700000001");
+    new.phone_e164 = Some("+254700000001".to_owned());
+    let customer = store.register_customer(w.org, &new).await.unwrap();
+    let session = store
+        .create_session(w.org, &new_session(&w, &customer, &["Welcome!"]))
+        .await
+        .unwrap()
+        .session;
+    let lease = Duration::from_secs(60);
+    let head = store.claim_outbox(at(1), lease, 10).await.unwrap();
+    assert_eq!(head.len(), 1);
+
+    // Another transaction queues a row for the same learner and stays open.
+    let (url, schema) = fixture.postgres_schema().unwrap();
+    let mut raw = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path = {schema}")))
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let mut tx = raw.begin().await.unwrap();
+    let queued: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (org_id, channel_id, recipient, session_id, purpose, payload, \
+         idempotency_key, status, attempts, next_attempt_at, queued_at) \
+         VALUES ($1, $2, '+254700000001', $3, 'event', '{}', 'evt_raw', 'queued', 0, $4, $4) \
+         RETURNING id",
+    )
+    .bind(w.org.0)
+    .bind(ch.id.0)
+    .bind(session.id.0)
+    .bind(at(1))
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+
+    // The head is sent meanwhile: its end waits for the open transaction.
+    let sent = OutboxOutcome::Sent {
+        provider_message_id: None,
+        segments: None,
+    };
+    let finish = {
+        let (store, id) = (store.clone(), head[0].id);
+        tokio::spawn(async move { store.finish_outbox(id, &sent, at(2)).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !finish.is_finished(),
+        "the head's end waits for the learner's lock"
+    );
+    tx.commit().await.unwrap();
+    finish.await.unwrap();
+
+    let next = store.claim_outbox(at(3), lease, 10).await.unwrap();
+    assert_eq!(
+        next.iter().map(|r| r.id.0).collect::<Vec<_>>(),
+        [queued],
+        "the row queued meanwhile is the learner's next head"
+    );
+}
