@@ -219,9 +219,16 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// A key of an organisation of this run's own: on a database kept between
+/// runs (a PostgreSQL URL), an earlier run's customers, phones and live
+/// sessions would otherwise be found again instead of enrolled anew.
 fn create_key(database: &str) -> String {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let org = format!("bench-{}-{}", std::process::id(), since_epoch.as_millis());
     let output = Command::new(server_binary())
-        .args(["keys", "create", "--org", "bench", "--database", database])
+        .args(["keys", "create", "--org", &org, "--database", database])
         .output()
         .expect("keys create");
     assert!(output.status.success(), "{output:?}");
