@@ -30,7 +30,7 @@ pub async fn channel(store: &Arc<dyn Store>, org: OrgId) -> Channel {
 }
 
 /// A customer with a phone, enrolled (one enrolment message).
-async fn learner(store: &Arc<dyn Store>, w: &World, phone: &str) -> Session {
+pub async fn learner(store: &Arc<dyn Store>, w: &World, phone: &str) -> Session {
     let mut new = new_customer(phone);
     new.phone_e164 = Some(phone.to_owned());
     let customer = store.register_customer(w.org, &new).await.unwrap();

@@ -97,8 +97,8 @@ async fn keys_made_before_roles_become_admin() {
     ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
 )]
 async fn head_moves_past_a_concurrent_queueing() {
-    use crate::contract::{at, channel, new_customer, new_session, world};
-    use chatcourse_storage::{OutboxOutcome, Store};
+    use crate::contract::{at, channel, learner, world};
+    use chatcourse_storage::OutboxOutcome;
     use sqlx::Connection;
     use std::time::Duration;
 
@@ -108,14 +108,7 @@ async fn head_moves_past_a_concurrent_queueing() {
     let store = fixture.store.clone();
     let w = world(&store, "acme").await;
     let ch = channel(&store, w.org).await;
-    let mut new = new_customer("+254700000001");
-    new.phone_e164 = Some("+254700000001".to_owned());
-    let customer = store.register_customer(w.org, &new).await.unwrap();
-    let session = store
-        .create_session(w.org, &new_session(&w, &customer, &["Welcome!"]))
-        .await
-        .unwrap()
-        .session;
+    let session = learner(&store, &w, "+254700000001").await;
     let lease = Duration::from_secs(60);
     let head = store.claim_outbox(at(1), lease, 10).await.unwrap();
     assert_eq!(head.len(), 1);
@@ -165,4 +158,83 @@ async fn head_moves_past_a_concurrent_queueing() {
         [queued],
         "the row queued meanwhile is the learner's next head"
     );
+}
+
+/// SQLite: queued rows written before migration `outbox_heads` get their
+/// marks from it: after the upgrade each learner's oldest queued row is
+/// claimed, and only it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_rows_get_heads_on_upgrade() {
+    use crate::contract::{at, channel, counter, learner, world};
+    use chatcourse_storage::{Inbound, OutboxOutcome, Store};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let path = std::env::temp_dir().join(format!("chatcourse-heads-{}.db", uuid::Uuid::new_v4()));
+    let url = format!("sqlite://{}", path.display());
+    let store: Arc<dyn Store> = connect(&url).await.unwrap();
+    let w = world(&store, "acme").await;
+    channel(&store, w.org).await;
+    let mut sessions = Vec::new();
+    for phone in ["+254700000001", "+254700000002"] {
+        let session = learner(&store, &w, phone).await;
+        for _ in 0..3 {
+            store
+                .apply_turn(session.id, Inbound::wake_up(), &mut counter)
+                .await
+                .unwrap();
+        }
+        sessions.push(session);
+    }
+    // The first learner's first row is sent before the upgrade.
+    let lease = Duration::from_secs(60);
+    let heads = store.claim_outbox(at(1), lease, 10).await.unwrap();
+    let sent = OutboxOutcome::Sent {
+        provider_message_id: None,
+        segments: None,
+    };
+    store
+        .finish_outbox(heads[0].id, &sent, at(1))
+        .await
+        .unwrap();
+    let release = OutboxOutcome::Retry {
+        at: at(1),
+        error: "later".into(),
+    };
+    store
+        .finish_outbox(heads[1].id, &release, at(1))
+        .await
+        .unwrap();
+    drop(store);
+
+    // Back to the schema before the migration, rows and all.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for sql in [
+        "DROP TRIGGER outbox_next_head",
+        "DROP INDEX outbox_due",
+        "ALTER TABLE outbox DROP COLUMN head",
+        "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'queued'",
+        "DELETE FROM _sqlx_migrations WHERE version = 20261216000001",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let store: Arc<dyn Store> = connect(&url).await.unwrap();
+    let mut expected = Vec::new();
+    for s in &sessions {
+        let rows = store.session_outbox(s.id).await.unwrap();
+        let queued = rows
+            .iter()
+            .filter(|r| r.status == chatcourse_storage::DeliveryStatus::Queued);
+        expected.push(queued.map(|r| r.id).min().unwrap());
+    }
+    // The turns' rows are due at the wall clock's time of the turn.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let claimed = store.claim_outbox(later, lease, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), expected);
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
 }
