@@ -365,7 +365,7 @@ async fn claims(name: &str, store: Arc<dyn Store>, backlog: usize) {
     };
     let before = time_claims().await;
     // The backlog: turns of 50 replies each, spread over the learners.
-    let many = |session: &Session, at: DateTime<Utc>| {
+    let mut many = |session: &Session, at: DateTime<Utc>| {
         let mut plan = counter(session, at)?;
         plan.replies = vec!["more".to_owned(); PER_TURN];
         Ok(plan)
@@ -373,7 +373,7 @@ async fn claims(name: &str, store: Arc<dyn Store>, backlog: usize) {
     for turn in 0..backlog.div_ceil(PER_TURN) {
         let session = &sessions[turn % LEARNERS];
         store
-            .apply_turn(session.id, Inbound::wake_up(), &mut { many })
+            .apply_turn(session.id, Inbound::wake_up(), &mut many)
             .await
             .unwrap();
     }
