@@ -82,6 +82,7 @@ contract_tests!(
     claims_keep_order_per_learner,
     backlog_waits_behind_its_head,
     queueing_while_sending,
+    failing_while_queueing,
     delivery_reports_move_statuses_forward,
     message_deliveries_per_page,
     concurrent_outbox_claimers,

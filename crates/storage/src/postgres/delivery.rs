@@ -379,6 +379,27 @@ pub(super) async fn claim_outbox(
     Ok(out)
 }
 
+/// Before the outcomes of `failed` rows are recorded: their sessions,
+/// locked `FOR KEY SHARE` in id order. A failed message queues a
+/// `delivery.failed` event that references its session, which takes this
+/// lock anyway; taking it first keeps the order a turn takes its locks in
+/// (the session, then the learner's, from the queueing trigger). Taken
+/// after the learner's lock (from the trigger that ends a head), it could
+/// wait for a turn that waits for that learner's lock: a deadlock.
+pub(super) async fn lock_sessions_of(conn: &mut PgConnection, failed: &[OutboxId]) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT 1 FROM sessions WHERE id IN (SELECT session_id FROM outbox WHERE id = ANY($1)) \
+         ORDER BY id FOR KEY SHARE",
+    )
+    .bind(failed.iter().map(|id| id.0).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn finish_outbox(
     conn: &mut PgConnection,
     id: OutboxId,

@@ -43,7 +43,7 @@ pub async fn learner(store: &Arc<dyn Store>, w: &World, phone: &str) -> Session 
 
 /// A customer with a phone enrolled in two programmes (one enrolment
 /// message each): two sessions, one learner.
-async fn enrolled_twice(store: &Arc<dyn Store>, w: &World, phone: &str) -> [Session; 2] {
+pub async fn enrolled_twice(store: &Arc<dyn Store>, w: &World, phone: &str) -> [Session; 2] {
     let mut new = new_customer(phone);
     new.phone_e164 = Some(phone.to_owned());
     let customer = store.register_customer(w.org, &new).await.unwrap();
@@ -56,6 +56,36 @@ async fn enrolled_twice(store: &Arc<dyn Store>, w: &World, phone: &str) -> [Sess
     }
     assert_ne!(sessions[0].id, sessions[1].id);
     sessions.try_into().unwrap()
+}
+
+/// A send the receiver accepted without a message id of its own.
+pub fn sent() -> OutboxOutcome {
+    OutboxOutcome::Sent {
+        provider_message_id: None,
+        segments: None,
+    }
+}
+
+/// A task applying `turns` wake-up turns (one reply each) to a session.
+fn wake_ups(
+    store: &Arc<dyn Store>,
+    session: SessionId,
+    turns: usize,
+) -> tokio::task::JoinHandle<()> {
+    let store = store.clone();
+    tokio::spawn(async move {
+        for _ in 0..turns {
+            store
+                .apply_turn(session, Inbound::wake_up(), &mut counter)
+                .await
+                .unwrap();
+        }
+    })
+}
+
+/// Whether a claim at `at` hands out nothing.
+async fn nothing_due(store: &Arc<dyn Store>, at: chrono::DateTime<chrono::Utc>) -> bool {
+    store.claim_outbox(at, LEASE, 10).await.unwrap().is_empty()
 }
 
 fn texts(rows: &[OutboxItem]) -> Vec<(String, &str)> {
@@ -204,7 +234,7 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
             .iter()
             .all(|r| r.message.as_ref().unwrap().text == "Welcome!")
     );
-    assert!(store.claim_outbox(now, LEASE, 10).await.unwrap().is_empty());
+    assert!(nothing_due(&store, now).await);
     let (ra, rb) = (&first[0], &first[1]);
     assert_eq!(ra.message.as_ref().unwrap().session, a.id);
     // a's head sent: its next comes; b's head still leased: nothing of b.
@@ -234,13 +264,7 @@ pub async fn claims_keep_order_per_learner(store: Arc<dyn Store>, _clock: Arc<Ma
         )
         .await
         .unwrap();
-    assert!(
-        store
-            .claim_outbox(at(50), LEASE, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(nothing_due(&store, at(50)).await);
     // At 100 b's head is due again, and a's second row's lease (until 70)
     // has expired, as if its sender had crashed: claimed again.
     let retried = store.claim_outbox(at(100), LEASE, 10).await.unwrap();
@@ -340,21 +364,11 @@ pub async fn backlog_waits_behind_its_head(store: Arc<dyn Store>, _clock: Arc<Ma
     let next = store.claim_outbox(at(10), LEASE, 1).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].message.as_ref().unwrap().session, b.id);
-    let sent = OutboxOutcome::Sent {
-        provider_message_id: None,
-        segments: None,
-    };
     store
-        .finish_outbox(next[0].id, &sent, at(10))
+        .finish_outbox(next[0].id, &sent(), at(10))
         .await
         .unwrap();
-    assert!(
-        store
-            .claim_outbox(at(10), LEASE, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(nothing_due(&store, at(10)).await);
     // b's queue is empty: a new row of b is due at once.
     store
         .apply_turn(b.id, Inbound::wake_up(), &mut counter)
@@ -363,7 +377,7 @@ pub async fn backlog_waits_behind_its_head(store: Arc<dyn Store>, _clock: Arc<Ma
     let fresh = store.claim_outbox(at(11), LEASE, 10).await.unwrap();
     assert_eq!(texts(&fresh), [("reply 1".to_owned(), "reminder")]);
     store
-        .finish_outbox(fresh[0].id, &sent, at(11))
+        .finish_outbox(fresh[0].id, &sent(), at(11))
         .await
         .unwrap();
 
@@ -377,7 +391,7 @@ pub async fn backlog_waits_behind_its_head(store: Arc<dyn Store>, _clock: Arc<Ma
         }
         assert_eq!(claimed.len(), 1, "one row of a learner at a time");
         store
-            .finish_outbox(claimed[0].id, &sent, at(1000 + n))
+            .finish_outbox(claimed[0].id, &sent(), at(1000 + n))
             .await
             .unwrap();
         delivered.push(claimed[0].id);
@@ -397,22 +411,8 @@ pub async fn queueing_while_sending(store: Arc<dyn Store>, _clock: Arc<ManualClo
     let sessions = enrolled_twice(&store, &w, "+254700000001").await;
     let writers: Vec<_> = sessions
         .iter()
-        .map(|s| {
-            let (store, id) = (store.clone(), s.id);
-            tokio::spawn(async move {
-                for _ in 0..TURNS {
-                    store
-                        .apply_turn(id, Inbound::wake_up(), &mut counter)
-                        .await
-                        .unwrap();
-                }
-            })
-        })
+        .map(|s| wake_ups(&store, s.id, TURNS))
         .collect();
-    let sent = OutboxOutcome::Sent {
-        provider_message_id: None,
-        segments: None,
-    };
     let total = 2 * (TURNS + 1);
     let mut delivered = Vec::new();
     let mut idle = 0;
@@ -425,7 +425,7 @@ pub async fn queueing_while_sending(store: Arc<dyn Store>, _clock: Arc<ManualClo
         match claimed.first() {
             Some(row) => {
                 idle = 0;
-                store.finish_outbox(row.id, &sent, at(10)).await.unwrap();
+                store.finish_outbox(row.id, &sent(), at(10)).await.unwrap();
                 delivered.push(row.id);
             }
             None => {
@@ -442,13 +442,7 @@ pub async fn queueing_while_sending(store: Arc<dyn Store>, _clock: Arc<ManualClo
     for writer in writers {
         writer.await.unwrap();
     }
-    assert!(
-        store
-            .claim_outbox(at(10), LEASE, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(nothing_due(&store, at(10)).await);
     let mut queued = Vec::new();
     for s in &sessions {
         let rows = store.session_outbox(s.id).await.unwrap();
@@ -457,6 +451,58 @@ pub async fn queueing_while_sending(store: Arc<dyn Store>, _clock: Arc<ManualClo
     }
     queued.sort();
     assert_eq!(delivered, queued, "sent in the order queued, each once");
+}
+
+/// A learner's turns queue rows while the dispatcher gives up on them
+/// (each failure queues a `delivery.failed` event for the session): both
+/// go through, neither waits on the other for good.
+pub async fn failing_while_queueing(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
+    const TURNS: usize = 60;
+    let w = world(&store, "acme").await;
+    let ch = channel(&store, w.org).await;
+    let mut settings: serde_json::Value = serde_json::from_str(&ch.settings).unwrap();
+    settings["events"] = serde_json::json!(["delivery.failed"]);
+    store
+        .create_channel(&NewChannel {
+            uuid: Uuid::new_v4(),
+            org: w.org,
+            kind: "webhook".to_owned(),
+            name: "events".to_owned(),
+            settings: settings.to_string(),
+            secrets: "sealed".to_owned(),
+            default_country: "KE".to_owned(),
+            rate_per_second: 80,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    let session = learner(&store, &w, "+254700000001").await;
+    let writer = wake_ups(&store, session.id, TURNS);
+    let failed = OutboxOutcome::Failed {
+        error: "gone".into(),
+    };
+    let mut ended = 0;
+    let mut idle = 0;
+    while ended < TURNS + 1 {
+        let claimed = store.claim_outbox(at(10), LEASE, 10).await.unwrap();
+        let messages: Vec<_> = claimed.iter().filter(|r| r.message.is_some()).collect();
+        if messages.is_empty() {
+            idle += 1;
+            assert!(idle < 2_000, "rows left behind: {ended} of {}", TURNS + 1);
+            tokio::time::sleep(StdDuration::from_millis(1)).await;
+        }
+        let outcomes: Vec<_> = claimed.iter().map(|r| (r.id, failed.clone())).collect();
+        store.finish_outbox_many(&outcomes, at(10)).await.unwrap();
+        ended += messages.len();
+    }
+    writer.await.unwrap();
+    let rows = store.session_outbox(session.id).await.unwrap();
+    let events = rows.iter().filter(|r| r.message.is_none()).count();
+    assert_eq!(
+        events,
+        TURNS + 1,
+        "one delivery.failed event per failed message"
+    );
 }
 
 pub async fn concurrent_outbox_claimers(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
@@ -952,11 +998,5 @@ pub async fn outcomes_recorded_together(store: Arc<dyn Store>, _clock: Arc<Manua
     // Again: both already ended, nothing changes.
     store.finish_outbox_many(&outcomes, at(12)).await.unwrap();
     assert_eq!(store.session_outbox(a.id).await.unwrap()[0].attempts, 1);
-    assert!(
-        store
-            .claim_outbox(at(13), LEASE, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(nothing_due(&store, at(13)).await);
 }

@@ -97,8 +97,7 @@ async fn keys_made_before_roles_become_admin() {
     ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
 )]
 async fn head_moves_past_a_concurrent_queueing() {
-    use crate::contract::{at, channel, learner, world};
-    use chatcourse_storage::OutboxOutcome;
+    use crate::contract::{at, channel, learner, sent, world};
     use sqlx::Connection;
     use std::time::Duration;
 
@@ -114,35 +113,14 @@ async fn head_moves_past_a_concurrent_queueing() {
     assert_eq!(head.len(), 1);
 
     // Another transaction queues a row for the same learner and stays open.
-    let (url, schema) = fixture.postgres_schema().unwrap();
-    let mut raw = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path = {schema}")))
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    let mut raw = raw_connection(&fixture).await;
     let mut tx = raw.begin().await.unwrap();
-    let queued: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (org_id, channel_id, recipient, session_id, purpose, payload, \
-         idempotency_key, status, attempts, next_attempt_at, queued_at) \
-         VALUES ($1, $2, '+254700000001', $3, 'event', '{}', 'evt_raw', 'queued', 0, $4, $4) \
-         RETURNING id",
-    )
-    .bind(w.org.0)
-    .bind(ch.id.0)
-    .bind(session.id.0)
-    .bind(at(1))
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
+    let queued = queue_raw(&mut tx, &w, &ch, &session).await;
 
     // The head is sent meanwhile: its end waits for the open transaction.
-    let sent = OutboxOutcome::Sent {
-        provider_message_id: None,
-        segments: None,
-    };
     let finish = {
         let (store, id) = (store.clone(), head[0].id);
-        tokio::spawn(async move { store.finish_outbox(id, &sent, at(2)).await.unwrap() })
+        tokio::spawn(async move { store.finish_outbox(id, &sent(), at(2)).await.unwrap() })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -165,7 +143,7 @@ async fn head_moves_past_a_concurrent_queueing() {
 /// claimed, and only it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_rows_get_heads_on_upgrade() {
-    use crate::contract::{at, channel, counter, learner, world};
+    use crate::contract::{at, channel, counter, learner, sent, world};
     use chatcourse_storage::{Inbound, OutboxOutcome, Store};
     use std::sync::Arc;
     use std::time::Duration;
@@ -189,12 +167,8 @@ async fn queued_rows_get_heads_on_upgrade() {
     // The first learner's first row is sent before the upgrade.
     let lease = Duration::from_secs(60);
     let heads = store.claim_outbox(at(1), lease, 10).await.unwrap();
-    let sent = OutboxOutcome::Sent {
-        provider_message_id: None,
-        segments: None,
-    };
     store
-        .finish_outbox(heads[0].id, &sent, at(1))
+        .finish_outbox(heads[0].id, &sent(), at(1))
         .await
         .unwrap();
     let release = OutboxOutcome::Retry {
@@ -237,4 +211,99 @@ async fn queued_rows_get_heads_on_upgrade() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+/// PostgreSQL: a connection of its own on the fixture's schema.
+async fn raw_connection(fixture: &crate::fixture::Fixture) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let (url, schema) = fixture.postgres_schema().unwrap();
+    let mut raw = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path = {schema}")))
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw
+}
+
+/// Queues an event row for the session's learner (its phone), as any
+/// statement could; its id.
+async fn queue_raw(
+    conn: &mut sqlx::PgConnection,
+    w: &crate::contract::World,
+    ch: &chatcourse_storage::Channel,
+    session: &chatcourse_storage::Session,
+) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO outbox (org_id, channel_id, recipient, session_id, purpose, payload, \
+         idempotency_key, status, attempts, next_attempt_at, queued_at) \
+         SELECT $1, $2, c.phone_e164, $3, 'event', '{}', 'evt_raw', 'queued', 0, $4, $4 \
+         FROM customers c WHERE c.id = $5 RETURNING id",
+    )
+    .bind(w.org.0)
+    .bind(ch.id.0)
+    .bind(session.id.0)
+    .bind(crate::contract::at(1))
+    .bind(session.customer.0)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+/// PostgreSQL: a learner's row ids follow the order its rows commit in.
+/// A turn's row that waited for the learner's lock while another
+/// transaction queued and committed gets the later id (its id is drawn
+/// under the lock, not before it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    postgres_skipped,
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+async fn ids_follow_commits_per_learner() {
+    use crate::contract::{channel, counter, enrolled_twice, world};
+    use chatcourse_storage::Inbound;
+    use sqlx::Connection;
+    use std::time::Duration;
+
+    let Some(fixture) = crate::fixture::Fixture::postgres().await else {
+        return;
+    };
+    let store = fixture.store.clone();
+    let w = world(&store, "acme").await;
+    let ch = channel(&store, w.org).await;
+    // Two sessions of one learner: the other transaction queues for the
+    // second (as a turn of it would), the turn runs on the first.
+    let [session, other] = enrolled_twice(&store, &w, "+254700000001").await;
+
+    // Another transaction holds the learner's lock.
+    let mut raw = raw_connection(&fixture).await;
+    let mut tx = raw.begin().await.unwrap();
+    sqlx::query("SELECT outbox_lock_learner($1, '+254700000001')")
+        .bind(ch.id.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // A turn queues its reply meanwhile, and waits.
+    let turn = {
+        let (store, id) = (store.clone(), session.id);
+        tokio::spawn(async move {
+            store
+                .apply_turn(id, Inbound::wake_up(), &mut counter)
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!turn.is_finished(), "the turn waits for the learner's lock");
+    // The other transaction queues a row of its own and commits first.
+    let first = queue_raw(&mut tx, &w, &ch, &other).await;
+    tx.commit().await.unwrap();
+    turn.await.unwrap();
+
+    let rows = store.session_outbox(session.id).await.unwrap();
+    let reply = rows.iter().find(|r| r.purpose == "reminder").unwrap();
+    assert!(
+        reply.id.0 > first,
+        "the row committed later has the later id: {} after {first}",
+        reply.id.0
+    );
 }
