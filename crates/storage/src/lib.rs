@@ -401,7 +401,8 @@ pub trait Store: Send + Sync {
     /// to `through` (inclusive; `None`: to the end), in message order
     /// (messages without an outbox row have none). A page of a transcript
     /// passes its own id range, so the work is that of the page, whatever
-    /// the session's length (a range on `outbox_session`).
+    /// the session's length (a range of `messages_session`, each message's
+    /// row found by its unique `message_id`).
     async fn message_deliveries(
         &self,
         session: SessionId,

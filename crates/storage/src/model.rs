@@ -750,12 +750,10 @@ pub struct DeliveryCounts {
     pub failed: i64,
 }
 
-/// The columns of [`DeliveryCounts`] for a query over `sessions s`.
-pub(crate) const DELIVERY_COLS: &str = "\
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'queued') AS outbox_queued, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'sent') AS outbox_sent, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'delivered') AS outbox_delivered, \
-    (SELECT COUNT(*) FROM outbox o WHERE o.session_id = s.id AND o.message_id IS NOT NULL AND o.status = 'failed') AS outbox_failed";
+/// The columns of [`DeliveryCounts`] for a query over `sessions s`: the
+/// session row keeps the counts (migration `session_delivery_counts`).
+pub(crate) const DELIVERY_COLS: &str =
+    "s.outbox_queued, s.outbox_sent, s.outbox_delivered, s.outbox_failed";
 
 /// New messages were committed. Delivered by [`crate::Store::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -695,12 +695,12 @@ impl Store for PostgresStore {
         // One transaction: failed messages and their `delivery.failed`
         // events are stored together.
         let mut tx = begin(&self.pool).await?;
-        let failed: Vec<OutboxId> = outcomes
+        let moved: Vec<OutboxId> = outcomes
             .iter()
-            .filter(|(_, outcome)| matches!(outcome, OutboxOutcome::Failed { .. }))
+            .filter(|(_, outcome)| !matches!(outcome, OutboxOutcome::Retry { .. }))
             .map(|(id, _)| *id)
             .collect();
-        delivery::lock_sessions_of(&mut tx, &failed).await?;
+        delivery::lock_sessions_of(&mut tx, &moved).await?;
         for (id, outcome) in outcomes {
             delivery::finish_outbox(&mut tx, *id, outcome, to_micros(at)).await?;
         }

@@ -88,13 +88,15 @@ pub(crate) trait TurnTx: Send {
     /// ended, unless it had ended before; a live one has no end.
     /// `reached`: a step the session rests on from now, recorded in
     /// `session_steps` unless it rested there before (the funnel counts the
-    /// first time).
+    /// first time). `queued`: the turn's message rows queued in the outbox,
+    /// added to the session's count of queued rows.
     async fn update_session(
         &mut self,
         session: &Session,
         progress: &QuizProgress,
         at: DateTime<Utc>,
         reached: Option<&str>,
+        queued: i64,
     ) -> Result<()>;
     /// How the session's customer is reached, if they have a phone.
     async fn reach(&mut self, session: &Session) -> Result<Option<Reach>>;
@@ -267,7 +269,8 @@ fn idempotency_key(message: &Message) -> String {
 }
 
 /// Queue every sent message for delivery, in id order, if the customer is
-/// reachable on a channel and has not opted out; nothing otherwise.
+/// reachable on a channel and has not opted out; nothing otherwise. How
+/// many rows it queued (the caller counts them on the session's row).
 async fn queue_sent<T: TurnTx>(
     tx: &mut T,
     reach: Option<&Reach>,
@@ -275,14 +278,14 @@ async fn queue_sent<T: TurnTx>(
     sent: &[Message],
     purpose: &'static str,
     at: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<i64> {
     let Some(Reach {
         phone,
         channel: Some(channel),
         opted_out: false,
     }) = reach
     else {
-        return Ok(());
+        return Ok(0);
     };
     let rows: Vec<QueuedRow<'_>> = sent
         .iter()
@@ -296,7 +299,8 @@ async fn queue_sent<T: TurnTx>(
             at,
         })
         .collect();
-    tx.queue_outbox(&rows).await
+    tx.queue_outbox(&rows).await?;
+    Ok(i64::try_from(rows.len()).unwrap_or(i64::MAX))
 }
 
 /// How a turn ended, for the backend to commit.
@@ -370,12 +374,13 @@ pub(crate) async fn turn<T: TurnTx>(
     // opts the contact out after its confirmation was queued.
     let opts_out =
         plan.status == SessionStatus::OptedOut && current.status != SessionStatus::OptedOut;
+    let mut queued = 0;
     if !sent.is_empty() || opts_out {
         let reach = tx.reach(&current).await?;
         let expires =
             plan.status == SessionStatus::Expired && current.status != SessionStatus::Expired;
         let purpose = purpose_of(turn, received.is_some(), expires);
-        queue_sent(tx, reach.as_ref(), current.org, &sent, purpose, at).await?;
+        queued = queue_sent(tx, reach.as_ref(), current.org, &sent, purpose, at).await?;
         if opts_out
             && let Some(reach) = &reach
             && !reach.opted_out
@@ -407,7 +412,7 @@ pub(crate) async fn turn<T: TurnTx>(
         position,
         ..current
     };
-    tx.update_session(&session, &plan.progress, at, reached.as_deref())
+    tx.update_session(&session, &plan.progress, at, reached.as_deref(), queued)
         .await?;
     queue_session_event(tx, from, &session, &plan.progress, at).await?;
     let event = event(
@@ -519,6 +524,9 @@ pub(crate) trait EnrolTx: TurnTx {
     ) -> Result<Option<SessionId>>;
     /// A session, not locked.
     async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>>;
+    /// Add `queued` message rows just queued in the outbox to the session's
+    /// count of queued rows.
+    async fn count_queued(&mut self, session: SessionId, queued: i64) -> Result<()>;
 }
 
 /// The sessions row of an enrolment.
@@ -608,7 +616,10 @@ pub(crate) async fn enrol<T: EnrolTx>(
     let messages: Vec<Message> = rows.iter().zip(ids).map(|(m, id)| m.stored(id)).collect();
     if !messages.is_empty() {
         let reach = tx.reach(&session).await?;
-        queue_sent(tx, reach.as_ref(), org, &messages, "enrolment", at).await?;
+        let queued = queue_sent(tx, reach.as_ref(), org, &messages, "enrolment", at).await?;
+        if queued > 0 {
+            tx.count_queued(session.id, queued).await?;
+        }
     }
     let event = event(&session, messages.iter().map(|m| m.id).collect());
     Ok(Enrolled::New(

@@ -229,6 +229,7 @@ pub(super) async fn reach(conn: &mut PgConnection, customer: CustomerId) -> Resu
 }
 
 /// Inserts outbox rows (queued, due at once) in one statement, in order.
+/// The caller counts them on the session's row.
 pub(super) async fn queue_outbox(conn: &mut PgConnection, rows: &[QueuedRow<'_>]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
@@ -348,7 +349,16 @@ pub(super) async fn session_outbox(
     conn: &mut PgConnection,
     session: SessionId,
 ) -> Result<Vec<OutboxItem>> {
-    outbox_where(conn, "o.session_id = $1", session.0).await
+    // Message rows through `messages_session`, event rows through the
+    // partial index `outbox_session_events`.
+    outbox_where(
+        conn,
+        "o.id IN (SELECT x.id FROM messages xm JOIN outbox x ON x.message_id = xm.id \
+         WHERE xm.session_id = $1 \
+         UNION ALL SELECT x.id FROM outbox x WHERE x.session_id = $1 AND x.message_id IS NULL)",
+        session.0,
+    )
+    .await
 }
 
 /// In a transaction: rows another claimer holds are skipped, not waited for.
@@ -379,60 +389,97 @@ pub(super) async fn claim_outbox(
     Ok(out)
 }
 
-/// Before the outcomes of `failed` rows are recorded: their sessions,
-/// locked `FOR KEY SHARE` in id order. A failed message queues a
-/// `delivery.failed` event that references its session, which takes this
-/// lock anyway; taking it first keeps the order a turn takes its locks in
-/// (the session, then the learner's, from the queueing trigger). Taken
-/// after the learner's lock (from the trigger that ends a head), it could
+/// Before the outcomes of `moved` rows (sent or failed) are recorded:
+/// their sessions, locked `FOR NO KEY UPDATE` in id order. Moving a
+/// message's row updates its session's delivery counts, and a failed
+/// message queues a `delivery.failed` event that references its session;
+/// taking the sessions' locks first keeps the order a turn takes its locks
+/// in (the session, then the learner's, from the queueing trigger). Taken
+/// after a learner's lock (from the trigger that ends a head), one could
 /// wait for a turn that waits for that learner's lock: a deadlock.
-pub(super) async fn lock_sessions_of(conn: &mut PgConnection, failed: &[OutboxId]) -> Result<()> {
-    if failed.is_empty() {
+pub(super) async fn lock_sessions_of(conn: &mut PgConnection, moved: &[OutboxId]) -> Result<()> {
+    if moved.is_empty() {
         return Ok(());
     }
     sqlx::query(
         "SELECT 1 FROM sessions WHERE id IN (SELECT session_id FROM outbox WHERE id = ANY($1)) \
-         ORDER BY id FOR KEY SHARE",
+         ORDER BY id FOR NO KEY UPDATE",
     )
-    .bind(failed.iter().map(|id| id.0).collect::<Vec<_>>())
+    .bind(moved.iter().map(|id| id.0).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
 }
 
+/// The rest of a statement whose CTE `moved` moved a queued row to
+/// `$column`'s status: the row's session counts it there (a message's row;
+/// events are not counted), and the statement returns how many rows moved.
+macro_rules! count_moved {
+    ($column:literal) => {
+        concat!(
+            " RETURNING session_id, message_id), counted AS (UPDATE sessions s SET \
+             outbox_queued = s.outbox_queued - 1, ",
+            $column,
+            " = s.",
+            $column,
+            " + 1 FROM moved m WHERE s.id = m.session_id AND m.message_id IS NOT NULL) \
+             SELECT COUNT(*) FROM moved"
+        )
+    };
+}
+
+/// Records a claimed row's outcome, if the row is still queued. The
+/// caller holds the lock of the row's session ([`lock_sessions_of`]).
 pub(super) async fn finish_outbox(
     conn: &mut PgConnection,
     id: OutboxId,
     outcome: &OutboxOutcome,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let query = match outcome {
-        OutboxOutcome::Sent {
-            provider_message_id,
-            segments,
-        } => sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, provider_message_id = $2, segments = $3, \
-             error = NULL, attempts = attempts + 1, lease_until = NULL WHERE id = $4 AND status = 'queued'",
-        )
-        .bind(at)
-        .bind(provider_message_id.clone())
-        .bind(segments.map(|n| i32::try_from(n).unwrap_or(i32::MAX))),
-        OutboxOutcome::Retry { at: next, error } => sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $1, error = $2, attempts = attempts + 1, \
-             lease_until = NULL WHERE id = $3 AND status = 'queued'",
-        )
-        .bind(*next)
-        .bind(error.clone()),
-        OutboxOutcome::Failed { error } => sqlx::query(
-            "UPDATE outbox SET status = 'failed', failed_at = $1, error = $2, attempts = attempts + 1, \
-             lease_until = NULL WHERE id = $3 AND status = 'queued'",
-        )
-        .bind(at)
-        .bind(error.clone()),
-    };
-    let done = query.bind(id.0).execute(&mut *conn).await?;
+    let moved: i64 =
+        match outcome {
+            OutboxOutcome::Sent {
+                provider_message_id,
+                segments,
+            } => {
+                sqlx::query_scalar(concat!(
+                    "WITH moved AS (UPDATE outbox SET status = 'sent', sent_at = $1, \
+                 provider_message_id = $2, segments = $3, error = NULL, attempts = attempts + 1, \
+                 lease_until = NULL WHERE id = $4 AND status = 'queued'",
+                    count_moved!("outbox_sent")
+                ))
+                .bind(at)
+                .bind(provider_message_id.clone())
+                .bind(segments.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
+                .bind(id.0)
+                .fetch_one(&mut *conn)
+                .await?
+            }
+            OutboxOutcome::Retry { at: next, error } => {
+                let done = sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = $1, error = $2, attempts = attempts + 1, \
+                 lease_until = NULL WHERE id = $3 AND status = 'queued'",
+                )
+                .bind(*next)
+                .bind(error.clone())
+                .bind(id.0)
+                .execute(&mut *conn)
+                .await?;
+                i64::try_from(done.rows_affected()).unwrap_or(i64::MAX)
+            }
+            OutboxOutcome::Failed { error } => sqlx::query_scalar(concat!(
+                "WITH moved AS (UPDATE outbox SET status = 'failed', failed_at = $1, error = $2, \
+                 attempts = attempts + 1, lease_until = NULL WHERE id = $3 AND status = 'queued'",
+                count_moved!("outbox_failed")
+            ))
+            .bind(at)
+            .bind(error.clone())
+            .bind(id.0)
+            .fetch_one(&mut *conn)
+            .await?,
+        };
     if let OutboxOutcome::Failed { error } = outcome
-        && done.rows_affected() == 1
+        && moved == 1
     {
         delivery_failed(conn, id, error, at).await?;
     }
@@ -501,16 +548,27 @@ pub(super) async fn record_delivery_report(
     report: &DeliveryReport,
     at: DateTime<Utc>,
 ) -> Result<Option<ReportedRow>> {
+    // The row is locked first (`was`), then its session's counts move with
+    // it. No lock order to keep with turns or the dispatcher: neither waits
+    // for a row that has left 'queued'.
     let row = sqlx::query(
-        "UPDATE outbox SET \
-         status = CASE WHEN $1 IN ('delivered', 'failed') AND status = 'sent' THEN $1 ELSE status END, \
-         sent_at = COALESCE(sent_at, $2), \
-         delivered_at = CASE WHEN $1 = 'delivered' AND status = 'sent' THEN $2 ELSE delivered_at END, \
-         failed_at = CASE WHEN $1 = 'failed' AND status = 'sent' THEN $2 ELSE failed_at END, \
-         error = CASE WHEN $1 = 'failed' AND status = 'sent' THEN $3 ELSE error END \
-         WHERE id = (SELECT id FROM outbox WHERE channel_id = $4 AND provider_message_id = $5 \
-          AND status <> 'queued' ORDER BY id LIMIT 1) \
-         RETURNING id, org_id, recipient, status",
+        "WITH was AS (SELECT id, status FROM outbox WHERE channel_id = $4 \
+          AND provider_message_id = $5 AND status <> 'queued' ORDER BY id LIMIT 1 FOR UPDATE), \
+         reported AS (UPDATE outbox o SET \
+         status = CASE WHEN $1 IN ('delivered', 'failed') AND o.status = 'sent' THEN $1 ELSE o.status END, \
+         sent_at = COALESCE(o.sent_at, $2), \
+         delivered_at = CASE WHEN $1 = 'delivered' AND o.status = 'sent' THEN $2 ELSE o.delivered_at END, \
+         failed_at = CASE WHEN $1 = 'failed' AND o.status = 'sent' THEN $2 ELSE o.failed_at END, \
+         error = CASE WHEN $1 = 'failed' AND o.status = 'sent' THEN $3 ELSE o.error END \
+         FROM was WHERE o.id = was.id \
+         RETURNING o.id, o.org_id, o.recipient, o.status, o.session_id, o.message_id, was.status AS was), \
+         counted AS (UPDATE sessions s SET \
+          outbox_sent = s.outbox_sent - 1, \
+          outbox_delivered = s.outbox_delivered + (r.status = 'delivered')::int, \
+          outbox_failed = s.outbox_failed + (r.status = 'failed')::int \
+          FROM reported r WHERE s.id = r.session_id AND r.message_id IS NOT NULL \
+          AND r.was = 'sent' AND r.status <> 'sent') \
+         SELECT id, org_id, recipient, status FROM reported",
     )
     .bind(report.status.as_str())
     .bind(at)
@@ -536,12 +594,14 @@ pub(super) async fn message_deliveries(
     after: Option<MessageId>,
     through: Option<MessageId>,
 ) -> Result<Vec<MessageDelivery>> {
-    // A range on `outbox_session (session_id, message_id, status)`.
+    // A range of `messages_session (session_id, id)`, each message's row
+    // found through the outbox's unique `message_id`.
     let rows = sqlx::query(
-        "SELECT message_id, status, provider_message_id, error, attempts, segments, queued_at, \
-         sent_at, delivered_at, failed_at FROM outbox \
-         WHERE session_id = $1 AND message_id > $2 AND message_id <= $3 \
-         ORDER BY message_id",
+        "SELECT o.message_id, o.status, o.provider_message_id, o.error, o.attempts, o.segments, \
+         o.queued_at, o.sent_at, o.delivered_at, o.failed_at \
+         FROM messages m JOIN outbox o ON o.message_id = m.id \
+         WHERE m.session_id = $1 AND m.id > $2 AND m.id <= $3 \
+         ORDER BY m.id",
     )
     .bind(session.0)
     .bind(after.map_or(0, |m| m.0))

@@ -170,6 +170,7 @@ impl TurnTx for PgTx<'_> {
         progress: &QuizProgress,
         at: DateTime<Utc>,
         reached: Option<&str>,
+        queued: i64,
     ) -> Result<()> {
         sqlx::query(
             "WITH reached AS (INSERT INTO session_steps (session_id, step, reached_at) \
@@ -178,6 +179,7 @@ impl TurnTx for PgTx<'_> {
              UPDATE sessions SET state = $1, state_format = $2, status = $3, turns = $4, wake_at = $5, \
              last_activity = $6, claimed_until = NULL, pre_correct = $7, pre_answered = $8, \
              post_correct = $9, post_answered = $10, step = $11, language = $12, \
+             outbox_queued = outbox_queued + $16, \
              ended_at = CASE WHEN $3 IN ('Pending', 'InProgress') THEN NULL \
              ELSE COALESCE(ended_at, $13) END WHERE id = $14",
         )
@@ -196,6 +198,7 @@ impl TurnTx for PgTx<'_> {
         .bind(at)
         .bind(s.id)
         .bind(reached)
+        .bind(queued)
         .execute(&mut *self.conn)
         .await?;
         Ok(())
@@ -322,5 +325,14 @@ impl EnrolTx for PgTx<'_> {
 
     async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>> {
         load_session(self.conn, id, false).await
+    }
+
+    async fn count_queued(&mut self, session: SessionId, queued: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET outbox_queued = outbox_queued + $1 WHERE id = $2")
+            .bind(queued)
+            .bind(session.0)
+            .execute(&mut *self.conn)
+            .await?;
+        Ok(())
     }
 }

@@ -357,7 +357,17 @@ pub(super) async fn session_outbox(
     conn: &mut SqliteConnection,
     session: SessionId,
 ) -> Result<Vec<OutboxItem>> {
-    outbox_where(conn, "o.session_id = ?", session.0).await
+    // Message rows through `messages_session`, event rows through the
+    // partial index `outbox_session_events`.
+    outbox_where(
+        conn,
+        "o.id IN (SELECT x.id FROM messages xm JOIN outbox x ON x.message_id = xm.id \
+         WHERE xm.session_id = ?1 \
+         UNION ALL SELECT x.id FROM outbox x INDEXED BY outbox_session_events \
+         WHERE x.session_id = ?1 AND x.message_id IS NULL)",
+        session.0,
+    )
+    .await
 }
 
 /// On the writer, in a transaction: the claim and its reads are atomic.
@@ -523,12 +533,14 @@ pub(super) async fn message_deliveries(
     after: Option<MessageId>,
     through: Option<MessageId>,
 ) -> Result<Vec<MessageDelivery>> {
-    // A range on `outbox_session (session_id, message_id, status)`.
+    // A range of `messages_session (session_id, id)`, each message's row
+    // found through the outbox's unique `message_id`.
     let rows = sqlx::query(
-        "SELECT message_id, status, provider_message_id, error, attempts, segments, queued_at, \
-         sent_at, delivered_at, failed_at FROM outbox \
-         WHERE session_id = ? AND message_id > ? AND message_id <= ? \
-         ORDER BY message_id",
+        "SELECT o.message_id, o.status, o.provider_message_id, o.error, o.attempts, o.segments, \
+         o.queued_at, o.sent_at, o.delivered_at, o.failed_at \
+         FROM messages m JOIN outbox o ON o.message_id = m.id \
+         WHERE m.session_id = ? AND m.id > ? AND m.id <= ? \
+         ORDER BY m.id",
     )
     .bind(session.0)
     .bind(after.map_or(0, |m| m.0))

@@ -285,6 +285,7 @@ impl TurnTx for SqliteTx<'_> {
         progress: &QuizProgress,
         at: DateTime<Utc>,
         reached: Option<&str>,
+        queued: i64,
     ) -> Result<()> {
         if let Some(step) = reached {
             self.reach_step(s.id, step, at)?;
@@ -298,6 +299,7 @@ impl TurnTx for SqliteTx<'_> {
                 "UPDATE sessions SET state = ?, state_format = ?, status = ?, turns = ?, wake_at = ?, \
                  last_activity = ?, claimed_until = NULL, pre_correct = ?, pre_answered = ?, \
                  post_correct = ?, post_answered = ?, step = ?, language = ?, \
+                 outbox_queued = outbox_queued + ?, \
                  ended_at = CASE WHEN ? IN ('Pending', 'InProgress') THEN NULL \
                  ELSE COALESCE(ended_at, ?) END WHERE id = ?;",
             )
@@ -313,6 +315,7 @@ impl TurnTx for SqliteTx<'_> {
             .bind(progress.post_answered)?
             .bind(step)?
             .bind(language)?
+            .bind(queued)?
             // The new status (in SET, `status` would read the old one).
             .bind(s.status.as_str())?
             .bind(us(at))?
@@ -485,5 +488,13 @@ impl EnrolTx for SqliteTx<'_> {
 
     async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>> {
         load_session(self.read().await?, id).await
+    }
+
+    async fn count_queued(&mut self, session: SessionId, queued: i64) -> Result<()> {
+        self.pending
+            .push("UPDATE sessions SET outbox_queued = outbox_queued + ? WHERE id = ?;")
+            .bind(queued)?
+            .bind(session)?;
+        Ok(())
     }
 }

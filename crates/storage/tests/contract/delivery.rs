@@ -13,13 +13,24 @@ use super::*;
 const LEASE: StdDuration = StdDuration::from_secs(60);
 
 pub async fn channel(store: &Arc<dyn Store>, org: OrgId) -> Channel {
+    webhook(store, org, "gateway", r#"{"url":"http://127.0.0.1:9/"}"#).await
+}
+
+/// A webhook channel of the organisation's subscribed to
+/// `delivery.failed` events, and sending no messages.
+pub async fn events_channel(store: &Arc<dyn Store>, org: OrgId) -> Channel {
+    let settings = r#"{"url":"http://127.0.0.1:9/","messages":false,"events":["delivery.failed"]}"#;
+    webhook(store, org, "events", settings).await
+}
+
+async fn webhook(store: &Arc<dyn Store>, org: OrgId, name: &str, settings: &str) -> Channel {
     store
         .create_channel(&NewChannel {
             uuid: Uuid::new_v4(),
             org,
             kind: "webhook".to_owned(),
-            name: "gateway".to_owned(),
-            settings: r#"{"url":"http://127.0.0.1:9/"}"#.to_owned(),
+            name: name.to_owned(),
+            settings: settings.to_owned(),
             secrets: "sealed".to_owned(),
             default_country: "KE".to_owned(),
             rate_per_second: 80,
@@ -459,23 +470,8 @@ pub async fn queueing_while_sending(store: Arc<dyn Store>, _clock: Arc<ManualClo
 pub async fn failing_while_queueing(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     const TURNS: usize = 60;
     let w = world(&store, "acme").await;
-    let ch = channel(&store, w.org).await;
-    let mut settings: serde_json::Value = serde_json::from_str(&ch.settings).unwrap();
-    settings["events"] = serde_json::json!(["delivery.failed"]);
-    store
-        .create_channel(&NewChannel {
-            uuid: Uuid::new_v4(),
-            org: w.org,
-            kind: "webhook".to_owned(),
-            name: "events".to_owned(),
-            settings: settings.to_string(),
-            secrets: "sealed".to_owned(),
-            default_country: "KE".to_owned(),
-            rate_per_second: 80,
-            created_at: t0(),
-        })
-        .await
-        .unwrap();
+    channel(&store, w.org).await;
+    events_channel(&store, w.org).await;
     let session = learner(&store, &w, "+254700000001").await;
     let writer = wake_ups(&store, session.id, TURNS);
     let failed = OutboxOutcome::Failed {

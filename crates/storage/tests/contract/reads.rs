@@ -903,11 +903,17 @@ pub async fn exports_read_in_pages(store: Arc<dyn Store>, _clock: Arc<ManualCloc
     assert_eq!(exported, ids, "every session once, in order");
 }
 
-/// The scores export counts each session's outbox rows by status.
+/// The scores export counts each session's message rows in the outbox by
+/// status, through every way a row is queued or moves: an enrolment and
+/// turns queue, the dispatcher sends, retries and fails, delivery reports
+/// deliver and fail. Event rows are not counted.
 pub async fn export_sessions_count_deliveries(store: Arc<dyn Store>, _clock: Arc<ManualClock>) {
     const LEASE: StdDuration = StdDuration::from_secs(60);
     let w = world(&store, "acme").await;
-    channel(&store, w.org).await;
+    let ch = channel(&store, w.org).await;
+    // Subscribed to `delivery.failed`: a failed message queues an event
+    // row for the session, which the counts leave out.
+    events_channel(&store, w.org).await;
     let mut new = new_customer("With a phone");
     new.phone_e164 = Some("+254700000009".to_owned());
     let customer = store.register_customer(w.org, &new).await.unwrap();
@@ -917,51 +923,103 @@ pub async fn export_sessions_count_deliveries(store: Arc<dyn Store>, _clock: Arc
         .unwrap()
         .session;
     let phoneless = session(&store, &w).await;
-    for _ in 0..2 {
+    for _ in 0..4 {
         store
             .apply_turn(phoned.id, Inbound::message("hi", None), &mut counter)
             .await
             .unwrap();
     }
-    // Queued: Welcome!, reply 1, reply 2. Send the first, fail the second.
-    for outcome in [
-        OutboxOutcome::Sent {
-            provider_message_id: None,
-            segments: None,
-        },
-        OutboxOutcome::Failed {
-            error: "no".to_owned(),
-        },
-    ] {
-        let claimed = store.claim_outbox(at(10), LEASE, 10).await.unwrap();
-        assert_eq!(claimed.len(), 1);
-        store
-            .finish_outbox(claimed[0].id, &outcome, at(10))
-            .await
-            .unwrap();
-    }
-    let rows: Vec<SessionExportRow> = store
-        .export_sessions(w.org, 49)
-        .map(Result::unwrap)
-        .collect()
-        .await;
-    let counts: Vec<(SessionId, DeliveryCounts)> = rows
-        .iter()
-        .map(|r| (r.summary.session.id, r.delivery))
-        .collect();
+    let counts = |queued, sent, delivered, failed| DeliveryCounts {
+        queued,
+        sent,
+        delivered,
+        failed,
+    };
+    let exported = || async {
+        let rows: Vec<SessionExportRow> = store
+            .export_sessions(w.org, 49)
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        rows.iter()
+            .map(|r| (r.summary.session.id, r.delivery))
+            .collect::<Vec<(SessionId, DeliveryCounts)>>()
+    };
     assert_eq!(
-        counts,
+        exported().await,
         [
-            (
-                phoned.id,
-                DeliveryCounts {
-                    queued: 1,
-                    sent: 1,
-                    delivered: 0,
-                    failed: 1,
-                }
-            ),
+            (phoned.id, counts(5, 0, 0, 0)),
             (phoneless.id, DeliveryCounts::default()),
         ]
     );
+    // Queued: Welcome! and replies 1-4, one at a time (one learner). Send
+    // the first three, fail the fourth (its event row is queued), retry
+    // the fifth.
+    let sent = |id: &str| OutboxOutcome::Sent {
+        provider_message_id: Some(id.to_owned()),
+        segments: None,
+    };
+    for outcome in [
+        sent("SM1"),
+        sent("SM2"),
+        sent("SM3"),
+        OutboxOutcome::Failed {
+            error: "no".to_owned(),
+        },
+        OutboxOutcome::Retry {
+            at: at(20),
+            error: "later".to_owned(),
+        },
+    ] {
+        let claimed = store.claim_outbox(at(10), LEASE, 10).await.unwrap();
+        let message = claimed
+            .iter()
+            .find(|item| item.channel == ch.id)
+            .expect("the learner's next message");
+        store
+            .finish_outbox(message.id, &outcome, at(10))
+            .await
+            .unwrap();
+    }
+    assert_eq!(exported().await[0], (phoned.id, counts(1, 3, 0, 1)));
+    // Reports: SM1 delivered, SM2 failed downstream, SM1 again (no move),
+    // SM3 only "sent" again (no move).
+    let report = |status, seconds| DeliveryReport {
+        status,
+        error: None,
+        at: at(seconds),
+    };
+    for (id, status) in [
+        ("SM1", DeliveryStatus::Delivered),
+        ("SM2", DeliveryStatus::Failed),
+        ("SM1", DeliveryStatus::Delivered),
+        ("SM3", DeliveryStatus::Sent),
+    ] {
+        store
+            .record_delivery_report(ch.id, id, &report(status, 11))
+            .await
+            .unwrap()
+            .expect("the row reported on");
+    }
+    assert_eq!(
+        exported().await,
+        [
+            (phoned.id, counts(1, 1, 1, 2)),
+            (phoneless.id, DeliveryCounts::default()),
+        ]
+    );
+    // The counts are those of the rows.
+    let rows = store.session_outbox(phoned.id).await.unwrap();
+    let messages: Vec<&OutboxItem> = rows.iter().filter(|r| r.message.is_some()).collect();
+    let count = |status| messages.iter().filter(|r| r.status == status).count() as i64;
+    assert_eq!(
+        counts(
+            count(DeliveryStatus::Queued),
+            count(DeliveryStatus::Sent),
+            count(DeliveryStatus::Delivered),
+            count(DeliveryStatus::Failed)
+        ),
+        counts(1, 1, 1, 2)
+    );
+    assert_eq!(rows.len(), messages.len() + 1, "one event row: {rows:?}");
 }

@@ -182,17 +182,17 @@ async fn queued_rows_get_heads_on_upgrade() {
     drop(store);
 
     // Back to the schema before the migration, rows and all.
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    for sql in [
-        "DROP TRIGGER outbox_next_head",
-        "DROP INDEX outbox_due",
-        "ALTER TABLE outbox DROP COLUMN head",
-        "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'queued'",
-        "DELETE FROM _sqlx_migrations WHERE version = 20261216000001",
-    ] {
-        sqlx::query(sql).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
+    sqlite_run(
+        &url,
+        &[
+            "DROP TRIGGER outbox_next_head",
+            "DROP INDEX outbox_due",
+            "ALTER TABLE outbox DROP COLUMN head",
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'queued'",
+            "DELETE FROM _sqlx_migrations WHERE version = 20261216000001",
+        ],
+    )
+    .await;
 
     let store: Arc<dyn Store> = connect(&url).await.unwrap();
     let mut expected = Vec::new();
@@ -211,6 +211,18 @@ async fn queued_rows_get_heads_on_upgrade() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+/// SQLite: runs `statements` on the database at `url`, outside any store.
+async fn sqlite_run(url: &str, statements: &[&str]) {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(*sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
 }
 
 /// PostgreSQL: a connection of its own on the fixture's schema.
@@ -306,4 +318,189 @@ async fn ids_follow_commits_per_learner() {
         "the row committed later has the later id: {} after {first}",
         reply.id.0
     );
+}
+
+/// Rows queued and moved before migration `session_delivery_counts`: a
+/// learner with rows queued, sent and delivered, another with rows queued
+/// and failed. Returns the organisation and each session's counts as its
+/// rows say them.
+async fn rows_to_count(
+    store: &std::sync::Arc<dyn chatcourse_storage::Store>,
+) -> (
+    chatcourse_storage::OrgId,
+    Vec<(
+        chatcourse_storage::SessionId,
+        chatcourse_storage::DeliveryCounts,
+    )>,
+) {
+    use crate::contract::{at, channel, counter, learner, world};
+    use chatcourse_storage::{
+        DeliveryCounts, DeliveryReport, DeliveryStatus, Inbound, OutboxOutcome,
+    };
+    let lease = std::time::Duration::from_secs(60);
+    let w = world(store, "acme").await;
+    let ch = channel(store, w.org).await;
+    let mut sessions = Vec::new();
+    for phone in ["+254700000001", "+254700000002"] {
+        let session = learner(store, &w, phone).await;
+        for _ in 0..3 {
+            store
+                .apply_turn(session.id, Inbound::message("hi", None), &mut counter)
+                .await
+                .unwrap();
+        }
+        sessions.push(session);
+    }
+    // The heads: the first learner's is sent (and delivered), the second's
+    // fails; then the first learner's next one is sent.
+    let heads = store.claim_outbox(at(1), lease, 10).await.unwrap();
+    let sent = |id: &str| OutboxOutcome::Sent {
+        provider_message_id: Some(id.to_owned()),
+        segments: None,
+    };
+    let failed = OutboxOutcome::Failed {
+        error: "no".to_owned(),
+    };
+    store
+        .finish_outbox_many(&[(heads[0].id, sent("SM1")), (heads[1].id, failed)], at(1))
+        .await
+        .unwrap();
+    // The turns' rows are due at the time of the turn: the wall clock's on
+    // a store that was not given one.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let next = store.claim_outbox(later, lease, 10).await.unwrap();
+    let first = next
+        .iter()
+        .find(|r| r.recipient == "+254700000001")
+        .unwrap();
+    store
+        .finish_outbox(first.id, &sent("SM2"), at(2))
+        .await
+        .unwrap();
+    let delivered = DeliveryReport {
+        status: DeliveryStatus::Delivered,
+        error: None,
+        at: at(3),
+    };
+    store
+        .record_delivery_report(ch.id, "SM1", &delivered)
+        .await
+        .unwrap();
+    let mut counts = Vec::new();
+    for session in &sessions {
+        let rows = store.session_outbox(session.id).await.unwrap();
+        let count = |status| {
+            let rows = rows
+                .iter()
+                .filter(|r| r.message.is_some() && r.status == status);
+            rows.count() as i64
+        };
+        counts.push((
+            session.id,
+            DeliveryCounts {
+                queued: count(DeliveryStatus::Queued),
+                sent: count(DeliveryStatus::Sent),
+                delivered: count(DeliveryStatus::Delivered),
+                failed: count(DeliveryStatus::Failed),
+            },
+        ));
+    }
+    assert_eq!(
+        counts
+            .iter()
+            .map(|(_, c)| c.queued + c.sent + c.delivered + c.failed)
+            .sum::<i64>(),
+        8,
+        "every message queued: {counts:?}"
+    );
+    (w.org, counts)
+}
+
+/// Each session's counts, as the scores export of the world's programme
+/// reads them.
+async fn exported_counts(
+    store: &std::sync::Arc<dyn chatcourse_storage::Store>,
+    org: chatcourse_storage::OrgId,
+) -> Vec<(
+    chatcourse_storage::SessionId,
+    chatcourse_storage::DeliveryCounts,
+)> {
+    use futures::StreamExt;
+    let rows: Vec<chatcourse_storage::SessionExportRow> = store
+        .export_sessions(org, 49)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    rows.iter()
+        .map(|r| (r.summary.session.id, r.delivery))
+        .collect()
+}
+
+/// SQLite: sessions whose outbox rows were written before migration
+/// `session_delivery_counts` get their counts from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_counts_on_upgrade_sqlite() {
+    let path = std::env::temp_dir().join(format!("chatcourse-counts-{}.db", uuid::Uuid::new_v4()));
+    let url = format!("sqlite://{}", path.display());
+    let store = connect(&url).await.unwrap();
+    let (org, counts) = rows_to_count(&store).await;
+    assert_eq!(exported_counts(&store, org).await, counts);
+    drop(store);
+
+    // Back to the schema before the migration, rows and all.
+    sqlite_run(
+        &url,
+        &[
+            "DROP TRIGGER outbox_count_moved",
+            "DROP INDEX outbox_session_events",
+            "CREATE INDEX outbox_session ON outbox (session_id, message_id, status)",
+            "ALTER TABLE sessions DROP COLUMN outbox_queued",
+            "ALTER TABLE sessions DROP COLUMN outbox_sent",
+            "ALTER TABLE sessions DROP COLUMN outbox_delivered",
+            "ALTER TABLE sessions DROP COLUMN outbox_failed",
+            "DELETE FROM _sqlx_migrations WHERE version = 20261217000001",
+        ],
+    )
+    .await;
+
+    let store = connect(&url).await.unwrap();
+    assert_eq!(exported_counts(&store, org).await, counts);
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// PostgreSQL: the same, on the fixture's schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    postgres_skipped,
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+async fn delivery_counts_on_upgrade_postgres() {
+    use chatcourse_storage::{StoreOptions, connect_with};
+    let Some(fixture) = crate::fixture::Fixture::postgres().await else {
+        return;
+    };
+    let (org, counts) = rows_to_count(&fixture.store).await;
+    assert_eq!(exported_counts(&fixture.store, org).await, counts);
+
+    let mut raw = raw_connection(&fixture).await;
+    for sql in [
+        "DROP INDEX outbox_session_events",
+        "CREATE INDEX outbox_session ON outbox (session_id, message_id, status)",
+        "ALTER TABLE sessions DROP COLUMN outbox_queued, DROP COLUMN outbox_sent, \
+         DROP COLUMN outbox_delivered, DROP COLUMN outbox_failed",
+        "DELETE FROM _sqlx_migrations WHERE version = 20261217000001",
+    ] {
+        sqlx::query(sql).execute(&mut raw).await.unwrap();
+    }
+    let (url, schema) = fixture.postgres_schema().unwrap();
+    let upgraded = connect_with(StoreOptions {
+        postgres_schema: Some(schema.to_owned()),
+        ..StoreOptions::new(url)
+    })
+    .await
+    .unwrap();
+    assert_eq!(exported_counts(&upgraded, org).await, counts);
 }
