@@ -14,7 +14,7 @@
 //! LIST` (offered WebSocket turns/s, open loop), `--sockets N` (WebSocket
 //! learners of the open loop), `--idle N` (mostly idle WebSockets),
 //! `--seconds S` (per measurement), `--servers N` (server processes on one
-//! database: PostgreSQL), `--pin` (server on core 0, load on the rest, via
+//! database: PostgreSQL), `--pin` (server on core 0, load on core 1, via
 //! `taskset`), `--backlog N` (messages queued for the dispatch
 //! measurement). `CHATCOURSE_BENCH_BIN=path` runs another build of
 //! `chatcourse` as the server (a change's before and after). Every loop is bounded in time and count, and only talks to
@@ -444,22 +444,33 @@ async fn open_socket(api: &Api, base: &str, learner: &Learner) -> Socket {
 /// Open loop over WebSockets: `rate` learner messages a second in all,
 /// spread evenly over the sockets, each timed from when it was *due* (not
 /// when it could be sent) to the first reply after its RECEIVED echo, so
-/// a stalled server is not hidden (no coordinated omission).
+/// a stalled server is not hidden (no coordinated omission). Also the load
+/// generator's own lateness: how long after it was due each message was
+/// handed to its socket (what of the latency is the generator's).
 async fn open_loop_ws(
     servers: &[Server],
     api: &Arc<Api>,
     learners: &[Learner],
     rate: u64,
     seconds: u64,
-) -> Figures {
+) -> (Figures, Histogram<u64>) {
     let sockets = learners.len().max(1);
     let per_socket = Duration::from_secs_f64(sockets as f64 / rate.max(1) as f64);
+    // Every socket is open before the schedule starts: a socket opened
+    // after its first message was due would charge its opening to the
+    // server.
+    // So are the histograms (zeroing 400 of them at the start of the
+    // schedule made the generator itself late).
+    let mut sockets_open = Vec::with_capacity(sockets);
+    for (i, learner) in learners.iter().enumerate() {
+        let socket = open_socket(api, &servers[i % servers.len()].base, learner).await;
+        sockets_open.push((socket, histogram(), histogram()));
+    }
     let cpu_before: f64 = servers.iter().map(Server::cpu_seconds).sum();
     let started = Instant::now();
     let stop_sending = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
-    for (i, learner) in learners.iter().enumerate() {
-        let socket = open_socket(api, &servers[i % servers.len()].base, learner).await;
+    for (i, (socket, mut lag, mut latency)) in sockets_open.into_iter().enumerate() {
         let (mut sink, mut stream) = socket.split();
         // Offsets spread the sockets' schedules over one period.
         let first = started + per_socket.mul_f64(i as f64 / sockets as f64);
@@ -473,6 +484,7 @@ async fn open_loop_ws(
                 let mut n = 0u64;
                 while next < stop_sending {
                     tokio::time::sleep_until(next.into()).await;
+                    let _ = lag.record(next.elapsed().as_micros().max(1) as u64);
                     due.lock().await.push_back(next);
                     let text = ["1", "2", "3", "hello"][(n % 4) as usize];
                     if sink
@@ -486,11 +498,10 @@ async fn open_loop_ws(
                     next += per_socket;
                 }
                 done.store(true, Ordering::Release);
-                sink
+                (sink, lag)
             })
         };
         tasks.push(tokio::spawn(async move {
-            let mut latency = histogram();
             let mut waiting: Option<Instant> = None;
             let grace = Duration::from_secs(10);
             let mut replies_seen = false;
@@ -527,33 +538,39 @@ async fn open_loop_ws(
                 }
             }
             let unanswered = due.lock().await.len() as u64 + u64::from(waiting.is_some());
-            let sink = sender.await.ok();
-            if let Some(sink) = sink {
+            let mut lag = None;
+            if let Ok((sink, sent)) = sender.await {
+                lag = Some(sent);
                 let mut socket = sink.reunite(stream).ok();
                 if let Some(s) = socket.as_mut() {
                     let _ = s.close(None).await;
                 }
             }
-            (latency, unanswered)
+            (latency, unanswered, lag)
         }));
     }
     let mut latency = histogram();
+    let mut lag = histogram();
     let mut errors = 0;
     for task in tasks {
-        let (h, e) = task.await.expect("socket task");
+        let (h, e, l) = task.await.expect("socket task");
         latency.add(h).expect("same bounds");
+        if let Some(l) = l {
+            lag.add(l).expect("same bounds");
+        }
         errors += e;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu: f64 = servers.iter().map(Server::cpu_seconds).sum::<f64>() - cpu_before;
-    Figures {
+    let figures = Figures {
         // Answered turns over the sending window (the drain after it only
         // waits for the last replies).
         rate: latency.len() as f64 / seconds.max(1) as f64,
         latency,
         cpu: cpu / elapsed,
         errors,
-    }
+    };
+    (figures, lag)
 }
 
 /// The soft limit of open files of this process.
@@ -583,6 +600,13 @@ async fn main() {
     let key = create_key(&database);
     if o.pin && !which("taskset") {
         println!("note: --pin needs taskset (util-linux); running unpinned");
+    } else if o.pin {
+        // The load generator (every thread of this process) on core 1,
+        // the servers on core 0.
+        let _ = Command::new("taskset")
+            .args(["-a", "-cp", "1", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status();
     }
     let servers: Vec<Server> = (0..o.servers)
         .map(|_| Server::start(&database, o.pin))
@@ -635,13 +659,20 @@ async fn main() {
         );
         let learners = api.enrol(&servers[0].base, o.sockets, next_program()).await;
         for &rate in &o.rates {
-            let figures = open_loop_ws(&servers, &api, &learners, rate, o.seconds).await;
+            let (figures, lag) = open_loop_ws(&servers, &api, &learners, rate, o.seconds).await;
             println!(
                 "{}",
                 figures.line(&format!(
                     "offered {rate} turns/s (unanswered: {})",
                     figures.errors
                 ))
+            );
+            println!(
+                "{:<44} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms (how late the generator sent)",
+                "  load generator's lateness",
+                ms(lag.value_at_quantile(0.50)),
+                ms(lag.value_at_quantile(0.99)),
+                ms(lag.max()),
             );
         }
     }
