@@ -399,7 +399,11 @@ async fn fan_out_events(state: AppState) {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
             event = stream.next() => match event {
-                Some(MessageEvent::Committed { session, .. }) => state.live.wake(session),
+                Some(MessageEvent::Committed { session, ids, .. }) => {
+                    if let Some(latest) = ids.iter().max() {
+                        state.live.wake(session, *latest);
+                    }
+                }
                 Some(MessageEvent::Lagged) => state.live.wake_all(),
                 None => {
                     state.live.wake_all();

@@ -18,6 +18,7 @@ pub(super) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 both_backends!(
     round_trip,
     live_delivery_of_other_channels,
+    the_sessions_end_is_sent_once,
     shutdown_closes_connections,
     learner_token_opens_the_chat,
     learner_token_opens_only_its_session_until_it_expires,
@@ -168,26 +169,75 @@ async fn round_trip(backend: Backend) {
     socket.close(None).await.expect("close");
 }
 
-async fn live_delivery_of_other_channels(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// A new learner's session with a socket open on it, past its enrolment
+/// message.
+async fn enrolled_socket(app: &TestApp) -> (String, String, Socket) {
     let (customer, session) = app.enrolled().await;
     let mut socket = open(
-        &app,
+        app,
         &format!("customerUuid={customer}&sessionUuid={session}"),
     )
     .await;
     next(&mut socket).await; // enrolment
-    // A message through the HTTP channel is delivered live.
-    let turn = app.say(&customer, &session, "1").await;
-    assert_eq!(next(&mut socket).await, turn["received"]);
+    (customer, session, socket)
+}
+
+/// Says `text` over HTTP; the socket gets the turn's messages live.
+async fn say_while_open(
+    app: &TestApp,
+    socket: &mut Socket,
+    customer: &str,
+    session: &str,
+    text: &str,
+) {
+    let turn = app.say(customer, session, text).await;
+    assert_eq!(next(socket).await, turn["received"]);
     for reply in turn["replies"].as_array().expect("replies") {
-        assert_eq!(&next(&mut socket).await, reply);
+        assert_eq!(&next(socket).await, reply);
     }
+}
+
+async fn live_delivery_of_other_channels(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (customer, session, mut socket) = enrolled_socket(&app).await;
+    // A message through the HTTP channel is delivered live.
+    say_while_open(&app, &mut socket, &customer, &session, "1").await;
     quiet(&mut socket).await;
     // Messages of other sessions are not.
     let (other_customer, other_session) = app.enrolled().await;
     app.say(&other_customer, &other_session, "1").await;
     quiet(&mut socket).await;
+}
+
+/// A session's end follows its last messages, once: when the socket's
+/// own turn ends it, and when another channel's turn does.
+async fn the_sessions_end_is_sent_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ended = json!({"session_status": "OptedOut"});
+    // Its own turn.
+    let (_, _, mut socket) = enrolled_socket(&app).await;
+    send(&mut socket, json!({"message": "STOP"})).await;
+    assert_eq!(next(&mut socket).await["message_type"], "RECEIVED");
+    assert_eq!(next(&mut socket).await["message_type"], "SENT");
+    assert_eq!(next(&mut socket).await, ended);
+    quiet(&mut socket).await;
+
+    // Another channel's turn, while the socket is open.
+    let (customer, session, mut socket) = enrolled_socket(&app).await;
+    say_while_open(&app, &mut socket, &customer, &session, "STOP").await;
+    assert_eq!(next(&mut socket).await, ended);
+    quiet(&mut socket).await;
+    // A socket opened on the ended session gets its history, then its end.
+    let mut late = open(
+        &app,
+        &format!("customerUuid={customer}&sessionUuid={session}"),
+    )
+    .await;
+    for _ in 0..3 {
+        assert!(next(&mut late).await["message_type"].is_string());
+    }
+    assert_eq!(next(&mut late).await, ended);
+    quiet(&mut late).await;
 }
 
 async fn shutdown_closes_connections(backend: Backend) {

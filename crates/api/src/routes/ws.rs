@@ -28,7 +28,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as Frame, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chatcourse_storage::{MessageId, OrgId, Session};
+use chatcourse_storage::{MessageId, OrgId, Session, SessionStatus};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ErrorBody};
@@ -274,7 +274,7 @@ impl Connection {
         // Subscribe before the first read, so nothing committed in between
         // is missed (a message read twice is skipped by `last`).
         let mut commits = self.state.live.subscribe(self.session.id);
-        self.deliver(socket).await?;
+        self.deliver(socket, None).await?;
         let shutdown = self.state.shutdown.clone();
         let every = self.state.ws.ping_interval;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -298,7 +298,13 @@ impl Connection {
                     self.send_frame(socket, Frame::Ping(Default::default())).await?;
                     awaiting_pong = true;
                 }
-                () = commits.changed() => self.deliver(socket).await?,
+                woken = commits.changed() => {
+                    // Its own turn's replies were read right after the turn:
+                    // their commit's wake-up finds nothing new.
+                    if woken.is_news_after(self.last) {
+                        self.deliver(socket, None).await?;
+                    }
+                }
                 frame = socket.recv() => {
                     awaiting_pong = false;
                     match frame {
@@ -361,7 +367,16 @@ impl Connection {
         }
         .await;
         match result {
-            Ok(_) => self.deliver(socket).await,
+            Ok(outcome) => {
+                let through = outcome
+                    .received
+                    .iter()
+                    .chain(&outcome.sent)
+                    .map(|m| m.id)
+                    .max();
+                let known = through.map(|through| (through, outcome.session.status));
+                self.deliver(socket, known).await
+            }
             Err(e) => {
                 if let ApiError::Internal(cause) = &e {
                     tracing::error!(%cause, "websocket turn failed");
@@ -372,8 +387,14 @@ impl Connection {
     }
 
     /// Sends every message after the last one sent, then, once, the
-    /// session's end when it has ended.
-    async fn deliver(&mut self, socket: &mut WebSocket) -> Result<(), ConnError> {
+    /// session's end when it has ended. `known`: the socket's own turn
+    /// stored messages up to this id and left the session in this status
+    /// (so if nothing later is delivered, the status need not be read).
+    async fn deliver(
+        &mut self,
+        socket: &mut WebSocket,
+        known: Option<(MessageId, SessionStatus)>,
+    ) -> Result<(), ConnError> {
         let first = self.last.is_none() && !self.ended_sent;
         // Page by page: a long history is never held whole.
         let mut delivered = false;
@@ -393,17 +414,23 @@ impl Connection {
         }
         // Only a delivery of new messages can follow the end of a session.
         if !self.ended_sent && (first || delivered) {
-            let current = self
-                .state
-                .store
-                .get_session(self.session.org, self.session.uuid)
-                .await
-                .map_err(ApiError::internal)?;
-            if let Some(current) = current
-                && !current.status.is_live()
+            let status = match known {
+                Some((through, status)) if self.last.is_some_and(|last| last <= through) => {
+                    Some(status)
+                }
+                _ => self
+                    .state
+                    .store
+                    .get_session(self.session.org, self.session.uuid)
+                    .await
+                    .map_err(ApiError::internal)?
+                    .map(|current| current.status),
+            };
+            if let Some(status) = status
+                && !status.is_live()
             {
                 self.ended_sent = true;
-                let frame = serde_json::json!({ "session_status": current.status.as_str() });
+                let frame = serde_json::json!({ "session_status": status.as_str() });
                 self.send_json(socket, &frame).await?;
             }
         }
