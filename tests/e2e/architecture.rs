@@ -118,3 +118,30 @@ fn the_engine_depends_on_no_io_crate() {
         );
     }
 }
+
+/// "No SQLite statement is prepared per execution": SQLite plans with the
+/// value of a bare parameter in `LIMIT`, and then marks the statement to be
+/// prepared again whenever that parameter is bound, so the statement cache
+/// saves nothing (the live chat's message page was parsed on every turn).
+/// A limit is bound as `CAST(? AS INTEGER)`, whose value the planner does
+/// not read.
+#[test]
+fn sqlite_limits_are_not_bare_parameters() {
+    let mut files = vec![root().join("crates/storage/src/sqlite.rs")];
+    sources(&root().join("crates/storage/src/sqlite"), &mut files);
+    let mut bare = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for (n, line) in text.lines().enumerate() {
+            if line
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .contains("LIMIT ?")
+            {
+                bare.push(format!("{}:{}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(bare.is_empty(), "a bare LIMIT parameter: {bare:?}");
+}

@@ -606,7 +606,7 @@ impl Store for SqliteStore {
         let ids: Vec<i64> = sqlx::query_scalar(
             "UPDATE sessions SET claimed_until = ? WHERE id IN (SELECT id FROM sessions \
              WHERE wake_at IS NOT NULL AND wake_at <= ? AND status IN ('Pending', 'InProgress') \
-             AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY wake_at LIMIT ?) RETURNING id",
+             AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY wake_at LIMIT CAST(? AS INTEGER)) RETURNING id",
         )
         .bind(us(until))
         .bind(us(now))

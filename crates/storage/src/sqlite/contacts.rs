@@ -35,7 +35,7 @@ pub(super) async fn customers_without_e164(
     limit: u32,
 ) -> Result<Vec<Customer>> {
     let rows = sqlx::query(
-        "SELECT * FROM customers WHERE phone_e164 IS NULL AND id > ? ORDER BY id LIMIT ?",
+        "SELECT * FROM customers WHERE phone_e164 IS NULL AND id > ? ORDER BY id LIMIT CAST(? AS INTEGER)",
     )
     .bind(after.0)
     .bind(i64::from(limit))

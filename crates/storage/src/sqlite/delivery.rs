@@ -382,7 +382,7 @@ pub(super) async fn claim_outbox(
          JOIN channels ch ON ch.id = o.channel_id AND ch.disabled_at IS NULL \
          WHERE o.status = 'queued' AND o.head = 1 AND o.next_attempt_at <= ? \
          AND (o.lease_until IS NULL OR o.lease_until <= ?) \
-         ORDER BY o.next_attempt_at, o.id LIMIT ?) RETURNING id",
+         ORDER BY o.next_attempt_at, o.id LIMIT CAST(? AS INTEGER)) RETURNING id",
     )
     .bind(us(until))
     .bind(us(now))

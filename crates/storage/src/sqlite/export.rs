@@ -141,7 +141,7 @@ impl<'a> Page<'a> {
             "{select} JOIN customers c ON c.id = s.customer_id \
              JOIN programmes p ON p.id = s.programme_id WHERE s.org_id = ? {programme} \
              AND (? IS NULL OR {row}.created_at >= ?) AND (? IS NULL OR {row}.created_at < ?) \
-             AND {keyset_sql} ORDER BY s.id, {row}.id LIMIT ?"
+             AND {keyset_sql} ORDER BY s.id, {row}.id LIMIT CAST(? AS INTEGER)"
         );
         Page {
             sql,
@@ -217,7 +217,7 @@ async fn session_rows(
         "SELECT {SESSION_COLS}, {SUMMARY_COLS}, c.full_name AS customer_full_name, \
          c.phone AS customer_phone, {DELIVERY_COLS} {SUMMARY_JOINS} \
          WHERE s.programme_id = (SELECT id FROM programmes WHERE org_id = ? AND identifier = ?) \
-         AND s.org_id = ? AND s.id > ? ORDER BY s.id LIMIT ?"
+         AND s.org_id = ? AND s.id > ? ORDER BY s.id LIMIT CAST(? AS INTEGER)"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org)

@@ -201,7 +201,7 @@ pub(super) async fn messages(
 ) -> Result<Vec<Message>> {
     let sql = format!(
         "SELECT {MESSAGE_COLS} FROM messages m JOIN sessions s ON s.id = m.session_id \
-         WHERE m.session_id = ? AND s.org_id = ? AND m.id > ? ORDER BY m.id LIMIT ?"
+         WHERE m.session_id = ? AND s.org_id = ? AND m.id > ? ORDER BY m.id LIMIT CAST(? AS INTEGER)"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(session)
