@@ -768,11 +768,9 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<OutboxItem>> {
         let until = crate::turn::lease_until(now, lease);
-        let mut writer = self.writer.exclusive().await;
-        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
-        let rows = delivery::claim_outbox(&mut tx, now, until, limit).await?;
-        tx.commit().await?;
-        Ok(rows)
+        self.writer
+            .in_batch(async |conn| delivery::claim_outbox(conn, now, until, limit).await)
+            .await
     }
 
     async fn finish_outbox_many(
@@ -780,15 +778,11 @@ impl Store for SqliteStore {
         outcomes: &[(OutboxId, OutboxOutcome)],
         at: DateTime<Utc>,
     ) -> Result<()> {
-        // One transaction: failed messages and their `delivery.failed`
-        // events are stored together.
-        let mut writer = self.writer.exclusive().await;
-        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
-        for (id, outcome) in outcomes {
-            delivery::finish_outbox(&mut tx, *id, outcome, at).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        // Together: failed messages and their `delivery.failed` events are
+        // stored with each other.
+        self.writer
+            .in_batch(async |conn| delivery::finish_outbox_many(conn, outcomes, at).await)
+            .await
     }
 
     async fn outbox_depth(&self) -> Result<Vec<OutboxDepth>> {
@@ -831,8 +825,10 @@ impl Store for SqliteStore {
         provider_message_id: &str,
         report: &DeliveryReport,
     ) -> Result<Option<ReportedRow>> {
-        let mut writer = self.writer.exclusive().await;
-        delivery::record_delivery_report(&mut writer.conn, channel, provider_message_id, report)
+        self.writer
+            .in_batch(async |conn| {
+                delivery::record_delivery_report(conn, channel, provider_message_id, report).await
+            })
             .await
     }
 

@@ -334,11 +334,14 @@ fn outbox_from(row: &SqliteRow) -> Result<OutboxItem> {
 }
 
 /// Outbox rows matching `filter` (binding one value), in id order.
-async fn outbox_where(
+async fn outbox_where<'q, V>(
     conn: &mut SqliteConnection,
     filter: &str,
-    value: i64,
-) -> Result<Vec<OutboxItem>> {
+    value: V,
+) -> Result<Vec<OutboxItem>>
+where
+    V: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send,
+{
     let sql = format!(
         "SELECT o.id AS outbox_id, o.org_id, o.channel_id, o.recipient, o.purpose, o.idempotency_key, \
          o.status, o.attempts, o.provider_message_id, o.error, o.queued_at, c.uuid AS customer_uuid, \
@@ -390,12 +393,60 @@ pub(super) async fn claim_outbox(
     .bind(i64::from(limit))
     .fetch_all(&mut *conn)
     .await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        out.extend(outbox_where(conn, "o.id = ?", id).await?);
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    out.sort_by_key(|o| o.id);
-    Ok(out)
+    // The claimed rows in one read, not one round trip each.
+    let ids = serde_json::Value::from(ids).to_string();
+    outbox_where(conn, "o.id IN (SELECT value FROM json_each(?))", &ids).await
+}
+
+/// Sent rows of a round: a JSON array of `[id, provider message id, segments]`.
+const FINISH_SENT: &str = "UPDATE outbox SET status = 'sent', sent_at = ?, \
+     provider_message_id = json_extract(x.value, '$[1]'), segments = json_extract(x.value, '$[2]'), \
+     error = NULL, attempts = attempts + 1, lease_until = NULL \
+     FROM json_each(?) AS x WHERE outbox.id = json_extract(x.value, '$[0]') AND outbox.status = 'queued';";
+
+/// Rows of a round to try again: `[id, due (µs), error]`.
+const FINISH_RETRY: &str = "UPDATE outbox SET next_attempt_at = json_extract(x.value, '$[1]'), \
+     error = json_extract(x.value, '$[2]'), attempts = attempts + 1, lease_until = NULL \
+     FROM json_each(?) AS x WHERE outbox.id = json_extract(x.value, '$[0]') AND outbox.status = 'queued';";
+
+/// A round's outcomes. Sent and retried rows are recorded by two
+/// statements in one round trip to SQLite's thread, whatever their number;
+/// failed rows one by one, since each may queue `delivery.failed` events.
+pub(super) async fn finish_outbox_many(
+    conn: &mut SqliteConnection,
+    outcomes: &[(OutboxId, OutboxOutcome)],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let (mut sent, mut retry) = (Vec::new(), Vec::new());
+    for (id, outcome) in outcomes {
+        match outcome {
+            OutboxOutcome::Sent {
+                provider_message_id,
+                segments,
+            } => sent.push(serde_json::json!([id.0, provider_message_id, segments])),
+            OutboxOutcome::Retry { at: next, error } => {
+                retry.push(serde_json::json!([id.0, us(*next), error]));
+            }
+            OutboxOutcome::Failed { .. } => {}
+        }
+    }
+    if !sent.is_empty() || !retry.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!("{FINISH_SENT}{FINISH_RETRY}")))
+            .bind(us(at))
+            .bind(serde_json::Value::Array(sent).to_string())
+            .bind(serde_json::Value::Array(retry).to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (id, outcome) in outcomes {
+        if let OutboxOutcome::Failed { .. } = outcome {
+            finish_outbox(conn, *id, outcome, at).await?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn finish_outbox(
