@@ -88,20 +88,20 @@ pub(crate) trait TurnTx: Send {
     /// ended, unless it had ended before; a live one has no end.
     /// `reached`: a step the session rests on from now, recorded in
     /// `session_steps` unless it rested there before (the funnel counts the
-    /// first time). `queued`: the turn's message rows queued in the outbox,
-    /// added to the session's count of queued rows.
+    /// first time). `queued`: the turn's outbox rows, inserted (status
+    /// queued, due at once) in order with the update, and added to the
+    /// session's count of queued rows. They travel together so a backend
+    /// can write them in one statement, and cannot be left behind.
     async fn update_session(
         &mut self,
         session: &Session,
         progress: &QuizProgress,
         at: DateTime<Utc>,
         reached: Option<&str>,
-        queued: i64,
+        queued: &[QueuedRow<'_>],
     ) -> Result<()>;
     /// How the session's customer is reached, if they have a phone.
     async fn reach(&mut self, session: &Session) -> Result<Option<Reach>>;
-    /// Insert outbox rows (status queued, due at once), in order.
-    async fn queue_outbox(&mut self, rows: &[QueuedRow<'_>]) -> Result<()>;
     /// Enabled channels of the organisation subscribed to `event`.
     async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>>;
     /// Questions in the pre- and post-quiz of a module version.
@@ -268,27 +268,29 @@ fn idempotency_key(message: &Message) -> String {
     format!("msg_{}_{}", message.session_uuid.simple(), message.id)
 }
 
-/// Queue every sent message for delivery, in id order, if the customer is
-/// reachable on a channel and has not opted out; nothing otherwise. How
-/// many rows it queued (the caller counts them on the session's row).
-async fn queue_sent<T: TurnTx>(
-    tx: &mut T,
-    reach: Option<&Reach>,
+/// How many rows, for a session's count of queued rows.
+pub(crate) fn count_rows(rows: &[QueuedRow<'_>]) -> i64 {
+    i64::try_from(rows.len()).unwrap_or(i64::MAX)
+}
+
+/// The outbox rows of the sent messages, in id order, if the customer is
+/// reachable on a channel and has not opted out; none otherwise.
+fn rows_to_queue<'a>(
+    reach: Option<&'a Reach>,
     org: OrgId,
-    sent: &[Message],
+    sent: &'a [Message],
     purpose: &'static str,
     at: DateTime<Utc>,
-) -> Result<i64> {
+) -> Vec<QueuedRow<'a>> {
     let Some(Reach {
         phone,
         channel: Some(channel),
         opted_out: false,
     }) = reach
     else {
-        return Ok(0);
+        return Vec::new();
     };
-    let rows: Vec<QueuedRow<'_>> = sent
-        .iter()
+    sent.iter()
         .map(|message| QueuedRow {
             org,
             channel: *channel,
@@ -298,9 +300,7 @@ async fn queue_sent<T: TurnTx>(
             idempotency_key: idempotency_key(message),
             at,
         })
-        .collect();
-    tx.queue_outbox(&rows).await?;
-    Ok(i64::try_from(rows.len()).unwrap_or(i64::MAX))
+        .collect()
 }
 
 /// How a turn ended, for the backend to commit.
@@ -370,24 +370,25 @@ pub(crate) async fn turn<T: TurnTx>(
     let received = inbound.message.as_ref().and_then(|_| stored.next());
     let sent: Vec<Message> = stored.collect();
     tx.insert_answers(session, &plan.answers, at).await?;
-    // Delivery: the replies go to the outbox in this transaction; a STOP
-    // opts the contact out after its confirmation was queued.
+    // Delivery: the replies are queued in the outbox with the session's
+    // update, in this transaction. A STOP opts the contact out, and its
+    // confirmation is queued all the same (the reach was read before).
     let opts_out =
         plan.status == SessionStatus::OptedOut && current.status != SessionStatus::OptedOut;
-    let mut queued = 0;
-    if !sent.is_empty() || opts_out {
-        let reach = tx.reach(&current).await?;
-        let expires =
-            plan.status == SessionStatus::Expired && current.status != SessionStatus::Expired;
-        let purpose = purpose_of(turn, received.is_some(), expires);
-        queued = queue_sent(tx, reach.as_ref(), current.org, &sent, purpose, at).await?;
-        if opts_out
-            && let Some(reach) = &reach
-            && !reach.opted_out
-        {
-            let cause = received.as_ref().map(|m| m.id);
-            tx.opt_out(current.org, &reach.phone, cause, at).await?;
-        }
+    let reach = if !sent.is_empty() || opts_out {
+        tx.reach(&current).await?
+    } else {
+        None
+    };
+    let expires = plan.status == SessionStatus::Expired && current.status != SessionStatus::Expired;
+    let purpose = purpose_of(turn, received.is_some(), expires);
+    let queued = rows_to_queue(reach.as_ref(), current.org, &sent, purpose, at);
+    if opts_out
+        && let Some(reach) = &reach
+        && !reach.opted_out
+    {
+        let cause = received.as_ref().map(|m| m.id);
+        tx.opt_out(current.org, &reach.phone, cause, at).await?;
     }
     let last_activity = plan.last_activity.map(to_micros).or(current.last_activity);
     let from = current.status;
@@ -412,7 +413,7 @@ pub(crate) async fn turn<T: TurnTx>(
         position,
         ..current
     };
-    tx.update_session(&session, &plan.progress, at, reached.as_deref(), queued)
+    tx.update_session(&session, &plan.progress, at, reached.as_deref(), &queued)
         .await?;
     queue_session_event(tx, from, &session, &plan.progress, at).await?;
     let event = event(
@@ -524,9 +525,9 @@ pub(crate) trait EnrolTx: TurnTx {
     ) -> Result<Option<SessionId>>;
     /// A session, not locked.
     async fn load_session(&mut self, id: SessionId) -> Result<Option<Session>>;
-    /// Add `queued` message rows just queued in the outbox to the session's
-    /// count of queued rows.
-    async fn count_queued(&mut self, session: SessionId, queued: i64) -> Result<()>;
+    /// Insert outbox rows of the session's messages (status queued, due at
+    /// once), in order, and add them to the session's count of queued rows.
+    async fn queue_outbox(&mut self, session: SessionId, rows: &[QueuedRow<'_>]) -> Result<()>;
 }
 
 /// The sessions row of an enrolment.
@@ -616,9 +617,9 @@ pub(crate) async fn enrol<T: EnrolTx>(
     let messages: Vec<Message> = rows.iter().zip(ids).map(|(m, id)| m.stored(id)).collect();
     if !messages.is_empty() {
         let reach = tx.reach(&session).await?;
-        let queued = queue_sent(tx, reach.as_ref(), org, &messages, "enrolment", at).await?;
-        if queued > 0 {
-            tx.count_queued(session.id, queued).await?;
+        let queued = rows_to_queue(reach.as_ref(), org, &messages, "enrolment", at);
+        if !queued.is_empty() {
+            tx.queue_outbox(session.id, &queued).await?;
         }
     }
     let event = event(&session, messages.iter().map(|m| m.id).collect());

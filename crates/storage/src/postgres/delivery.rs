@@ -1,7 +1,8 @@
 //! PostgreSQL statements of delivery: channels, phones, consent and the outbox.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -230,31 +231,54 @@ pub(super) async fn reach(conn: &mut PgConnection, customer: CustomerId) -> Resu
 
 /// Inserts outbox rows (queued, due at once) in one statement, in order.
 /// The caller counts them on the session's row.
-pub(super) async fn queue_outbox(conn: &mut PgConnection, rows: &[QueuedRow<'_>]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
+/// A data-modifying CTE `queued` inserting outbox rows of messages
+/// (status queued, due at once) in order, from eight arrays bound as
+/// parameters `$first` to `$first + 7` by [`bind_queued`]. A statement
+/// carries it to write a turn's rows without a round trip of their own.
+pub(super) fn queued_cte(first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "queued AS (INSERT INTO outbox (org_id, channel_id, recipient, message_id, session_id, purpose, \
          idempotency_key, status, attempts, next_attempt_at, queued_at) \
          SELECT org_id, channel_id, recipient, message_id, session_id, purpose, idempotency_key, \
          'queued', 0, at, at \
-         FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], \
-         $7::text[], $8::timestamptz[]) WITH ORDINALITY \
+         FROM unnest({}::bigint[], {}::bigint[], {}::text[], {}::bigint[], {}::bigint[], {}::text[], \
+         {}::text[], {}::timestamptz[]) WITH ORDINALITY \
          AS q(org_id, channel_id, recipient, message_id, session_id, purpose, idempotency_key, at, n) \
-         ORDER BY n",
+         ORDER BY n)",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7)
     )
-    .bind(rows.iter().map(|q| q.org.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|q| q.channel.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|q| q.recipient).collect::<Vec<_>>())
-    .bind(rows.iter().map(|q| q.message.id.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|q| q.message.session.0).collect::<Vec<_>>())
-    .bind(rows.iter().map(|q| q.purpose).collect::<Vec<_>>())
-    .bind(rows.iter().map(|q| q.idempotency_key.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|q| q.at).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
-    Ok(())
+}
+
+/// Binds the eight arrays of [`queued_cte`], in its order.
+pub(super) fn bind_queued<'q>(
+    query: sqlx::query::Query<'q, Postgres, PgArguments>,
+    rows: &[QueuedRow<'_>],
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    query
+        .bind(rows.iter().map(|q| q.org.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|q| q.channel.0).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|q| q.recipient.to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|q| q.message.id.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|q| q.message.session.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|q| q.purpose).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|q| q.idempotency_key.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|q| q.at).collect::<Vec<_>>())
 }
 
 pub(super) async fn opt_out(

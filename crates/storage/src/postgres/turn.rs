@@ -2,6 +2,8 @@
 //! pool. The session's lock is its row lock (`SELECT ... FOR UPDATE`), held
 //! until the transaction ends; other sessions proceed in parallel.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -11,18 +13,52 @@ use super::delivery::REACH_COLS;
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from};
 use crate::Result;
 use crate::model::*;
-use crate::turn::{EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx};
+use crate::turn::{
+    EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx, count_rows,
+};
 
 /// A connection inside a transaction. A turn costs few round trips: one
 /// read before it decides (the session, locked, its replay check and how
 /// its customer is reached), then one statement per kind of row (messages,
-/// answers, outbox rows: each a multi-row insert), and the session's update
-/// with its funnel step.
+/// answers: each a multi-row insert), and the session's update with its
+/// funnel step and its outbox rows (CTEs of the same statement).
 pub(super) struct PgTx<'c> {
     conn: &'c mut PgConnection,
     /// How the customer of the session read by `open_turn` is reached.
     reach: Option<(CustomerId, Option<Reach>)>,
 }
+
+/// A turn's update of its session ($1 to $16), with its funnel step.
+const UPDATE_SESSION_TAIL: &str = "UPDATE sessions SET state = $1, state_format = $2, status = $3, \
+     turns = $4, wake_at = $5, last_activity = $6, claimed_until = NULL, pre_correct = $7, \
+     pre_answered = $8, post_correct = $9, post_answered = $10, step = $11, language = $12, \
+     outbox_queued = outbox_queued + $16, \
+     ended_at = CASE WHEN $3 IN ('Pending', 'InProgress') THEN NULL \
+     ELSE COALESCE(ended_at, $13) END WHERE id = $14";
+
+const REACHED_CTE: &str = "reached AS (INSERT INTO session_steps (session_id, step, reached_at) \
+     SELECT $14, $15, $13 WHERE $15::text IS NOT NULL \
+     ON CONFLICT (session_id, step) DO NOTHING)";
+
+static UPDATE_SESSION: LazyLock<String> =
+    LazyLock::new(|| format!("WITH {REACHED_CTE} {UPDATE_SESSION_TAIL}"));
+
+/// The same with the turn's outbox rows ($17 to $24).
+static UPDATE_SESSION_QUEUED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {REACHED_CTE}, {} {UPDATE_SESSION_TAIL}",
+        delivery::queued_cte(17)
+    )
+});
+
+/// An enrolment's outbox rows ($3 to $10) and their count ($1) on its
+/// session ($2).
+static QUEUE_ENROLMENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {} UPDATE sessions SET outbox_queued = outbox_queued + $1 WHERE id = $2",
+        delivery::queued_cte(3)
+    )
+});
 
 impl<'c> PgTx<'c> {
     pub(super) fn new(conn: &'c mut PgConnection) -> Self {
@@ -170,37 +206,37 @@ impl TurnTx for PgTx<'_> {
         progress: &QuizProgress,
         at: DateTime<Utc>,
         reached: Option<&str>,
-        queued: i64,
+        queued: &[QueuedRow<'_>],
     ) -> Result<()> {
-        sqlx::query(
-            "WITH reached AS (INSERT INTO session_steps (session_id, step, reached_at) \
-             SELECT $14, $15, $13 WHERE $15::text IS NOT NULL \
-             ON CONFLICT (session_id, step) DO NOTHING) \
-             UPDATE sessions SET state = $1, state_format = $2, status = $3, turns = $4, wake_at = $5, \
-             last_activity = $6, claimed_until = NULL, pre_correct = $7, pre_answered = $8, \
-             post_correct = $9, post_answered = $10, step = $11, language = $12, \
-             outbox_queued = outbox_queued + $16, \
-             ended_at = CASE WHEN $3 IN ('Pending', 'InProgress') THEN NULL \
-             ELSE COALESCE(ended_at, $13) END WHERE id = $14",
-        )
-        .bind(&s.state)
-        .bind(s.state_format)
-        .bind(s.status.as_str())
-        .bind(s.turns)
-        .bind(s.wake_at)
-        .bind(s.last_activity)
-        .bind(progress.pre_correct)
-        .bind(progress.pre_answered)
-        .bind(progress.post_correct)
-        .bind(progress.post_answered)
-        .bind(s.position.as_ref().map(|p| &p.step))
-        .bind(s.position.as_ref().map(|p| &p.language))
-        .bind(at)
-        .bind(s.id)
-        .bind(reached)
-        .bind(queued)
-        .execute(&mut *self.conn)
-        .await?;
+        // The outbox rows ride in the same statement, a CTE of their own.
+        let sql: &str = if queued.is_empty() {
+            &UPDATE_SESSION
+        } else {
+            &UPDATE_SESSION_QUEUED
+        };
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&s.state)
+            .bind(s.state_format)
+            .bind(s.status.as_str())
+            .bind(s.turns)
+            .bind(s.wake_at)
+            .bind(s.last_activity)
+            .bind(progress.pre_correct)
+            .bind(progress.pre_answered)
+            .bind(progress.post_correct)
+            .bind(progress.post_answered)
+            .bind(s.position.as_ref().map(|p| &p.step))
+            .bind(s.position.as_ref().map(|p| &p.language))
+            .bind(at)
+            .bind(s.id)
+            .bind(reached)
+            .bind(count_rows(queued));
+        let query = if queued.is_empty() {
+            query
+        } else {
+            delivery::bind_queued(query, queued)
+        };
+        query.execute(&mut *self.conn).await?;
         Ok(())
     }
 
@@ -210,10 +246,6 @@ impl TurnTx for PgTx<'_> {
             Some((customer, reach)) if customer == session.customer => Ok(reach),
             _ => delivery::reach(self.conn, session.customer).await,
         }
-    }
-
-    async fn queue_outbox(&mut self, rows: &[QueuedRow<'_>]) -> Result<()> {
-        delivery::queue_outbox(self.conn, rows).await
     }
 
     async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>> {
@@ -327,10 +359,11 @@ impl EnrolTx for PgTx<'_> {
         load_session(self.conn, id, false).await
     }
 
-    async fn count_queued(&mut self, session: SessionId, queued: i64) -> Result<()> {
-        sqlx::query("UPDATE sessions SET outbox_queued = outbox_queued + $1 WHERE id = $2")
-            .bind(queued)
-            .bind(session.0)
+    async fn queue_outbox(&mut self, session: SessionId, rows: &[QueuedRow<'_>]) -> Result<()> {
+        let query = sqlx::query(sqlx::AssertSqlSafe(&**QUEUE_ENROLMENT))
+            .bind(count_rows(rows))
+            .bind(session.0);
+        delivery::bind_queued(query, rows)
             .execute(&mut *self.conn)
             .await?;
         Ok(())

@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::delivery::{self, REACH_COLS};
 use super::rows::{MESSAGE_COLS, SESSION_COLS, message_from, session_from, us};
 use crate::model::*;
-use crate::turn::{EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx};
+use crate::turn::{
+    EnrolTx, NewMessage, QueuedEvent, QueuedRow, Reach, SessionInsert, TurnTx, count_rows,
+};
 use crate::{Result, StoreError};
 
 /// The writer connection, inside a batch, with the batch's writes held
@@ -122,6 +124,26 @@ impl<'c> SqliteTx<'c> {
             .bind(session)?
             .bind(step.to_owned())?
             .bind(us(at))?;
+        Ok(())
+    }
+
+    /// Outbox rows of messages, held back with the turn's other writes.
+    fn push_outbox(&mut self, rows: &[QueuedRow<'_>]) -> Result<()> {
+        for q in rows {
+            self.pending
+                .push(delivery::QUEUE_OUTBOX)
+                .bind(q.org.0)?
+                .bind(q.channel.0)?
+                .bind(q.recipient.to_owned())?
+                .bind(q.message.id.0)?
+                .bind(q.message.session.0)?
+                .bind(q.purpose)?
+                .bind(q.idempotency_key.clone())?
+                .bind(us(q.at))?
+                .bind(us(q.at))?
+                .bind(q.channel.0)?
+                .bind(q.recipient.to_owned())?;
+        }
         Ok(())
     }
 
@@ -285,8 +307,9 @@ impl TurnTx for SqliteTx<'_> {
         progress: &QuizProgress,
         at: DateTime<Utc>,
         reached: Option<&str>,
-        queued: i64,
+        queued: &[QueuedRow<'_>],
     ) -> Result<()> {
+        self.push_outbox(queued)?;
         if let Some(step) = reached {
             self.reach_step(s.id, step, at)?;
         }
@@ -315,7 +338,7 @@ impl TurnTx for SqliteTx<'_> {
             .bind(progress.post_answered)?
             .bind(step)?
             .bind(language)?
-            .bind(queued)?
+            .bind(count_rows(queued))?
             // The new status (in SET, `status` would read the old one).
             .bind(s.status.as_str())?
             .bind(us(at))?
@@ -329,25 +352,6 @@ impl TurnTx for SqliteTx<'_> {
             Some((customer, reach)) if customer == session.customer => Ok(reach),
             _ => delivery::reach(self.read().await?, session.customer).await,
         }
-    }
-
-    async fn queue_outbox(&mut self, rows: &[QueuedRow<'_>]) -> Result<()> {
-        for q in rows {
-            self.pending
-                .push(delivery::QUEUE_OUTBOX)
-                .bind(q.org.0)?
-                .bind(q.channel.0)?
-                .bind(q.recipient.to_owned())?
-                .bind(q.message.id.0)?
-                .bind(q.message.session.0)?
-                .bind(q.purpose)?
-                .bind(q.idempotency_key.clone())?
-                .bind(us(q.at))?
-                .bind(us(q.at))?
-                .bind(q.channel.0)?
-                .bind(q.recipient.to_owned())?;
-        }
-        Ok(())
     }
 
     async fn subscribers(&mut self, org: OrgId, event: &str) -> Result<Vec<ChannelId>> {
@@ -490,10 +494,11 @@ impl EnrolTx for SqliteTx<'_> {
         load_session(self.read().await?, id).await
     }
 
-    async fn count_queued(&mut self, session: SessionId, queued: i64) -> Result<()> {
+    async fn queue_outbox(&mut self, session: SessionId, rows: &[QueuedRow<'_>]) -> Result<()> {
+        self.push_outbox(rows)?;
         self.pending
             .push("UPDATE sessions SET outbox_queued = outbox_queued + ? WHERE id = ?;")
-            .bind(queued)?
+            .bind(count_rows(rows))?
             .bind(session)?;
         Ok(())
     }
